@@ -1,0 +1,67 @@
+# snake_llama: `make run` sets everything up and serves the app; `make test` runs every test.
+SHELL := /bin/bash
+PY_SYS ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 3000
+
+# llama-cpp-python is built from source once per machine and kept outside the clone, so a fresh
+# clone (and CI) reuses it. Portable AVX2 flags: the native build's AMX kernels crash on some CPUs.
+LLAMA_CPP_VERSION := 0.3.36
+WHEELS := $(HOME)/.cache/snake_llama/wheels
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_BF16=OFF
+TAILWIND := node_modules/.bin/tailwindcss
+
+.PHONY: setup run watch test lint bench clean
+
+setup: $(VENV)/.installed node_modules/.installed static/.vendored style/output.css model
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PY_SYS) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel -q --no-deps --no-cache-dir -w $(WHEELS) \
+		llama-cpp-python==$(LLAMA_CPP_VERSION)
+	$(PIP) install -q --find-links $(WHEELS) -e ".[dev]"
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+static/.vendored: $(VENV)/.installed node_modules/.installed scripts/vendor.py
+	$(PY) scripts/vendor.py
+	$(PY) -m server.static static
+	touch $@
+
+style/output.css: style/input.css node_modules/.installed $(wildcard client/*.py client/components/*.py client/index.html)
+	$(TAILWIND) -i style/input.css -o style/output.css --minify
+
+model: $(VENV)/.installed
+	@$(PY) -c "from server.default_model import default_model_path as p; p()"
+
+run: setup
+	$(PY) -m server --host $(HOST) --port $(PORT)
+
+# Hot reload: uvicorn restarts on server/ changes, Tailwind rebuilds the CSS, and in dev mode the
+# open page reloads itself when client/ or the CSS changes.
+watch: setup
+	trap 'kill 0' EXIT; \
+	$(TAILWIND) -i style/input.css -o style/output.css --watch=always & \
+	$(PY) -m server --host $(HOST) --port $(PORT) --reload --dev
+
+test: setup
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check server client tests
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) node_modules static style/output.css .pytest_cache .mypy_cache .ruff_cache .hypothesis

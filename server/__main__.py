@@ -1,0 +1,68 @@
+"""`python -m server`: load the model once, then serve the app."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+import uvicorn
+
+from server.engines.base import ModelLoadError
+from server.settings import ENGINES, Settings
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m server",
+        description="snake_llama: a private chat with a local model, served to your browser.",
+        epilog="Settings also come from the environment and .env (see .env.example); flags win.",
+    )
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 3000)")
+    parser.add_argument("--model", dest="model_path", help="model file (default: the embedded Gemma 3 270M)")
+    parser.add_argument("--engine", choices=ENGINES, help="model engine (default auto: by file type)")
+    parser.add_argument("--model-type", help="ctransformers model type for GGML files (default llama)")
+    parser.add_argument("--n-ctx", type=int, help="context window in tokens (default 4096)")
+    parser.add_argument("--dev", action="store_true", default=None, help="reload the page when client files change")
+    parser.add_argument("--reload", action="store_true", help="restart the server when server/ changes")
+    return parser.parse_args(argv)
+
+
+def fail(message: str) -> None:
+    print(f"snake_llama: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if k != "reload"}
+    try:
+        settings = Settings.load(**overrides)
+    except ValueError as exc:
+        fail(f"bad setting: {exc}")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    if args.reload:
+        # uvicorn's reloader imports the app in a fresh process, which sees flags only as env
+        for key, value in overrides.items():
+            if value is not None:
+                os.environ[key.upper()] = str(int(value) if isinstance(value, bool) else value)
+        uvicorn.run("server.asgi:app", host=settings.host, port=settings.port, reload=True,
+                    reload_dirs=["server"], factory=False)
+        return
+    try:
+        from server.app import create_app
+        from server.engines.loader import load_engine
+
+        engine = load_engine(settings)
+    except ModelLoadError as exc:
+        fail(str(exc))
+    app = create_app(settings, engine)
+    print(f"snake_llama: {engine.name} serving {engine.model} on http://{settings.host}:{settings.port}",
+          file=sys.stderr)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,449 @@
+"""The ctransformers engine: legacy GGML files (`ggjt` and friends) such as the seed's
+`Wizard-Vicuna-7B-Uncensored.ggmlv3.q8_0.bin`, and llama GGUF files.
+
+ctransformers 0.2.27 is used through its low-level calls, because its convenience layer has
+traps that kill the process:
+
+* `LLM.tokenize()` sizes the token buffer by *characters* (`len(text) + 1`), but byte-fallback
+  tokenizers need up to one token per *byte* (CJK: 3, emoji: 4; GGUF also writes each space as
+  the 3-byte `▁`), so the C side writes past the buffer and glibc aborts. We call the C
+  tokenizer with a buffer sized for the worst case (`_token_capacity`).
+* Some bad inputs crash inside the native loader instead of failing: a truncated GGUF file and
+  a GGUF file loaded with any model type but `llama` segfault, `falcon` on a `ggjt` file calls
+  `exit()`. We check the file in Python first (magic, GGUF header and tensor extents, model type)
+  and turn every failure into `ModelLoadError`; the loader's own words (printed on the C
+  stdout/stderr and otherwise lost) are captured and put in the message.
+* Finding the CPU-specific library probes the CPU (> 1 s per load) unless `lib` is given: we
+  resolve it once per process from /proc/cpuinfo.
+* Evaluating past the context window writes past the KV cache: we never do (the prompt must fit,
+  generation ends with "length" at the window's end).
+
+Not thread-safe: one generation at a time, driven from one thread at a time (the server's
+scheduler runs it on a single worker thread). A second concurrent `stream` raises `EngineError`;
+every native call is also serialised by a lock, so `count_tokens` may be called from another
+thread while a generation runs (it waits for the current native call, a few milliseconds).
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import ctypes
+import functools
+import os
+import platform
+import struct
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from client.protocol import SamplingParams
+from server.engines.base import EngineError, Generation, ModelLoadError
+from server.engines.magic import magic_name
+
+DEFAULT_MODEL_TYPE = "llama"
+DEFAULT_MAX_TOKENS = 512
+# ctransformers' (and llama.cpp's) sampling defaults.
+DEFAULT_TEMPERATURE = 0.8
+DEFAULT_TOP_P = 0.95
+DEFAULT_TOP_K = 40
+DEFAULT_REPEAT_PENALTY = 1.1
+REPEAT_LAST_N = 64
+GGML_DEFAULT_N_CTX = 2048  # legacy GGML files do not record their context length
+MAX_DEFAULT_N_CTX = 8192  # cap on a GGUF file's own context length (KV cache memory)
+PROMPT_BATCH = 512
+
+FIX_ENGINE = "or use ENGINE=llama-cpp for GGUF files"
+
+
+@functools.cache
+def resolve_lib() -> str:
+    """ctransformers' `lib` argument, found once per process (its own probe takes > 1 s)."""
+    forced = os.environ.get("CT_LIB")
+    if forced:
+        return forced
+    if platform.system() == "Linux" and platform.machine() in ("x86_64", "AMD64"):
+        try:
+            with open("/proc/cpuinfo") as f:
+                flags: set[str] = set()
+                for line in f:
+                    if line.startswith("flags"):
+                        flags = set(line.split(":", 1)[1].split())
+                        break
+        except OSError:
+            flags = set()
+        if "avx2" in flags:
+            return "avx2"
+        if "avx" in flags and "f16c" in flags:
+            return "avx"
+        if flags:
+            return "basic"
+    from ctransformers.lib import find_library  # the slow probe, once
+
+    found: str = find_library()
+    return found
+
+
+# --- GGUF header check ---------------------------------------------------------------------------
+
+# ggml tensor type -> (block size, bytes per block), for the types ctransformers 0.2.27 knows.
+GGML_TYPE_SIZES = {
+    0: (1, 4),  # f32
+    1: (1, 2),  # f16
+    2: (32, 18),  # q4_0
+    3: (32, 20),  # q4_1
+    6: (32, 22),  # q5_0
+    7: (32, 24),  # q5_1
+    8: (32, 34),  # q8_0
+    9: (32, 36),  # q8_1
+    10: (256, 84),  # q2_K
+    11: (256, 110),  # q3_K
+    12: (256, 144),  # q4_K
+    13: (256, 176),  # q5_K
+    14: (256, 210),  # q6_K
+    15: (256, 292),  # q8_K
+}
+_GGUF_SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+_GGUF_STRING, _GGUF_ARRAY = 8, 9
+
+
+class _Reader:
+    def __init__(self, f: BinaryIO, version: int) -> None:
+        self.f = f
+        self.len_fmt = "<I" if version == 1 else "<Q"
+
+    def unpack(self, fmt: str) -> Any:
+        size = struct.calcsize(fmt)
+        data = self.f.read(size)
+        if len(data) != size:
+            raise EOFError
+        return struct.unpack(fmt, data)[0]
+
+    def count(self) -> int:
+        n: int = self.unpack(self.len_fmt)
+        return n
+
+    def string(self) -> str:
+        n = self.count()
+        if n > 1 << 20:
+            raise ValueError(f"string of {n} bytes in the header")
+        data = self.f.read(n)
+        if len(data) != n:
+            raise EOFError
+        return data.decode("utf-8", "replace")
+
+    def value(self, vtype: int) -> Any:
+        if vtype == _GGUF_STRING:
+            return self.string()
+        if vtype == _GGUF_ARRAY:
+            etype: int = self.unpack("<I")
+            n = self.count()
+            if n > 1 << 24:
+                raise ValueError(f"array of {n} items in the header")
+            if etype in _GGUF_SCALAR:  # skip: only scalars and strings are read
+                size = struct.calcsize("<" + _GGUF_SCALAR[etype])
+                self.f.seek(n * size, os.SEEK_CUR)
+                return None
+            for _ in range(n):
+                self.value(etype)
+            return None
+        if vtype not in _GGUF_SCALAR:
+            raise ValueError(f"unknown metadata type {vtype}")
+        return self.unpack("<" + _GGUF_SCALAR[vtype])
+
+
+def check_gguf(path: str) -> dict[str, Any]:
+    """Read a GGUF header (metadata scalars) and check that every tensor is of a known type and
+    lies inside the file; `ModelLoadError` otherwise. Returns the metadata scalars."""
+    size = os.path.getsize(path)
+    try:
+        with open(path, "rb") as f:
+            f.read(4)
+            version = struct.unpack("<I", f.read(4))[0]
+            if version not in (1, 2, 3):
+                raise ValueError(f"GGUF version {version} (ctransformers reads versions 1 to 3)")
+            r = _Reader(f, version)
+            n_tensors, n_kv = r.count(), r.count()
+            if n_tensors > 1 << 20 or n_kv > 1 << 20:
+                raise ValueError("implausible tensor or metadata count")
+            meta: dict[str, Any] = {}
+            for _ in range(n_kv):
+                key = r.string()
+                vtype = r.unpack("<I")
+                value = r.value(vtype)
+                if value is not None:
+                    meta[key] = value
+            extents = []
+            for _ in range(n_tensors):
+                name = r.string()
+                n_dims = r.unpack("<I")
+                if n_dims > 4:
+                    raise ValueError(f"tensor {name} has {n_dims} dimensions")
+                dims = [r.count() for _ in range(n_dims)]
+                ttype = r.unpack("<I")
+                offset = r.unpack("<Q")
+                if ttype not in GGML_TYPE_SIZES:
+                    raise ValueError(
+                        f"tensor {name} has ggml type {ttype}, newer than ctransformers 0.2.27 "
+                        f"reads ({FIX_ENGINE})"
+                    )
+                block, nbytes = GGML_TYPE_SIZES[ttype]
+                n = 1
+                for d in dims:
+                    n *= d
+                extents.append((name, offset, n // block * nbytes))
+            alignment = meta.get("general.alignment", 32)
+            if not isinstance(alignment, int) or alignment <= 0:
+                raise ValueError(f"bad general.alignment {alignment!r}")
+            data_start = -(-f.tell() // alignment) * alignment
+    except EOFError:
+        raise ModelLoadError(
+            f"cannot load {path}: the GGUF header is cut short (truncated or damaged file; download it again)"
+        ) from None
+    except ValueError as e:
+        raise ModelLoadError(f"cannot load {path}: {e}") from None
+    for name, offset, nbytes in extents:
+        if data_start + offset + nbytes > size:
+            raise ModelLoadError(
+                f"cannot load {path}: tensor {name} ends past the end of the file "
+                f"({size} bytes; truncated download? download it again)"
+            )
+    return meta
+
+
+# --- native output capture -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _capture_native_output() -> Iterator[list[str]]:
+    """Collect what native code prints on fd 1 and 2 while the block runs (the text is also
+    passed on to stderr afterwards, so nothing is lost)."""
+    out: list[str] = []
+    libc = ctypes.CDLL(None)
+    with tempfile.TemporaryFile() as tmp:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        libc.fflush(None)
+        saved = [os.dup(1), os.dup(2)]
+        try:
+            os.dup2(tmp.fileno(), 1)
+            os.dup2(tmp.fileno(), 2)
+            yield out
+        finally:
+            libc.fflush(None)
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", "replace")
+            out.append(text)
+            if text:
+                sys.stderr.write(text)
+                sys.stderr.flush()
+
+
+# --- the engine ----------------------------------------------------------------------------------
+
+
+class CTransformersEngine:
+    """A GGML or llama GGUF model loaded once with ctransformers (see the module doc)."""
+
+    name = "ctransformers"
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        model_type: str | None = None,
+        n_ctx: int | None = None,
+        threads: int | None = None,
+        lib: str | None = None,
+    ) -> None:
+        path = str(model_path)
+        self.model_path = path
+        self.model = Path(path).name
+        self.model_type = (model_type or DEFAULT_MODEL_TYPE).strip().lower()
+        self.threads = threads or max(1, (os.cpu_count() or 2) // 2)
+        self._busy = threading.Lock()  # one generation at a time
+        self._native = threading.Lock()  # one native call at a time
+        self._past: list[int] = []  # tokens whose keys/values are in the model's cache
+
+        magic = magic_name(path)
+        meta: dict[str, Any] = {}
+        if magic == "gguf":
+            if self.model_type != "llama":
+                raise ModelLoadError(
+                    f"cannot load {path} with MODEL_TYPE={self.model_type}: ctransformers reads "
+                    f"GGUF files only as MODEL_TYPE=llama (other types crash it); set "
+                    f"MODEL_TYPE=llama, {FIX_ENGINE}"
+                )
+            meta = check_gguf(path)
+            arch = meta.get("general.architecture")
+            if arch != "llama":
+                raise ModelLoadError(
+                    f"cannot load {path}: its architecture is {arch!r} and ctransformers reads "
+                    f"only llama GGUF files; use ENGINE=llama-cpp for this model"
+                )
+        elif magic in ("ggjt", "ggmf", "ggla") and self.model_type != "llama":
+            raise ModelLoadError(
+                f"cannot load {path} with MODEL_TYPE={self.model_type}: its magic is "
+                f"'{magic}', a llama.cpp format; set MODEL_TYPE=llama"
+            )
+        if n_ctx is None:
+            file_ctx = meta.get("llama.context_length")
+            if isinstance(file_ctx, int) and file_ctx > 0:
+                n_ctx = min(file_ctx, MAX_DEFAULT_N_CTX)
+            else:
+                n_ctx = GGML_DEFAULT_N_CTX
+        if n_ctx < 8:
+            raise ModelLoadError(f"N_CTX={n_ctx} is too small for {path}; use 512 or more")
+
+        from ctransformers import AutoModelForCausalLM
+
+        try:
+            with _capture_native_output() as said:
+                llm = AutoModelForCausalLM.from_pretrained(
+                    path,
+                    model_type=self.model_type,
+                    lib=lib or resolve_lib(),
+                    threads=self.threads,
+                    context_length=n_ctx,
+                    batch_size=PROMPT_BATCH,
+                )
+        except (RuntimeError, ValueError, OSError) as e:
+            native = " ".join(" ".join(said).split())[-400:]
+            detail = f" (the loader said: {native})" if native else ""
+            raise ModelLoadError(
+                f"ctransformers could not load {path} as MODEL_TYPE={self.model_type}{detail}; "
+                f"check MODEL_TYPE (llama, gpt2, gptj, gpt_neox, mpt, falcon, starcoder, ...) "
+                f"and that the file is complete, {FIX_ENGINE}"
+            ) from e
+        self._llm: Any = llm
+        self._lib = llm._lib
+        self._ptr = llm._llm
+        self.n_ctx = int(self._lib.ctransformers_llm_context_length(self._ptr))
+        self.vocab_size = int(self._lib.ctransformers_llm_vocab_size(self._ptr))
+        self.architecture = llm.model_type
+        self.add_bos = self.architecture == "llama"
+
+    # -- tokens --
+
+    @staticmethod
+    def _token_capacity(data: bytes) -> int:
+        # Every token covers at least one byte of the text the tokenizer sees; that text may
+        # be longer than ours: a prefix space plus each space escaped as the 3-byte `▁`.
+        return 3 * len(data) + 8
+
+    def tokenize(self, text: str, add_bos: bool = False) -> list[int]:
+        """Token ids of `text`, safe for any text (see the module doc)."""
+        # The C call takes a NUL-terminated string; lone surrogates cannot be encoded.
+        self._check_open()
+        data = text.replace("\x00", "").encode("utf-8", "replace")
+        capacity = self._token_capacity(data)
+        buf = (ctypes.c_int * capacity)()
+        with self._native:
+            n = int(self._lib.ctransformers_llm_tokenize(self._ptr, data, add_bos, buf))
+        if n > capacity:  # cannot happen for any tokenizer ctransformers ships
+            os.abort()
+        return list(buf[:n])
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def detokenize(self, token: int) -> bytes:
+        with self._native:
+            piece: bytes | None = self._lib.ctransformers_llm_detokenize(self._ptr, token)
+        return piece or b""
+
+    # -- generation --
+
+    def _eval(self, tokens: list[int], n_past: int) -> None:
+        arr = (ctypes.c_int * len(tokens))(*tokens)
+        with self._native:
+            ok = self._lib.ctransformers_llm_batch_eval(
+                self._ptr, arr, len(tokens), n_past, PROMPT_BATCH, self.threads
+            )
+        if not ok:
+            raise EngineError("the model failed to evaluate the prompt")
+
+    def stream(self, prompt: str, params: SamplingParams, gen: Generation) -> Iterator[str]:
+        """Yield the completion of `prompt` in whole UTF-8 characters (see the protocol)."""
+        if not self._busy.acquire(blocking=False):
+            raise EngineError("the ctransformers engine runs one generation at a time")
+        try:
+            yield from self._generate(prompt, params, gen)
+        finally:
+            self._busy.release()
+
+    def _generate(self, prompt: str, params: SamplingParams, gen: Generation) -> Iterator[str]:
+        tokens = self.tokenize(prompt, add_bos=self.add_bos)
+        if not tokens:
+            raise EngineError("the prompt is empty")
+        gen.prompt_tokens = len(tokens)
+        gen.completion_tokens = 0
+        room = self.n_ctx - len(tokens)
+        if room < 1:
+            raise EngineError(
+                f"the prompt takes {len(tokens)} tokens and the context window holds "
+                f"{self.n_ctx}; shorten the conversation or raise N_CTX"
+            )
+        max_tokens = params.max_tokens if params.max_tokens is not None else DEFAULT_MAX_TOKENS
+        limit = min(max_tokens, room)
+
+        temperature = DEFAULT_TEMPERATURE if params.temperature is None else params.temperature
+        top_k = DEFAULT_TOP_K if params.top_k is None else params.top_k
+        top_p = DEFAULT_TOP_P if params.top_p is None else params.top_p
+        penalty = DEFAULT_REPEAT_PENALTY if params.repeat_penalty is None else params.repeat_penalty
+        seed = -1 if params.seed is None else params.seed
+        if top_k <= 0:
+            top_k = self.vocab_size
+        if temperature <= 0:  # greedy
+            top_k, temperature = 1, 1.0
+
+        # Reuse the cached keys/values of the longest common prefix (at least one token is
+        # evaluated, to get fresh logits).
+        keep = 0
+        most = min(len(tokens) - 1, len(self._past))
+        while keep < most and tokens[keep] == self._past[keep]:
+            keep += 1
+        gen.prompt_tokens_evaluated = len(tokens) - keep
+        self._past = tokens[:keep]
+        self._eval(tokens[keep:], keep)
+        self._past = list(tokens)
+
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        gen.finish_reason = "length"
+        while True:
+            last = self._past[-REPEAT_LAST_N:]
+            arr = (ctypes.c_int * len(last))(*last)
+            with self._native:
+                token = int(
+                    self._lib.ctransformers_llm_sample(
+                        self._ptr, arr, len(last), top_k, top_p, temperature, penalty, seed
+                    )
+                )
+                eos = bool(self._lib.ctransformers_llm_is_eos_token(self._ptr, token))
+            if eos:
+                gen.finish_reason = "stop"
+                return
+            gen.completion_tokens += 1
+            text = decoder.decode(self.detokenize(token))  # holds an incomplete character
+            if text:
+                yield text
+            if gen.completion_tokens >= limit:
+                return  # "length"; an incomplete last character is dropped, never U+FFFD
+            self._eval([token], len(self._past))
+            self._past.append(token)
+
+    def _check_open(self) -> None:
+        if self._llm is None:
+            raise EngineError("the ctransformers engine is closed")
+
+    def close(self) -> None:
+        """Free the model now (otherwise done when the engine is garbage collected)."""
+        with self._native:
+            self._llm = None  # ctransformers' LLM frees the native model when collected
+            self._ptr = None

@@ -1,0 +1,164 @@
+"""One shared model, many requests: a bounded FIFO queue, one generation at a time.
+
+ggml models are not thread-safe, so a single worker thread runs every generation; the event
+loop only moves text between that thread and the clients, so it stays responsive. A request
+cancelled while queued never reaches the model; one cancelled while running stops within a
+token, and the model goes straight to the next request in the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from client.protocol import DoneEvent, ErrorEvent, Event, QueuedEvent, SamplingParams, TokenEvent
+from server.engines.base import Engine, Generation
+from server.prompt import STOP_MARKERS
+from server.stops import StopFilter
+
+
+class QueueFull(Exception):
+    """Every queue slot is taken; the client should retry later."""
+
+
+@dataclass
+class Job:
+    prompt: str
+    params: SamplingParams
+    truncated_turns: int = 0
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    started: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    events: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
+    admitted_at: float = field(default_factory=time.perf_counter)
+
+
+class Scheduler:
+    def __init__(self, engine: Engine, queue_size: int = 32) -> None:
+        self.engine = engine
+        self.queue_size = queue_size
+        self._waiting: deque[Job] = deque()
+        self._running: Job | None = None
+        self._moved = asyncio.Event()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._waiting)
+
+    def admit(self, prompt: str, params: SamplingParams, truncated_turns: int = 0) -> Job:
+        """Take a request or refuse it at once (before any response starts)."""
+        if self._running is not None and len(self._waiting) >= self.queue_size:
+            raise QueueFull(f"the model is busy and {len(self._waiting)} requests are waiting")
+        job = Job(prompt, params, truncated_turns)
+        if self._running is None:
+            self._start(job)
+        else:
+            self._waiting.append(job)
+        return job
+
+    async def events(self, job: Job) -> AsyncIterator[Event]:
+        """The job's events; leaving the iteration early cancels the job."""
+        try:
+            async for queued in self._wait_turn(job):
+                yield queued
+            while (event := await job.events.get()) is not None:
+                yield event
+        finally:
+            job.cancelled.set()
+            if job in self._waiting:
+                self._waiting.remove(job)
+                self._notify_moved()
+
+    async def _wait_turn(self, job: Job) -> AsyncIterator[QueuedEvent]:
+        shown = 0
+        while not job.started.done():
+            position = self._waiting.index(job) + 1
+            if position != shown:
+                shown = position
+                yield QueuedEvent(position)
+            moved = asyncio.ensure_future(self._moved.wait())
+            waiters: set[asyncio.Future[Any]] = {job.started, moved}
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            moved.cancel()
+
+    def _notify_moved(self) -> None:
+        self._moved.set()
+        self._moved = asyncio.Event()
+
+    def _start(self, job: Job) -> None:
+        loop = asyncio.get_running_loop()
+        self._running = job
+        job.started.set_result(None)
+        future = loop.run_in_executor(self._worker, self._generate, job, loop)
+        future.add_done_callback(lambda _: self._next())
+
+    def _next(self) -> None:
+        self._running = None
+        while self._waiting:
+            job = self._waiting.popleft()
+            if not job.cancelled.is_set():
+                self._start(job)
+                break
+        self._notify_moved()
+
+    def _generate(self, job: Job, loop: asyncio.AbstractEventLoop) -> None:
+        """Runs on the model thread."""
+
+        def emit(event: Event | None) -> None:
+            loop.call_soon_threadsafe(job.events.put_nowait, event)
+
+        gen = Generation()
+        stop = StopFilter(STOP_MARKERS)
+        first: float | None = None
+        reason = "stop"
+        try:
+            pieces = self.engine.stream(job.prompt, job.params, gen)
+            try:
+                for piece in pieces:
+                    if job.cancelled.is_set():
+                        reason = "cancelled"
+                        break
+                    text = stop.feed(piece)
+                    if text:
+                        first = first or time.perf_counter()
+                        emit(TokenEvent(text))
+                    if stop.stopped:
+                        break
+                else:
+                    reason = gen.finish_reason
+                    stop.flush()
+            finally:
+                pieces.close()  # type: ignore[attr-defined]
+            emit(self._done(job, gen, reason, first))
+        except Exception as exc:  # an engine fault ends this answer, never the server
+            emit(ErrorEvent("engine_error", f"the model failed while answering: {exc}"))
+        finally:
+            emit(None)
+
+    @staticmethod
+    def _done(job: Job, gen: Generation, reason: str, first: float | None) -> DoneEvent:
+        end = time.perf_counter()
+        # tokens/s counts the tokens after the first, over the time after the first
+        decode = end - first if first and gen.completion_tokens > 1 else 0.0
+        return DoneEvent(
+            stop_reason=reason,  # type: ignore[arg-type]
+            prompt_tokens=gen.prompt_tokens,
+            completion_tokens=gen.completion_tokens,
+            ttft_s=round(first - job.admitted_at, 4) if first else None,
+            tokens_per_s=round((gen.completion_tokens - 1) / decode, 2) if decode > 0 else None,
+            prompt_tokens_evaluated=gen.prompt_tokens_evaluated,
+            truncated_turns=job.truncated_turns,
+        )
+
+    def close(self) -> None:
+        for job in self._waiting:
+            job.cancelled.set()
+        if self._running:
+            self._running.cancelled.set()
+        self._worker.shutdown(wait=True, cancel_futures=True)

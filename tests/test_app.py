@@ -1,0 +1,116 @@
+"""The real app on loopback with the real default model."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from server.prompt import STOP_MARKERS
+from tests.sse import chat, converse
+
+
+def answer_of(events: list[tuple[str, object]]) -> str:
+    return "".join(data["text"] for name, data in events if name == "token")  # type: ignore[index]
+
+
+def test_health_names_engine_and_model(live_server: str) -> None:
+    r = httpx.get(f"{live_server}/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["engine"] == "llama-cpp"
+    assert body["model"] == "gemma-3-270m-q4_k_m.gguf"
+    assert body["model_path"].endswith("gemma-3-270m-q4_k_m.gguf")
+
+
+def test_converse_streams_tokens_then_done(live_server: str) -> None:
+    status, events = converse(live_server, chat("What is the capital of Germany?", temperature=0, max_tokens=48))
+    assert status == 200
+    names = [name for name, _ in events]
+    assert names[-1] == "done" and names.count("done") == 1
+    assert set(names[:-1]) == {"token"} and len(names) > 2
+    done = events[-1][1]
+    assert done["stop_reason"] in ("stop", "length")
+    assert done["prompt_tokens"] > 40
+    assert done["prompt_tokens_evaluated"] >= 1
+    assert 1 <= done["completion_tokens"] <= 48
+    assert done["ttft_s"] > 0
+    assert answer_of(events).strip()
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is the capital of Italy?", "Tell me a joke.", "Say hello.", "List three colours.", "Who are you?"],
+)
+def test_stop_marker_never_leaks(live_server: str, question: str) -> None:
+    status, events = converse(live_server, chat(question, temperature=0, max_tokens=96))
+    assert status == 200
+    answer = answer_of(events)
+    for marker in STOP_MARKERS:
+        assert marker not in answer
+        assert not any(marker.startswith(answer[-k:]) for k in range(1, len(marker)) if answer)
+    assert events[-1][0] == "done"
+
+
+def test_base_model_stops_at_human_turn(live_server: str) -> None:
+    # The base model continues the few-shot chat with "### Human:" after a short answer.
+    status, events = converse(live_server, chat("What is the capital of Spain?", temperature=0, max_tokens=200))
+    assert events[-1][1]["stop_reason"] == "stop"
+    assert events[-1][1]["completion_tokens"] < 200
+
+
+def test_same_seed_same_answer(live_server: str) -> None:
+    body = chat("Name a fruit.", temperature=0.8, seed=7, max_tokens=24)
+    first, second = (answer_of(converse(live_server, body)[1]) for _ in range(2))
+    assert first == second
+
+
+BAD_BODIES: list[tuple[str, bytes, str]] = [
+    ("not json", b"{nope", "invalid_json"),
+    ("invalid utf-8", b'{"conversation": {"messages": [{"user": true, "text": "\xff\xfe"}]}}', "invalid_json"),
+    ("missing conversation", b"{}", "invalid_request"),
+    ("empty messages", b'{"conversation": {"messages": []}}', "invalid_request"),
+    ("wrong type", b'{"conversation": {"messages": [{"user": "yes", "text": "hi"}]}}', "invalid_request"),
+    ("missing text", b'{"conversation": {"messages": [{"user": true}]}}', "invalid_request"),
+    ("unknown field", b'{"conversation": {"messages": [{"user": true, "text": "hi", "x": 1}]}}', "invalid_request"),
+    ("last from model", b'{"conversation": {"messages": [{"user": false, "text": "hi"}]}}', "invalid_request"),
+    (
+        "temperature out of range",
+        b'{"conversation": {"messages": [{"user": true, "text": "hi"}]}, "params": {"temperature": 9}}',
+        "invalid_request",
+    ),
+    (
+        "max_tokens zero",
+        b'{"conversation": {"messages": [{"user": true, "text": "hi"}]}, "params": {"max_tokens": 0}}',
+        "invalid_request",
+    ),
+    ("array body", b"[1, 2]", "invalid_request"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "error_type"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
+def test_bad_bodies_get_a_clear_400(live_server: str, case: str, body: bytes, error_type: str) -> None:
+    r = httpx.post(f"{live_server}/api/converse", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["type"] == error_type
+    assert len(error["message"]) > 10 and "Traceback" not in error["message"]
+
+
+def test_body_over_the_limit_is_413(live_server: str) -> None:
+    body = b'{"conversation": {"messages": [{"user": true, "text": "' + b"a" * (1 << 20) + b'"}]}}'
+    r = httpx.post(f"{live_server}/api/converse", content=body)
+    assert r.status_code == 413
+    assert r.json()["error"]["type"] == "request_too_large"
+
+
+def test_unknown_api_path_is_a_json_404(live_server: str) -> None:
+    r = httpx.get(f"{live_server}/api/nothing")
+    assert r.status_code == 404
+    assert r.json()["error"]["type"] == "not_found"
+
+
+def test_wrong_method_is_a_json_405(live_server: str) -> None:
+    r = httpx.get(f"{live_server}/api/converse")
+    assert r.status_code == 405
+    assert r.json()["error"]["type"] == "method_not_allowed"

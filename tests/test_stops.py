@@ -1,0 +1,80 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from server.prompt import STOP_MARKERS
+from server.stops import StopFilter
+
+
+def reference(text: str) -> str:
+    """What the whole answer must be, computed from the whole text at once."""
+    hits = [i for i in (text.find(m) for m in STOP_MARKERS) if i >= 0]
+    if hits:
+        return text[: min(hits)].strip()
+    longest = max(
+        (k for k in range(1, len(text) + 1) if any(m.startswith(text[-k:]) for m in STOP_MARKERS)),
+        default=0,
+    )
+    return text[: len(text) - longest].strip()
+
+
+def run(pieces: list[str]) -> tuple[list[str], StopFilter]:
+    stop = StopFilter(STOP_MARKERS)
+    out = [stop.feed(p) for p in pieces]
+    out.append(stop.flush())
+    return out, stop
+
+
+# Text built from marker fragments, whitespace and ordinary words, so that near-misses are common.
+fragments = st.sampled_from(
+    ["#", "##", "###", " ", "\n", "### ", "Hu", "Human", "### Hu", "man", "Assist", "ant", ":",
+     "### Human", "### Assistant", "Paris", " is", "é", "中文", "🙂", "H", "A"]
+)
+texts = st.lists(fragments | st.text(max_size=6), max_size=25).map("".join)
+
+
+@st.composite
+def split_text(draw: st.DrawFn) -> tuple[str, list[str]]:
+    text = draw(texts)
+    cuts = sorted(draw(st.sets(st.integers(0, len(text)), max_size=len(text) + 1)))
+    bounds = [0, *cuts, len(text)]
+    return text, [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+@given(split_text())
+def test_any_split_gives_the_whole_text_answer(case: tuple[str, list[str]]) -> None:
+    text, pieces = case
+    out, _ = run(pieces)
+    answer = "".join(out)
+    assert answer == reference(text)
+    for marker in STOP_MARKERS:
+        assert marker not in answer
+    # A lone "#" may be ordinary text ("C#"); anything from "### " on is a marker's start.
+    assert not any(m.startswith(answer[-k:]) for m in STOP_MARKERS for k in range(4, 14) if len(answer) >= k)
+
+
+@given(split_text())
+def test_stops_exactly_when_a_marker_completes(case: tuple[str, list[str]]) -> None:
+    text, pieces = case
+    _, stop = run(pieces)
+    assert stop.stopped == any(m in text for m in STOP_MARKERS)
+
+
+def test_marker_split_one_character_at_a_time_is_never_shown() -> None:
+    out, stop = run(list("Paris.\n### Human: and more"))
+    assert "".join(out) == "Paris."
+    assert stop.stopped
+
+
+def test_held_text_is_released_when_it_is_not_a_marker() -> None:
+    stop = StopFilter(STOP_MARKERS)
+    assert stop.feed("Use C") == "Use C"
+    assert stop.feed("##") == ""
+    assert stop.feed("#") == ""
+    assert stop.feed(" Heading") == "### Heading"
+    assert not stop.stopped
+
+
+def test_text_after_the_stop_is_ignored() -> None:
+    stop = StopFilter(STOP_MARKERS)
+    assert stop.feed("Yes### Assistant:") == "Yes"
+    assert stop.feed("more") == ""
