@@ -25,7 +25,7 @@ class Conversation(Struct, forbid_unknown_fields=True):
 
 
 class SamplingParams(Struct, forbid_unknown_fields=True, omit_defaults=True):
-    max_tokens: Annotated[int, Meta(ge=1, le=8192)] | None = None
+    max_tokens: Annotated[int, Meta(ge=1, le=32_768)] | None = None
     temperature: Annotated[float, Meta(ge=0.0, le=2.0)] | None = None
     top_p: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
     top_k: Annotated[int, Meta(ge=0, le=1000)] | None = None

@@ -12,7 +12,7 @@ from sse_starlette import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from client.protocol import CONVERSE, ConverseRequest
@@ -88,7 +88,11 @@ async def health(request: Request) -> Response:
 
 
 async def index(request: Request) -> Response:
-    return FileResponse(CLIENT / "index.html", headers={"Cache-Control": "no-cache"})
+    if not request.app.state.settings.dev:
+        return FileResponse(CLIENT / "index.html", headers={"Cache-Control": "no-cache"})
+    # Dev mode: the page finds the reload stream through this attribute (client/devreload.py).
+    html = (CLIENT / "index.html").read_text().replace("<html ", '<html data-dev-reload="/dev/reload" ', 1)
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
 
 def create_app(settings: Settings, engine: Engine) -> Starlette:

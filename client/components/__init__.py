@@ -1,0 +1,1 @@
+"""View components: each binds one part of the page to the chat state."""

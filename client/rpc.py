@@ -1,0 +1,165 @@
+"""The browser's stub for the streaming RPCs declared in client.protocol.
+
+This is the only module that knows how a call travels: the URL comes from the `Rpc`
+declaration, the body is the msgspec-encoded request, and the answer is a server-sent
+event stream decoded into the declared event types. Everything above it sees typed events,
+and every failure (HTTP error, broken stream, network down) arrives as an `ErrorEvent`
+so the chat can show it.
+
+The parser and the decoding are plain Python so CPython tests exercise them; the browser
+APIs (`js.fetch`, stream readers) are imported inside `stream` only.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+
+import msgspec
+
+from client.protocol import CONVERSE, ConverseRequest, ErrorBody, ErrorEvent, Event, Rpc
+
+# An event after which the server sends nothing more for this call.
+TERMINAL_EVENTS = frozenset({"done", "error"})
+
+_EOL = re.compile(r"\r\n|\r|\n")
+
+
+class SseParser:
+    """Incremental text/event-stream parser (WHATWG rules for the fields we use).
+
+    Feed it bytes as they arrive, split anywhere (even inside a UTF-8 character or
+    between CR and LF); it returns the complete (event name, data) pairs so far.
+    Comment lines (":" ping) are skipped; `id` and `retry` are ignored.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._buffer = ""
+        self._skip_lf = False  # the last chunk ended in CR: a leading LF completes CRLF
+        self._started = False
+        self._event = ""
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[tuple[str, str]]:
+        text = self._decoder.decode(chunk)
+        if not text:
+            return []
+        if not self._started:
+            self._started = True
+            text = text.removeprefix("\ufeff")
+        if self._skip_lf:
+            self._skip_lf = False
+            text = text.removeprefix("\n")
+        buffer = self._buffer + text
+        events: list[tuple[str, str]] = []
+        pos = 0
+        for match in _EOL.finditer(buffer):
+            if match.group() == "\r" and match.end() == len(buffer):
+                self._skip_lf = True
+            self._line(buffer[pos : match.start()], events)
+            pos = match.end()
+        self._buffer = buffer[pos:]
+        return events
+
+    def _line(self, line: str, events: list[tuple[str, str]]) -> None:
+        if not line:
+            if self._data:
+                events.append((self._event or "message", "\n".join(self._data)))
+            self._event, self._data = "", []
+            return
+        if line.startswith(":"):
+            return
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "event":
+            self._event = value
+        elif name == "data":
+            self._data.append(value)
+
+
+def error_from_http(status: int, body: str) -> ErrorEvent:
+    """Turn an HTTP error answer into the event the chat shows."""
+    try:
+        return msgspec.json.decode(body, type=ErrorBody).error
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        detail = body.strip()[:300] or "no details"
+        return ErrorEvent(type=f"http_{status}", message=f"HTTP {status}: {detail}")
+
+
+async def events_from_chunks(rpc: Rpc, chunks: AsyncIterable[bytes]) -> AsyncIterator[Any]:
+    """Decode an SSE byte stream into rpc's event types, ending after a terminal event.
+
+    Unknown event names are skipped (a newer server may add some); a stream that ends
+    before a terminal event, or an event that does not decode, ends with an ErrorEvent.
+    """
+    parser = SseParser()
+    async for chunk in chunks:
+        for name, data in parser.feed(chunk):
+            if name not in rpc.events:
+                continue
+            try:
+                event = rpc.decode_event(name, data)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                yield ErrorEvent(type="protocol", message=f"bad {name!r} event from server: {exc}")
+                return
+            yield event
+            if name in TERMINAL_EVENTS:
+                return
+    yield ErrorEvent(type="disconnected", message="The answer stream ended before it was complete.")
+
+
+async def _read_chunks(reader: Any) -> AsyncIterator[bytes]:
+    """Bytes from a JS ReadableStreamDefaultReader, as they arrive."""
+    while True:
+        result = await reader.read()
+        if result.done:
+            return
+        yield result.value.to_bytes()
+
+
+async def stream(rpc: Rpc, request: Any, base_url: str = "") -> AsyncIterator[Any]:
+    """Call a streaming RPC from the browser (Pyodide) and yield its decoded events."""
+    from js import Object, fetch  # browser only: keeps this module importable on CPython
+    from pyodide.ffi import to_js
+
+    if not isinstance(request, rpc.request):
+        raise TypeError(f"{rpc.path} takes {rpc.request.__name__}, not {type(request).__name__}")
+    init = to_js(
+        {
+            "method": "POST",
+            "headers": {"Content-Type": "application/json", "Accept": "text/event-stream"},
+            "body": msgspec.json.encode(request).decode(),
+        },
+        dict_converter=Object.fromEntries,
+    )
+    try:
+        response = await fetch(base_url + rpc.path, init)
+    except Exception as exc:  # a JsException: server down, connection refused
+        yield ErrorEvent(type="network", message=f"Cannot reach the server: {exc}")
+        return
+    if not response.ok:
+        yield error_from_http(response.status, await response.text())
+        return
+    reader = response.body.getReader()
+    finished = False
+    try:
+        async for event in events_from_chunks(rpc, _read_chunks(reader)):
+            yield event
+        finished = True
+    except Exception as exc:  # the connection broke mid-answer
+        finished = True
+        yield ErrorEvent(type="network", message=f"Connection lost: {exc}")
+    finally:
+        if not finished:
+            # The caller stopped listening (e.g. a stop button): closing the stream lets the
+            # server see the disconnect and cancel generation.
+            reader.cancel()
+
+
+def converse(request: ConverseRequest) -> AsyncIterator[Event]:
+    """POST the conversation; yield token/queued events, then one done or error event."""
+    return stream(CONVERSE, request)

@@ -1,0 +1,101 @@
+"""The chat page in real headless Chromium against the real server and default model."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import RecordedPage
+
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
+PYTHON_READY_S = 60  # generous: a cold Pyodide start on a busy CI machine
+
+
+def open_chat(recorded: RecordedPage, base_url: str) -> float:
+    """Load the page and wait until Python is up; returns the seconds it took."""
+    page = recorded.page
+    start = time.perf_counter()
+    page.goto(base_url + "/")
+    # Before Python runs, the page already shows a loading state and a disabled Send.
+    expect(page.get_by_role("status")).to_contain_text("Starting Python")
+    send = page.get_by_role("button", name="Send")
+    expect(send).to_be_enabled(timeout=PYTHON_READY_S * 1000)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    return time.perf_counter() - start
+
+
+def assert_only_loopback(recorded: RecordedPage) -> None:
+    assert recorded.requests, "no requests were recorded"
+    for url in recorded.requests:
+        parts = urlsplit(url)
+        if parts.scheme in ("data", "blob"):
+            continue  # in-page resources, not network
+        assert parts.hostname == "127.0.0.1", f"request left the machine: {url}"
+
+
+def test_chat_streams_an_answer_from_the_model(recorded_page: RecordedPage, live_server: str) -> None:
+    page = recorded_page.page
+    ready_s = open_chat(recorded_page, live_server)
+    print(f"page ready in {ready_s:.2f} s (cold, fresh context)")
+
+    box = page.get_by_role("textbox", name="Message")
+    box.fill("What is the capital of Italy?")
+    box.press("Enter")
+
+    user = page.locator("li[data-role=user]")
+    expect(user).to_have_count(1)
+    expect(user.first).to_have_text("What is the capital of Italy?")
+    expect(box).to_have_value("")
+    expect(box).to_be_focused()
+
+    model = page.locator("li[data-role=model]")
+    expect(model).to_have_count(1)
+    expect(model.first).to_have_attribute("data-status", "done", timeout=60_000)
+    answer = model.first.locator("div > div").first.inner_text()
+    assert answer.strip() and answer != "...", f"model bubble has no streamed text: {answer!r}"
+    expect(model.first).to_contain_text("tokens")  # the stats line under the answer
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+
+    assert recorded_page.errors == []
+    assert_only_loopback(recorded_page)
+    assert any(urlsplit(u).path == "/api/converse" for u in recorded_page.requests)
+
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+
+
+def test_text_is_shown_as_text_and_shift_enter_keeps_a_newline(recorded_page: RecordedPage, live_server: str) -> None:
+    page = recorded_page.page
+    open_chat(recorded_page, live_server)
+    box = page.get_by_role("textbox", name="Message")
+    box.fill("Say <b>hi</b>")
+    box.press("Shift+Enter")
+    box.press_sequentially("twice")
+    expect(box).to_have_value("Say <b>hi</b>\ntwice")  # Shift+Enter did not send
+    expect(page.locator("li[data-role=user]")).to_have_count(0)
+
+    box.press("Enter")
+    user = page.locator("li[data-role=user]").first
+    expect(user).to_have_text("Say <b>hi</b>\ntwice")
+    expect(user.locator("b")).to_have_count(0)  # no HTML was interpreted
+    # Only the request matters here; how long this base model rambles on does not.
+    model = page.locator("li[data-role=model]").first
+    expect(model).not_to_have_attribute("data-status", "pending", timeout=60_000)
+    assert recorded_page.errors == []
+    assert_only_loopback(recorded_page)
+
+
+def test_server_rejection_shows_in_the_chat(recorded_page: RecordedPage, live_server: str) -> None:
+    page = recorded_page.page
+    open_chat(recorded_page, live_server)
+    # Longer than the protocol allows (MAX_TEXT): the server refuses it before streaming.
+    page.get_by_role("textbox", name="Message").fill("x" * 100_001)
+    page.get_by_role("button", name="Send").click()
+    model = page.locator("li[data-role=model]").first
+    expect(model).to_have_attribute("data-status", "error", timeout=30_000)
+    expect(model).to_contain_text("rror")
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()  # the chat is not stuck
+    assert recorded_page.errors == []

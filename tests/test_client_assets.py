@@ -1,0 +1,76 @@
+"""The page's wiring: what index.html asks for must exist, be pinned, and be local."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENT = ROOT / "client"
+
+
+def load_vendor():
+    spec = importlib.util.spec_from_file_location("vendor", ROOT / "scripts" / "vendor.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class PageScan(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self.py_scripts: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        self.urls += [value for name, value in attrs if name in ("src", "href") and value]
+        if tag == "script" and found.get("type") == "py":
+            self.py_scripts.append(found)
+
+
+def scan() -> PageScan:
+    page = PageScan()
+    page.feed((CLIENT / "index.html").read_text())
+    return page
+
+
+def pyscript_config() -> dict:
+    [script] = scan().py_scripts
+    return json.loads(script["config"])
+
+
+def test_page_loads_nothing_from_another_host() -> None:
+    urls = scan().urls
+    assert urls
+    for url in urls:
+        assert url.startswith("/") and not url.startswith("//") or url.startswith("data:"), url
+
+
+def test_python_runs_on_our_pyodide_with_our_wheels() -> None:
+    vendor = load_vendor()
+    config = pyscript_config()
+    assert config["interpreter"] == "/static/pyodide/pyodide.mjs"
+    assert "pyodide.mjs" in vendor.PYODIDE_FILES
+    assert config["packages"] == [f"/static/wheels/{name}" for name in vendor.WHEELS.values()]
+    assert config["packages_cache"] == "passthrough"  # anything else loads micropip
+
+
+def test_every_client_module_is_shipped_to_the_browser() -> None:
+    """A module missing from `files` imports on CPython but fails in the browser."""
+    [script] = scan().py_scripts
+    files = pyscript_config()["files"]
+    for url, path in files.items():
+        assert url == f"/{path}" and (ROOT / path).is_file(), (url, path)
+    entry = script["src"].lstrip("/")
+    wanted = {p.relative_to(ROOT).as_posix() for p in CLIENT.rglob("*.py")} - {entry}
+    assert set(files.values()) == wanted
+
+
+def test_browser_runtime_versions_are_pinned() -> None:
+    deps = json.loads((ROOT / "package.json").read_text())["devDependencies"]
+    assert deps["pyodide"] == "314.0.7" and deps["@pyscript/core"] == "0.7.31"
+    for name, version in deps.items():
+        assert version[0].isdigit(), f"{name} is not pinned: {version}"

@@ -1,0 +1,107 @@
+"""The shared model under load, on a tiny model that never stops on its own (so timing is ours)."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import tinymodels as tm
+from tests.conftest import start_server, stop_server
+from tests.sse import chat
+
+LONG = 20_000  # tokens: far more than any test waits for; cancelled when each test ends
+
+
+@pytest.fixture(scope="module")
+def looping(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    path = tmp_path_factory.mktemp("loop") / "loop.gguf"
+    tm.write_gguf(path, "f32", continuation="tick tock ", loop=True)
+    proc, url = start_server("--model", str(path), "--n-ctx", "32768", env={"QUEUE_SIZE": "2", "THREADS": "1"})
+    yield url
+    stop_server(proc)
+
+
+async def first_event(client: httpx.AsyncClient, url: str, max_tokens: int) -> tuple[httpx.Response, str, float]:
+    """Open a converse stream; return it, the first event's name and the time it took."""
+    started = time.perf_counter()
+    request = client.build_request("POST", f"{url}/api/converse", json=chat("go", max_tokens=max_tokens))
+    response = await client.send(request, stream=True)
+    if response.status_code != 200:
+        return response, "", 0.0
+    # Keep the line iterator alive with the response: a dropped iterator closes the connection.
+    lines = response.aiter_lines()
+    response.extensions["lines"] = lines
+    async for line in lines:
+        if line.startswith("event:"):
+            return response, line[6:].strip(), time.perf_counter() - started
+    raise AssertionError("stream ended without an event")
+
+
+async def time_to_first_token(client: httpx.AsyncClient, url: str) -> float:
+    """Seconds to the first token, through a `queued` event if the model is still busy."""
+    started = time.perf_counter()
+    response, name, _ = await first_event(client, url, 5)
+    async for line in response.extensions["lines"]:
+        if name == "token":
+            break
+        if line.startswith("event:"):
+            name = line[6:].strip()
+    elapsed = time.perf_counter() - started
+    await response.aclose()
+    assert name == "token"
+    return elapsed
+
+
+def test_disconnect_frees_the_model_for_the_next_request(looping: str) -> None:
+    async def main() -> None:
+        async with httpx.AsyncClient(timeout=60) as client:
+            idle = statistics.median([await time_to_first_token(client, looping) for _ in range(3)])
+            response, name, _ = await first_event(client, looping, LONG)
+            assert name == "token"
+            await response.aclose()  # the tab closed mid-answer
+            after = await time_to_first_token(client, looping)
+            # Without cancellation the next request would wait seconds for the long answer.
+            assert after < idle + 0.5, (idle, after)
+
+    asyncio.run(main())
+
+
+def test_queue_positions_then_503_when_full(looping: str) -> None:
+    async def main() -> None:
+        async with httpx.AsyncClient(timeout=60) as client:
+            running, name, _ = await first_event(client, looping, LONG)
+            assert name == "token"
+            waiting = [await first_event(client, looping, 5) for _ in range(2)]
+            assert [w[1] for w in waiting] == ["queued", "queued"]
+            full, _, _ = await first_event(client, looping, 5)
+            assert full.status_code == 503
+            assert int(full.headers["retry-after"]) > 0
+            await full.aread()
+            assert full.json()["error"]["type"] == "queue_full"
+            for response in [running, *(w[0] for w in waiting)]:
+                await response.aclose()
+            await time_to_first_token(client, looping)  # everything was released
+
+    asyncio.run(main())
+
+
+def test_health_answers_fast_while_the_model_generates(looping: str) -> None:
+    async def main() -> None:
+        async with httpx.AsyncClient(timeout=60) as client:
+            running, name, _ = await first_event(client, looping, LONG)
+            assert name == "token"
+            latencies = []
+            for _ in range(10):
+                started = time.perf_counter()
+                assert (await client.get(f"{looping}/health")).status_code == 200
+                latencies.append(time.perf_counter() - started)
+            await running.aclose()
+            assert statistics.median(latencies) < 0.1, latencies
+
+    asyncio.run(main())
