@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests import tinymodels as tm
-from tests.conftest import start_server, stop_server
+from tests.conftest import run_async, start_server, stop_server
 from tests.sse import chat
 
 LONG = 20_000  # tokens: far more than any test waits for; cancelled when each test ends
@@ -69,7 +69,7 @@ def test_disconnect_frees_the_model_for_the_next_request(looping: str) -> None:
             # Without cancellation the next request would wait seconds for the long answer.
             assert after < idle + 0.5, (idle, after)
 
-    asyncio.run(main())
+    run_async(main())
 
 
 def test_queue_positions_then_503_when_full(looping: str) -> None:
@@ -88,7 +88,7 @@ def test_queue_positions_then_503_when_full(looping: str) -> None:
                 await response.aclose()
             await time_to_first_token(client, looping)  # everything was released
 
-    asyncio.run(main())
+    run_async(main())
 
 
 def test_health_answers_fast_while_the_model_generates(looping: str) -> None:
@@ -104,4 +104,4 @@ def test_health_answers_fast_while_the_model_generates(looping: str) -> None:
             await running.aclose()
             assert statistics.median(latencies) < 0.1, latencies
 
-    asyncio.run(main())
+    run_async(main())

@@ -12,6 +12,7 @@ import pytest
 from client.protocol import DoneEvent, ErrorEvent, QueuedEvent, SamplingParams, TokenEvent
 from server.engines.base import Generation
 from server.scheduler import QueueFull, Scheduler
+from tests.conftest import run_async
 
 
 class ScriptedEngine:
@@ -71,7 +72,7 @@ def test_one_at_a_time_first_come_first_served() -> None:
             assert "".join(e.text for e in events if isinstance(e, TokenEvent)) == "w0 w1 w2 w3 w4"
         scheduler.close()
 
-    asyncio.run(main())
+    run_async(main())
 
 
 def test_full_queue_is_refused_at_once() -> None:
@@ -85,7 +86,7 @@ def test_full_queue_is_refused_at_once() -> None:
         scheduler.admit("room again", SamplingParams(max_tokens=1))
         scheduler.close()
 
-    asyncio.run(main())
+    run_async(main())
 
 
 def test_cancelled_while_queued_never_runs() -> None:
@@ -103,7 +104,7 @@ def test_cancelled_while_queued_never_runs() -> None:
         assert engine.ran == ["first", "last"]
         scheduler.close()
 
-    asyncio.run(main())
+    run_async(main())
 
 
 def test_cancel_while_running_stops_within_a_token_and_frees_the_model() -> None:
@@ -121,7 +122,7 @@ def test_cancel_while_running_stops_within_a_token_and_frees_the_model() -> None
         assert isinstance(nxt[-1], DoneEvent)
         scheduler.close()
 
-    asyncio.run(main())
+    run_async(main())
 
 
 def test_engine_fault_is_an_error_event_and_the_next_request_is_served() -> None:
@@ -135,4 +136,4 @@ def test_engine_fault_is_an_error_event_and_the_next_request_is_served() -> None
         assert isinstance((await collect(scheduler, "fine"))[-1], DoneEvent)
         scheduler.close()
 
-    asyncio.run(main())
+    run_async(main())
