@@ -36,7 +36,7 @@ def fit(
     kept: list[str] = []
     for message in reversed(messages[:-1]):
         text = turn(message)
-        cost = count(text)
+        cost = count(text) + 1  # +1: tokens may merge differently across a turn boundary
         if needed + cost > n_ctx:
             break
         needed += cost

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
 from server.prompt import STOP_MARKERS
+from tests.conftest import run_async, start_server, stop_server
 from tests.sse import chat, converse
 
 
@@ -114,3 +118,77 @@ def test_wrong_method_is_a_json_405(live_server: str) -> None:
     r = httpx.get(f"{live_server}/api/converse")
     assert r.status_code == 405
     assert r.json()["error"]["type"] == "method_not_allowed"
+
+
+def test_sixteen_simultaneous_chats_all_finish(live_server: str) -> None:
+    async def one(client: httpx.AsyncClient, i: int) -> str:
+        body = chat(f"What is {i} plus {i}?", temperature=0, max_tokens=24)
+        async with client.stream("POST", f"{live_server}/api/converse", json=body) as response:
+            if response.status_code == 503:
+                return "503"
+            last = ""
+            async for line in response.aiter_lines():
+                if line.startswith("event:"):
+                    last = line[6:].strip()
+            return last
+
+    async def main() -> list[str]:
+        async with httpx.AsyncClient(timeout=120) as client:
+            return await asyncio.wait_for(asyncio.gather(*(one(client, i) for i in range(16))), 180)
+
+    endings = run_async(main())
+    assert len(endings) == 16
+    assert set(endings) <= {"done", "503"}, endings
+    assert endings.count("done") >= 1
+
+
+def test_next_turn_evaluates_only_the_new_text(live_server: str) -> None:
+    texts: list[str] = []
+    evaluated, totals = [], []
+    for question in ["Hi!", "What is the capital of France?", "And of Spain?", "And Italy?", "Thanks.", "Bye."]:
+        texts.append(question)
+        _, events = converse(live_server, chat(*texts, temperature=0, max_tokens=24))
+        done = events[-1][1]
+        evaluated.append(done["prompt_tokens_evaluated"])
+        totals.append(done["prompt_tokens"])
+        texts.append(answer_of(events) or "ok")
+    assert totals[-1] > totals[0] + 30  # the history grew...
+    assert max(evaluated[1:]) < 40, evaluated  # ...but each turn only paid for its new text
+    assert evaluated[-1] < totals[-1] / 3
+
+
+def test_chinese_answer_streams_as_whole_characters(live_server: str) -> None:
+    texts = ("把这句话翻译成中文：I love cats.", "我爱猫。", "把这句话翻译成中文：The weather is nice today.")
+    _, events = converse(live_server, chat(*texts, temperature=0, max_tokens=48))
+    pieces = [d["text"] for n, d in events if n == "token"]
+    assert any(any("\u4e00" <= ch <= "\u9fff" for ch in p) for p in pieces), pieces
+    for piece in pieces:
+        assert "\ufffd" not in piece
+        piece.encode("utf-8")  # raises on a lone surrogate
+    assert events[-1][0] == "done"
+
+
+@pytest.fixture(scope="module")
+def small_context() -> Iterator[str]:
+    proc, url = start_server("--n-ctx", "512", env={"MODEL_PATH": "", "ENGINE": "auto"})
+    yield url
+    stop_server(proc)
+
+
+def test_old_turns_are_dropped_to_fit_the_context(small_context: str) -> None:
+    long_chat = [f"Turn {i}: " + "tell me more about rivers and mountains. " * 4 for i in range(31)]
+    status, events = converse(small_context, chat(*long_chat, temperature=0, max_tokens=32))
+    assert status == 200
+    done = events[-1][1]
+    assert events[-1][0] == "done"
+    assert done["truncated_turns"] > 0
+    assert done["prompt_tokens"] + 32 <= 512
+
+
+def test_a_message_too_long_for_the_context_is_a_400_with_counts(small_context: str) -> None:
+    status, events = converse(small_context, chat("mountain " * 800, max_tokens=32))
+    assert status == 400
+    error = events[0][1]["error"]
+    assert error["type"] == "context_length_exceeded"
+    assert "512" in error["message"]
+    assert httpx.get(f"{small_context}/health").status_code == 200
