@@ -10,6 +10,7 @@ import sys
 import uvicorn
 
 from server.engines.base import ModelLoadError
+from server.security import is_loopback
 from server.settings import ENGINES, Settings
 
 
@@ -26,6 +27,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model-type", help="ctransformers model type for GGML files (default llama)")
     parser.add_argument("--n-ctx", type=int, help="context window in tokens (default 4096)")
     parser.add_argument("--dev", action="store_true", default=None, help="reload the page when client files change")
+    parser.add_argument(
+        "--allow-insecure", action="store_true", default=None,
+        help="serve on a non-loopback address without API_KEY (anyone on the network can use the model)",
+    )
     parser.add_argument("--reload", action="store_true", help="restart the server when server/ changes")
     return parser.parse_args(argv)
 
@@ -42,6 +47,11 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings.load(**overrides)
     except ValueError as exc:
         fail(f"bad setting: {exc}")
+    if not is_loopback(settings.host) and not settings.api_key and not settings.allow_insecure:
+        fail(
+            f"refusing to serve on {settings.host} without API_KEY: anyone who can reach it could use"
+            " the model; set API_KEY, or pass --allow-insecure if that is what you want"
+        )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     if args.reload:
         # uvicorn's reloader imports the app in a fresh process, which sees flags only as env
@@ -61,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(settings, engine)
     print(f"snake_llama: {engine.name} serving {engine.model} on http://{settings.host}:{settings.port}",
           file=sys.stderr)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    # our AccessLog middleware writes one richer line per request instead of uvicorn's
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""One error shape everywhere: {"error": {"type", "message"}}, never a traceback."""
+"""One error shape everywhere, never a traceback.
+
+Our API: `{"error": {"type", "message"}}`. Under `/v1/` the same errors take OpenAI's shape,
+`{"error": {"message", "type", "code", "param"}}`, so OpenAI clients raise the right exception.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from client.protocol import ErrorBody, ErrorEvent
-
 log = logging.getLogger("snake_llama")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, type: str, message: str, headers: dict[str, str] | None = None):
+    def __init__(self, status: int, type: str, message: str, headers: Mapping[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.type = type
@@ -24,14 +26,26 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def error_response(status: int, type: str, message: str, headers: Mapping[str, str] | None = None) -> Response:
-    body = msgspec.json.encode(ErrorBody(ErrorEvent(type, message)))
+_OPENAI_TYPES = {401: "authentication_error", 404: "not_found_error", 429: "rate_limit_error"}
+
+
+def error_body(path: str, status: int, type: str, message: str) -> dict[str, object]:
+    if path.startswith("/v1/"):
+        kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+        return {"error": {"message": message, "type": kind, "code": type, "param": None}}
+    return {"error": {"type": type, "message": message}}
+
+
+def error_response(
+    path: str, status: int, type: str, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    body = msgspec.json.encode(error_body(path, status, type, message))
     return Response(body, status, headers=headers, media_type="application/json")
 
 
 async def on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.type, exc.message, exc.headers)
+    return error_response(request.url.path, exc.status, exc.type, exc.message, exc.headers)
 
 
 _HTTP_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
@@ -39,11 +53,10 @@ _HTTP_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_la
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return error_response(
-        exc.status_code, _HTTP_TYPES.get(exc.status_code, "http_error"), str(exc.detail), exc.headers
-    )
+    kind = _HTTP_TYPES.get(exc.status_code, "http_error")
+    return error_response(request.url.path, exc.status_code, kind, str(exc.detail), exc.headers)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "the server failed unexpectedly; see its log")
+    return error_response(request.url.path, 500, "internal_error", "the server failed unexpectedly; see its log")

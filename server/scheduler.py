@@ -12,7 +12,7 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +32,7 @@ class Job:
     prompt: str
     params: SamplingParams
     truncated_turns: int = 0
+    stops: tuple[str, ...] = STOP_MARKERS
     cancelled: threading.Event = field(default_factory=threading.Event)
     started: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     events: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
@@ -39,9 +40,12 @@ class Job:
 
 
 class Scheduler:
-    def __init__(self, engine: Engine, queue_size: int = 32) -> None:
+    def __init__(
+        self, engine: Engine, queue_size: int = 32, on_done: Callable[[DoneEvent], None] | None = None
+    ) -> None:
         self.engine = engine
         self.queue_size = queue_size
+        self.on_done = on_done
         self._waiting: deque[Job] = deque()
         self._running: Job | None = None
         self._moved = asyncio.Event()
@@ -51,11 +55,16 @@ class Scheduler:
     def queue_depth(self) -> int:
         return len(self._waiting)
 
-    def admit(self, prompt: str, params: SamplingParams, truncated_turns: int = 0) -> Job:
-        """Take a request or refuse it at once (before any response starts)."""
+    def admit(
+        self, prompt: str, params: SamplingParams, truncated_turns: int = 0, stops: tuple[str, ...] = ()
+    ) -> Job:
+        """Take a request or refuse it at once (before any response starts).
+
+        `stops` are extra stop strings, hidden like the role markers (which always apply).
+        """
         if self._running is not None and len(self._waiting) >= self.queue_size:
             raise QueueFull(f"the model is busy and {len(self._waiting)} requests are waiting")
-        job = Job(prompt, params, truncated_turns)
+        job = Job(prompt, params, truncated_turns, STOP_MARKERS + tuple(s for s in stops if s))
         if self._running is None:
             self._start(job)
         else:
@@ -114,7 +123,7 @@ class Scheduler:
             loop.call_soon_threadsafe(job.events.put_nowait, event)
 
         gen = Generation()
-        stop = StopFilter(STOP_MARKERS)
+        stop = StopFilter(job.stops)
         first: float | None = None
         reason = "stop"
         try:
@@ -135,7 +144,10 @@ class Scheduler:
                     stop.flush()
             finally:
                 pieces.close()  # type: ignore[attr-defined]
-            emit(self._done(job, gen, reason, first))
+            done = self._done(job, gen, reason, first)
+            if self.on_done:
+                self.on_done(done)
+            emit(done)
         except Exception as exc:  # an engine fault ends this answer, never the server
             emit(ErrorEvent("engine_error", f"the model failed while answering: {exc}"))
         finally:

@@ -33,6 +33,8 @@ class Settings:
     openai_api_key: str = field(default_factory=lambda: _env("OPENAI_API_KEY"))
     openai_timeout: float = field(default_factory=lambda: float(_env("OPENAI_TIMEOUT", "120")))
     api_key: str = field(default_factory=lambda: _env("API_KEY"))
+    cors_origins: str = field(default_factory=lambda: _env("CORS_ORIGINS"))
+    allow_insecure: bool = field(default_factory=lambda: _env("ALLOW_INSECURE") in ("1", "true", "yes"))
     dev: bool = field(default_factory=lambda: _env("DEV") in ("1", "true", "yes"))
 
     @classmethod

@@ -1,0 +1,37 @@
+"""Start an answer on the shared model: the one path both front doors (ours, OpenAI's) take."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from client.protocol import Message, SamplingParams
+from server.context import ContextTooLong, fit
+from server.errors import ApiError
+from server.scheduler import Job, QueueFull, Scheduler
+from server.settings import Settings
+
+
+async def start_chat(
+    scheduler: Scheduler,
+    settings: Settings,
+    messages: Sequence[Message],
+    params: SamplingParams,
+    stops: tuple[str, ...] = (),
+) -> Job:
+    """Fit the chat into the context window and queue it; refuse with a 4xx/503 otherwise."""
+    if not messages or not messages[-1].user:
+        raise ApiError(400, "invalid_request", "the last message must be from the user")
+    engine = scheduler.engine
+    budget = params.max_tokens or settings.max_tokens
+    try:
+        # tokenizing a long history takes a while: keep it off the event loop
+        prompt, dropped = await asyncio.to_thread(
+            fit, messages, params.system, engine.count_tokens, engine.n_ctx, budget
+        )
+    except ContextTooLong as exc:
+        raise ApiError(400, "context_length_exceeded", str(exc)) from exc
+    try:
+        return scheduler.admit(prompt, params, dropped, stops)
+    except QueueFull as exc:
+        raise ApiError(503, "queue_full", f"{exc}; retry shortly", {"Retry-After": "5"}) from exc

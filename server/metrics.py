@@ -1,0 +1,59 @@
+"""Prometheus metrics at `/metrics`: requests, tokens, queue depth, first-token time, speed."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from client.protocol import DoneEvent
+
+ROUTES = {"/", "/health", "/metrics", "/api/converse", "/v1/models", "/v1/chat/completions"}
+
+
+def route_label(path: str) -> str:
+    """Known routes by name, everything else by its first segment: labels stay few."""
+    if path in ROUTES:
+        return path
+    return "/" + path.strip("/").split("/", 1)[0] + "/*"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "snake_llama_requests", "HTTP requests answered", ["method", "route", "status"], registry=r
+        )
+        self.answers = Counter("snake_llama_answers", "Answers finished, by stop reason", ["stop_reason"], registry=r)
+        self.tokens = Counter("snake_llama_tokens_generated", "Completion tokens generated", registry=r)
+        self.prompt_tokens = Counter(
+            "snake_llama_prompt_tokens_evaluated", "Prompt tokens the model evaluated (after cache reuse)", registry=r
+        )
+        self.queue_depth = Gauge("snake_llama_queue_depth", "Requests waiting for the model", registry=r)
+        self.first_token = Histogram(
+            "snake_llama_first_token_seconds",
+            "Time from request to first token",
+            buckets=(0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60),
+            registry=r,
+        )
+        self.speed = Histogram(
+            "snake_llama_tokens_per_second",
+            "Decode speed after the first token",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+            registry=r,
+        )
+
+    def observe_done(self, done: DoneEvent) -> None:
+        """Called on the model thread when an answer ends (prometheus_client is thread-safe)."""
+        self.answers.labels(done.stop_reason).inc()
+        self.tokens.inc(done.completion_tokens)
+        self.prompt_tokens.inc(done.prompt_tokens_evaluated)
+        if done.ttft_s is not None:
+            self.first_token.observe(done.ttft_s)
+        if done.tokens_per_s is not None:
+            self.speed.observe(done.tokens_per_s)
+
+    async def endpoint(self, request: Request) -> Response:
+        self.queue_depth.set(request.app.state.scheduler.queue_depth)
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,108 @@
+"""Running it as a service: metrics, access log, API key, security headers, safe binding."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server.security import CONTENT_SECURITY_POLICY
+from tests import tinymodels as tm
+from tests.conftest import ROOT, start_server, stop_server
+from tests.sse import chat, converse, read_events
+
+KEY = "s3cret-key-for-tests"
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A server with API_KEY set, on a tiny model (the guard does not care which model)."""
+    path = tmp_path_factory.mktemp("tiny") / "tiny.gguf"
+    tm.write_gguf(path)
+    proc, url = start_server("--model", str(path), env={"API_KEY": KEY})
+    yield url, Path(proc.log_path)  # type: ignore[attr-defined]
+    stop_server(proc)
+
+
+def test_api_needs_the_key(guarded: tuple[str, Path]) -> None:
+    url, _ = guarded
+    body = chat("Hi", temperature=0, max_tokens=16)
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}, {"Authorization": f"Basic {KEY}"}):
+        r = httpx.post(f"{url}/api/converse", json=body, headers=headers)
+        assert r.status_code == 401, headers
+        assert r.json()["error"]["type"] == "invalid_api_key"
+        assert r.headers["www-authenticate"] == "Bearer"
+    r = httpx.get(f"{url}/v1/models", headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
+    with httpx.stream("POST", f"{url}/api/converse", json=body, headers={"Authorization": f"Bearer {KEY}"}) as r:
+        assert r.status_code == 200
+    assert httpx.get(f"{url}/v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+
+
+def test_page_and_health_stay_open(guarded: tuple[str, Path]) -> None:
+    url, _ = guarded
+    assert httpx.get(f"{url}/health").status_code == 200
+    assert httpx.get(f"{url}/").status_code == 200
+
+
+def test_security_headers_on_every_page(guarded: tuple[str, Path]) -> None:
+    url, _ = guarded
+    for path in ("/", "/health", "/client/protocol.py", "/api/converse"):
+        headers = httpx.get(f"{url}{path}").headers
+        assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "access-control-allow-origin" not in httpx.get(f"{url}/health", headers={"Origin": "http://evil.test"}).headers
+
+
+def test_metrics_and_access_log_after_a_chat(guarded: tuple[str, Path]) -> None:
+    url, log = guarded
+    status, events = converse_with_key(url)
+    assert status == 200 and events[-1][0] == "done"
+    generated = events[-1][1]["completion_tokens"]
+    text = httpx.get(f"{url}/metrics").text
+    assert float(metric(text, "snake_llama_tokens_generated_total")) >= generated > 0
+    assert float(metric(text, "snake_llama_first_token_seconds_count")) >= 1
+    assert float(metric(text, 'snake_llama_answers_total{stop_reason="stop"}')) >= 1
+    assert float(metric(text, 'snake_llama_requests_total{method="POST",route="/api/converse",status="200"}')) >= 1
+    assert "snake_llama_queue_depth 0.0" in text
+    lines = [line for line in log.read_text().splitlines() if "path=/api/converse status=200" in line]
+    assert lines and re.search(r"request_id=[\w-]+ method=POST .* duration_ms=[\d.]+ completion_tokens=\d+", lines[-1])
+
+
+def converse_with_key(url: str) -> tuple[int, list[tuple[str, dict[str, object]]]]:
+    with httpx.stream(
+        "POST", f"{url}/api/converse", json=chat("Hi", temperature=0, max_tokens=16),
+        headers={"Authorization": f"Bearer {KEY}", "X-Request-ID": "test-req-1"},
+    ) as r:
+        assert r.headers["x-request-id"] == "test-req-1"
+        return r.status_code, read_events(r)
+
+
+def metric(text: str, name: str) -> str:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return line.split()[-1]
+    raise AssertionError(f"{name} not in metrics")
+
+
+def test_refuses_a_public_address_without_a_key() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "--host", "0.0.0.0", "--port", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "API_KEY": ""},
+    )
+    assert result.returncode == 2
+    assert "refusing to serve on 0.0.0.0 without API_KEY" in result.stderr and "--allow-insecure" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_client_without_the_key_is_told_why(guarded: tuple[str, Path]) -> None:
+    url, _ = guarded
+    status, events = converse(url, chat("Hi"))
+    assert status == 401 and events[0][1]["error"]["type"] == "invalid_api_key"
