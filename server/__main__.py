@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import NoReturn
 
 import uvicorn
 
@@ -35,9 +36,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def fail(message: str) -> None:
-    print(f"snake_llama: error: {message}", file=sys.stderr)
+def fail(message: str) -> NoReturn:
+    print(f"snake_llama: error: {message}", file=sys.stderr, flush=True)
     sys.exit(2)
+
+
+def fail_loading(exc: ModelLoadError) -> NoReturn:
+    """The model failed to load after the server started: one line, exit code 2, now."""
+    print(f"snake_llama: error: {exc}", file=sys.stderr, flush=True)
+    os._exit(2)  # sys.exit would only end the loader's task; the server must not stay up
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,18 +68,18 @@ def main(argv: list[str] | None = None) -> None:
         uvicorn.run("server.asgi:app", host=settings.host, port=settings.port, reload=True,
                     reload_dirs=["server"], factory=False)
         return
-    try:
-        from server.app import create_app
-        from server.engines.loader import load_engine
+    from server.app import create_app
+    from server.engines.loader import plan_engine
 
-        engine = load_engine(settings)
+    try:
+        load_engine = plan_engine(settings)
     except ModelLoadError as exc:
         fail(str(exc))
-    app = create_app(settings, engine)
-    print(f"snake_llama: {engine.name} serving {engine.model} on http://{settings.host}:{settings.port}",
-          file=sys.stderr)
+    app = create_app(settings, load_engine, fail_loading)
+    print(f"snake_llama: loading {settings.model_path or settings.openai_base_url};"
+          f" serving on http://{settings.host}:{settings.port}", file=sys.stderr)
     # our AccessLog middleware writes one richer line per request instead of uvicorn's
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from client.protocol import CONVERSE, ConverseRequest, DoneEvent
-from server.chat import start_chat
+from server.chat import scheduler_of, start_chat
 from server.errors import ApiError
 from server.scheduler import Scheduler
 from server.settings import Settings
@@ -42,7 +42,7 @@ def decode_body(body: bytes, type: type[T]) -> T:
 
 async def converse(request: Request) -> Response:
     settings: Settings = request.app.state.settings
-    scheduler: Scheduler = request.app.state.scheduler
+    scheduler = scheduler_of(request)
     body = decode_body(await read_body(request, settings.max_body_bytes), ConverseRequest)
     job = await start_chat(scheduler, settings, body.conversation.messages, body.params)
 
@@ -58,12 +58,10 @@ async def converse(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     settings: Settings = request.app.state.settings
-    scheduler: Scheduler = request.app.state.scheduler
-    return JSONResponse(
-        {
-            "status": "ok",
-            "engine": scheduler.engine.name,
-            "model": scheduler.engine.model,
-            "model_path": settings.model_path,
-        }
-    )
+    scheduler: Scheduler | None = request.app.state.scheduler
+    if scheduler is None:
+        body = {"status": "loading", "engine": settings.engine, "model": None, "model_path": settings.model_path}
+        return JSONResponse(body, 503, headers={"Retry-After": "1"})
+    engine = scheduler.engine
+    body = {"status": "ok", "engine": engine.name, "model": engine.model, "model_path": settings.model_path}
+    return JSONResponse(body)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -18,8 +19,9 @@ from client.protocol import CONVERSE
 from server import api, openai_api
 from server.accesslog import AccessLog
 from server.devreload import reload_route
-from server.engines.base import Engine
-from server.errors import ApiError, on_api_error, on_http_error, on_unexpected
+from server.engines.base import ModelLoadError
+from server.engines.loader import EngineLoader
+from server.errors import ApiError, log, on_api_error, on_http_error, on_unexpected
 from server.metrics import Metrics
 from server.scheduler import Scheduler
 from server.security import ApiKeyGuard, SecurityHeaders
@@ -40,14 +42,29 @@ async def index(request: Request) -> Response:
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
 
-def create_app(settings: Settings, engine: Engine) -> Starlette:
+def create_app(
+    settings: Settings, load_engine: EngineLoader, on_load_error: Callable[[ModelLoadError], None]
+) -> Starlette:
+    """The app; the model loads in the background while `/health` and the API answer 503."""
     metrics = Metrics()
+
+    async def load(app: Starlette) -> None:
+        try:
+            engine = await asyncio.to_thread(load_engine)
+        except ModelLoadError as exc:
+            on_load_error(exc)
+            return
+        app.state.scheduler = Scheduler(engine, settings.queue_size, on_done=metrics.observe_done)
+        log.info("%s loaded %s", engine.name, engine.model)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.scheduler = Scheduler(engine, settings.queue_size, on_done=metrics.observe_done)
+        app.state.scheduler = None
+        loading = asyncio.create_task(load(app))
         yield
-        app.state.scheduler.close()
+        loading.cancel()
+        if app.state.scheduler is not None:
+            app.state.scheduler.close()
 
     routes = [
         Route("/", index),

@@ -5,11 +5,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from starlette.requests import Request
+
 from client.protocol import Message, SamplingParams
 from server.context import ContextTooLong, fit
 from server.errors import ApiError
 from server.scheduler import Job, QueueFull, Scheduler
 from server.settings import Settings
+
+
+def scheduler_of(request: Request) -> Scheduler:
+    """The shared model's scheduler, or 503 while the model is still loading."""
+    scheduler: Scheduler | None = request.app.state.scheduler
+    if scheduler is None:
+        raise ApiError(503, "model_loading", "the model is still loading; retry in a moment", {"Retry-After": "1"})
+    return scheduler
 
 
 async def start_chat(

@@ -55,5 +55,6 @@ class Metrics:
             self.speed.observe(done.tokens_per_s)
 
     async def endpoint(self, request: Request) -> Response:
-        self.queue_depth.set(request.app.state.scheduler.queue_depth)
+        scheduler = request.app.state.scheduler
+        self.queue_depth.set(scheduler.queue_depth if scheduler else 0)
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -19,8 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from client.protocol import DoneEvent, ErrorEvent, Message, SamplingParams, TokenEvent
 from server.api import decode_body, read_body
-from server.chat import start_chat
-from server.scheduler import Scheduler
+from server.chat import scheduler_of, start_chat
 from server.settings import Settings
 
 
@@ -81,7 +80,7 @@ def usage(done: DoneEvent) -> dict[str, int]:
 
 async def chat_completions(request: Request) -> Response:
     settings: Settings = request.app.state.settings
-    scheduler: Scheduler = request.app.state.scheduler
+    scheduler = scheduler_of(request)
     body = decode_body(await read_body(request, settings.max_body_bytes), ChatCompletionRequest)
     messages, params, stops = body.conversation()
     job = await start_chat(scheduler, settings, messages, params, stops)
@@ -133,6 +132,6 @@ async def stream_chunks(
 
 
 async def models(request: Request) -> Response:
-    scheduler: Scheduler = request.app.state.scheduler
+    scheduler = scheduler_of(request)
     model = {"id": scheduler.engine.model, "object": "model", "created": 0, "owned_by": "snake_llama"}
     return JSONResponse({"object": "list", "data": [model]})

@@ -5,13 +5,19 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
+from server.app import create_app
+from server.engines.llama_cpp_engine import LlamaCppEngine
 from server.security import CONTENT_SECURITY_POLICY
+from server.settings import Settings
 from tests import tinymodels as tm
 from tests.conftest import ROOT, start_server, stop_server
 from tests.sse import chat, converse, read_events
@@ -106,3 +112,30 @@ def test_a_client_without_the_key_is_told_why(guarded: tuple[str, Path]) -> None
     url, _ = guarded
     status, events = converse(url, chat("Hi"))
     assert status == 401 and events[0][1]["error"]["type"] == "invalid_api_key"
+
+
+
+def test_health_is_503_while_the_model_loads_then_200(tmp_path: Path) -> None:
+    """The real app in-process; its loader waits on a gate, as a big model on a slow disk would."""
+    tiny = tmp_path / "tiny.gguf"
+    tm.write_gguf(tiny)
+    gate = threading.Event()
+
+    def slow_load() -> LlamaCppEngine:
+        gate.wait(30)
+        return LlamaCppEngine(tiny, n_ctx=1024)
+
+    failures: list[Exception] = []
+    app = create_app(Settings.load(env_file=None, model_path=str(tiny)), slow_load, failures.append)
+    with TestClient(app) as client:
+        r = client.get("/health")
+        assert r.status_code == 503 and r.json()["status"] == "loading" and r.headers["retry-after"] == "1"
+        r = client.post("/api/converse", json=chat("Hi"))
+        assert r.status_code == 503 and r.json()["error"]["type"] == "model_loading"
+        gate.set()
+        deadline = time.monotonic() + 30
+        while client.get("/health").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert client.get("/health").json()["engine"] == "llama-cpp"
+    assert not failures

@@ -1,11 +1,19 @@
-"""Pick and load the engine named by the settings (`auto`: by the model file's magic bytes)."""
+"""Pick and load the engine named by the settings (`auto`: by the model file's magic bytes).
+
+`plan_engine` does the quick checks (the file is there, its format is known) so that those
+errors stop the program before it serves; the slow part, loading, is the callable it returns.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from server.engines.base import Engine, ModelLoadError
 from server.settings import Settings
+
+EngineLoader = Callable[[], Engine]
 
 
 def resolve_model_path(settings: Settings) -> Path:
@@ -16,11 +24,12 @@ def resolve_model_path(settings: Settings) -> Path:
     return default_model_path()
 
 
-def load_engine(settings: Settings) -> Engine:
+def plan_engine(settings: Settings) -> EngineLoader:
     if settings.engine == "openai":
         from server.engines.openai_engine import OpenAIEngine
 
-        return OpenAIEngine.connect(settings)
+        remote = OpenAIEngine.connect(settings)  # a quick check: an unreachable remote stops us here
+        return lambda: remote
     path = resolve_model_path(settings)
     settings.model_path = str(path)
     kind = settings.engine
@@ -33,7 +42,11 @@ def load_engine(settings: Settings) -> Engine:
     if kind == "ctransformers":
         from server.engines.ctransformers_engine import CTransformersEngine
 
-        return CTransformersEngine(path, settings.model_type, n_ctx=settings.n_ctx)
+        return partial(CTransformersEngine, path, settings.model_type, n_ctx=settings.n_ctx)
     from server.engines.llama_cpp_engine import LlamaCppEngine
 
-    return LlamaCppEngine(path, settings.n_ctx, settings.threads, settings.max_tokens)
+    return partial(LlamaCppEngine, path, settings.n_ctx, settings.threads, settings.max_tokens)
+
+
+def load_engine(settings: Settings) -> Engine:
+    return plan_engine(settings)()
