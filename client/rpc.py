@@ -121,43 +121,74 @@ async def _read_chunks(reader: Any) -> AsyncIterator[bytes]:
         yield result.value.to_bytes()
 
 
+# The API key the server asked for (HTTP 401), kept by the page in browser storage and sent
+# on every call. One module-level value: the page has one user and one server.
+api_key = ""
+UNAUTHORIZED = "unauthorized"
+
+
+def set_api_key(key: str) -> None:
+    global api_key
+    api_key = key.strip()
+
+
+def headers_for(key: str) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
+def error_for_status(status: int, body: str) -> ErrorEvent:
+    """Like error_from_http, but a 401 always has the one type the page reacts to (ask for the key)."""
+    error = error_from_http(status, body)
+    if status == 401:
+        return ErrorEvent(type=UNAUTHORIZED, message=error.message)
+    return error
+
+
 async def stream(rpc: Rpc, request: Any, base_url: str = "") -> AsyncIterator[Any]:
-    """Call a streaming RPC from the browser (Pyodide) and yield its decoded events."""
-    from js import Object, fetch  # browser only: keeps this module importable on CPython
+    """Call a streaming RPC from the browser (Pyodide) and yield its decoded events.
+
+    Closing the generator early (the caller's task cancelled by Stop) aborts the fetch and
+    cancels the body reader: the server sees the disconnect and stops generating.
+    """
+    from js import AbortController, Object, fetch  # browser only: keeps this module importable on CPython
     from pyodide.ffi import to_js
 
     if not isinstance(request, rpc.request):
         raise TypeError(f"{rpc.path} takes {rpc.request.__name__}, not {type(request).__name__}")
+    controller = AbortController.new()
     init = to_js(
         {
             "method": "POST",
-            "headers": {"Content-Type": "application/json", "Accept": "text/event-stream"},
+            "headers": headers_for(api_key),
             "body": msgspec.json.encode(request).decode(),
+            "signal": controller.signal,
         },
         dict_converter=Object.fromEntries,
     )
-    try:
-        response = await fetch(base_url + rpc.path, init)
-    except Exception as exc:  # a JsException: server down, connection refused
-        yield ErrorEvent(type="network", message=f"Cannot reach the server: {exc}")
-        return
-    if not response.ok:
-        yield error_from_http(response.status, await response.text())
-        return
-    reader = response.body.getReader()
     finished = False
     try:
-        async for event in events_from_chunks(rpc, _read_chunks(reader)):
-            yield event
+        try:
+            response = await fetch(base_url + rpc.path, init)
+        except Exception as exc:  # a JsException: server down, connection refused
+            finished = True
+            yield ErrorEvent(type="network", message=f"Cannot reach the server: {exc}")
+            return
+        if not response.ok:
+            finished = True
+            yield error_for_status(response.status, await response.text())
+            return
+        try:
+            async for event in events_from_chunks(rpc, _read_chunks(response.body.getReader())):
+                yield event
+        except Exception as exc:  # the connection broke mid-answer
+            yield ErrorEvent(type="network", message=f"Connection lost: {exc}")
         finished = True
-    except Exception as exc:  # the connection broke mid-answer
-        finished = True
-        yield ErrorEvent(type="network", message=f"Connection lost: {exc}")
     finally:
         if not finished:
-            # The caller stopped listening (e.g. a stop button): closing the stream lets the
-            # server see the disconnect and cancel generation.
-            reader.cancel()
+            controller.abort()  # rejects the pending read / fetch and closes the connection
 
 
 def converse(request: ConverseRequest) -> AsyncIterator[Event]:

@@ -1,14 +1,17 @@
-"""The chat as the browser holds it: immutable values and pure transitions, no DOM.
+"""One chat as the browser holds it: immutable values and pure transitions, no DOM.
 
-The app keeps one `Chat` in a signal; every change is a function from the old value to a
-new one, so the view re-renders from a single source of truth and tests need no browser.
-The wire `Conversation` is derived from it (`request_for`), never stored beside it.
+Every change is a function from the old value to a new one, so the view re-renders from a
+single source of truth and tests need no browser. The values are frozen msgspec Structs so
+that the same objects are what the page saves (client.library) and exports as JSON. The wire
+`Conversation` is derived from a chat (`request_for`), never stored beside it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Literal
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from client.protocol import (
     Conversation,
@@ -21,22 +24,26 @@ from client.protocol import (
     TokenEvent,
 )
 
-# pending: asked, nothing back yet (the view shows "...")
-# streaming: tokens arriving; done: finished; error: failed (text holds the reason)
-Status = Literal["pending", "streaming", "done", "error"]
+# pending: asked, nothing back yet (the view shows "..."); streaming: tokens arriving;
+# done: finished; error: failed (text holds the reason); stopped: cut short by the user,
+# or by a page reload mid-answer (the note says which). Stopped text is kept as history.
+Status = Literal["pending", "streaming", "done", "error", "stopped"]
+TITLE_CHARS = 60
 
 
-@dataclass(frozen=True)
-class Turn:
+class Turn(Struct, frozen=True, omit_defaults=True):
     user: bool
     text: str
     status: Status = "done"
     note: str = ""  # small print under a model answer: queue position, stop reason, speed
+    truncated_turns: int = 0  # old turns the server dropped to fit this answer in its context
 
 
-@dataclass(frozen=True)
-class Chat:
+class Chat(Struct, frozen=True, omit_defaults=True):
     turns: tuple[Turn, ...] = ()
+    id: str = ""
+    title: str = ""  # empty: derived from the first message (see `title_of`)
+    updated: float = 0.0  # when the user last sent, for "newest first"
 
     @property
     def busy(self) -> bool:
@@ -44,16 +51,43 @@ class Chat:
         return bool(self.turns) and self.turns[-1].status in ("pending", "streaming")
 
 
-def submit(chat: Chat, text: str) -> Chat:
+def title_of(chat: Chat) -> str:
+    if chat.title:
+        return chat.title
+    first = next((t.text for t in chat.turns if t.user), "")
+    words = " ".join(first.split())
+    if not words:
+        return "New chat"
+    return words if len(words) <= TITLE_CHARS else words[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def _ask(chat: Chat, turns: tuple[Turn, ...], now: float) -> Chat:
+    return replace(chat, turns=turns + (Turn(user=False, text="", status="pending"),), updated=now)
+
+
+def submit(chat: Chat, text: str, now: float = 0.0) -> Chat:
     """Add the user's message and an empty model answer; unchanged if blank or busy."""
     if chat.busy or not text.strip():
         return chat
-    return Chat(chat.turns + (Turn(user=True, text=text), Turn(user=False, text="", status="pending")))
+    return _ask(chat, chat.turns + (Turn(user=True, text=text),), now)
 
 
-def _with_last(chat: Chat, **changes: Any) -> Chat:
-    last = chat.turns[-1]
-    return Chat(chat.turns[:-1] + (replace(last, **changes),))
+def regenerate(chat: Chat, now: float = 0.0) -> Chat:
+    """Ask again for the last answer (dropping it); unchanged if busy or nothing to redo."""
+    if chat.busy or len(chat.turns) < 2 or chat.turns[-1].user:
+        return chat
+    return _ask(chat, chat.turns[:-1], now)
+
+
+def edit(chat: Chat, index: int, text: str, now: float = 0.0) -> Chat:
+    """Replace user message `index`, forget everything after it, and ask again from there."""
+    if chat.busy or not text.strip() or not 0 <= index < len(chat.turns) or not chat.turns[index].user:
+        return chat
+    return _ask(chat, chat.turns[:index] + (Turn(user=True, text=text),), now)
+
+
+def _with_last(chat: Chat, **changes: object) -> Chat:
+    return replace(chat, turns=chat.turns[:-1] + (replace(chat.turns[-1], **changes),))
 
 
 def _answering(chat: Chat) -> bool:
@@ -63,20 +97,19 @@ def _answering(chat: Chat) -> bool:
 def append_token(chat: Chat, text: str) -> Chat:
     if not _answering(chat):
         return chat
-    last = chat.turns[-1]
-    return _with_last(chat, text=last.text + text, status="streaming", note="")
+    return _with_last(chat, text=chat.turns[-1].text + text, status="streaming", note="")
 
 
 def queued(chat: Chat, position: int) -> Chat:
     if not _answering(chat):
         return chat
-    return _with_last(chat, note=f"queued, position {position}")
+    return _with_last(chat, note=f"Queued: position {position}")
 
 
 def finish(chat: Chat, done: DoneEvent) -> Chat:
     if not _answering(chat):
         return chat
-    return _with_last(chat, status="done", note=describe_done(done))
+    return _with_last(chat, status="done", note=describe_done(done), truncated_turns=done.truncated_turns)
 
 
 def fail(chat: Chat, message: str) -> Chat:
@@ -86,6 +119,18 @@ def fail(chat: Chat, message: str) -> Chat:
     last = chat.turns[-1]
     text = f"{last.text}\n\n{message}" if last.text else message
     return _with_last(chat, text=text, status="error", note="")
+
+
+def stop(chat: Chat, why: str = "Stopped") -> Chat:
+    """End the streaming answer here, keeping what arrived (an empty one is dropped)."""
+    if not _answering(chat):
+        return chat
+    return _with_last(chat, status="stopped", note=why)
+
+
+def restore(chat: Chat) -> Chat:
+    """A chat read back from storage: an answer that was streaming when the page went away is over."""
+    return stop(chat, "Interrupted: the page was reloaded during this answer")
 
 
 def apply_event(chat: Chat, event: object) -> Chat:
@@ -101,23 +146,26 @@ def apply_event(chat: Chat, event: object) -> Chat:
     return chat
 
 
+STOP_REASONS = {"stop": "finished", "length": "hit the max tokens limit", "cancelled": "cancelled"}
+
+
 def describe_done(done: DoneEvent) -> str:
-    parts = []
-    if done.stop_reason == "length":
-        parts.append("cut at the length limit")
-    elif done.stop_reason == "cancelled":
-        parts.append("cancelled")
-    parts.append(f"{done.completion_tokens} tokens")
+    parts = [f"{done.completion_tokens} tokens"]
     if done.tokens_per_s:
         parts.append(f"{done.tokens_per_s:.1f} tok/s")
     if done.ttft_s is not None:
         parts.append(f"first token {done.ttft_s:.2f} s")
+    parts.append(STOP_REASONS.get(done.stop_reason, done.stop_reason))
+    if done.truncated_turns:
+        s = "" if done.truncated_turns == 1 else "s"
+        parts.append(f"{done.truncated_turns} old message{s} left out to fit the context")
     return " · ".join(parts)
 
 
 def request_for(chat: Chat, params: SamplingParams | None = None) -> ConverseRequest:
     """The wire request for the pending answer: the history without failed or empty answers."""
-    messages = [Message(user=t.user, text=t.text) for t in chat.turns if t.user or (t.status == "done" and t.text)]
+    kept = ("done", "stopped")
+    messages = [Message(user=t.user, text=t.text) for t in chat.turns if t.user or (t.status in kept and t.text)]
     return ConverseRequest(
         conversation=Conversation(messages=messages),
         params=params if params is not None else SamplingParams(),

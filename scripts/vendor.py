@@ -33,6 +33,11 @@ WHEELS = {
     "msgspec==0.22.0": "msgspec-0.22.0-cp314-cp314-pyemscripten_2026_0_wasm32.whl",
     "reaktiv==0.24.2": "reaktiv-0.24.2-py3-none-any.whl",
 }
+# Loaded by the page after it is ready (client/markdown.py WHEELS), so they cost no start-up time.
+LAZY_WHEELS = {
+    "markdown-it-py==4.3.0": "markdown_it_py-4.3.0-py3-none-any.whl",
+    "mdurl==0.1.2": "mdurl-0.1.2-py3-none-any.whl",
+}
 
 CSS_IN = ROOT / "style" / "input.css"
 CSS_OUT = ROOT / "style" / "output.css"
@@ -69,7 +74,7 @@ def vendor_wheels() -> int:
     dest = STATIC / "wheels"
     dest.mkdir(parents=True, exist_ok=True)
     fetched = 0
-    for requirement, filename in WHEELS.items():
+    for requirement, filename in {**WHEELS, **LAZY_WHEELS}.items():
         if (dest / filename).exists():
             continue
         cmd = [

@@ -13,18 +13,18 @@ from server.errors import error_body
 PROTECTED = ("/api/", "/v1/")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
-# Pyodide compiles WebAssembly ('wasm-unsafe-eval'); PyScript's bundle builds a few functions
-# at run time ('unsafe-eval') and sets element styles ('unsafe-inline' for styles only).
-# Nothing else: no other origin, no inline script, no framing.
+# Pyodide compiles WebAssembly ('wasm-unsafe-eval'), and its loader and PyScript's bundle call
+# eval/Function at start-up ('unsafe-eval': without it Python never starts). Nothing else: no
+# other origin, no inline script or style, no framing.
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
         "script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval'",
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data: blob:",
+        "style-src 'self'",
+        "img-src 'self' data:",
         "font-src 'self'",
         "connect-src 'self'",
-        "worker-src 'self' blob:",
+        "worker-src 'self'",
         "object-src 'none'",
         "base-uri 'self'",
         "form-action 'self'",

@@ -122,7 +122,7 @@ def test_wrong_method_is_a_json_405(live_server: str) -> None:
 
 def test_sixteen_simultaneous_chats_all_finish(live_server: str) -> None:
     async def one(client: httpx.AsyncClient, i: int) -> str:
-        body = chat(f"What is {i} plus {i}?", temperature=0, max_tokens=24)
+        body = chat(f"What is {i} plus {i}?", temperature=0, max_tokens=16)
         async with client.stream("POST", f"{live_server}/api/converse", json=body) as response:
             if response.status_code == 503:
                 return "503"
@@ -192,3 +192,20 @@ def test_a_message_too_long_for_the_context_is_a_400_with_counts(small_context: 
     assert error["type"] == "context_length_exceeded"
     assert "512" in error["message"]
     assert httpx.get(f"{small_context}/health").status_code == 200
+
+
+def test_two_users_taking_turns_do_not_evict_each_other(live_server: str) -> None:
+    chats: dict[str, list[str]] = {"a": [], "b": []}
+    questions = {
+        "a": ["What is the capital of Germany?", "And of Italy?", "And of Spain?", "And of Peru?"],
+        "b": ["Tell me about cats.", "What do they eat?", "Do they sleep a lot?", "Are they friendly?"],
+    }
+    evaluated: dict[str, list[int]] = {"a": [], "b": []}
+    for turn in range(4):
+        for who in ("a", "b"):
+            chats[who].append(questions[who][turn])
+            _, events = converse(live_server, chat(*chats[who], temperature=0, max_tokens=24))
+            evaluated[who].append(events[-1][1]["prompt_tokens_evaluated"])
+            chats[who].append(answer_of(events) or "ok")
+    # From the second turn on, each user's history comes back from a saved state.
+    assert max(evaluated["a"][1:] + evaluated["b"][1:]) < 20, evaluated

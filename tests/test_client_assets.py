@@ -74,3 +74,21 @@ def test_browser_runtime_versions_are_pinned() -> None:
     assert deps["pyodide"] == "314.0.7" and deps["@pyscript/core"] == "0.7.31"
     for name, version in deps.items():
         assert version[0].isdigit(), f"{name} is not pinned: {version}"
+
+
+def test_markdown_wheels_loaded_later_are_vendored_and_pinned() -> None:
+    from client.markdown import WHEELS
+
+    vendor = load_vendor()
+    assert list(WHEELS) == [f"/static/wheels/{name}" for name in vendor.LAZY_WHEELS.values()]
+    for requirement in vendor.LAZY_WHEELS:
+        assert "==" in requirement
+
+
+def test_page_has_no_inline_script_style_or_handlers() -> None:
+    """The server sends a strict Content-Security-Policy: nothing inline may be needed."""
+    html = (CLIENT / "index.html").read_text()
+    for forbidden in (" style=", "<style", " onclick=", " onload=", " onsubmit=", " onchange=", "javascript:"):
+        assert forbidden not in html, forbidden
+    for script in scan().py_scripts:
+        assert script.get("src"), "inline Python would need 'unsafe-inline'"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from client.components.chat_area import PLACEHOLDER, view_of
+from client import markdown
+from client.components.chat_area import COPY, EDIT, PLACEHOLDER, REGENERATE, view_of
 from client.components.type_area import sends_on_key
+from client.highlight import KEYWORD, STRING, highlight
 from client.state import Turn
 
 
@@ -47,3 +49,97 @@ def test_dev_reload_on_reload_event_or_new_server_boot() -> None:
     assert not should_reload("boot-1", "hello", "boot-1")  # reconnected to the same server
     assert should_reload("boot-1", "hello", "boot-2")  # the server restarted with new code
     assert should_reload("boot-1", "reload", "boot-1")
+
+
+# Buttons under messages, and Markdown.
+
+
+def test_actions_under_messages() -> None:
+    assert view_of(Turn(user=True, text="q")).actions == (EDIT, COPY)
+    assert view_of(Turn(user=True, text="q"), busy=True).actions == ()  # no edit while streaming
+    assert view_of(Turn(user=False, text="a"), last=True).actions == (COPY, REGENERATE)
+    assert view_of(Turn(user=False, text="a")).actions == (COPY,)
+    assert view_of(Turn(user=False, text="a", status="streaming"), last=True).actions == ()
+
+
+def test_markdown_only_for_model_answers_once_loaded() -> None:
+    assert view_of(Turn(user=False, text="**a**"), rich=True).markdown
+    assert not view_of(Turn(user=False, text="**a**"), rich=False).markdown
+    assert not view_of(Turn(user=True, text="**a**"), rich=True).markdown
+    assert not view_of(Turn(user=False, text="boom", status="error"), rich=True).markdown
+
+
+def tags(nodes: list) -> list[str]:
+    out = []
+    for node in nodes:
+        if isinstance(node, markdown.El):
+            out += [node.tag, *tags(node.children)]
+    return out
+
+
+def test_markdown_renders_structure() -> None:
+    nodes = markdown.render("# T\n\n1. a\n2. *b*\n\n| x | y |\n|:-:|--:|\n| 1 | 2 |\n\n> q\n\n`c` ~~s~~\n\n---\n")
+    assert tags(nodes) == [
+        "h1", "ol", "li", "li", "em", "table", "thead", "tr", "th", "th", "tbody", "tr", "td", "td",
+        "blockquote", "p", "p", "code", "s", "hr",
+    ]  # fmt: skip
+    table = nodes[2]
+    assert "text-center" in table.children[0].children[0].children[0].attrs["class"]
+    assert all("style" not in n.attrs for n in _walk_els(nodes))  # no inline styles (CSP)
+
+
+def _walk_els(nodes: list) -> list:
+    out = []
+    for node in nodes:
+        if isinstance(node, markdown.El):
+            out += [node, *_walk_els(node.children)]
+    return out
+
+
+PAYLOADS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "<svg/onload=alert(1)>",
+    '<a href="javascript:alert(1)">x</a>',
+    "[x](javascript:alert(1))",
+    "[x](JAVASCRIPT:alert(1))",
+    "[x](  javascript:alert(1))",
+    "[x](vbscript:msgbox(1))",
+    "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "![x](javascript:alert(1))",
+    "[x](//evil.example/)",
+    "<iframe srcdoc='<script>alert(1)</script>'>",
+    "```html\n<script>alert(1)</script>\n```",
+    "<div style='position:fixed'>x</div>",
+]
+
+
+def test_markdown_never_passes_html_or_unsafe_links() -> None:
+    for payload in PAYLOADS:
+        nodes = markdown.render(payload)
+        for el in _walk_els(nodes):
+            assert el.tag in markdown.TAGS, payload
+            assert set(el.attrs) <= {"class", "href", "rel", "target", "start", "type", "data-action"}, payload
+            if el.tag == "a":
+                assert el.attrs["href"].startswith(("http://", "https://")), payload
+        text = markdown.text_of(nodes)
+        if "<" in payload:
+            assert "<" in text, payload  # the markup is still there, as text
+
+
+def test_safe_href() -> None:
+    for good in ("https://a.org/x?y#z", "http://a", "/path", "./rel", "../up", "page.html", "#frag", "mailto:a@b.c"):
+        assert markdown.safe_href(good) == good
+    for bad in ("javascript:x", " JavaScript:x", "java\tscript:x", "data:x", "vbscript:x", "//host/x", "file:///e"):
+        assert markdown.safe_href(bad) is None, bad
+
+
+def test_code_blocks_are_highlighted_and_lossless() -> None:
+    code = 'def f(x):\n    return "a#b" + 1  # note\n'
+    pieces = highlight(code, "py")
+    assert "".join(text for _, text in pieces) == code
+    assert (KEYWORD, "def") in pieces and (STRING, '"a#b"') in pieces
+    assert highlight("let s = 'x /* y", "js")[-1] == (STRING, "'x /* y")  # half-written code is fine
+    assert highlight("<b>plain</b>", "unknown") == [("", "<b>plain</b>")]
+    block = markdown.render("```rust\nfn main() {}\n```")[0]
+    assert tags([block]).count("button") == 1 and markdown.text_of([block]).startswith("rustCopy code")

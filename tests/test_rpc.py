@@ -120,3 +120,14 @@ def test_http_error_without_json_still_explains_itself() -> None:
     event = error_from_http(502, "<html>Bad Gateway</html>")
     assert event.type == "http_502" and "Bad Gateway" in event.message
     assert error_from_http(500, "").message == "HTTP 500: no details"
+
+
+def test_api_key_header_and_401() -> None:
+    from client.rpc import UNAUTHORIZED, error_for_status, headers_for
+
+    assert "Authorization" not in headers_for("")
+    assert headers_for("k3y")["Authorization"] == "Bearer k3y"
+    body = '{"error": {"type": "invalid_api_key", "message": "wrong key"}}'
+    assert error_for_status(401, body) == ErrorEvent(type=UNAUTHORIZED, message="wrong key")
+    assert error_for_status(401, "nope").type == UNAUTHORIZED
+    assert error_for_status(503, body).type == "invalid_api_key"

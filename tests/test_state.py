@@ -2,8 +2,27 @@
 
 from __future__ import annotations
 
-from client.protocol import DoneEvent, ErrorEvent, QueuedEvent, TokenEvent
-from client.state import Chat, Turn, append_token, apply_event, fail, request_for, submit
+import msgspec
+import pytest
+
+from client import library as lib
+from client import settings
+from client.protocol import DoneEvent, ErrorEvent, QueuedEvent, SamplingParams, TokenEvent
+from client.state import (
+    Chat,
+    Turn,
+    append_token,
+    apply_event,
+    edit,
+    fail,
+    regenerate,
+    request_for,
+    restore,
+    stop,
+    submit,
+    title_of,
+)
+from client.storage import diff
 
 DONE = DoneEvent(stop_reason="stop", prompt_tokens=12, completion_tokens=3, ttft_s=0.25, tokens_per_s=40.0)
 
@@ -42,7 +61,7 @@ def test_tokens_stream_into_the_answer_then_done_frees_the_chat() -> None:
 
 def test_queued_shows_position_until_first_token() -> None:
     chat = apply_event(asked(), QueuedEvent(position=3))
-    assert chat.turns[-1].note == "queued, position 3"
+    assert chat.turns[-1].note == "Queued: position 3"
     assert chat.turns[-1].status == "pending"
     assert apply_event(chat, TokenEvent("x")).turns[-1].note == ""
 
@@ -50,7 +69,7 @@ def test_queued_shows_position_until_first_token() -> None:
 def test_length_stop_is_mentioned() -> None:
     done = DoneEvent(stop_reason="length", prompt_tokens=1, completion_tokens=8, ttft_s=None, tokens_per_s=None)
     chat = apply_event(apply_event(asked(), TokenEvent("a")), done)
-    assert chat.turns[-1].note.startswith("cut at the length limit")
+    assert chat.turns[-1].note.endswith("hit the max tokens limit")
 
 
 def test_error_event_becomes_a_flagged_model_message_keeping_partial_text() -> None:
@@ -76,3 +95,151 @@ def test_request_holds_the_history_without_failed_or_pending_answers() -> None:
     chat = submit(chat, "three")
     messages = request_for(chat).conversation.messages
     assert [(m.user, m.text) for m in messages] == [(True, "one"), (False, "1"), (True, "two"), (True, "three")]
+
+
+# Stop, regenerate, edit, reload.
+
+
+def answered(*pairs: str) -> Chat:
+    chat = Chat(id="c")
+    for text in pairs:
+        chat = apply_event(apply_event(submit(chat, text, now=1.0), TokenEvent(f"re: {text}")), DONE)
+    return chat
+
+
+def test_stop_keeps_the_partial_answer_as_history() -> None:
+    chat = stop(apply_event(asked("q"), TokenEvent("Half")))
+    assert chat.turns[-1] == Turn(user=False, text="Half", status="stopped", note="Stopped")
+    assert not chat.busy
+    assert [m.text for m in request_for(submit(chat, "next")).conversation.messages] == ["q", "Half", "next"]
+    assert stop(chat) is chat  # nothing streaming: nothing to stop
+
+
+def test_regenerate_replaces_only_the_last_answer() -> None:
+    chat = answered("one", "two")
+    again = regenerate(chat, now=5.0)
+    assert [t.text for t in again.turns] == ["one", "re: one", "two", ""]
+    assert again.turns[-1].status == "pending" and again.updated == 5.0
+    assert regenerate(again) is again  # busy
+    assert regenerate(Chat()) == Chat()
+
+
+def test_edit_resends_from_the_edited_message() -> None:
+    chat = answered("one", "two")
+    edited = edit(chat, 0, "uno")
+    assert [(t.user, t.text, t.status) for t in edited.turns] == [(True, "uno", "done"), (False, "", "pending")]
+    assert edit(chat, 1, "not a user message") is chat
+    assert edit(chat, 9, "out of range") is chat
+    assert edit(chat, 0, "   ") is chat
+    assert edit(edited, 0, "busy") is edited
+
+
+def test_reload_mid_answer_marks_it_interrupted() -> None:
+    chat = restore(apply_event(asked(), TokenEvent("Partial")))
+    assert chat.turns[-1].status == "stopped" and "Interrupted" in chat.turns[-1].note
+    assert chat.turns[-1].text == "Partial"
+    done = answered("x")
+    assert restore(done) is done
+
+
+def test_titles_come_from_the_first_message_unless_renamed() -> None:
+    assert title_of(Chat()) == "New chat"
+    assert title_of(answered("  What is\n the  capital? ")) == "What is the capital?"
+    long = title_of(answered("word " * 40))
+    assert len(long) == 60 and long.endswith("…")
+    assert title_of(msgspec.structs.replace(answered("x"), title="Mine")) == "Mine"
+
+
+def test_stats_and_truncation_notice() -> None:
+    done = DoneEvent(stop_reason="stop", prompt_tokens=5, completion_tokens=7, ttft_s=0.5, tokens_per_s=20.0,
+                     truncated_turns=3)  # fmt: skip
+    chat = apply_event(asked(), done)
+    assert chat.turns[-1].note == (
+        "7 tokens · 20.0 tok/s · first token 0.50 s · finished · 3 old messages left out to fit the context"
+    )
+    assert chat.turns[-1].truncated_turns == 3
+
+
+# The library: many chats, saved records, export and import.
+
+
+def library_of(*chats: Chat, open_id: str = "") -> lib.Library:
+    return lib.Library(chats=chats, open_id=open_id or chats[-1].id)
+
+
+def test_new_chat_opens_an_empty_chat_and_reuses_an_unused_one() -> None:
+    first = lib.new_chat(lib.Library(), "a")
+    assert first.open_id == "a" and first.current == Chat(id="a")
+    assert lib.new_chat(first, "b") is first  # still empty: no second blank chat
+    used = lib.update(first, "a", lambda c: submit(c, "hi", now=1.0))
+    second = lib.new_chat(used, "b")
+    assert second.open_id == "b" and [c.id for c in second.chats] == ["a", "b"]
+    assert [c.id for c in second.ordered] == ["a"]  # empty chats are not listed
+
+
+def test_chats_are_listed_newest_first_and_leaving_an_empty_chat_forgets_it() -> None:
+    a = msgspec.structs.replace(answered("a"), id="a", updated=1.0)
+    b = msgspec.structs.replace(answered("b"), id="b", updated=2.0)
+    library = lib.new_chat(library_of(a, b), "blank")
+    assert [c.id for c in library.ordered] == ["b", "a"]
+    opened = lib.select(library, "a")
+    assert opened.open_id == "a" and [c.id for c in opened.chats] == ["a", "b"]
+    assert lib.select(opened, "missing") is opened
+
+
+def test_rename_and_delete() -> None:
+    a, b = (msgspec.structs.replace(answered(x), id=x, updated=u) for x, u in (("a", 1.0), ("b", 2.0)))
+    library = lib.rename(library_of(a, b, open_id="b"), "a", "  My   chat ")
+    assert title_of(lib.find(library, "a")) == "My chat"
+    after = lib.delete(library, "b")  # the open one: the newest remaining opens
+    assert after.open_id == "a" and [c.id for c in after.chats] == ["a"]
+    assert lib.delete(after, "a") == lib.Library()
+
+
+def test_records_round_trip_and_survive_garbage() -> None:
+    streaming = apply_event(submit(Chat(id="s", updated=3.0), "q"), TokenEvent("part"))
+    library = library_of(answered("x"), streaming, open_id="c")
+    records = lib.records(library)
+    assert set(records) == {"chat:c", "chat:s", "open"}
+    back = lib.from_records({**records, "chat:bad": "{not json", "settings": "{}", "chat:num": 3})
+    assert back.open_id == "c"
+    assert lib.find(back, "c") == answered("x")
+    assert lib.find(back, "s").turns[-1].status == "stopped"  # the reload interrupted it
+    assert lib.from_records({"chat:s": records["chat:s"], "open": "gone"}).open_id == "s"
+
+
+def test_saver_writes_only_what_changed() -> None:
+    assert diff({"a": "1", "b": "2"}, {"a": "1", "b": "3", "c": "4"}) == ({"b": "3", "c": "4"}, [])
+    assert diff({"a": "1", "b": "2"}, {"a": "1"}) == ({}, ["b"])
+
+
+def test_export_markdown_and_json_then_import() -> None:
+    chat = msgspec.structs.replace(answered("Hello **there**"), title="Greeting")
+    md = lib.export_markdown(chat)
+    assert md.startswith("# Greeting\n") and "**You:**\n\nHello **there**" in md and "re: Hello **there**" in md
+    assert lib.filename_for(chat, "md") == "greeting.md"
+    back = lib.import_json(lib.export_json(chat), "new-id", now=9.0)
+    assert back.turns == chat.turns and back.id == "new-id" and back.title == "Greeting" and back.updated == 9.0
+    with pytest.raises(ValueError, match="not a snake_llama chat export"):
+        lib.import_json("[1, 2]", "x", 0.0)
+    with pytest.raises(ValueError, match="unknown export format"):
+        lib.import_json('{"format": "other", "title": "t", "turns": []}', "x", 0.0)
+
+
+# Settings.
+
+
+def test_settings_form_parses_validates_and_round_trips() -> None:
+    form = {"temperature": "0.7", "top_p": "", "top_k": "40", "repeat_penalty": "1.1", "max_tokens": "64",
+            "seed": "7", "system": "  Be brief.  "}  # fmt: skip
+    params, errors = settings.parse(form)
+    assert errors == {}
+    assert params == SamplingParams(temperature=0.7, top_k=40, repeat_penalty=1.1, max_tokens=64, seed=7,
+                                    system="Be brief.")  # fmt: skip
+    assert settings.parse(settings.form_of(params)) == (params, {})
+    assert settings.load(settings.dump(params)) == params
+    assert settings.load("garbage") == SamplingParams() and settings.load(None) == SamplingParams()
+    bad, errors = settings.parse({"temperature": "3", "top_k": "1.5", "max_tokens": "0"})
+    assert bad == SamplingParams()
+    assert set(errors) == {"temperature", "top_k", "max_tokens"}
+    assert errors["top_k"] == "Top-k must be a whole number"

@@ -1,9 +1,13 @@
-"""ChatArea: renders the chat, user bubbles right and blue, model bubbles left and grey.
+"""ChatArea: renders the open chat, user bubbles right and blue, model bubbles left and grey.
 
-Rendering is keyed by position: one row per turn is created once and afterwards only its
-text, classes and note are updated, so a streamed token touches one text node instead of
-rebuilding the list. Message text is always set through `textContent` (never as HTML),
-and `whitespace-pre-wrap` keeps its line breaks.
+Rendering is keyed by position: one row per turn is created once and afterwards only what
+changed is updated, so a streamed token touches one bubble. User text is set through
+`textContent` (with `whitespace-pre-wrap` for its line breaks); model answers are Markdown
+turned into whitelisted elements by client.markdown and built here with createElement and
+textContent, so no string from a message or a model is ever parsed as HTML.
+
+Buttons under each message carry `data-action`; one listener on the list (in main) handles
+them all, so re-rendering a row never leaks event proxies.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from client import markdown
 from client.state import Chat, Turn
 
 PLACEHOLDER = "..."  # shown in the model's bubble until its first token arrives
@@ -18,16 +23,27 @@ PLACEHOLDER = "..."  # shown in the model's bubble until its first token arrives
 # Full class strings (not built from pieces) so Tailwind's scanner finds them in this file.
 ROW_USER = "flex justify-end"
 ROW_MODEL = "flex justify-start"
-COL_USER = "flex max-w-[85%] flex-col items-end"
-COL_MODEL = "flex max-w-[85%] flex-col items-start"
-BUBBLE_BASE = "whitespace-pre-wrap break-words rounded-2xl px-4 py-2 leading-relaxed shadow-sm"
+COL_USER = "flex max-w-[85%] min-w-0 flex-col items-end"
+COL_MODEL = "flex max-w-[85%] min-w-0 flex-col items-start"
+BUBBLE_BASE = "max-w-full break-words rounded-2xl px-4 py-2 leading-relaxed shadow-sm"
+PLAIN = "whitespace-pre-wrap"
 BUBBLE_USER = "rounded-br-md bg-blue-600 text-white"
 BUBBLE_MODEL = "rounded-bl-md bg-gray-200 text-gray-900 dark:bg-gray-800 dark:text-gray-100"
-BUBBLE_PENDING = "animate-pulse text-gray-500 dark:text-gray-400"
+BUBBLE_PENDING = "animate-pulse text-gray-600 dark:text-gray-300"
 BUBBLE_ERROR = (
     "rounded-bl-md border border-red-300 bg-red-50 text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200"
 )
-NOTE = "mt-1 px-2 text-xs text-gray-500 dark:text-gray-400"
+NOTE = "mt-1 px-2 text-xs text-gray-600 dark:text-gray-400"
+ACTIONS = "mt-1 flex gap-1 text-xs"
+ACTION = (
+    "rounded px-2 py-1 text-gray-600 hover:bg-gray-200 hover:text-gray-900 focus-visible:outline-2 "
+    "focus-visible:outline-blue-600 dark:text-gray-300 dark:hover:bg-gray-800 dark:hover:text-white"
+)
+
+# (data-action, visible label, accessible name)
+COPY = ("copy", "Copy", "Copy message")
+EDIT = ("edit", "Edit", "Edit message")
+REGENERATE = ("regenerate", "Regenerate", "Regenerate")
 
 
 @dataclass(frozen=True)
@@ -41,19 +57,47 @@ class BubbleView:
     bubble_class: str
     text: str
     note: str
+    markdown: bool  # render `text` as Markdown (model answers) or as plain text
+    actions: tuple[tuple[str, str, str], ...]
 
 
-def view_of(turn: Turn) -> BubbleView:
+def view_of(turn: Turn, last: bool = False, busy: bool = False, rich: bool = False) -> BubbleView:
+    """`last`: the chat's final turn; `busy`: an answer streams; `rich`: Markdown is loaded."""
     if turn.user:
-        return BubbleView("user", turn.status, ROW_USER, COL_USER, f"{BUBBLE_BASE} {BUBBLE_USER}", turn.text, "")
+        actions = () if busy else (EDIT, COPY)
+        look = f"{BUBBLE_BASE} {PLAIN} {BUBBLE_USER}"
+        return BubbleView("user", turn.status, ROW_USER, COL_USER, look, turn.text, "", False, actions)
+    pending = turn.status == "pending"
     if turn.status == "error":
         look = BUBBLE_ERROR
-    elif turn.status == "pending":
+    elif pending:
         look = f"{BUBBLE_MODEL} {BUBBLE_PENDING}"
     else:
         look = BUBBLE_MODEL
-    text = PLACEHOLDER if turn.status == "pending" and not turn.text else turn.text
-    return BubbleView("model", turn.status, ROW_MODEL, COL_MODEL, f"{BUBBLE_BASE} {look}", text, turn.note)
+    md = rich and turn.status in ("streaming", "done", "stopped")
+    if not md:
+        look = f"{look} {PLAIN}"
+    text = PLACEHOLDER if pending and not turn.text else turn.text
+    actions: tuple[tuple[str, str, str], ...] = ()
+    if turn.status not in ("pending", "streaming"):
+        actions = (COPY, REGENERATE) if last else (COPY,)
+    return BubbleView("model", turn.status, ROW_MODEL, COL_MODEL, f"{BUBBLE_BASE} {look}", text, turn.note, md, actions)
+
+
+def build(document: Any, parent: Any, nodes: list[markdown.El | str]) -> None:
+    """Markdown nodes -> DOM, with createElement/setAttribute/text nodes only."""
+    for node in nodes:
+        if isinstance(node, str):
+            parent.append(document.createTextNode(node))
+            continue
+        if node.tag not in markdown.TAGS:
+            build(document, parent, node.children)
+            continue
+        el = document.createElement(node.tag)
+        for name, value in node.attrs.items():
+            el.setAttribute(name, value)
+        build(document, el, node.children)
+        parent.append(el)
 
 
 class ChatArea:
@@ -62,20 +106,20 @@ class ChatArea:
     def __init__(self, scroller: Any, messages: Any) -> None:
         self._scroller = scroller
         self._messages = messages
-        self._rows: list[tuple[Any, Any, Any, Any]] = []  # (row, column, bubble, note)
-        self._shown: list[BubbleView] = []
+        self._rows: list[tuple[Any, Any, Any, Any, Any]] = []  # (row, column, bubble, note, actions)
+        self._shown: list[BubbleView | None] = []
 
-    def render(self, chat: Chat) -> None:
+    def render(self, chat: Chat, rich: bool) -> None:
         near_bottom = self._near_bottom()
         grew = len(chat.turns) > len(self._rows)
         changed = False
         for index, turn in enumerate(chat.turns):
-            view = view_of(turn)
+            view = view_of(turn, last=index == len(chat.turns) - 1, busy=chat.busy, rich=rich)
             if index == len(self._rows):
                 self._rows.append(self._new_row())
-                self._shown.append(None)  # type: ignore[arg-type]
+                self._shown.append(None)
             if self._shown[index] != view:
-                self._update(self._rows[index], view)
+                self._update(self._rows[index], view, self._shown[index], index)
                 self._shown[index] = view
                 changed = True
         while len(self._rows) > len(chat.turns):
@@ -90,27 +134,53 @@ class ChatArea:
         s = self._scroller
         return bool(s.scrollHeight - s.scrollTop - s.clientHeight < 80)
 
-    def _new_row(self) -> tuple[Any, Any, Any, Any]:
+    def _new_row(self) -> tuple[Any, Any, Any, Any, Any]:
         from js import document
 
         row = document.createElement("li")
         column = document.createElement("div")
         bubble = document.createElement("div")
+        bubble.dataset.part = "bubble"  # the message itself (tests and styles find it by this)
         note = document.createElement("div")
-        column.append(bubble, note)
+        note.dataset.part = "note"
+        actions = document.createElement("div")
+        actions.className = ACTIONS
+        column.append(bubble, note, actions)
         row.append(column)
         self._messages.append(row)
-        return row, column, bubble, note
+        return row, column, bubble, note, actions
 
     @staticmethod
-    def _update(parts: tuple[Any, Any, Any, Any], view: BubbleView) -> None:
-        row, column, bubble, note = parts
+    def _update(parts: tuple[Any, Any, Any, Any, Any], view: BubbleView, old: BubbleView | None, index: int) -> None:
+        from js import document
+
+        row, column, bubble, note, actions = parts
         row.className = view.row_class
         row.dataset.role = view.role
         row.dataset.status = view.status
+        row.dataset.index = str(index)
         column.className = view.column_class
         bubble.className = view.bubble_class
-        bubble.textContent = view.text
+        if old is None or (old.text, old.markdown) != (view.text, view.markdown):
+            if view.markdown:
+                bubble.replaceChildren()
+                build(document, bubble, markdown.render(view.text))
+                bubble.dataset.markdown = "true"
+            else:
+                bubble.textContent = view.text
+                bubble.dataset.markdown = "false"
         note.className = NOTE
         note.textContent = view.note
         note.hidden = not view.note
+        if old is None or old.actions != view.actions:
+            actions.replaceChildren()
+            for action, label, name in view.actions:
+                button = document.createElement("button")
+                button.type = "button"
+                button.className = ACTION
+                button.dataset.action = action
+                button.textContent = label
+                if name != label:
+                    button.setAttribute("aria-label", name)
+                actions.append(button)
+            actions.hidden = not view.actions

@@ -9,6 +9,7 @@ from typing import Any
 
 from client.protocol import SamplingParams
 from server.engines.base import Generation, ModelLoadError
+from server.engines.kv_states import SavedStates, common_prefix
 
 DEFAULT_TEMPERATURE = 0.7
 
@@ -36,6 +37,7 @@ class LlamaCppEngine:
                 " llama-cpp-python (set MODEL_PATH to another file)"
             ) from exc
         self.n_ctx = self._llama.n_ctx()
+        self._saved = SavedStates()
 
     def tokenize(self, text: str, bos: bool = False) -> list[int]:
         # special=False: text typed by a user must never become a control token
@@ -44,20 +46,22 @@ class LlamaCppEngine:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
+    def reuse_prefix(self, tokens: list[int]) -> int:
+        """Bring the KV cache to the longest known prefix of `tokens`; return its length."""
+        key, shared = self._saved.best_match(tokens)
+        if shared > self.cached_prefix(tokens):
+            self._saved.restore(self._llama, key)
+        return self.cached_prefix(tokens)
+
     def cached_prefix(self, tokens: list[int]) -> int:
-        """Tokens at the start of `tokens` whose KV state the model still holds."""
+        """Tokens at the start of `tokens` whose KV state the model holds now."""
         held = self._llama._input_ids[: self._llama.n_tokens]
-        n = 0
-        for a, b in zip(held, tokens[:-1], strict=False):  # the last token is always evaluated
-            if a != b:
-                break
-            n += 1
-        return n
+        return common_prefix(held, tokens[:-1])  # the last token is always evaluated
 
     def stream(self, prompt: str, params: SamplingParams, gen: Generation) -> Iterator[str]:
         tokens = self.tokenize(prompt, bos=True)
         gen.prompt_tokens = len(tokens)
-        gen.prompt_tokens_evaluated = len(tokens) - self.cached_prefix(tokens)
+        gen.prompt_tokens_evaluated = len(tokens) - self.reuse_prefix(tokens)
         chunks: Iterator[Any] = self._llama.create_completion(  # type: ignore[assignment]
             tokens,
             max_tokens=params.max_tokens or self.max_tokens,
@@ -78,3 +82,4 @@ class LlamaCppEngine:
                     gen.finish_reason = choice["finish_reason"]
         finally:
             chunks.close()  # type: ignore[attr-defined]
+            self._saved.save(self._llama)

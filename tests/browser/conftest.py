@@ -60,3 +60,58 @@ def recorded_page(chromium: Any) -> Iterator[RecordedPage]:
     recorded = RecordedPage(chromium)
     yield recorded
     recorded.context.close()
+
+
+class SlowStream:
+    """A stand-in for /api/converse that streams a token every 50 ms until the client hangs up.
+
+    The real model answers in a few tokens, too fast to press Stop; this one says it is queued,
+    then never finishes, and records whether the browser closed the connection (what makes the real server cancel).
+    """
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        outer = self
+        self.requests: list[bytes] = []
+        self.disconnected = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                outer.requests.append(self.rfile.read(int(self.headers.get("content-length", 0))))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                try:
+                    # Like the real server with a busy model: where we are in its queue, first.
+                    self.wfile.write(b'event: queued\ndata: {"position": 3}\n\n')
+                    self.wfile.flush()
+                    time.sleep(1.0)
+                    for _ in range(2000):
+                        self.wfile.write(b'event: token\ndata: {"text": "tick "}\n\n')
+                        self.wfile.flush()
+                        time.sleep(0.05)
+                except OSError:
+                    outer.disconnected.set()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        import time
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/converse"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def slow_stream() -> Iterator[SlowStream]:
+    stream = SlowStream()
+    yield stream
+    stream.close()

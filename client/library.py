@@ -1,0 +1,151 @@
+"""All the user's chats and which one is open: pure transitions, storage records, export.
+
+The page holds one `Library` in a signal. A chat is saved under its own key, so a token
+streaming into one chat rewrites that chat only; `records`/`from_records` are the whole
+mapping between the library and the key-value store (client.storage does the I/O).
+"""
+
+from __future__ import annotations
+
+import msgspec
+from msgspec import Struct
+from msgspec.structs import replace
+
+from client.state import Chat, Turn, restore, title_of
+
+CHAT_PREFIX = "chat:"
+OPEN_KEY = "open"
+
+
+class Library(Struct, frozen=True):
+    chats: tuple[Chat, ...] = ()
+    open_id: str = ""
+
+    @property
+    def current(self) -> Chat:
+        return find(self, self.open_id) or Chat(id=self.open_id)
+
+    @property
+    def ordered(self) -> tuple[Chat, ...]:
+        """Newest first; a chat nothing was sent in yet is not listed (it is not saved either)."""
+        return tuple(sorted((c for c in self.chats if c.turns), key=lambda c: -c.updated))
+
+
+def find(library: Library, chat_id: str) -> Chat | None:
+    return next((c for c in library.chats if c.id == chat_id), None)
+
+
+def new_chat(library: Library, chat_id: str) -> Library:
+    """Open a fresh empty chat (reusing the open one if it is still empty)."""
+    if library.open_id and not library.current.turns:
+        return library
+    return Library(chats=library.chats + (Chat(id=chat_id),), open_id=chat_id)
+
+
+def select(library: Library, chat_id: str) -> Library:
+    if find(library, chat_id) is None:
+        return library
+    # Leaving an empty chat forgets it: it was never more than a blank page.
+    chats = tuple(c for c in library.chats if c.turns or c.id == chat_id)
+    return Library(chats=chats, open_id=chat_id)
+
+
+def update(library: Library, chat_id: str, change: object) -> Library:
+    """Apply `change(chat) -> chat` to one chat (created if missing: the first send of a new chat)."""
+    old = find(library, chat_id)
+    new = change(old or Chat(id=chat_id))  # type: ignore[operator]
+    if new is old:
+        return library
+    if old is None:
+        return replace(library, chats=library.chats + (new,))
+    return replace(library, chats=tuple(new if c is old else c for c in library.chats))
+
+
+def rename(library: Library, chat_id: str, title: str) -> Library:
+    return update(library, chat_id, lambda c: replace(c, title=" ".join(title.split())[:200]))
+
+
+def delete(library: Library, chat_id: str) -> Library:
+    chats = tuple(c for c in library.chats if c.id != chat_id)
+    if chat_id != library.open_id:
+        return replace(library, chats=chats)
+    rest = sorted((c for c in chats if c.turns), key=lambda c: -c.updated)
+    return Library(chats=chats, open_id=rest[0].id if rest else "")
+
+
+# Storage records: key -> JSON text.
+
+_chat_decoder = msgspec.json.Decoder(Chat)
+
+
+def chat_key(chat_id: str) -> str:
+    return CHAT_PREFIX + chat_id
+
+
+def record_of(chat: Chat) -> str:
+    return msgspec.json.encode(chat).decode()
+
+
+def records(library: Library) -> dict[str, str]:
+    out = {chat_key(c.id): record_of(c) for c in library.chats if c.turns}
+    out[OPEN_KEY] = library.open_id
+    return out
+
+
+def from_records(stored: dict[str, object]) -> Library:
+    """Rebuild the library; unreadable records are skipped, mid-stream answers marked interrupted."""
+    chats = []
+    for key, value in stored.items():
+        if not key.startswith(CHAT_PREFIX) or not isinstance(value, str):
+            continue
+        try:
+            chats.append(restore(_chat_decoder.decode(value)))
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            continue
+    open_id = stored.get(OPEN_KEY)
+    ids = {c.id for c in chats}
+    if not isinstance(open_id, str) or open_id not in ids:
+        open_id = max(chats, key=lambda c: c.updated).id if chats else ""
+    return Library(chats=tuple(chats), open_id=open_id)
+
+
+# Export and import.
+
+
+class ExportedChat(Struct):
+    """The JSON export: versioned so a later format can still read it."""
+
+    format: str
+    title: str
+    turns: list[Turn]
+
+
+EXPORT_FORMAT = "snake_llama.chat.v1"
+
+
+def export_json(chat: Chat) -> str:
+    data = ExportedChat(format=EXPORT_FORMAT, title=title_of(chat), turns=list(chat.turns))
+    return msgspec.json.format(msgspec.json.encode(data).decode(), indent=2)
+
+
+def import_json(text: str, chat_id: str, now: float) -> Chat:
+    """A chat from an export; raises ValueError with a readable reason."""
+    try:
+        data = msgspec.json.decode(text, type=ExportedChat)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ValueError(f"not a snake_llama chat export: {exc}") from exc
+    if data.format != EXPORT_FORMAT:
+        raise ValueError(f"unknown export format {data.format!r}")
+    return restore(Chat(turns=tuple(data.turns), id=chat_id, title=data.title, updated=now))
+
+
+def export_markdown(chat: Chat) -> str:
+    lines = [f"# {title_of(chat)}", ""]
+    for turn in chat.turns:
+        lines += [f"**{'You' if turn.user else 'Assistant'}:**", "", turn.text, ""]
+    return "\n".join(lines)
+
+
+def filename_for(chat: Chat, ext: str) -> str:
+    stem = "".join(ch if ch.isalnum() else "-" for ch in title_of(chat).lower()).strip("-")
+    return f"{'-'.join(filter(None, stem.split('-')))[:40] or 'chat'}.{ext}"

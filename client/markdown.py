@@ -1,0 +1,165 @@
+"""Model answers as Markdown, safely: a tree of whitelisted elements and plain text, never HTML.
+
+markdown-it-py parses (CommonMark + tables + strikethrough, raw HTML *off*), and instead of its
+HTML renderer we walk its token stream into `El` nodes: only the tags in TAGS, only the
+attributes we set ourselves, text always as text. The DOM is then built with createElement and
+textContent (client.components.chat_area), so there is no HTML string anywhere for a payload to
+hide in. Links keep only http(s), mailto and relative targets; images show their alt text (an
+answer cannot make the page fetch anything).
+
+The parser wheel is loaded after the page is ready (it costs import time); until then, and on
+CPython without it, `render` is not used and answers show as plain text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from client.highlight import highlight
+
+# Loaded by client.main after the page is ready; scripts/vendor.py downloads the same files.
+WHEELS = (
+    "/static/wheels/markdown_it_py-4.3.0-py3-none-any.whl",
+    "/static/wheels/mdurl-0.1.2-py3-none-any.whl",
+)
+_TAG_NAMES = "p h1 h2 h3 h4 h5 h6 ul ol li blockquote pre code em strong s a table thead tbody tr th td hr br div span"
+TAGS = frozenset([*_TAG_NAMES.split(), "button"])
+SAFE_URL = re.compile(r"^(?:https?://|mailto:|/(?!/)|#|\.{1,2}/|[^:/?#]+(?:[/?#]|$))", re.IGNORECASE)
+ALIGN = {"left": "text-left", "center": "text-center", "right": "text-right"}
+
+# Full class strings so Tailwind's scanner finds them here.
+CODE_BLOCK = "code-block my-2 overflow-hidden rounded-lg border border-gray-300 dark:border-gray-700"
+CODE_HEAD = (
+    "flex items-center justify-between bg-gray-300 px-3 py-1 text-xs text-gray-800 dark:bg-gray-700 dark:text-gray-100"
+)
+CODE_COPY = (
+    "rounded px-2 py-0.5 hover:bg-gray-400 focus-visible:outline-2 focus-visible:outline-blue-600 "
+    "dark:hover:bg-gray-600"
+)
+PRE = "overflow-x-auto bg-gray-50 p-3 text-sm leading-snug text-gray-900 dark:bg-gray-900 dark:text-gray-100"
+CLASSES = {
+    "p": "my-2 first:mt-0 last:mb-0",
+    "h1": "mt-3 mb-2 text-xl font-bold",
+    "h2": "mt-3 mb-2 text-lg font-bold",
+    "h3": "mt-3 mb-1 font-bold",
+    "h4": "mt-2 mb-1 font-semibold",
+    "h5": "mt-2 mb-1 font-semibold",
+    "h6": "mt-2 mb-1 font-semibold",
+    "ul": "my-2 list-disc pl-6",
+    "ol": "my-2 list-decimal pl-6",
+    "blockquote": "my-2 border-l-4 border-gray-400 pl-3 italic",
+    "table": "my-2 block overflow-x-auto border-collapse text-sm",
+    "th": "border border-gray-400 px-2 py-1 font-semibold",
+    "td": "border border-gray-400 px-2 py-1",
+    "a": "text-blue-700 underline dark:text-blue-300",
+    "code": "rounded bg-gray-300/60 px-1 font-mono text-[0.9em] dark:bg-gray-700/60",
+    "hr": "my-3 border-gray-400",
+}
+
+
+@dataclass
+class El:
+    tag: str
+    attrs: dict[str, str] = field(default_factory=dict)
+    children: list[El | str] = field(default_factory=list)
+
+
+_md: Any = None
+
+
+def available() -> bool:
+    try:
+        import markdown_it  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _parser() -> Any:
+    global _md
+    if _md is None:
+        from markdown_it import MarkdownIt
+
+        _md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
+    return _md
+
+
+def safe_href(url: str) -> str | None:
+    url = url.strip()
+    if any(ord(ch) < 32 for ch in url) or not SAFE_URL.match(url):
+        return None
+    return url
+
+
+def render(text: str) -> list[El | str]:
+    """Markdown text -> nodes (see module docstring for what is allowed)."""
+    return _walk(_parser().parse(text))
+
+
+def _element(tag: str, token: Any) -> El:
+    attrs = {"class": CLASSES[tag]} if tag in CLASSES else {}
+    if tag in ("th", "td"):
+        style = token.attrGet("style") or ""
+        align = style.removeprefix("text-align:")
+        if align in ALIGN:
+            attrs["class"] += " " + ALIGN[align]
+    if tag == "ol" and token.attrGet("start"):
+        start = str(token.attrGet("start"))
+        if start.isdigit():
+            attrs["start"] = start
+    if tag == "a":
+        href = safe_href(str(token.attrGet("href") or ""))
+        if href is None:
+            return El("span")  # the link text stays, the target goes
+        attrs.update(href=href, rel="noopener noreferrer nofollow", target="_blank")
+    return El(tag, attrs)
+
+
+def code_block(code: str, lang: str) -> El:
+    lang = lang.split()[0][:30] if lang.strip() else ""
+    spans: list[El | str] = [
+        El("span", {"class": kind}, [piece]) if kind else piece for kind, piece in highlight(code, lang)
+    ]
+    copy = El("button", {"type": "button", "class": CODE_COPY, "data-action": "copy-code"}, ["Copy code"])
+    head = El("div", {"class": CODE_HEAD}, [El("span", {}, [lang or "code"]), copy])
+    pre = El("pre", {"class": PRE}, [El("code", {"class": "font-mono"}, spans)])
+    return El("div", {"class": CODE_BLOCK}, [head, pre])
+
+
+def _walk(tokens: list[Any]) -> list[El | str]:
+    root: list[El | str] = []
+    stack = [root]
+    for tok in tokens:
+        here = stack[-1]
+        if tok.nesting == 1:
+            if tok.hidden or tok.tag not in TAGS:  # tight-list paragraphs: keep content, drop <p>
+                stack.append(here)
+                continue
+            el = _element(tok.tag, tok)
+            here.append(el)
+            stack.append(el.children)
+        elif tok.nesting == -1:
+            stack.pop()
+        elif tok.type == "inline":
+            here.extend(_walk(tok.children or []))
+        elif tok.type in ("text", "html_inline", "html_block"):  # html is off; text if it ever appears
+            here.append(tok.content)
+        elif tok.type == "code_inline":
+            here.append(El("code", {"class": CLASSES["code"]}, [tok.content]))
+        elif tok.type in ("fence", "code_block"):
+            here.append(code_block(tok.content, tok.info if tok.type == "fence" else ""))
+        elif tok.type == "softbreak":
+            here.append("\n")
+        elif tok.type == "hardbreak":
+            here.append(El("br"))
+        elif tok.type == "hr":
+            here.append(El("hr", {"class": CLASSES["hr"]}))
+        elif tok.type == "image":
+            here.append(tok.content)  # alt text only: no request leaves because of an answer
+    return root
+
+
+def text_of(nodes: list[El | str]) -> str:
+    return "".join(n if isinstance(n, str) else text_of(n.children) for n in nodes)

@@ -1,0 +1,76 @@
+"""Saving the library in the browser (IndexedDB through `pyscript.storage`), throttled.
+
+The page calls `Saver.changed()` on every change of the library. A finished change is written
+at once; while an answer streams, writes are at most one per `interval` seconds, so a reload
+mid-answer still finds most of it (marked interrupted by client.library.from_records).
+Only records that differ from what was last written go to the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+STORE_NAME = "snake_llama"
+
+
+def diff(saved: dict[str, str], wanted: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """What to write and what to delete to turn `saved` into `wanted` (records of our own keys)."""
+    writes = {k: v for k, v in wanted.items() if saved.get(k) != v}
+    deletes = [k for k in saved if k not in wanted]
+    return writes, deletes
+
+
+async def open_store() -> Any:
+    from pyscript import storage
+
+    return await storage(STORE_NAME)
+
+
+class Saver:
+    """Keeps `store` (a dict-like pyscript Storage) in step with `records()`."""
+
+    def __init__(self, store: Any, records: Callable[[], dict[str, str]], interval: float = 1.0) -> None:
+        self._store = store
+        self._records = records
+        self._interval = interval
+        self._saved: dict[str, str] = {k: v for k, v in records().items()}
+        self._last = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def changed(self, streaming: bool) -> None:
+        if not streaming:
+            self._cancel_timer()
+            self.flush()
+            return
+        if self._timer is not None:
+            return  # a write is already due
+        wait = self._interval - (time.monotonic() - self._last)
+        if wait <= 0:
+            self.flush()
+        else:
+            self._timer = asyncio.get_event_loop().call_later(wait, self.flush)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def flush(self) -> None:
+        self._timer = None
+        self._last = time.monotonic()
+        wanted = self._records()
+        writes, deletes = diff(self._saved, wanted)
+        if not writes and not deletes:
+            return
+        for key, value in writes.items():
+            self._store[key] = value
+        for key in deletes:
+            if key in self._store:
+                del self._store[key]
+        self._saved = dict(wanted)
+        # Writes are queued by the store itself; sync() only waits for them, so a failure here
+        # is reported but never blocks the chat.
+        asyncio.ensure_future(self._store.sync())
