@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+Popen = subprocess.Popen[str]
 T = TypeVar("T")
 
 
@@ -37,37 +38,40 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(*args: str, env: dict[str, str] | None = None, wait: bool = True) -> tuple[subprocess.Popen[str], str]:
-    """`python -m server` in a subprocess on a free loopback port; returns it and its base URL."""
-    port = free_port()
+def spawn(argv: list[str], ready_url: str | None, env: dict[str, str] | None = None, timeout: float = 60) -> Popen:
+    """Start a process with its output in a log file (a pipe could fill up and block it) and,
+    given `ready_url`, wait until that URL answers 200."""
     log = tempfile.NamedTemporaryFile("w+", prefix="snake_llama-", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--port", str(port), *args],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
+        argv, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        stdout=log, stderr=subprocess.STDOUT, text=True,
     )
     proc.log_path = log.name  # type: ignore[attr-defined]
-    url = f"http://127.0.0.1:{port}"
-    if wait:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited {proc.returncode}: {Path(log.name).read_text()}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
+    deadline = time.monotonic() + timeout
+    while ready_url:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{argv[2]} exited {proc.returncode}: {Path(log.name).read_text()[-3000:]}")
+        try:
+            if httpx.get(ready_url, timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError("server did not become healthy in 60 s")
-    return proc, url
+            raise RuntimeError(f"{argv[2]} did not answer {ready_url} in {timeout} s")
+        time.sleep(0.1)
+    return proc
 
 
-def stop_server(proc: subprocess.Popen[str]) -> None:
+def start_server(*args: str, env: dict[str, str] | None = None, wait: bool = True) -> tuple[Popen, str]:
+    """`python -m server` in a subprocess on a free loopback port; returns it and its base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "server", "--port", str(port), *args]
+    return spawn(argv, f"{url}/health" if wait else None, env), url
+
+
+def stop_server(proc: Popen) -> None:
     proc.terminate()
     try:
         proc.wait(10)

@@ -7,22 +7,13 @@ from typing import Any
 
 import httpx
 
+from client.rpc import SseParser
+
 
 def read_events(response: httpx.Response) -> list[tuple[str, Any]]:
-    events: list[tuple[str, Any]] = []
-    name, data = "message", []
-    for line in response.iter_lines():
-        if line.startswith(":"):
-            continue
-        if not line:
-            if data:
-                events.append((name, json.loads("\n".join(data))))
-            name, data = "message", []
-        elif line.startswith("event:"):
-            name = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip(" "))
-    return events
+    """Events with their JSON data decoded, parsed by the browser's own SSE parser."""
+    parser = SseParser()
+    return [(name, json.loads(data)) for chunk in response.iter_bytes() for name, data in parser.feed(chunk)]
 
 
 def converse(url: str, body: Any, timeout: float = 120) -> tuple[int, list[tuple[str, Any]]]:

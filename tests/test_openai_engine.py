@@ -10,12 +10,10 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,7 +25,7 @@ from server.engines.base import Generation
 from server.engines.openai_engine import OpenAIEngine
 from server.prompt import STOP_MARKERS
 from server.settings import Settings
-from tests.conftest import ROOT, free_port, start_server, stop_server
+from tests.conftest import ROOT, free_port, spawn, start_server, stop_server
 from tests.sse import chat, converse
 
 REMOTE_MODEL = "gemma-local"
@@ -45,33 +43,11 @@ def llama_server() -> Iterator[str]:
     """Base URL (`.../v1`) of a real `python -m llama_cpp.server` serving the default model."""
     port = free_port()
     base = f"http://127.0.0.1:{port}/v1"
-    # its load log is long: a file, not a pipe that would fill up and block it
-    with tempfile.NamedTemporaryFile("w+", prefix="llama_cpp_server-", suffix=".log") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
-             "--model_alias", REMOTE_MODEL, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited {proc.returncode}: {Path(log.name).read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("llama_cpp.server did not answer /v1/models in 120 s")
-            time.sleep(0.2)
-        yield base
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
+            "--model_alias", REMOTE_MODEL, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"]
+    proc = spawn(argv, f"{base}/models", timeout=120)
+    yield base
+    stop_server(proc)
 
 
 @pytest.fixture(scope="module")
