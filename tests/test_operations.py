@@ -139,3 +139,21 @@ def test_health_is_503_while_the_model_loads_then_200(tmp_path: Path) -> None:
             time.sleep(0.05)
         assert client.get("/health").json()["engine"] == "llama-cpp"
     assert not failures
+
+
+@pytest.mark.parametrize(
+    ("path", "media_type"),
+    [("/static/pyodide/pyodide.asm.wasm", "application/wasm"), ("/static/pyodide/pyodide.mjs", "text/javascript")],
+)
+def test_runtime_files_are_compressed_cacheable_and_typed(live_server: str, path: str, media_type: str) -> None:
+    packed = httpx.get(f"{live_server}{path}", headers={"Accept-Encoding": "gzip"})
+    plain = httpx.get(f"{live_server}{path}", headers={"Accept-Encoding": "identity"})
+    assert packed.status_code == plain.status_code == 200
+    assert packed.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+    assert packed.content == plain.content  # httpx undoes the gzip: same bytes either way
+    assert int(packed.headers["content-length"]) < len(plain.content) * 0.6
+    assert packed.headers["content-type"].startswith(media_type)
+    assert "max-age=86400" in packed.headers["cache-control"]
+    revalidate = {"If-None-Match": packed.headers["etag"], "Accept-Encoding": "gzip"}
+    again = httpx.get(f"{live_server}{path}", headers=revalidate)
+    assert again.status_code == 304
