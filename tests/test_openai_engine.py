@@ -44,7 +44,8 @@ def llama_server() -> Iterator[str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}/v1"
     argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
-            "--model_alias", REMOTE_MODEL, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"]
+            "--model_alias", REMOTE_MODEL, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+            "--interrupt_requests", "False"]
     proc = spawn(argv, f"{base}/models", timeout=120)
     yield base
     stop_server(proc)

@@ -1,0 +1,124 @@
+"""`python -m bench` (`make bench`): our stack vs raw llama-cpp-python vs `python -m llama_cpp.server`.
+
+Runs every section (or those named with --only) on this machine, on the default model unless
+--model says otherwise, and writes bench/results.json, bench/results.md and bench/results.png.
+Nothing leaves 127.0.0.1: every server binds to loopback on a free port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import bandwidth, common, concurrency, decode, first_token, memory, page, report
+from bench.common import Stacks, machine_noise
+
+SECTIONS = ("decode", "first_token", "concurrency", "page", "memory", "bandwidth")
+HERE = Path(__file__).resolve().parent
+
+# (full, quick) settings per section
+PLAN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "decode": ({"reps": 5, "n_tokens": 128}, {"reps": 2, "n_tokens": 48}),
+    "first_token": ({"reps": 5, "chat_reps": 2}, {"reps": 2, "chat_reps": 1}),
+    "concurrency": ({"reps": 3, "max_tokens": 24}, {"reps": 1, "max_tokens": 8}),
+    "page": ({"reps": 3, "warm_per_cold": 2}, {"reps": 1, "warm_per_cold": 1}),
+    "memory": ({"chats": 100, "max_tokens": 8}, {"chats": 20, "max_tokens": 4}),
+    "bandwidth": ({"mib": 512, "reps": 5}, {"mib": 128, "reps": 2}),
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few repeats and short answers: a smoke run")
+    parser.add_argument("--only", default="", help=f"comma-separated sections (default all): {','.join(SECTIONS)}")
+    parser.add_argument("--model", help="GGUF model file (default: the embedded Gemma 3 270M)")
+    parser.add_argument(
+        "--threads", type=int, default=common.THREADS,
+        help="llama.cpp threads for every stack (default: all cores, as the app uses). On a machine busy with"
+        " other work, 1 avoids the collapse that spinning thread barriers suffer when cores are oversubscribed",
+    )
+    parser.add_argument("--out", default=str(HERE), help="folder for results.json/.md/.png (default bench/)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    only = [s.strip().replace("-", "_") for s in args.only.split(",") if s.strip()] or list(SECTIONS)
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        print(f"bench: unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
+    if args.model:
+        model = Path(args.model).expanduser().resolve()
+    else:
+        from server.default_model import default_model_path
+
+        model = default_model_path()
+    import llama_cpp
+
+    common.THREADS = max(1, args.threads)  # read by every stack's start-up
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = {name: PLAN[name][1 if args.quick else 0] for name in SECTIONS}
+    results: dict[str, Any] = {
+        "meta": {
+            "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "model": model.name,
+            "model_bytes": model.stat().st_size,
+            "llama_cpp_python": llama_cpp.__version__,
+            "quick": args.quick,
+            "threads": common.THREADS,
+            "sections": only,
+            "settings": {k: v for k, v in settings.items() if k in only},
+            "noise_before": machine_noise(),
+            **machine_noise(),
+        }
+    }
+    started = time.perf_counter()
+    # a plain `kill` still runs the `finally` below, so no server is left behind
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    stacks = Stacks(model)
+    try:
+        for name in SECTIONS:
+            if name not in only:
+                continue
+            t0 = time.perf_counter()
+            print(f"bench: {name} ...", file=sys.stderr, flush=True)
+            kw = settings[name]
+            if name == "decode":
+                results[name] = decode.run(stacks, **kw)
+            elif name == "first_token":
+                results[name] = first_token.run(stacks, **kw)
+            elif name == "concurrency":
+                results[name] = concurrency.run(stacks, **kw)
+            elif name == "page":
+                results[name] = page.run(stacks, **kw)
+            elif name == "memory":
+                results[name] = memory.run(model, **kw)
+            elif name == "bandwidth":
+                raw_tps = results.get("decode", {}).get("stacks", {}).get("raw", {}).get("decode_tps", {}).get("median")
+                if raw_tps is None:  # decode not run: a few raw-only runs for the fraction
+                    raw_tps = decode.raw_only(stacks, reps=3 if args.quick else 5)
+                results[name] = bandwidth.run(stacks.raw, raw_tps, **kw)
+            results[name]["section_s"] = round(time.perf_counter() - t0, 1)
+            print(f"bench: {name} done in {results[name]['section_s']} s", file=sys.stderr, flush=True)
+    finally:
+        stacks.close()
+    results["meta"]["wall_s"] = round(time.perf_counter() - started, 1)
+    results["meta"]["noise_after"] = machine_noise()
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    md, png = report.write(results, out_dir)
+    print(f"bench: wrote {out_dir / 'results.json'}, {md}" + (f", {png}" if png else ""), file=sys.stderr)
+    print(md.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

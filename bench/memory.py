@@ -1,0 +1,57 @@
+"""5. Memory: resident size of our server after load and after 100 chats, next to the model file.
+
+A fresh `python -m server` (llama-cpp engine) is started for this, so its figures do not include
+the other sections' work. RSS is split into anonymous memory (heap: KV cache, Python objects) and
+file-backed pages (the model, which llama.cpp maps from the file: shared with the page cache and
+with any other process mapping the same file). The peer's RSS right after its own load is given
+alongside for comparison.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import CHAT_PARAMS, rss, start_ours, start_peer
+from bench.first_token import QUESTIONS
+
+
+def _chats(url: str, n: int, max_tokens: int) -> int:
+    errors = 0
+    with httpx.Client(timeout=httpx.Timeout(300, connect=5)) as http:
+        for i in range(n):
+            body = {"conversation": {"messages": [{"user": True, "text": f"{QUESTIONS[i % len(QUESTIONS)]} ({i})"}]},
+                    "params": {**CHAT_PARAMS, "max_tokens": max_tokens}}
+            with http.stream("POST", f"{url}/api/converse", json=body) as response:
+                text = "".join(response.iter_text())
+                if response.status_code != 200 or "event: done" not in text:
+                    errors += 1
+    return errors
+
+
+def run(model: Path, chats: int = 100, max_tokens: int = 8) -> dict[str, Any]:
+    proc, url = start_ours(model)
+    try:
+        after_load = rss(proc.pid)
+        errors = _chats(url, chats, max_tokens)
+        after_chats = rss(proc.pid)
+    finally:
+        proc.stop()
+    peer, _ = start_peer(model)
+    try:
+        peer_after_load = rss(peer.pid)
+    finally:
+        peer.stop()
+    return {
+        "model_file_bytes": model.stat().st_size,
+        "ours_after_load": after_load,
+        "ours_after_chats": after_chats,
+        "chats": chats,
+        "chat_errors": errors,
+        "growth_bytes": after_chats["VmRSS"] - after_load["VmRSS"],
+        "peer_after_load": peer_after_load,
+        "ours_load_s": round(proc.ready_s, 2),
+        "peer_load_s": round(peer.ready_s, 2),
+    }

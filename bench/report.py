@@ -1,0 +1,228 @@
+"""Turn results.json into results.md (tables) and results.png (a matplotlib chart)."""
+
+# ruff: noqa: E501  (the table rows read best on one line each)
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+MB = 1 << 20
+
+
+def _s(x: dict[str, Any] | None, unit: str = "", scale: float = 1.0, digits: int = 2) -> str:
+    """`median (min–max)` of a summary dict."""
+    if not x or x.get("median") is None:
+        return "–"
+    f = f"{{:.{digits}f}}"
+    med, lo, hi = (f.format(x[k] * scale) for k in ("median", "min", "max"))
+    return f"{med}{unit} ({lo}–{hi})"
+
+
+def _v(x: Any, digits: int = 3) -> str:
+    return "–" if x is None else (f"{x:.{digits}f}" if isinstance(x, float) else str(x))
+
+
+def markdown(results: dict[str, Any], chart: str | None) -> str:
+    meta = results["meta"]
+    lines = [
+        "# Benchmarks: snake_llama vs raw llama-cpp-python vs `python -m llama_cpp.server`",
+        "",
+        f"Run {meta['started']} on {meta['cpus']} CPUs, model `{meta['model']}` ({meta['model_bytes'] / MB:.0f} MiB),"
+        f" llama-cpp-python {meta['llama_cpp_python']}, {meta.get('threads', '?')} llama.cpp thread(s) in every stack,"
+        f" {'quick' if meta['quick'] else 'full'} run,"
+        f" {meta['wall_s']:.0f} s. Load average before/after: {meta['noise_before']['loadavg_1_5_15']} /"
+        f" {meta['noise_after']['loadavg_1_5_15']} (1/5/15 min): the machine is shared, so every figure is a"
+        " ratio or a side-by-side from this same run, repeated with the stacks interleaved; cells read"
+        " `median (min–max)`. Regenerate with `make bench` (`python -m bench --help`).",
+        "",
+    ]
+    if chart:
+        lines += [f"![benchmark chart]({chart})", ""]
+    d = results.get("decode")
+    if d:
+        lines += [
+            "## 1. Decode rate (tokens/s after the first token)",
+            "",
+            f"Same prompt, greedy, seed 1, {d['n_tokens_requested']} tokens requested from each;"
+            f" equal token counts in every run: **{d['equal_token_counts']}**; identical text from all three:"
+            f" **{d['same_text']}**. {d['reps']} rounds, order rotated each round.",
+            "",
+            "| stack | tokens/s | first token | ratio to raw (paired per round) |",
+            "|---|---|---|---|",
+        ]
+        paired = d["paired_ratios"]
+        for name, label in (("raw", "raw llama-cpp-python, in process"), ("ours", "ours: /api/converse, SSE"),
+                            ("peer", "llama_cpp.server: /v1/completions, stream")):
+            st = d["stacks"][name]
+            r = "1" if name == "raw" else _s(paired[f"{name}_over_raw"], digits=3)
+            lines.append(f"| {label} | {_s(st['decode_tps'])} | {_s(st['ttft_s'], ' ms', 1000, 0)} | {r} |")
+        lines += ["", f"Ours over the peer (paired): {_s(paired['ours_over_peer'], digits=3)}. Target: ours ≥ 0.98 of raw"
+                  " and ahead of the peer.", ""]
+    f = results.get("first_token")
+    if f:
+        lines += ["## 2. First-token time", "", "| prompt | raw | ours | peer | ours/raw | ours/peer |", "|---|---|---|---|---|---|"]
+        for key, label in (("short_cold", "short, nothing cached"), ("short_head_cached", "short, preamble cached")):
+            sec = f[key]
+            lines.append(
+                f"| {label} ({sec['prompt_tokens'][0] if sec['prompt_tokens'] else '?'} tokens) | "
+                + " | ".join(_s(sec[w]["ttft_s"], " ms", 1000, 0) for w in ("raw", "ours", "peer"))
+                + f" | {_v(sec['ratios']['ours_over_raw'])} | {_v(sec['ratios']['ours_over_peer'])} |"
+            )
+        c = f["chat"]
+        lines += [
+            "",
+            f"**12-turn chat** ({c['reps']} chats each, turns interleaved ours/peer; first-token time per turn, median):",
+            "",
+            "| turn | prompt tokens | ours: tokens evaluated | ours | peer |",
+            "|---|---|---|---|---|",
+        ]
+        for t in range(c["turns"]):
+            o, p = c["ttft_per_turn_s"]["ours"][t], c["ttft_per_turn_s"]["peer"][t]
+            lines.append(f"| {t + 1} | {c['prompt_tokens_per_turn'][t]} | {c['ours_prompt_tokens_evaluated_per_turn'][t]}"
+                         f" | {_v(o and o * 1000, 0)} ms | {_v(p and p * 1000, 0)} ms |")
+        lines += [
+            "",
+            f"Cold read of the turn-12 history: ours {_s(c['cold_read_ttft_s']['ours'], ' ms', 1000, 0)},"
+            f" peer {_s(c['cold_read_ttft_s']['peer'], ' ms', 1000, 0)}. Turn 12 over cold read: ours"
+            f" **{_v(c['ratios']['ours_last_turn_over_cold_read'])}**, peer {_v(c['ratios']['peer_last_turn_over_cold_read'])}"
+            f" (target ≤ 0.3). Ours over peer at turn 12: {_v(c['ratios']['ours_over_peer_last_turn'])}.",
+            "",
+        ]
+    cc = results.get("concurrency")
+    if cc:
+        lines += [
+            "## 3. Concurrency",
+            "",
+            f"Simultaneous chats, {cc['max_tokens']} tokens each, {cc['reps']} rounds. `ours (remote)` is our app with"
+            " ENGINE=openai in front of the peer. `/health` on our app is polled every 100 ms meanwhile.",
+            "",
+            "| stack | chats | aggregate tokens/s | first token p50 | first token p95 | total p95 | errors | short answers | /health max |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        labels = {"ours": "ours (llama-cpp)", "ours_remote": "ours (remote → peer)", "peer": "peer, direct"}
+        for name, by_level in cc["stacks"].items():
+            for n, x in by_level.items():
+                h = x["health_max_s"]
+                lines.append(
+                    f"| {labels.get(name, name)} | {n} | {_s(x['agg_tps'], digits=1)} | {_s(x['ttft_p50_s'], ' s')}"
+                    f" | {_s(x['ttft_p95_s'], ' s')} | {_s(x['total_p95_s'], ' s')} | {x['errors']}/{x['chats']}"
+                    f" | {x['short_answers']}/{x['chats']} | {'–' if h is None else f'{h * 1000:.0f} ms'} |"
+                )
+        lines += ["", cc["note"], ""]
+    pg = results.get("page")
+    if pg and "skipped" not in pg:
+        lines += [
+            "## 4. Page (headless Chromium, navigation to Python-ready)",
+            "",
+            "| load | Python-ready | bytes transferred | requests |",
+            "|---|---|---|---|",
+            f"| cold (empty cache) | {_s(pg['cold_ready_s'], ' s')} | {_s(pg['cold_bytes'], ' MiB', 1 / MB)} | {_s(pg['cold_requests'], '', 1, 0)} |",
+            f"| warm (same profile) | {_s(pg['warm_ready_s'], ' s')} | {_s(pg['warm_bytes'], ' MiB', 1 / MB)} | {_s(pg['warm_requests'], '', 1, 0)} |",
+            "",
+            f"Targets: cold ≤ {pg['targets_s']['cold']} s, warm ≤ {pg['targets_s']['warm']} s. Requests off 127.0.0.1:"
+            f" {len(pg['offsite_requests'])}.",
+            "",
+        ]
+    elif pg:
+        lines += ["## 4. Page", "", f"Skipped: {pg['skipped']}", ""]
+    m = results.get("memory")
+    if m:
+        lines += [
+            "## 5. Memory (resident set of the server process)",
+            "",
+            "| | RSS | of which anonymous | of which file-backed (the mapped model) |",
+            "|---|---|---|---|",
+        ]
+        for key, label in (("ours_after_load", "ours, after load"), ("ours_after_chats", f"ours, after {m['chats']} chats"),
+                           ("peer_after_load", "peer, after load")):
+            x = m[key]
+            lines.append(f"| {label} | {x['VmRSS'] / MB:.0f} MiB | {x['RssAnon'] / MB:.0f} MiB | {x['RssFile'] / MB:.0f} MiB |")
+        lines += ["", f"Model file: {m['model_file_bytes'] / MB:.0f} MiB. Growth over {m['chats']} chats:"
+                  f" {m['growth_bytes'] / MB:+.1f} MiB; chat errors: {m['chat_errors']}.", ""]
+    b = results.get("bandwidth")
+    if b:
+        lines += [
+            "## 6. The limit: memory bandwidth",
+            "",
+            f"numpy copy of {b['array_mib']} MiB (read + write): 1 thread {_s(b['copy_gbps_1_thread'], ' GB/s')},"
+            f" all cores {_s(next(v for k, v in b.items() if k.startswith('copy_gbps_') and k != 'copy_gbps_1_thread'), ' GB/s')}."
+            f" Bytes read per token ≈ the model's tensors, {b['bytes_per_token'] / MB:.0f} MiB, so the bandwidth"
+            f" bound on decode is **{b['bound_tps']} tokens/s**; raw llama.cpp's median {_v(b['raw_decode_tps'], 1)} tokens/s"
+            f" is **{_v(b['raw_fraction_of_bound'])}** of it.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def chart(results: dict[str, Any], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    colours = {"raw": "#888888", "ours": "#2563eb", "peer": "#f59e0b", "ours_remote": "#10b981"}
+
+    def bars(ax: Any, names: list[str], sums: list[dict[str, Any]], title: str, ylabel: str) -> None:
+        meds = [s["median"] or 0 for s in sums]
+        errs = [[m - (s["min"] or m) for m, s in zip(meds, sums, strict=True)],
+                [(s["max"] or m) - m for m, s in zip(meds, sums, strict=True)]]
+        ax.bar(names, meds, yerr=errs, capsize=4, color=[colours.get(n, "#999") for n in names])
+        ax.set_title(title)
+        ax.set_ylabel(ylabel)
+
+    d = results.get("decode")
+    if d:
+        names = ["raw", "ours", "peer"]
+        bars(axes[0][0], names, [d["stacks"][n]["decode_tps"] for n in names],
+             f"Decode, {d['n_tokens_requested']} tokens (median, min–max)", "tokens/s after first token")
+    f = results.get("first_token")
+    if f:
+        c = f["chat"]
+        ax = axes[0][1]
+        turns = list(range(1, c["turns"] + 1))
+        for w in ("ours", "peer"):
+            ys = [(y or 0) * 1000 for y in c["ttft_per_turn_s"][w]]
+            ax.plot(turns, ys, marker="o", color=colours[w], label=f"{w}, per turn")
+            cold = c["cold_read_ttft_s"][w]["median"]
+            if cold:
+                ax.axhline(cold * 1000, color=colours[w], linestyle="--", label=f"{w}, cold read of turn 12")
+        ax.set_title("First token over a 12-turn chat")
+        ax.set_xlabel("turn")
+        ax.set_ylabel("ms")
+        ax.legend(fontsize=8)
+    cc = results.get("concurrency")
+    if cc:
+        ax = axes[1][0]
+        levels = [str(n) for n in cc["levels"]]
+        width = 0.8 / max(1, len(cc["stacks"]))
+        for i, (name, by_level) in enumerate(cc["stacks"].items()):
+            xs = [j + i * width for j in range(len(levels))]
+            ax.bar(xs, [by_level[n]["agg_tps"]["median"] or 0 for n in levels], width, label=name,
+                   color=colours.get(name, "#999"))
+        ax.set_xticks([j + width * (len(cc["stacks"]) - 1) / 2 for j in range(len(levels))], levels)
+        ax.set_title("Aggregate tokens/s by simultaneous chats")
+        ax.set_xlabel("simultaneous chats")
+        ax.legend(fontsize=8)
+    pg = results.get("page")
+    if pg and "skipped" not in pg:
+        bars(axes[1][1], ["cold", "warm"], [pg["cold_ready_s"], pg["warm_ready_s"]],
+             "Page: navigation to Python-ready", "seconds")
+        axes[1][1].axhline(2.5, color="#dc2626", linestyle=":", label="cold target")
+        axes[1][1].axhline(1.0, color="#16a34a", linestyle=":", label="warm target")
+        axes[1][1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def write(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path | None]:
+    png = out_dir / "results.png"
+    made = chart(results, png)
+    md = out_dir / "results.md"
+    md.write_text(markdown(results, png.name if made else None) + "\n")
+    return md, png if made else None
