@@ -65,6 +65,9 @@ def test_base_model_stops_at_human_turn(live_server: str) -> None:
 
 def test_same_seed_same_answer(live_server: str) -> None:
     body = chat("Name a fruit.", temperature=0.8, seed=7, max_tokens=24)
+    # The first call warms the KV cache: llama.cpp's numbers after a cached prefix can differ
+    # slightly from a cold read, so compare two calls that start from the same cache state.
+    converse(live_server, body)
     first, second = (answer_of(converse(live_server, body)[1]) for _ in range(2))
     assert first == second
 
