@@ -1,7 +1,8 @@
 """One shared model, many requests: a bounded FIFO queue, one generation at a time.
 
 ggml models are not thread-safe, so a single worker thread runs every generation; the event
-loop only moves text between that thread and the clients, so it stays responsive. A request
+loop only moves text between that thread and the clients, so it stays responsive. An engine
+that declares `parallel > 1` (a remote server with several slots) gets that many at once. A request
 cancelled while queued never reaches the model; one cancelled while running stops within a
 token, and the model goes straight to the next request in the queue.
 """
@@ -27,7 +28,7 @@ class QueueFull(Exception):
     """Every queue slot is taken; the client should retry later."""
 
 
-@dataclass
+@dataclass(eq=False)  # jobs are compared and hashed by identity
 class Job:
     prompt: str
     params: SamplingParams
@@ -46,10 +47,11 @@ class Scheduler:
         self.engine = engine
         self.queue_size = queue_size
         self.on_done = on_done
+        self.parallel = max(1, int(getattr(engine, "parallel", 1)))
         self._waiting: deque[Job] = deque()
-        self._running: Job | None = None
+        self._running: set[Job] = set()
         self._moved = asyncio.Event()
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self._worker = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="model")
 
     @property
     def queue_depth(self) -> int:
@@ -62,10 +64,11 @@ class Scheduler:
 
         `stops` are extra stop strings, hidden like the role markers (which always apply).
         """
-        if self._running is not None and len(self._waiting) >= self.queue_size:
+        busy = len(self._running) >= self.parallel
+        if busy and len(self._waiting) >= self.queue_size:
             raise QueueFull(f"the model is busy and {len(self._waiting)} requests are waiting")
         job = Job(prompt, params, truncated_turns, STOP_MARKERS + tuple(s for s in stops if s))
-        if self._running is None:
+        if not busy:
             self._start(job)
         else:
             self._waiting.append(job)
@@ -102,18 +105,17 @@ class Scheduler:
 
     def _start(self, job: Job) -> None:
         loop = asyncio.get_running_loop()
-        self._running = job
+        self._running.add(job)
         job.started.set_result(None)
         future = loop.run_in_executor(self._worker, self._generate, job, loop)
-        future.add_done_callback(lambda _: self._next())
+        future.add_done_callback(lambda _: self._next(job))
 
-    def _next(self) -> None:
-        self._running = None
-        while self._waiting:
+    def _next(self, finished: Job) -> None:
+        self._running.discard(finished)
+        while self._waiting and len(self._running) < self.parallel:
             job = self._waiting.popleft()
             if not job.cancelled.is_set():
                 self._start(job)
-                break
         self._notify_moved()
 
     def _generate(self, job: Job, loop: asyncio.AbstractEventLoop) -> None:
@@ -171,6 +173,6 @@ class Scheduler:
     def close(self) -> None:
         for job in self._waiting:
             job.cancelled.set()
-        if self._running:
-            self._running.cancelled.set()
+        for job in self._running:
+            job.cancelled.set()
         self._worker.shutdown(wait=True, cancel_futures=True)

@@ -32,6 +32,7 @@ class Settings:
     openai_model: str = field(default_factory=lambda: _env("OPENAI_MODEL"))
     openai_api_key: str = field(default_factory=lambda: _env("OPENAI_API_KEY"))
     openai_timeout: float = field(default_factory=lambda: float(_env("OPENAI_TIMEOUT", "120")))
+    openai_parallel: int = field(default_factory=lambda: int(_env("OPENAI_PARALLEL", "1")))
     api_key: str = field(default_factory=lambda: _env("API_KEY"))
     cors_origins: str = field(default_factory=lambda: _env("CORS_ORIGINS"))
     allow_insecure: bool = field(default_factory=lambda: _env("ALLOW_INSECURE") in ("1", "true", "yes"))

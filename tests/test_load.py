@@ -41,18 +41,23 @@ async def first_event(client: httpx.AsyncClient, url: str, max_tokens: int) -> t
     raise AssertionError("stream ended without an event")
 
 
-async def time_to_first_token(client: httpx.AsyncClient, url: str) -> float:
-    """Seconds to the first token, through a `queued` event if the model is still busy."""
+async def first_token(client: httpx.AsyncClient, url: str, max_tokens: int) -> tuple[httpx.Response, float]:
+    """Open a converse stream and read it up to its first token, through `queued` events if the
+    model is still finishing a request that was just cancelled; return it and the time taken."""
     started = time.perf_counter()
-    response, name, _ = await first_event(client, url, 5)
+    response, name, _ = await first_event(client, url, max_tokens)
     async for line in response.extensions["lines"]:
         if name == "token":
             break
         if line.startswith("event:"):
             name = line[6:].strip()
-    elapsed = time.perf_counter() - started
-    await response.aclose()
     assert name == "token"
+    return response, time.perf_counter() - started
+
+
+async def time_to_first_token(client: httpx.AsyncClient, url: str) -> float:
+    response, elapsed = await first_token(client, url, 5)
+    await response.aclose()
     return elapsed
 
 
@@ -60,8 +65,7 @@ def test_disconnect_frees_the_model_for_the_next_request(looping: str) -> None:
     async def main() -> None:
         async with httpx.AsyncClient(timeout=60) as client:
             idle = statistics.median([await time_to_first_token(client, looping) for _ in range(3)])
-            response, name, _ = await first_event(client, looping, LONG)
-            assert name == "token"
+            response, _ = await first_token(client, looping, LONG)
             await response.aclose()  # the tab closed mid-answer
             after = await time_to_first_token(client, looping)
             # Without cancellation the next request would wait seconds for the long answer.
@@ -73,8 +77,7 @@ def test_disconnect_frees_the_model_for_the_next_request(looping: str) -> None:
 def test_queue_positions_then_503_when_full(looping: str) -> None:
     async def main() -> None:
         async with httpx.AsyncClient(timeout=60) as client:
-            running, name, _ = await first_event(client, looping, LONG)
-            assert name == "token"
+            running, _ = await first_token(client, looping, LONG)
             waiting = [await first_event(client, looping, 5) for _ in range(2)]
             assert [w[1] for w in waiting] == ["queued", "queued"]
             full, _, _ = await first_event(client, looping, 5)
@@ -92,8 +95,7 @@ def test_queue_positions_then_503_when_full(looping: str) -> None:
 def test_health_answers_fast_while_the_model_generates(looping: str) -> None:
     async def main() -> None:
         async with httpx.AsyncClient(timeout=60) as client:
-            running, name, _ = await first_event(client, looping, LONG)
-            assert name == "token"
+            running, _ = await first_token(client, looping, LONG)
             latencies = []
             for _ in range(10):
                 started = time.perf_counter()

@@ -5,6 +5,7 @@ real one will not produce on demand (dying mid-answer, stalling, ignoring the st
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -25,7 +26,7 @@ from server.engines.base import Generation
 from server.engines.openai_engine import OpenAIEngine
 from server.prompt import STOP_MARKERS
 from server.settings import Settings
-from tests.conftest import ROOT, free_port, spawn, start_server, stop_server
+from tests.conftest import ROOT, free_port, run_async, spawn, start_server, stop_server
 from tests.sse import chat, converse
 
 REMOTE_MODEL = "gemma-local"
@@ -169,7 +170,8 @@ class ScriptedRemote(ThreadingHTTPServer):
     ok: an answer that runs past "### Human" (ignoring the stop hint), then usage and [DONE];
     strict: as ok, but HTTP 400 for a request with `top_k` (as OpenAI itself answers);
     drop: two chunks, then the connection is cut; stall: one chunk, then silence;
-    endless: a chunk every 20 ms until the client goes away (recorded in `disconnected`).
+    endless: a chunk every 20 ms until the client goes away (recorded in `disconnected`);
+    slow: a short answer (no marker) at a chunk per 100 ms; `max_active` counts answers at once.
     """
 
     daemon_threads = True
@@ -179,6 +181,9 @@ class ScriptedRemote(ThreadingHTTPServer):
         self.mode = "ok"
         self.requests: list[dict[str, Any]] = []
         self.disconnected = threading.Event()
+        self.lock = threading.Lock()
+        self.active = 0
+        self.max_active = 0
 
     @property
     def base_url(self) -> str:
@@ -216,10 +221,18 @@ class ScriptedHandler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         mode = self.server.mode
+        counted = mode == "slow"  # earlier tests may leave stalled answers running
+        with self.server.lock:
+            self.server.active += counted
+            self.server.max_active = max(self.server.max_active, self.server.active)
         try:
-            if mode in ("ok", "strict"):
-                for text in ("Paris", " is it.", "\n##", "# Hum", "an: and more"):
+            if mode in ("ok", "strict", "slow"):
+                pieces = ["Paris", " is", " lovely."]
+                if mode != "slow":
+                    pieces = ["Paris", " is it.", "\n##", "# Hum", "an: and more"]
+                for text in pieces:
                     self.event(chunk(text))
+                    time.sleep(0.1 if mode == "slow" else 0)
                 self.event(chunk("", "stop"))
                 self.event({"choices": [], "usage": {"prompt_tokens": 123, "completion_tokens": 5}})
                 self.send_chunk(b"data: [DONE]\n\n")
@@ -242,6 +255,9 @@ class ScriptedHandler(BaseHTTPRequestHandler):
         except OSError:  # the client went away
             self.server.disconnected.set()
             self.close_connection = True
+        finally:
+            with self.server.lock:
+                self.server.active -= counted
 
     def send_json(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -372,3 +388,31 @@ def test_client_leaving_closes_the_remote_stream(scripted: ScriptedRemote, scrip
     assert scripted.disconnected.wait(5), "the remote kept streaming after the client left"
     scripted.mode = "ok"
     assert converse(scripted_app, chat("Capital of France?"))[1][-1][0] == "done"
+
+
+def concurrent_chats(url: str, n: int) -> list[str]:
+    async def one(client: httpx.AsyncClient) -> str:
+        async with client.stream("POST", f"{url}/api/converse", json=chat("Capital of France?")) as r:
+            return [line async for line in r.aiter_lines() if line.startswith("event:")][-1]
+
+    async def main() -> list[str]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            return await asyncio.gather(*(one(client) for _ in range(n)))
+
+    return run_async(main())
+
+
+@pytest.mark.parametrize(("parallel", "expected"), [("1", 1), ("3", 3)])
+def test_openai_parallel_sets_how_many_answers_stream_at_once(
+    scripted: ScriptedRemote, parallel: str, expected: int
+) -> None:
+    env = {"OPENAI_BASE_URL": scripted.base_url, "OPENAI_MODEL": "", "OPENAI_PARALLEL": parallel}
+    proc, url = start_server("--engine", "openai", env=env)
+    try:
+        scripted.mode = "slow"
+        scripted.max_active = 0
+        assert concurrent_chats(url, 5) == ["event: done"] * 5
+        assert scripted.max_active == expected
+    finally:
+        scripted.mode = "ok"
+        stop_server(proc)

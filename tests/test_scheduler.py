@@ -137,3 +137,18 @@ def test_engine_fault_is_an_error_event_and_the_next_request_is_served() -> None
         scheduler.close()
 
     run_async(main())
+
+
+def test_an_engine_with_parallel_slots_runs_that_many_at_once() -> None:
+    async def main() -> None:
+        engine = ScriptedEngine()
+        engine.parallel = 3  # type: ignore[attr-defined]
+        scheduler = Scheduler(engine, queue_size=8)
+        results = await asyncio.gather(*(collect(scheduler, f"p{i}") for i in range(7)))
+        assert engine.max_active == 3
+        assert engine.ran[:3] == ["p0", "p1", "p2"] and sorted(engine.ran) == [f"p{i}" for i in range(7)]
+        assert all(isinstance(events[-1], DoneEvent) for events in results)
+        assert [e for e in results[6] if isinstance(e, QueuedEvent)][0] == QueuedEvent(4)
+        scheduler.close()
+
+    run_async(main())

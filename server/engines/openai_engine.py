@@ -61,8 +61,11 @@ class OpenAIEngine:
         n_ctx: int = 4096,
         max_tokens: int = 512,
         timeout: float = 120.0,
+        parallel: int = 1,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # answers streamed at once: the remote's slots (llama-server --parallel N, or vLLM's batch)
+        self.parallel = max(1, parallel)
         self.model = model
         self.n_ctx = n_ctx
         self.max_tokens = max_tokens
@@ -94,6 +97,7 @@ class OpenAIEngine:
             settings.n_ctx,
             settings.max_tokens,
             settings.openai_timeout,
+            settings.openai_parallel,
         )
         models = engine._list_models()
         if not engine.model:
