@@ -97,8 +97,6 @@ class Rpc:
             raise ValueError(f"unknown event {name!r}")
         return decoder.decode(data)
 
-    def decode_request(self, body: bytes) -> Any:
-        return msgspec.json.decode(body, type=self.request, strict=True)
 
 
 CONVERSE = Rpc(

@@ -43,7 +43,7 @@ def decode_body(body: bytes, type: type[T]) -> T:
 async def converse(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     scheduler = scheduler_of(request)
-    body = decode_body(await read_body(request, settings.max_body_bytes), ConverseRequest)
+    body: ConverseRequest = decode_body(await read_body(request, settings.max_body_bytes), CONVERSE.request)
     job = await start_chat(scheduler, settings, body.conversation.messages, body.params)
 
     async def stream() -> AsyncIterator[dict[str, str]]:
