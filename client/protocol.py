@@ -5,7 +5,7 @@ Keep it to the subset of Python shared by CPython 3.11 (server) and Pyodide's CP
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from msgspec import Meta, Struct
@@ -24,14 +24,30 @@ class Conversation(Struct, forbid_unknown_fields=True):
     messages: Annotated[list[Message], Meta(min_length=1, max_length=2_000)]
 
 
+# Sampling bounds, defined once: the OpenAI front door and the settings form use them too.
+MaxTokens = Annotated[int, Meta(ge=1, le=32_768)]
+Temperature = Annotated[float, Meta(ge=0.0, le=2.0)]
+TopP = Annotated[float, Meta(ge=0.0, le=1.0)]
+TopK = Annotated[int, Meta(ge=0, le=1000)]
+RepeatPenalty = Annotated[float, Meta(ge=0.5, le=2.0)]
+Seed = Annotated[int, Meta(ge=0, le=2**31 - 1)]
+SYSTEM_MAX = 10_000
+
+
+def bounds(bounded: Any) -> tuple[float, float]:
+    """The (low, high) of one of the bounded types above."""
+    meta = get_args(bounded)[1]
+    return meta.ge, meta.le
+
+
 class SamplingParams(Struct, forbid_unknown_fields=True, omit_defaults=True):
-    max_tokens: Annotated[int, Meta(ge=1, le=32_768)] | None = None
-    temperature: Annotated[float, Meta(ge=0.0, le=2.0)] | None = None
-    top_p: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
-    top_k: Annotated[int, Meta(ge=0, le=1000)] | None = None
-    repeat_penalty: Annotated[float, Meta(ge=0.5, le=2.0)] | None = None
-    seed: Annotated[int, Meta(ge=0, le=2**31 - 1)] | None = None
-    system: Annotated[str, Meta(max_length=10_000)] | None = None
+    max_tokens: MaxTokens | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    top_k: TopK | None = None
+    repeat_penalty: RepeatPenalty | None = None
+    seed: Seed | None = None
+    system: Annotated[str, Meta(max_length=SYSTEM_MAX)] | None = None
 
 
 class ConverseRequest(Struct, forbid_unknown_fields=True):

@@ -1,7 +1,7 @@
 """The settings form as data: field limits, parsing form text into `SamplingParams`, storage.
 
 An empty field means "the server's default", so Reset is simply an empty `SamplingParams`.
-The limits repeat those of client.protocol (the form shows them; msgspec enforces them).
+The limits come from client.protocol's bounded types: the form shows them, msgspec enforces them.
 """
 
 from __future__ import annotations
@@ -10,7 +10,17 @@ from dataclasses import dataclass
 
 import msgspec
 
-from client.protocol import SamplingParams
+from client.protocol import (
+    SYSTEM_MAX,
+    MaxTokens,
+    RepeatPenalty,
+    SamplingParams,
+    Seed,
+    Temperature,
+    TopK,
+    TopP,
+    bounds,
+)
 
 SETTINGS_KEY = "settings"
 
@@ -27,12 +37,12 @@ class Field:
 
 
 FIELDS = (
-    Field("temperature", "Temperature", float, 0.0, 2.0, "0.05", "0 = always the likeliest token"),
-    Field("top_p", "Top-p", float, 0.0, 1.0, "0.05", "nucleus sampling"),
-    Field("top_k", "Top-k", int, 0, 1000, "1", "0 = off"),
-    Field("repeat_penalty", "Repeat penalty", float, 0.5, 2.0, "0.05", "1 = off"),
-    Field("max_tokens", "Max tokens", int, 1, 32768, "1", "length limit of one answer"),
-    Field("seed", "Seed", int, 0, 2**31 - 1, "1", "same seed, same answer"),
+    Field("temperature", "Temperature", float, *bounds(Temperature), "0.05", "0 = always the likeliest token"),
+    Field("top_p", "Top-p", float, *bounds(TopP), "0.05", "nucleus sampling"),
+    Field("top_k", "Top-k", int, *bounds(TopK), "1", "0 = off"),
+    Field("repeat_penalty", "Repeat penalty", float, *bounds(RepeatPenalty), "0.05", "1 = off"),
+    Field("max_tokens", "Max tokens", int, *bounds(MaxTokens), "1", "length limit of one answer"),
+    Field("seed", "Seed", int, *bounds(Seed), "1", "same seed, same answer"),
 )
 
 
@@ -55,7 +65,7 @@ def parse(form: dict[str, str]) -> tuple[SamplingParams, dict[str, str]]:
         values[f.name] = number
     system = form.get("system", "").strip()
     if system:
-        values["system"] = system[:10_000]
+        values["system"] = system[:SYSTEM_MAX]
     return SamplingParams(**values), errors  # type: ignore[arg-type]
 
 

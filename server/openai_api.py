@@ -17,9 +17,20 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from client.protocol import DoneEvent, ErrorEvent, Message, SamplingParams, TokenEvent
+from client.protocol import (
+    DoneEvent,
+    ErrorEvent,
+    MaxTokens,
+    Message,
+    SamplingParams,
+    Seed,
+    Temperature,
+    TokenEvent,
+    TopP,
+)
 from server.api import decode_body, read_body
 from server.chat import scheduler_of, start_chat
+from server.errors import error_body
 from server.settings import Settings
 
 
@@ -47,11 +58,11 @@ class StreamOptions(Struct):
 class ChatCompletionRequest(Struct):
     messages: Annotated[list[ChatMessage], Meta(min_length=1)]
     model: str | None = None
-    max_tokens: Annotated[int, Meta(ge=1, le=32_768)] | None = None
-    max_completion_tokens: Annotated[int, Meta(ge=1, le=32_768)] | None = None
-    temperature: Annotated[float, Meta(ge=0.0, le=2.0)] | None = None
-    top_p: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
-    seed: Annotated[int, Meta(ge=0, le=2**31 - 1)] | None = None
+    max_tokens: MaxTokens | None = None
+    max_completion_tokens: MaxTokens | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    seed: Seed | None = None
     stop: str | Annotated[list[str], Meta(max_length=8)] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -94,8 +105,7 @@ async def chat_completions(request: Request) -> Response:
         if isinstance(event, TokenEvent):
             text.append(event.text)
         elif isinstance(event, ErrorEvent):
-            error = {"message": event.message, "type": "server_error", "code": event.type, "param": None}
-            return JSONResponse({"error": error}, 500)
+            return JSONResponse(error_body(request.url.path, 500, event.type, event.message), 500)
         elif isinstance(event, DoneEvent):
             request.state.completion_tokens = event.completion_tokens
             choice = {
@@ -120,8 +130,8 @@ async def stream_chunks(
         if isinstance(event, TokenEvent):
             yield chunk({"content": event.text})
         elif isinstance(event, ErrorEvent):
-            error = {"message": event.message, "type": "server_error", "code": event.type, "param": None}
-            yield {"data": msgspec.json.encode({"error": error}).decode()}
+            body = error_body(request.url.path, 500, event.type, event.message)
+            yield {"data": msgspec.json.encode(body).decode()}
         elif isinstance(event, DoneEvent):
             request.state.completion_tokens = event.completion_tokens
             yield chunk({}, FINISH[event.stop_reason])
