@@ -20,14 +20,16 @@ T = TypeVar("T")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to be over `limit` (declared or sent)."""
+    too_large = ApiError(413, "request_too_large", f"the body is over the {limit}-byte limit")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "request_too_large", f"the body is over the {limit}-byte limit")
+        raise too_large
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise ApiError(413, "request_too_large", f"the body is over the {limit}-byte limit")
+            raise too_large
     return bytes(body)
 
 
