@@ -13,8 +13,9 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,27 +126,10 @@ class Scheduler:
             loop.call_soon_threadsafe(job.events.put_nowait, event)
 
         gen = Generation()
-        stop = StopFilter(job.stops)
-        first: float | None = None
-        reason = "stop"
         try:
-            pieces = self.engine.stream(job.prompt, job.params, gen)
-            try:
-                for piece in pieces:
-                    if job.cancelled.is_set():
-                        reason = "cancelled"
-                        break
-                    text = stop.feed(piece)
-                    if text:
-                        first = first or time.perf_counter()
-                        emit(TokenEvent(text))
-                    if stop.stopped:
-                        break
-                else:
-                    reason = gen.finish_reason
-                    stop.flush()
-            finally:
-                pieces.close()  # type: ignore[attr-defined]
+            # closing(): the engine's generator ends (and frees the model) however we leave it
+            with closing(self.engine.stream(job.prompt, job.params, gen)) as pieces:  # type: ignore[type-var]
+                reason, first = self._relay(job, pieces, gen, emit)
             done = self._done(job, gen, reason, first)
             if self.on_done:
                 self.on_done(done)
@@ -154,6 +138,26 @@ class Scheduler:
             emit(ErrorEvent("engine_error", f"the model failed while answering: {exc}"))
         finally:
             emit(None)
+
+    @staticmethod
+    def _relay(
+        job: Job, pieces: Iterator[str], gen: Generation, emit: Callable[[Event | None], None]
+    ) -> tuple[str, float | None]:
+        """Pass the engine's text through the stop filter to the client; return the stop
+        reason and when the first text went out."""
+        stop = StopFilter(job.stops)
+        first: float | None = None
+        for piece in pieces:
+            if job.cancelled.is_set():
+                return "cancelled", first
+            text = stop.feed(piece)
+            if text:
+                first = first or time.perf_counter()
+                emit(TokenEvent(text))
+            if stop.stopped:
+                return "stop", first
+        stop.flush()
+        return gen.finish_reason, first
 
     @staticmethod
     def _done(job: Job, gen: Generation, reason: str, first: float | None) -> DoneEvent:

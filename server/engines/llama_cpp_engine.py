@@ -48,10 +48,11 @@ class LlamaCppEngine:
 
     def reuse_prefix(self, tokens: list[int]) -> int:
         """Bring the KV cache to the longest known prefix of `tokens`; return its length."""
+        live = self.cached_prefix(tokens)
         key, shared = self._saved.best_match(tokens)
-        if shared > self.cached_prefix(tokens):
-            self._saved.restore(self._llama, key)
-        return self.cached_prefix(tokens)
+        if shared > live and self._saved.restore(self._llama, key):
+            return shared
+        return live
 
     def cached_prefix(self, tokens: list[int]) -> int:
         """Tokens at the start of `tokens` whose KV state the model holds now."""
