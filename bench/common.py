@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,36 +130,48 @@ def iter_sse(response: httpx.Response) -> Iterator[tuple[str, str]]:
         yield from parser.feed(chunk)
 
 
-def ours_stream(http: httpx.Client, url: str, messages: Sequence[Message], params: dict[str, Any],
-                system: str | None = None) -> Run:
-    """One `/api/converse` answer from our app."""
-    body = chat_body(messages, {**params, **({"system": system} if system else {})})
+def sse_run(http: httpx.Client, url: str, body: dict[str, Any],
+            on_event: Callable[[Run, float, str, str], bool]) -> Run:
+    """POST `body`, time each SSE event with `on_event(run, seconds, name, data)` until it
+    returns True; HTTP and connection errors land in `run.error`."""
     run = Run()
     t0 = time.perf_counter()
     try:
-        with http.stream("POST", f"{url}/api/converse", json=body) as response:
+        with http.stream("POST", url, json=body) as response:
             if response.status_code != 200:
                 response.read()
                 run.error = f"HTTP {response.status_code}: {response.text[:200]}"
                 return run
             for name, data in iter_sse(response):
-                now = time.perf_counter() - t0
-                if name == "token":
-                    run.token_times.append(now)
-                    run.text += json.loads(data)["text"]
-                elif name == "done":
-                    run.end_s = now
-                    done = json.loads(data)
-                    run.tokens = done["completion_tokens"]
-                    run.prompt_tokens = done["prompt_tokens"]
-                    run.prompt_tokens_evaluated = done.get("prompt_tokens_evaluated")
-                    run.stop_reason = done["stop_reason"]
-                elif name == "error":
-                    run.error = json.loads(data).get("message", data)
+                if on_event(run, time.perf_counter() - t0, name, data):
+                    break
     except httpx.HTTPError as exc:
         run.error = f"{type(exc).__name__}: {exc}"
     run.total_s = time.perf_counter() - t0
     return run
+
+
+def ours_stream(http: httpx.Client, url: str, messages: Sequence[Message], params: dict[str, Any],
+                system: str | None = None) -> Run:
+    """One `/api/converse` answer from our app."""
+    body = chat_body(messages, {**params, **({"system": system} if system else {})})
+
+    def on_event(run: Run, now: float, name: str, data: str) -> bool:
+        if name == "token":
+            run.token_times.append(now)
+            run.text += json.loads(data)["text"]
+        elif name == "done":
+            run.end_s = now
+            done = json.loads(data)
+            run.tokens = done["completion_tokens"]
+            run.prompt_tokens = done["prompt_tokens"]
+            run.prompt_tokens_evaluated = done.get("prompt_tokens_evaluated")
+            run.stop_reason = done["stop_reason"]
+        elif name == "error":
+            run.error = json.loads(data).get("message", data)
+        return False
+
+    return sse_run(http, f"{url}/api/converse", body, on_event)
 
 
 def peer_stream(http: httpx.Client, base: str, prompt: str, params: dict[str, Any], max_tokens: int,
@@ -167,30 +179,20 @@ def peer_stream(http: httpx.Client, base: str, prompt: str, params: dict[str, An
     """One `/v1/completions` streamed answer from `python -m llama_cpp.server`."""
     body = {"model": PEER_ALIAS, "prompt": prompt, "max_tokens": max_tokens, "stream": True,
             "stop": list(stop), **params}
-    run = Run()
-    t0 = time.perf_counter()
-    try:
-        with http.stream("POST", f"{base}/completions", json=body) as response:
-            if response.status_code != 200:
-                response.read()
-                run.error = f"HTTP {response.status_code}: {response.text[:200]}"
-                return run
-            for _name, data in iter_sse(response):
-                now = time.perf_counter() - t0
-                if data == "[DONE]":
-                    break
-                chunk = json.loads(data)
-                for choice in chunk.get("choices") or ():
-                    if choice.get("text"):
-                        run.token_times.append(now)
-                        run.text += choice["text"]
-                        run.tokens += 1
-                    if choice.get("finish_reason"):
-                        run.stop_reason = choice["finish_reason"]
-    except httpx.HTTPError as exc:
-        run.error = f"{type(exc).__name__}: {exc}"
-    run.total_s = time.perf_counter() - t0
-    return run
+
+    def on_event(run: Run, now: float, _name: str, data: str) -> bool:
+        if data == "[DONE]":
+            return True
+        for choice in json.loads(data).get("choices") or ():
+            if choice.get("text"):
+                run.token_times.append(now)
+                run.text += choice["text"]
+                run.tokens += 1
+            if choice.get("finish_reason"):
+                run.stop_reason = choice["finish_reason"]
+        return False
+
+    return sse_run(http, f"{base}/completions", body, on_event)
 
 
 def raw_stream(llm: Any, prompt: str, params: dict[str, Any], max_tokens: int, stop: Sequence[str] = ()) -> Run:
