@@ -7,12 +7,6 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-# llama-cpp-python is built from source once per machine and kept outside the clone, so a fresh
-# clone (and CI) reuses it. Portable AVX2 flags: the native build's AMX kernels crash on some CPUs.
-LLAMA_CPP_VERSION := 0.3.36
-WHEELS := $(HOME)/.cache/snake_llama/wheels
-LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
-	-DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_BF16=OFF
 TAILWIND := node_modules/.bin/tailwindcss
 
 .PHONY: setup run watch test lint bench clean
@@ -22,10 +16,7 @@ setup: $(VENV)/.installed node_modules/.installed static/.vendored style/output.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PY_SYS) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
-		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel -q --no-deps --no-cache-dir -w $(WHEELS) \
-		llama-cpp-python==$(LLAMA_CPP_VERSION)
-	$(PIP) install -q --find-links $(WHEELS) -e ".[dev]"
+	$(PIP) install -q --only-binary=:all: -e ".[dev]"
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
