@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from server import settings as settings_module
 from server.__main__ import parse_args
 from server.settings import BY_NAME, SETTINGS, SettingError, Settings
 from tests.conftest import ROOT
@@ -159,3 +160,13 @@ def test_help_lists_every_flag() -> None:
     assert "--api-key" not in result.stdout and "--openai-api-key" not in result.stdout
     assert "Default: 4096. Range: 256 to 1048576." in " ".join(result.stdout.split())
 
+
+def test_readme_table_and_env_example_are_generated_from_the_declarations() -> None:
+    readme = (ROOT / "README.md").read_text()
+    fix = "run: python -m server.settings --write"
+    assert settings_module.readme_with_table(readme) == readme, fix
+    assert (ROOT / ".env.example").read_text() == settings_module.env_example(), fix
+    for declared in SETTINGS:
+        assert f"| `{declared.env}` |" in readme
+        assert f"{declared.env}=" in settings_module.env_example()
+    assert "# API_KEY=\n" in settings_module.env_example() and "\nN_CTX=4096\n" in settings_module.env_example()
