@@ -4,8 +4,8 @@ PY_SYS ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-HOST ?= 127.0.0.1
-PORT ?= 3000
+# `make run PORT=4000` passes a flag; unset, the server takes .env, the environment or its default.
+SERVE_FLAGS := $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 TAILWIND := node_modules/.bin/tailwindcss
 
@@ -35,14 +35,14 @@ model: $(VENV)/.installed
 	@$(PY) -c "from server.default_model import default_model_path as p; p()"
 
 run: setup
-	$(PY) -m server --host $(HOST) --port $(PORT)
+	$(PY) -m server $(SERVE_FLAGS)
 
 # Hot reload: uvicorn restarts on server/ changes, Tailwind rebuilds the CSS, and in dev mode the
 # open page reloads itself when client/ or the CSS changes.
 watch: setup
 	trap 'kill 0' EXIT; \
 	$(TAILWIND) -i style/input.css -o style/output.css --watch=always & \
-	$(PY) -m server --host $(HOST) --port $(PORT) --reload --dev
+	$(PY) -m server $(SERVE_FLAGS) --reload --dev
 
 test: setup
 	$(PY) -m pytest
