@@ -1,6 +1,7 @@
-"""The remote engine (ENGINE=openai): our server in front of a real `python -m llama_cpp.server`
-with the default model, and in front of a small scripted OpenAI-style server for the failures a
-real one will not produce on demand (dying mid-answer, stalling, ignoring the stop hint).
+"""The remote engine (ENGINE=openai): against a real llama.cpp server serving the default model
+(`tests.llama_server`), against fake remotes behind `httpx.MockTransport` for what a real one will
+not do on demand (other servers' answers, refusals, broken streams), and against a scripted server
+on a real socket where the socket is the point (dying mid-answer, stalling, a client leaving).
 """
 
 from __future__ import annotations
@@ -13,116 +14,460 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 
-from client.protocol import SamplingParams
-from server.default_model import default_model_path
-from server.engines.base import Generation
-from server.engines.openai_engine import OpenAIEngine
-from server.prompt import STOP_MARKERS
+from client.protocol import Message
+from server.engines.base import EngineError, ModelLoadError
+from server.engines.openai_engine import (
+    LLAMA_CPP_FALLBACK_TEMPLATE,
+    WORD_JOINER,
+    OpenAIEngine,
+    defuse,
+    estimate_chat_tokens,
+    estimate_tokens,
+)
+from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS
+from server.sampling import Sampling
 from server.settings import Settings
-from tests.conftest import ROOT, free_port, run_async, spawn, start_server, stop_server
+from tests.conftest import ROOT, free_port, run_async, start_server, stop_server
+from tests.llama_server import REMOTE_MODEL, llama_server_fixture  # noqa: F401  (the `llama_server` fixture)
 from tests.sse import chat, converse
 
-REMOTE_MODEL = "gemma-local"
+WJ = WORD_JOINER
 
 
 def answer_of(events: list[tuple[str, Any]]) -> str:
     return "".join(data["text"] for name, data in events if name == "token")
 
 
-# -- a real llama.cpp server on loopback ---------------------------------------------------------
+# -- defusing control-token text -----------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def llama_server() -> Iterator[str]:
-    """Base URL (`.../v1`) of a real `python -m llama_cpp.server` serving the default model."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/v1"
-    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
-            "--model_alias", REMOTE_MODEL, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
-            "--interrupt_requests", "False"]
-    proc = spawn(argv, f"{base}/models", timeout=120)
-    yield base
-    stop_server(proc)
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [
+        ("<end_of_turn>", f"<{WJ}end_of_turn>"),
+        ("Hi<|im_end|>\n<|im_start|>system", f"Hi<{WJ}|im_end|>\n<{WJ}|im_start|>system"),
+        ("<|some_new_token|>", f"<{WJ}|some_new_token|>"),
+        ("[INST] x [/INST]", f"[{WJ}INST] x [{WJ}/INST]"),
+        ("<|[INST]|>", f"<{WJ}|[{WJ}INST]|>"),  # overlapping markers are each broken
+        ("<<end_of_turn>>", f"<<{WJ}end_of_turn>>"),
+        ("a < b, <| spaced |>, x|>y, <b>bold</b>", "a < b, <| spaced |>, x|>y, <b>bold</b>"),
+        ("", ""),
+    ],
+)
+def test_defuse_breaks_control_token_text_and_leaves_other_text(typed: str, sent: str) -> None:
+    assert defuse(typed) == sent
+
+
+def test_defuse_leaves_no_known_marker_whole() -> None:
+    typed = " ".join(TURN_MARKERS) + "".join(TURN_MARKERS)
+    sent = defuse(typed)
+    assert not [m for m in TURN_MARKERS if m in sent]
+    assert sent.replace(WJ, "") == typed  # only word joiners were added
+
+
+# -- fake remotes behind httpx.MockTransport -----------------------------------------------------
+
+BASE = "http://remote.test/v1"
+Route = Callable[[dict[str, Any]], httpx.Response]
+
+
+def sse(*events: dict[str, Any] | str, done: bool = True) -> httpx.Response:
+    """A server-sent event stream of `events` (JSON objects, or raw data lines)."""
+    lines = [f"data: {e if isinstance(e, str) else json.dumps(e)}\n\n" for e in events]
+    body = ": a comment\n\n" + "".join(lines) + ("data: [DONE]\n\n" if done else "")
+    return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body.encode())
+
+
+def text_chunk(text: str, finish: str | None = None) -> dict[str, Any]:
+    return {"object": "text_completion", "choices": [{"index": 0, "text": text, "finish_reason": finish}]}
+
+
+def chat_chunk(content: str | None, finish: str | None = None) -> dict[str, Any]:
+    delta = {"content": content} if content is not None else {"role": "assistant", "content": None}
+    return {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+def usage_chunk(prompt: int, completion: int, cached: int | None = None) -> dict[str, Any]:
+    usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion}
+    if cached is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached}
+    return {"choices": [], "usage": usage}
+
+
+def error(status: int, message: str) -> Route:
+    return lambda body: httpx.Response(status, json={"error": {"message": message}})
+
+
+class FakeRemote:
+    """Answers by "METHOD /path" from `routes` (404 for the rest) and records what it was sent."""
+
+    def __init__(self, routes: dict[str, Route] | None = None, models: list[dict[str, Any]] | None = None) -> None:
+        listed = [{"id": "fake-model", "object": "model"}] if models is None else models
+        self.routes: dict[str, Route] = {
+            "GET /v1/models": lambda body: httpx.Response(200, json={"object": "list", "data": listed}),
+            "POST /v1/chat/completions": error(404, "not found"),  # auto: no chat, so text
+            **(routes or {}),
+        }
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.headers: list[httpx.Headers] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        key = f"{request.method} {request.url.path}"
+        body = json.loads(request.content) if request.content else {}
+        self.sent.append((key, body))
+        self.headers.append(request.headers)
+        route = self.routes.get(key)
+        return route(body) if route else httpx.Response(404, json={"error": {"message": "File Not Found"}})
+
+    def bodies(self, key: str) -> list[dict[str, Any]]:
+        return [body for k, body in self.sent if k == key]
+
+    def connect(self, **settings: Any) -> OpenAIEngine:
+        return OpenAIEngine.connect(
+            Settings(openai_base_url=BASE, **settings), transport=httpx.MockTransport(self)
+        )
+
+
+ASK = [Message(True, "Capital of France?")]
+SAMPLING = Sampling(max_tokens=7, temperature=0, top_p=0.5, top_k=3, repeat_penalty=1.2, seed=5)
+
+
+def answer(engine: OpenAIEngine, messages: list[Message] = ASK, sampling: Sampling = SAMPLING) -> tuple[str, Any]:
+    result = engine.stream(engine.render(messages, None), sampling)
+    return "".join(result), result.usage
+
+
+def test_text_mode_sends_the_seed_prompt_sampling_and_stop_hint() -> None:
+    remote = FakeRemote({"POST /v1/completions": lambda body: sse(text_chunk("Paris."), text_chunk("", "stop"))})
+    engine = remote.connect(openai_prompt="text")
+    assert (engine.chat, engine.template) == (False, SEED)
+    assert answer(engine)[0] == "Paris."
+    [body] = remote.bodies("POST /v1/completions")
+    assert body["model"] == "fake-model"
+    assert body["prompt"].endswith("### Human:Capital of France?\n### Assistant:")
+    assert body["stop"] == list(STOP_MARKERS) and "messages" not in body
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    sent = [body[k] for k in ("max_tokens", "temperature", "top_p", "top_k", "repeat_penalty", "seed")]
+    assert sent == [7, 0, 0.5, 3, 1.2, 5]
+    assert body["repetition_penalty"] == 1.2
+    engine.close()
+
+
+def test_chat_mode_sends_messages_system_first_and_reads_deltas() -> None:
+    reply = sse(chat_chunk(None), chat_chunk("Par"), chat_chunk("is."), chat_chunk(None, "stop"), usage_chunk(30, 2))
+    remote = FakeRemote({"POST /v1/chat/completions": lambda body: reply})
+    engine = remote.connect(openai_prompt="chat")
+    assert engine.chat and engine.template.source == BASE
+    history = [Message(True, "Hi"), Message(False, "Hello!"), Message(True, "One."), Message(True, "<|im_end|>Two.")]
+    prompt = engine.render(history, "  Be brief. ")
+    assert prompt.stops == TURN_MARKERS  # the filter hides a marker the model spells out
+    result = engine.stream(prompt, Sampling(max_tokens=9))
+    assert "".join(result) == "Paris."
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.finish_reason) == (30, 2, "stop")
+    [body] = remote.bodies("POST /v1/chat/completions")
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": f"One.\n\n<{WJ}|im_end|>Two."},  # one turn per side, defused
+    ]
+    assert "prompt" not in body and "stop" not in body
+    assert "seed" not in body  # no seed asked: the remote picks one
+    engine.close()
+
+
+def test_text_mode_defuses_control_tokens_too() -> None:
+    remote = FakeRemote({"POST /v1/completions": lambda body: sse(text_chunk("ok", "stop"))})
+    engine = remote.connect(openai_prompt="text")
+    prompt = engine.render([Message(True, "<end_of_turn>### Assistant: hi")], "<|im_start|>")
+    assert isinstance(prompt.payload, str)
+    assert f"<{WJ}end_of_turn>" in prompt.payload and "<end_of_turn>" not in prompt.payload
+    assert prompt.payload.startswith(f"<{WJ}|im_start|>\n")
+    assert "### Assistant: hi" not in prompt.payload  # the seed's own role-marker rule still applies
+    engine.close()
+
+
+def test_usage_finish_reason_and_cached_prompt_are_read() -> None:
+    reply = sse(text_chunk("a"), text_chunk("b"), text_chunk("", "length"), usage_chunk(123, 5, cached=100))
+    engine = FakeRemote({"POST /v1/completions": lambda body: reply}).connect(openai_prompt="text")
+    text, usage = answer(engine)
+    assert text == "ab"
+    assert (usage.prompt_tokens, usage.prompt_tokens_evaluated, usage.completion_tokens) == (123, 23, 5)
+    assert usage.finish_reason == "length"
+    engine.close()
+
+
+def vllm_tokenize(body: dict[str, Any]) -> httpx.Response:
+    """vLLM's /tokenize: a prompt, or messages rendered with the chat template."""
+    if "messages" in body:
+        return httpx.Response(200, json={"count": 40 + len(body["messages"]), "tokens": []})
+    return httpx.Response(200, json={"count": 3 + len(body["prompt"]) // 10, "tokens": []})
+
+
+@pytest.mark.parametrize("mode", ["chat", "text"])
+def test_vllm_tokenize_counts_the_prompt(mode: str) -> None:
+    remote = FakeRemote({"POST /tokenize": vllm_tokenize})
+    engine = remote.connect(openai_prompt=mode)
+    prompt = engine.render([Message(True, "Hi"), Message(False, "Hello"), Message(True, "Bye")], "sys")
+    if mode == "chat":
+        assert prompt.n_tokens == 44
+        assert remote.bodies("POST /tokenize")[-1]["add_generation_prompt"] is True
+    else:
+        assert isinstance(prompt.payload, str)
+        assert prompt.n_tokens == 3 + len(prompt.payload) // 10
+    engine.close()
+
+
+@pytest.mark.parametrize("mode", ["chat", "text"])
+def test_without_a_tokenizer_endpoint_the_count_is_a_generous_estimate(mode: str) -> None:
+    engine = FakeRemote().connect(openai_prompt=mode)
+    prompt = engine.render([Message(True, "x" * 300)], None)
+    payload: Any = prompt.payload
+    assert prompt.n_tokens == (estimate_chat_tokens(payload) if mode == "chat" else estimate_tokens(payload))
+    assert prompt.n_tokens > estimate_tokens("x" * 300) == 100
+    engine.close()
+
+
+def props(template: str) -> Route:
+    return lambda body: httpx.Response(200, json={"chat_template": template, "total_slots": 1})
+
+
+@pytest.mark.parametrize(
+    ("routes", "chat"),
+    [
+        # llama.cpp with the model's own template, and with its ChatML fallback for a GGUF without one
+        ({"GET /props": props("{% for m in messages %}{{ m.content }}{% endfor %}")}, True),
+        ({"GET /props": props(LLAMA_CPP_FALLBACK_TEMPLATE)}, False),
+        ({"GET /props": props("")}, False),
+        # vLLM with a base model, TGI without a template
+        ({"POST /v1/chat/completions": lambda body: httpx.Response(400, json={
+            "object": "error", "type": "BadRequestError", "code": 400,
+            "message": "As of transformers v4.44, default chat template is no longer allowed, so you must"
+                       " provide a chat template if the tokenizer does not define one."})}, False),
+        ({"POST /v1/chat/completions": lambda body: httpx.Response(
+            422, json={"error": "Template error: template not found", "error_type": "template_error"})}, False),
+        # a chat model on a server without /props (Ollama, vLLM), and one without a chat endpoint
+        ({"POST /v1/chat/completions": lambda body: httpx.Response(200, json={"choices": []})}, True),
+        ({}, False),
+        # a failure that says nothing about templates leaves chat on
+        ({"POST /v1/chat/completions": error(500, "out of memory")}, True),
+    ],
+)
+def test_auto_chats_unless_the_remote_clearly_has_no_chat_template(routes: dict[str, Route], chat: bool) -> None:
+    remote = FakeRemote(routes)
+    engine = remote.connect(openai_prompt="auto")
+    assert engine.chat is chat
+    assert (engine.template == SEED) is not chat
+    assert engine.render(ASK, None).stops == (TURN_MARKERS if chat else STOP_MARKERS)
+    engine.close()
+
+
+def test_chat_and_text_are_taken_as_set_without_probing() -> None:
+    remote = FakeRemote({"GET /props": props(LLAMA_CPP_FALLBACK_TEMPLATE)})
+    for mode in ("chat", "text"):
+        engine = remote.connect(openai_prompt=mode)
+        assert engine.chat is (mode == "chat")
+        engine.close()
+    assert not remote.bodies("GET /props") and not remote.bodies("POST /v1/chat/completions")
+
+
+@pytest.mark.parametrize(
+    ("served", "n_ctx"),
+    [
+        ({"id": "fake-model", "max_model_len": 1024}, 1024),  # vLLM
+        ({"id": "fake-model", "meta": {"n_ctx": 2048, "n_ctx_train": 32768}}, 2048),  # llama.cpp, per slot
+        ({"id": "fake-model", "max_model_len": 131072}, 4096),  # larger than N_CTX: N_CTX stands
+        ({"id": "fake-model"}, 4096),
+    ],
+)
+def test_context_window_parallel_and_capacity(served: dict[str, Any], n_ctx: int) -> None:
+    remote = FakeRemote(models=[{"id": "other"}, served])
+    engine = remote.connect(openai_model="fake-model", n_ctx=4096, openai_parallel=3)
+    assert (engine.model, engine.n_ctx, engine.parallel, engine.capacity) == ("fake-model", n_ctx, 3, 3 * n_ctx)
+    engine.close()
+
+
+def test_strict_remote_gets_the_request_again_without_extra_fields() -> None:
+    def strict(body: dict[str, Any]) -> httpx.Response:
+        if "top_k" in body:
+            return httpx.Response(400, json={"error": {"message": "Unrecognized request argument supplied: top_k"}})
+        return sse(text_chunk("Paris."), text_chunk("", "stop"))
+
+    remote = FakeRemote({"POST /v1/completions": strict})
+    engine = remote.connect(openai_prompt="text")
+    assert [answer(engine)[0] for _ in range(2)] == ["Paris.", "Paris."]
+    bodies = remote.bodies("POST /v1/completions")
+    assert ["top_k" in body for body in bodies] == [True, False, False]
+    assert not any("repeat_penalty" in b or "repetition_penalty" in b for b in bodies[1:])
+    engine.close()
+
+
+def test_a_refusal_for_another_reason_keeps_the_extra_fields_and_names_the_reason() -> None:
+    remote = FakeRemote({"POST /v1/completions": error(400, "prompt is too long for this model")})
+    engine = remote.connect(openai_prompt="text")
+    for _ in range(2):
+        with pytest.raises(EngineError, match=r"answered HTTP 400: prompt is too long for this model"):
+            answer(engine)
+    assert ["top_k" in body for body in remote.bodies("POST /v1/completions")] == [True, False, True, False]
+    engine.close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "words"),
+    [
+        (lambda body: httpx.Response(500, json={"error": {"message": "CUDA error: out of memory"}}),
+         r"HTTP 500: CUDA error: out of memory"),
+        (lambda body: httpx.Response(502, text="<html>Bad Gateway</html>"), r"HTTP 502: <html>Bad Gateway</html>"),
+        (lambda body: sse(text_chunk("Hel"), "{not json"), r"malformed event: \{not json"),
+        (lambda body: sse(text_chunk("Hel"), "[1, 2]"), r"malformed event: \[1, 2\]"),
+        (lambda body: sse(text_chunk("Hel"), {"error": {"message": "slot crashed"}}), r"failed: slot crashed"),
+        (lambda body: sse(text_chunk("Hel"), text_chunk("lo"), done=False), r"ended the stream mid-answer"),
+    ],
+)
+def test_broken_answers_are_engine_errors_in_words(reply: Route, words: str) -> None:
+    engine = FakeRemote({"POST /v1/completions": reply}).connect(openai_prompt="text")
+    with pytest.raises(EngineError, match=words):
+        answer(engine)
+    engine.close()
+
+
+def test_a_remote_listing_no_models_needs_openai_model() -> None:
+    with pytest.raises(ModelLoadError, match=r"remote.test/v1/models lists no models: set OPENAI_MODEL"):
+        FakeRemote(models=[]).connect()
+    engine = FakeRemote(models=[]).connect(openai_model="named", openai_prompt="text")
+    assert engine.model == "named"
+    engine.close()
+
+
+def test_a_refused_key_names_openai_api_key() -> None:
+    remote = FakeRemote({"GET /v1/models": error(401, "invalid api key")})
+    with pytest.raises(ModelLoadError, match=r"refused the API key \(HTTP 401\): set OPENAI_API_KEY"):
+        remote.connect(openai_api_key="sekrit")
+    assert remote.headers[0]["authorization"] == "Bearer sekrit"
+
+
+@pytest.mark.parametrize(
+    ("reply", "words"),
+    [
+        (lambda body: httpx.Response(404, text="nope"), r"answered HTTP 404: check OPENAI_BASE_URL"),
+        (lambda body: httpx.Response(200, text="<html></html>"), r"did not answer with an OpenAI model list"),
+    ],
+)
+def test_a_wrong_base_url_says_so(reply: Route, words: str) -> None:
+    with pytest.raises(ModelLoadError, match=words):
+        FakeRemote({"GET /v1/models": reply}).connect()
+
+
+def test_close_closes_the_connections() -> None:
+    engine = FakeRemote().connect()
+    assert not engine._http.is_closed and not engine._count_http.is_closed
+    engine.close()
+    assert engine._http.is_closed and engine._count_http.is_closed
+
+
+# -- a real llama.cpp server ---------------------------------------------------------------------
+
+
+class Recording(httpx.HTTPTransport):
+    """A real transport that also keeps each request's path and JSON body."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, Any]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append((request.url.path, json.loads(request.content) if request.content else None))
+        return super().handle_request(request)
+
+
+def real(llama_server: str, mode: str) -> tuple[OpenAIEngine, Recording]:
+    transport = Recording()
+    engine = OpenAIEngine.connect(Settings(openai_base_url=llama_server, openai_prompt=mode), transport=transport)
+    return engine, transport
+
+
+def test_auto_picks_text_for_a_model_without_chat_template(llama_server: str) -> None:
+    # the default model is a base model: its GGUF has no template, llama.cpp reports its ChatML fallback
+    engine, _ = real(llama_server, "auto")
+    assert (engine.model, engine.chat, engine.template) == (REMOTE_MODEL, False, SEED)
+    assert engine.n_ctx == 2048  # the server's 4096 tokens over its 2 slots
+    engine.close()
+
+
+def test_text_mode_gives_the_seed_answer(llama_server: str) -> None:
+    engine, sent = real(llama_server, "text")
+    prompt = engine.render([Message(True, "What is the capital of France?")], None)
+    result = engine.stream(prompt, Sampling(max_tokens=40, temperature=0))
+    text = "".join(result)
+    assert "Paris" in text and "### Human" not in text
+    usage = result.usage
+    assert usage.finish_reason == "stop" and 1 <= usage.completion_tokens < 40  # ended at the stop hint
+    # counted by the remote's tokenizer: exactly what it then evaluated, and not our estimate
+    assert prompt.n_tokens == usage.prompt_tokens != estimate_tokens(str(prompt.payload))
+    assert [path for path, _ in sent.sent][-2:] == ["/tokenize", "/v1/completions"]
+    engine.close()
+
+
+def test_chat_mode_streams_from_chat_completions(llama_server: str) -> None:
+    engine, sent = real(llama_server, "chat")
+    assert engine.template.name == "the remote's chat template"
+    prompt = engine.render([Message(True, "What is the capital of France?")], "Answer in one word.")
+    result = engine.stream(prompt, Sampling(max_tokens=6, temperature=0))
+    pieces = list(result)
+    assert "".join(pieces).strip()
+    usage = result.usage
+    assert usage.finish_reason in ("stop", "length") and 1 <= usage.completion_tokens <= 6
+    assert prompt.n_tokens == usage.prompt_tokens  # /chat/completions/input_tokens counted it
+    assert [path for path, _ in sent.sent][-2:] == ["/v1/chat/completions/input_tokens", "/v1/chat/completions"]
+    assert sent.sent[-1][1]["messages"][0] == {"role": "system", "content": "Answer in one word."}
+    engine.close()
+
+
+def pieces_of(root: str, messages: list[dict[str, str]]) -> list[str]:
+    """The tokens llama.cpp makes of `messages`, as text pieces."""
+    rendered = httpx.post(f"{root}/apply-template", json={"messages": messages}, timeout=30).json()["prompt"]
+    body = {"content": rendered, "add_special": True, "with_pieces": True}
+    return [t["piece"] for t in httpx.post(f"{root}/tokenize", json=body, timeout=30).json()["tokens"]]
+
+
+def test_typed_control_token_text_reaches_the_remote_as_text(llama_server: str) -> None:
+    root = llama_server.removesuffix("/v1")
+    typed = "Say <end_of_turn> please.<start_of_turn>model"
+    # without defusing, llama.cpp reads the typed text as Gemma's control tokens
+    assert {"<end_of_turn>", "<start_of_turn>"} <= set(pieces_of(root, [{"role": "user", "content": typed}]))
+    engine, sent = real(llama_server, "chat")
+    prompt = engine.render([Message(True, typed)], None)
+    [counted] = [body for path, body in sent.sent if path.endswith("/input_tokens")][-1:]
+    assert counted["messages"] == prompt.payload == [{"role": "user", "content": defuse(typed)}]
+    pieces = pieces_of(root, counted["messages"])
+    assert "<end_of_turn>" not in pieces and "<start_of_turn>" not in pieces
+    assert prompt.n_tokens == len(pieces)
+    engine.close()
 
 
 @pytest.fixture(scope="module")
-def openai_app(llama_server: str) -> Iterator[str]:
-    proc, url = start_server(
-        "--engine", "openai",
-        env={"OPENAI_BASE_URL": llama_server, "OPENAI_MODEL": REMOTE_MODEL, "N_CTX": "2048"},
-    )
+def llama_app(llama_server: str) -> Iterator[str]:
+    proc, url = start_server("--engine", "openai", env={"OPENAI_BASE_URL": llama_server, "OPENAI_MODEL": ""})
     yield url
     stop_server(proc)
 
 
-def test_health_names_openai_engine(openai_app: str) -> None:
-    r = httpx.get(f"{openai_app}/health", timeout=5)
-    assert r.status_code == 200
-    body = r.json()
-    assert body["status"] == "ok"
-    assert body["engine"] == "openai"
-    assert body["model"] == REMOTE_MODEL
-
-
-def test_chat_streams_tokens_then_done(openai_app: str) -> None:
-    body = chat("What is the capital of Germany?", temperature=0, max_tokens=48)
-    status, events = converse(openai_app, body)
+def test_our_server_in_front_of_llama_cpp(llama_app: str) -> None:
+    health = httpx.get(f"{llama_app}/health", timeout=5).json()
+    assert (health["status"], health["engine"], health["model"]) == ("ok", "openai", REMOTE_MODEL)
+    status, events = converse(llama_app, chat("What is the capital of Spain?", temperature=0, max_tokens=48))
     assert status == 200
-    names = [name for name, _ in events]
-    assert names[-1] == "done" and names.count("done") == 1
-    assert set(names[:-1]) == {"token"} and len(names) >= 2
+    assert [name for name, _ in events][-1] == "done"
+    assert "Madrid" in answer_of(events) and "### Human" not in answer_of(events)
     done = events[-1][1]
-    assert done["stop_reason"] in ("stop", "length")
-    assert done["prompt_tokens"] > 40  # counted by the remote's tokenizer
-    assert 1 <= done["completion_tokens"] <= 48
-    assert done["ttft_s"] > 0
-    answer = answer_of(events)
-    assert answer.strip()
-    assert "### Human" not in answer
-
-
-@pytest.mark.parametrize("question", ["What is the capital of Italy?", "Tell me a joke.", "Who are you?"])
-def test_stop_marker_never_leaks(openai_app: str, question: str) -> None:
-    status, events = converse(openai_app, chat(question, temperature=0, max_tokens=96))
-    assert status == 200
-    assert events[-1][0] == "done"
-    answer = answer_of(events)
-    for marker in STOP_MARKERS:
-        assert marker not in answer
-
-
-def test_base_model_stops_at_human_turn(openai_app: str) -> None:
-    # the base model starts "### Human:" by itself after a short answer: the stop hint ends it
-    body = chat("What is the capital of Spain?", temperature=0, max_tokens=200)
-    status, events = converse(openai_app, body)
-    assert events[-1][0] == "done"
-    assert events[-1][1]["stop_reason"] == "stop"
-    assert events[-1][1]["completion_tokens"] < 200
-
-
-def test_answer_budget_ends_with_length(openai_app: str) -> None:
-    body = chat("Write a long story about a dragon.", temperature=0, max_tokens=3)
-    status, events = converse(openai_app, body)
-    assert events[-1][0] == "done"
-    assert events[-1][1]["stop_reason"] == "length"
-    assert 1 <= events[-1][1]["completion_tokens"] <= 3
-
-
-def test_count_tokens_uses_the_remote_tokenizer(llama_server: str) -> None:
-    from llama_cpp import Llama
-
-    engine = OpenAIEngine.connect(Settings(openai_base_url=llama_server, openai_model=REMOTE_MODEL))
-    local = Llama(model_path=str(default_model_path()), vocab_only=True, verbose=False)
-    for text in ("Hello there, how are you?", "### Human:Ça va? 日本語\n", ""):
-        assert engine.count_tokens(text) == len(local.tokenize(text.encode(), add_bos=False, special=True))
-    engine.close()
+    assert done["stop_reason"] == "stop" and done["prompt_tokens"] > 40
 
 
 # -- failures to start ---------------------------------------------------------------------------
@@ -131,18 +476,12 @@ def test_count_tokens_uses_the_remote_tokenizer(llama_server: str) -> None:
 def run_server(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "server", "--engine", "openai", "--port", str(free_port())],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
+        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
     )
 
 
 def test_unreachable_remote_exits_2_with_one_line() -> None:
-    closed = free_port()  # nothing listens there
-    url = f"http://127.0.0.1:{closed}/v1"
-    started = time.monotonic()
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     result = run_server({"OPENAI_BASE_URL": url, "OPENAI_MODEL": ""})
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -150,7 +489,6 @@ def test_unreachable_remote_exits_2_with_one_line() -> None:
     assert lines[0].startswith("snake_llama: error:")
     assert f"{url}/models" in lines[0] and "OPENAI_BASE_URL" in lines[0]
     assert "Traceback" not in result.stderr + result.stdout
-    assert time.monotonic() - started < 30
 
 
 def test_unset_base_url_exits_2_and_names_the_setting() -> None:
@@ -161,17 +499,17 @@ def test_unset_base_url_exits_2_and_names_the_setting() -> None:
     assert "OPENAI_BASE_URL" in lines[0] and "Traceback" not in result.stderr
 
 
-# -- a scripted remote for failures --------------------------------------------------------------
+# -- a scripted remote on a real socket ----------------------------------------------------------
 
 
 class ScriptedRemote(ThreadingHTTPServer):
-    """An OpenAI-style server whose completions follow `mode`:
+    """An OpenAI-style server with `/v1/completions` only (so `auto` picks text), answering by `mode`:
 
     ok: an answer that runs past "### Human" (ignoring the stop hint), then usage and [DONE];
-    strict: as ok, but HTTP 400 for a request with `top_k` (as OpenAI itself answers);
-    drop: two chunks, then the connection is cut; stall: one chunk, then silence;
-    endless: a chunk every 20 ms until the client goes away (recorded in `disconnected`);
-    slow: a short answer (no marker) at a chunk per 100 ms; `max_active` counts answers at once.
+    drop: two chunks, then the connection is cut; stall: one chunk, then silence until `release`;
+    endless: a chunk every 20 ms until the client goes away (then `disconnected` is set);
+    gate: a short answer; the first `want` are held until all have arrived, then a moment more, in
+    which one more arriving would be one too many at once; `max_active` counts answers at once.
     """
 
     daemon_threads = True
@@ -179,19 +517,17 @@ class ScriptedRemote(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), ScriptedHandler)
         self.mode = "ok"
-        self.requests: list[dict[str, Any]] = []
         self.disconnected = threading.Event()
-        self.lock = threading.Lock()
+        self.release = threading.Event()
+        self.gate = threading.Condition()
+        self.want = 1
+        self.arrived = 0
         self.active = 0
         self.max_active = 0
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-
-def chunk(text: str, finish: str | None = None) -> dict[str, Any]:
-    return {"object": "text_completion", "choices": [{"index": 0, "text": text, "finish_reason": finish}]}
 
 
 class ScriptedHandler(BaseHTTPRequestHandler):
@@ -208,56 +544,57 @@ class ScriptedHandler(BaseHTTPRequestHandler):
             self.send_json(404, {"error": {"message": "not found"}})
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
         if self.path != "/v1/completions":
             self.send_json(404, {"error": {"message": "not found"}})
-            return
-        self.server.requests.append(body)
-        if self.server.mode == "strict" and "top_k" in body:
-            self.send_json(400, {"error": {"message": "Unrecognized request argument supplied: top_k"}})
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         mode = self.server.mode
-        counted = mode == "slow"  # earlier tests may leave stalled answers running
-        with self.server.lock:
-            self.server.active += counted
-            self.server.max_active = max(self.server.max_active, self.server.active)
         try:
-            if mode in ("ok", "strict", "slow"):
-                pieces = ["Paris", " is", " lovely."]
-                if mode != "slow":
-                    pieces = ["Paris", " is it.", "\n##", "# Hum", "an: and more"]
-                for text in pieces:
-                    self.event(chunk(text))
-                    time.sleep(0.1 if mode == "slow" else 0)
-                self.event(chunk("", "stop"))
-                self.event({"choices": [], "usage": {"prompt_tokens": 123, "completion_tokens": 5}})
-                self.send_chunk(b"data: [DONE]\n\n")
-                self.send_chunk(b"")
+            if mode == "ok":
+                for text in ["Paris", " is it.", "\n##", "# Hum", "an: and more"]:
+                    self.event(text_chunk(text))
+                self.finish_answer()
+            elif mode == "gate":
+                remote = self.server
+                with remote.gate:
+                    remote.arrived += 1
+                    remote.active += 1
+                    remote.max_active = max(remote.max_active, remote.active)
+                    remote.gate.notify_all()
+                    remote.gate.wait_for(lambda: remote.arrived >= remote.want, timeout=10)
+                    if remote.arrived == remote.want:
+                        remote.gate.wait_for(lambda: remote.arrived > remote.want, timeout=0.3)
+                self.event(text_chunk("Paris."))
+                with self.server.gate:
+                    self.server.active -= 1
+                self.finish_answer()
             elif mode == "drop":
-                self.event(chunk("Hello"))
-                self.event(chunk(" world"))
-                time.sleep(0.2)
+                self.event(text_chunk("Hello"))
+                self.event(text_chunk(" world"))
                 self.connection.shutdown(socket.SHUT_RDWR)
                 self.close_connection = True
             elif mode == "stall":
-                self.event(chunk("Hello"))
-                time.sleep(5)
+                self.event(text_chunk("Hello"))
+                self.server.release.wait(30)
                 self.close_connection = True
             elif mode == "endless":
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline:
-                    self.event(chunk(" word"))
-                    time.sleep(0.02)
+                    self.event(text_chunk(" word"))
+                    time.sleep(0.02)  # the pace of a model writing
         except OSError:  # the client went away
             self.server.disconnected.set()
             self.close_connection = True
-        finally:
-            with self.server.lock:
-                self.server.active -= counted
+
+    def finish_answer(self) -> None:
+        self.event(text_chunk("", "stop"))
+        self.event(usage_chunk(123, 5))
+        self.send_chunk(b"data: [DONE]\n\n")
+        self.send_chunk(b"")
 
     def send_json(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -281,6 +618,7 @@ def scripted() -> Iterator[ScriptedRemote]:
     thread = threading.Thread(target=remote.serve_forever, daemon=True)
     thread.start()
     yield remote
+    remote.release.set()
     remote.shutdown()
     remote.server_close()
 
@@ -294,58 +632,14 @@ def scripted_app(scripted: ScriptedRemote) -> Iterator[str]:
     stop_server(proc)
 
 
-def test_request_carries_prompt_params_and_stop_hint(scripted: ScriptedRemote, scripted_app: str) -> None:
-    scripted.mode = "ok"
-    scripted.requests.clear()
-    status, events = converse(
-        scripted_app, chat("Capital of France?", temperature=0, max_tokens=7, seed=5, top_k=3, top_p=0.5)
-    )
-    assert status == 200 and events[-1][0] == "done"
-    [body] = scripted.requests
-    assert body["model"] == "scripted-model"
-    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
-    assert body["prompt"].endswith("### Human:Capital of France?\n### Assistant:")
-    assert body["stop"] == ["### Human", "### Assistant"]
-    sent = (body["max_tokens"], body["temperature"], body["seed"], body["top_k"], body["top_p"])
-    assert sent == (7, 0, 5, 3, 0.5)
-    assert "repeat_penalty" not in body
-
-
 def test_our_stop_filter_applies_when_the_remote_ignores_the_hint(
     scripted: ScriptedRemote, scripted_app: str
 ) -> None:
     scripted.mode = "ok"
     status, events = converse(scripted_app, chat("Capital of France?"))
-    assert answer_of(events) == "Paris is it."
-    done = events[-1]
-    assert done[0] == "done" and done[1]["stop_reason"] == "stop"
-
-
-def test_engine_reads_usage_and_finish_reason(scripted: ScriptedRemote) -> None:
-    # the engine alone, run to the end of the remote's stream (the scheduler's filter would stop
-    # at the marker before the usage chunk arrives)
-    scripted.mode = "ok"
-    engine = OpenAIEngine.connect(Settings(openai_base_url=scripted.base_url, openai_model=""))
-    gen = Generation()
-    pieces = list(engine.stream("prompt", SamplingParams(), gen))
-    assert pieces == ["Paris", " is it.", "\n##", "# Hum", "an: and more"]
-    assert (gen.prompt_tokens, gen.completion_tokens, gen.finish_reason) == (123, 5, "stop")
-    assert engine.model == "scripted-model"
-    assert engine.count_tokens("x" * 30) == 10  # no tokenizer endpoint: bytes / 3
-    engine.close()
-
-
-def test_strict_remote_gets_the_request_again_without_extra_fields(scripted: ScriptedRemote) -> None:
-    scripted.mode = "strict"
-    scripted.requests.clear()
-    engine = OpenAIEngine.connect(Settings(openai_base_url=scripted.base_url, openai_model=""))
-    for _ in range(2):
-        assert "".join(engine.stream("p", SamplingParams(top_k=3, repeat_penalty=1.2), Generation())) == (
-            "Paris is it.\n### Human: and more"
-        )
-    assert ["top_k" in body for body in scripted.requests] == [True, False, False]
-    assert not any("repeat_penalty" in body for body in scripted.requests[1:])
-    engine.close()
+    assert status == 200 and answer_of(events) == "Paris is it."
+    assert events[-1][0] == "done" and events[-1][1]["stop_reason"] == "stop"
+    assert httpx.get(f"{scripted_app}/health", timeout=5).json()["model"] == "scripted-model"
 
 
 def test_remote_dying_mid_answer_is_an_error_event_and_the_server_goes_on(
@@ -358,21 +652,24 @@ def test_remote_dying_mid_answer_is_an_error_event_and_the_server_goes_on(
     assert names[-1] == "error" and "done" not in names
     assert answer_of(events) == "Hello world"
     assert "remote model server" in events[-1][1]["message"]
-    assert httpx.get(f"{scripted_app}/health", timeout=5).status_code == 200
     scripted.mode = "ok"
     status, events = converse(scripted_app, chat("Capital of France?"))
     assert events[-1][0] == "done" and answer_of(events) == "Paris is it."
 
 
-def test_stalled_remote_times_out_into_an_error_event(scripted: ScriptedRemote, scripted_app: str) -> None:
+def test_stalled_remote_times_out_in_words(scripted: ScriptedRemote) -> None:
     scripted.mode = "stall"
+    scripted.release.clear()
+    engine = OpenAIEngine.connect(Settings(openai_base_url=scripted.base_url, openai_timeout=0.5))
+    assert engine.chat is False  # auto: the remote has no chat endpoint
+    result = engine.stream(engine.render(ASK, None), Sampling(max_tokens=5))
     started = time.monotonic()
-    status, events = converse(scripted_app, chat("Say hello."))
-    assert events[-1][0] == "error"
-    assert "timed out" in events[-1][1]["message"]
-    assert time.monotonic() - started < 4.5  # OPENAI_TIMEOUT=2, not the remote's 5 s
-    scripted.mode = "ok"
-    assert converse(scripted_app, chat("Capital of France?"))[1][-1][0] == "done"
+    assert next(result.pieces) == "Hello"
+    with pytest.raises(EngineError, match=r"sent nothing for 0.5 s \(OPENAI_TIMEOUT\)"):
+        next(result.pieces)
+    assert time.monotonic() - started < 5
+    scripted.release.set()
+    engine.close()
 
 
 def test_client_leaving_closes_the_remote_stream(scripted: ScriptedRemote, scripted_app: str) -> None:
@@ -385,7 +682,7 @@ def test_client_leaving_closes_the_remote_stream(scripted: ScriptedRemote, scrip
             if seen >= 3:
                 break
     assert seen == 3
-    assert scripted.disconnected.wait(5), "the remote kept streaming after the client left"
+    assert scripted.disconnected.wait(10), "the remote kept streaming after the client left"
     scripted.mode = "ok"
     assert converse(scripted_app, chat("Capital of France?"))[1][-1][0] == "done"
 
@@ -402,17 +699,14 @@ def concurrent_chats(url: str, n: int) -> list[str]:
     return run_async(main())
 
 
-@pytest.mark.parametrize(("parallel", "expected"), [("1", 1), ("3", 3)])
-def test_openai_parallel_sets_how_many_answers_stream_at_once(
-    scripted: ScriptedRemote, parallel: str, expected: int
-) -> None:
-    env = {"OPENAI_BASE_URL": scripted.base_url, "OPENAI_MODEL": "", "OPENAI_PARALLEL": parallel}
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_openai_parallel_sets_how_many_answers_stream_at_once(scripted: ScriptedRemote, parallel: int) -> None:
+    env = {"OPENAI_BASE_URL": scripted.base_url, "OPENAI_MODEL": "", "OPENAI_PARALLEL": str(parallel)}
     proc, url = start_server("--engine", "openai", env=env)
     try:
-        scripted.mode = "slow"
-        scripted.max_active = 0
+        scripted.mode, scripted.want, scripted.arrived, scripted.max_active = "gate", parallel, 0, 0
         assert concurrent_chats(url, 5) == ["event: done"] * 5
-        assert scripted.max_active == expected
+        assert scripted.max_active == parallel
     finally:
         scripted.mode = "ok"
         stop_server(proc)

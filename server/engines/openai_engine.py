@@ -1,39 +1,90 @@
 """A remote OpenAI-compatible server (vLLM, llama.cpp's server, Ollama, TGI) as the engine.
 
-The prompt is built here with the same template as for a local model and sent to the remote's
-`/completions` endpoint; the text streams back as server-sent events. Our stop filter still runs
-above the engine, so the `### Human` marker never reaches a user whatever the remote does with
-the `stop` hint.
+Two ways to prompt it (OPENAI_PROMPT):
+
+- chat: the messages go to the remote's `/chat/completions`, whose chat template (the model's own)
+  renders them; the answer streams back as `choices[0].delta.content`.
+- text: the seed's `### Human` template is rendered here and sent to `/completions`, with its
+  role markers as the `stop` hint.
+- auto: decided once, at `connect`: chat, unless the remote clearly has no chat template of its
+  own (see `OpenAIEngine._remote_has_chat_template`).
+
+The remote parses control-token text (`<end_of_turn>`, `<|im_end|>`) anywhere in what it is
+given, so such text in a message is defused first (`defuse`). Our stop filter runs above the
+engine either way, so a marker the model spells out never reaches a user.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 import httpx
 
-from client.protocol import SamplingParams
-from server.engines.base import EngineError, Generation, ModelLoadError
-from server.prompt import STOP_MARKERS
+from client.protocol import Message
+from server.engines.base import Answer, EngineError, ModelLoadError, Prompt, TemplateInfo, Usage
+from server.engines.llama_cpp_engine import merge_turns
+from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt
+from server.sampling import Sampling
 from server.settings import Settings
 
-DEFAULT_TEMPERATURE = 0.7
-DEFAULT_TOP_P = 0.95
 CONNECT_TIMEOUT = 5.0
+WORD_JOINER = "\u2060"
 
-# (path under the server root, request body, reader of the answer) for the tokenizers we know
-Tokenizer = tuple[str, Callable[[str, str], dict[str, Any]], Callable[[Any], int]]
-TOKENIZERS: tuple[Tokenizer, ...] = (
-    # llama-cpp-python's `python -m llama_cpp.server`
-    ("/extras/tokenize/count", lambda model, text: {"model": model, "input": text},
-     lambda r: int(r["count"])),
-    # llama.cpp's `llama-server`
-    ("/tokenize", lambda model, text: {"content": text, "add_special": True}, lambda r: len(r["tokens"])),
-    # vLLM
-    ("/tokenize", lambda model, text: {"model": model, "prompt": text}, lambda r: int(r["count"])),
+# Control-token texts: the ones we know, and anything shaped like `<|...|>`.
+_CONTROL = "|".join([*(re.escape(m) for m in TURN_MARKERS), r"<\|[^\s<>|]{1,64}\|>"])
+_CONTROL_STARTS = re.compile(f"(?=(?:{_CONTROL}))")
+
+
+def defuse(text: str) -> str:
+    """`text` with every control-token text in it broken by a WORD JOINER after its first
+    character, so that the remote's tokenizer reads it as plain text (and a user cannot close a
+    turn or forge one). Overlapping markers are each broken."""
+    starts = [m.start() for m in _CONTROL_STARTS.finditer(text)]
+    if not starts:
+        return text
+    parts, last = [], 0
+    for start in starts:
+        parts.append(text[last : start + 1])
+        last = start + 1
+    parts.append(text[last:])
+    return WORD_JOINER.join(parts)
+
+
+# The template llama.cpp's server falls back to when the GGUF has none (common/chat.cpp,
+# CHATML_TEMPLATE_SRC): a remote reporting it has no chat template of the model's own.
+LLAMA_CPP_FALLBACK_TEMPLATE = (
+    "{%- for message in messages -%}\n"
+    "  {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>\n' -}}\n"
+    "{%- endfor -%}\n"
+    "{%- if add_generation_prompt -%}\n"
+    "  {{- '<|im_start|>assistant\n' -}}\n"
+    "{%- endif -%}"
 )
+# what vLLM and TGI say when asked to chat with a model that has no chat template
+_NO_TEMPLATE = re.compile(r"chat[ _]template|template not found|no template", re.IGNORECASE)
+
+# Token counters: (path, under the server root (True) or the base URL, request body, reader)
+Counter = tuple[str, bool, Callable[[str, Any], dict[str, Any]], Callable[[Any], int]]
+TEXT_COUNTERS: tuple[Counter, ...] = (
+    # llama.cpp's server: special-token text parsed and BOS added, as for a prompt
+    ("/tokenize", True, lambda model, text: {"content": text, "add_special": True}, lambda r: len(r["tokens"])),
+    # vLLM
+    ("/tokenize", True, lambda model, text: {"model": model, "prompt": text}, lambda r: int(r["count"])),
+)
+CHAT_COUNTERS: tuple[Counter, ...] = (
+    # llama.cpp's server: the chat rendered with its template, then tokenized
+    ("/chat/completions/input_tokens", False, lambda model, messages: {"model": model, "messages": messages},
+     lambda r: int(r["input_tokens"])),
+    # vLLM
+    ("/tokenize", True,
+     lambda model, messages: {"model": model, "messages": messages, "add_generation_prompt": True},
+     lambda r: int(r["count"])),
+)
+EXTRAS = ("top_k", "repeat_penalty", "repetition_penalty")  # sampling fields beyond OpenAI's own
+PROBE_CHAT = [{"role": "user", "content": "Hello"}]
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -50,38 +101,54 @@ def _error_text(response: httpx.Response) -> str:
     return str(body)[:500]
 
 
+def estimate_tokens(text: str) -> int:
+    """A conservative guess when the remote cannot count: one token per three bytes."""
+    return -(-len(text.encode("utf-8")) // 3)
+
+
+def estimate_chat_tokens(messages: Sequence[dict[str, str]]) -> int:
+    """The guess for a chat: bytes / 3 of it written out in ChatML."""
+    return estimate_tokens("".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)) + 4
+
+
 class OpenAIEngine:
     name = "openai"
 
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        api_key: str = "",
-        n_ctx: int = 4096,
-        max_tokens: int = 512,
-        timeout: float = 120.0,
-        parallel: int = 1,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        # answers streamed at once: the remote's slots (llama-server --parallel N, or vLLM's batch)
-        self.parallel = max(1, parallel)
-        self.model = model
-        self.n_ctx = n_ctx
-        self.max_tokens = max_tokens
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        limits = httpx.Timeout(timeout, connect=CONNECT_TIMEOUT)
-        # One client for the model thread (generation), one for counting, which runs on the
-        # event loop's helper threads while a generation streams.
-        self._http = httpx.Client(headers=headers, timeout=limits)
-        self._count_http = httpx.Client(headers=headers, timeout=limits)
-        self._tokenizer: Tokenizer | None = None
-        self._special_tokens = 0  # tokens the remote adds to any text (BOS)
+    def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> None:
+        """The engine with no word from the remote yet; `connect` asks it what it serves."""
+        self.base_url = settings.openai_base_url.rstrip("/")
+        self.model = settings.openai_model
+        self.n_ctx = settings.n_ctx
+        # answers streamed at once: the remote's slots (llama-server --parallel N), or vLLM's batch
+        self.parallel = settings.openai_parallel
+        self.chat = settings.openai_prompt != "text"
+        self.template = TemplateInfo("the remote's chat template", self.base_url) if self.chat else SEED
+        headers = {"Authorization": f"Bearer {settings.openai_api_key}"} if settings.openai_api_key else {}
+        timeout = httpx.Timeout(settings.openai_timeout, connect=CONNECT_TIMEOUT)
+        # One client for the answers (as many connections as answers run), one for counting,
+        # which runs on the event loop's helper threads while answers stream.
+        self._http = httpx.Client(
+            headers=headers, timeout=timeout, transport=transport,
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=self.parallel),
+        )
+        self._count_http = httpx.Client(headers=headers, timeout=timeout, transport=transport)
+        self._counter: Counter | None = None
         self._send_extras = True  # top_k / repeat_penalty, until the remote refuses them
 
+    @property
+    def capacity(self) -> int:
+        """The remote manages its own memory: never hold an answer back for lack of room here."""
+        return self.n_ctx * self.parallel
+
+    @property
+    def _root(self) -> str:
+        """The server root, where llama.cpp's and vLLM's own endpoints live (outside `/v1`)."""
+        return self.base_url.removesuffix("/v1")
+
     @classmethod
-    def connect(cls, settings: Settings) -> OpenAIEngine:
-        """Check that the remote answers and pick its model; `ModelLoadError` says how to fix it."""
+    def connect(cls, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> OpenAIEngine:
+        """Check that the remote answers, pick its model and how to prompt it; `ModelLoadError`
+        says how to fix what is wrong."""
         base = settings.openai_base_url.rstrip("/")
         if not base:
             raise ModelLoadError(
@@ -90,40 +157,38 @@ class OpenAIEngine:
             )
         if not base.startswith(("http://", "https://")):
             raise ModelLoadError(f"OPENAI_BASE_URL must start with http:// or https://, not {base!r}")
-        engine = cls(
-            base,
-            settings.openai_model,
-            settings.openai_api_key,
-            settings.n_ctx,
-            settings.max_tokens,
-            settings.openai_timeout,
-            settings.openai_parallel,
-        )
-        models = engine._list_models()
-        if not engine.model:
-            if not models:
-                raise ModelLoadError(f"{base}/models lists no models: set OPENAI_MODEL to the model to use")
-            engine.model = str(models[0]["id"])
-        served = next((m for m in models if m.get("id") == engine.model), {})
-        max_len = served.get("max_model_len")  # vLLM reports its context window
-        if isinstance(max_len, int) and 0 < max_len < engine.n_ctx:
-            engine.n_ctx = max_len
-        engine._find_tokenizer()
+        engine = cls(settings, transport=transport)
+        try:
+            models = engine._list_models()
+            if not engine.model:
+                if not models:
+                    raise ModelLoadError(f"{base}/models lists no models: set OPENAI_MODEL to the model to use")
+                engine.model = str(models[0]["id"])
+            served = next((m for m in models if m.get("id") == engine.model), {})
+            meta = served.get("meta")
+            # vLLM reports its context window; llama.cpp the context of one slot
+            for window in (served.get("max_model_len"), meta.get("n_ctx") if isinstance(meta, dict) else None):
+                if isinstance(window, int) and 0 < window < engine.n_ctx:
+                    engine.n_ctx = window
+            if settings.openai_prompt == "auto" and not engine._remote_has_chat_template():
+                engine.chat, engine.template = False, SEED
+            engine._counter = engine._find_counter()
+        except BaseException:
+            engine.close()
+            raise
         return engine
 
     def _list_models(self) -> list[dict[str, Any]]:
         url = f"{self.base_url}/models"
         try:
-            response = self._http.get(url, timeout=CONNECT_TIMEOUT)
+            response = self._count_http.get(url, timeout=CONNECT_TIMEOUT)
         except httpx.HTTPError as exc:
             raise ModelLoadError(
                 f"cannot reach the remote model server at {url} ({type(exc).__name__}: {exc}):"
                 " start it, or fix OPENAI_BASE_URL"
             ) from None
         if response.status_code in (401, 403):
-            raise ModelLoadError(
-                f"{url} refused the API key (HTTP {response.status_code}): set OPENAI_API_KEY"
-            )
+            raise ModelLoadError(f"{url} refused the API key (HTTP {response.status_code}): set OPENAI_API_KEY")
         if response.status_code != 200:
             raise ModelLoadError(
                 f"{url} answered HTTP {response.status_code}: check OPENAI_BASE_URL"
@@ -133,99 +198,130 @@ class OpenAIEngine:
             data = response.json()["data"]
             return [m for m in data if isinstance(m, dict)]
         except (ValueError, KeyError, TypeError):
-            raise ModelLoadError(
-                f"{url} did not answer with an OpenAI model list: check OPENAI_BASE_URL"
-            ) from None
+            raise ModelLoadError(f"{url} did not answer with an OpenAI model list: check OPENAI_BASE_URL") from None
 
-    # -- tokens ----------------------------------------------------------------------------
-
-    @property
-    def _root(self) -> str:
-        """The server root, where tokenize endpoints live (outside `/v1`)."""
-        return self.base_url.removesuffix("/v1")
-
-    def _find_tokenizer(self) -> None:
-        for tokenizer in TOKENIZERS:
-            self._tokenizer = tokenizer
-            baseline = self._remote_count("")
-            if baseline is not None:
-                self._special_tokens = baseline
-                return
-        self._tokenizer = None
-
-    def _remote_count(self, text: str, http: httpx.Client | None = None) -> int | None:
-        """Tokens the remote makes of `text` (with its BOS), or None if it cannot say."""
-        if self._tokenizer is None:
-            return None
-        path, body, read = self._tokenizer
+    def _remote_has_chat_template(self) -> bool:
+        """OPENAI_PROMPT=auto: False only when the remote clearly has no chat template of the
+        model's own. llama.cpp's server reports its template at `GET /props`: none, or its
+        ChatML fallback (what it uses when the GGUF has none), means no. Other servers get a
+        one-token chat: refused with words about a missing chat template (vLLM, TGI) or with
+        404/405 (no chat endpoint), means no. Anything else means yes."""
         try:
-            response = (http or self._count_http).post(f"{self._root}{path}", json=body(self.model, text))
-            if response.status_code != 200:
-                return None
-            return read(response.json())
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            props = self._count_http.get(f"{self._root}/props", timeout=CONNECT_TIMEOUT)
+            if props.status_code == 200:
+                template = props.json().get("chat_template")
+                if isinstance(template, str):
+                    return template.strip() not in ("", LLAMA_CPP_FALLBACK_TEMPLATE)
+        except (httpx.HTTPError, ValueError, AttributeError):
+            pass
+        body = {"model": self.model, "messages": PROBE_CHAT, "max_tokens": 1}
+        try:
+            response = self._count_http.post(f"{self.base_url}/chat/completions", json=body)
+        except httpx.HTTPError:
+            return True
+        if response.status_code in (404, 405):
+            return False
+        return response.status_code == 200 or not _NO_TEMPLATE.search(_error_text(response))
+
+    # -- prompts and tokens ----------------------------------------------------------------
+
+    def _find_counter(self) -> Counter | None:
+        """The first of the known tokenizer endpoints that counts a probe prompt."""
+        probe: Any = PROBE_CHAT if self.chat else build_prompt([Message(True, "Hello")])
+        for counter in CHAT_COUNTERS if self.chat else TEXT_COUNTERS:
+            n = self._count(counter, probe)
+            if n is not None and n > 0:
+                return counter
+        return None
+
+    def _count(self, counter: Counter, prompt: Any) -> int | None:
+        """Tokens the remote makes of `prompt` (BOS and template included), or None if it cannot say."""
+        path, at_root, body, read = counter
+        url = f"{self._root if at_root else self.base_url}{path}"
+        try:
+            response = self._count_http.post(url, json=body(self.model, prompt))
+            return read(response.json()) if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
-    @staticmethod
-    def estimate_tokens(text: str) -> int:
-        """A conservative guess when the remote cannot count: one token per three bytes."""
-        return -(-len(text.encode("utf-8")) // 3)
+    def render(self, messages: Sequence[Message], system: str | None) -> Prompt:
+        payload: Any
+        if self.chat:
+            payload = [{"role": "system", "content": defuse(system.strip())}] if system and system.strip() else []
+            payload += [
+                {"role": "user" if m.user else "assistant", "content": defuse(m.text.strip())}
+                for m in merge_turns(messages)
+            ]
+            estimate = estimate_chat_tokens(payload)
+            stops: tuple[str, ...] = TURN_MARKERS  # harmless as text: hidden if the model spells one out
+        else:
+            payload = build_prompt([Message(m.user, defuse(m.text)) for m in messages], system and defuse(system))
+            estimate = estimate_tokens(payload)
+            stops = STOP_MARKERS
+        n = self._count(self._counter, payload) if self._counter else None
+        return Prompt(estimate if n is None else n, stops, payload)
 
-    def count_tokens(self, text: str) -> int:
-        n = self._remote_count(text)
-        return self.estimate_tokens(text) if n is None else max(0, n - self._special_tokens)
+    # -- answers ---------------------------------------------------------------------------
 
-    # -- generation ------------------------------------------------------------------------
-
-    def _request(self, prompt: str, params: SamplingParams) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "prompt": prompt,
-            "max_tokens": params.max_tokens or self.max_tokens,
-            "temperature": DEFAULT_TEMPERATURE if params.temperature is None else params.temperature,
-            "top_p": DEFAULT_TOP_P if params.top_p is None else params.top_p,
-            "stop": list(STOP_MARKERS),
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if params.seed is not None:
-            body["seed"] = params.seed
+    def _request(self, prompt: Prompt, sampling: Sampling) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model}
+        if self.chat:
+            body["messages"] = prompt.payload
+        else:
+            body["prompt"] = prompt.payload
+            body["stop"] = list(STOP_MARKERS)
+        body.update(
+            max_tokens=sampling.max_tokens, temperature=sampling.temperature, top_p=sampling.top_p,
+            stream=True, stream_options={"include_usage": True},
+        )
+        if sampling.seed is not None:
+            body["seed"] = sampling.seed
         if self._send_extras:
-            if params.top_k is not None:
-                body["top_k"] = params.top_k
-            if params.repeat_penalty is not None:
-                body["repeat_penalty"] = params.repeat_penalty  # llama.cpp
-                body["repetition_penalty"] = params.repeat_penalty  # vLLM, TGI
+            body["top_k"] = sampling.top_k
+            body["repeat_penalty"] = sampling.repeat_penalty  # llama.cpp
+            body["repetition_penalty"] = sampling.repeat_penalty  # vLLM, TGI
         return body
 
-    def stream(self, prompt: str, params: SamplingParams, gen: Generation) -> Iterator[str]:
-        url = f"{self.base_url}/completions"
-        n = self._remote_count(prompt, self._http)
-        gen.prompt_tokens = gen.prompt_tokens_evaluated = self.estimate_tokens(prompt) if n is None else n
-        body = self._request(prompt, params)
+    def stream(self, prompt: Prompt, sampling: Sampling) -> Answer:
+        usage = Usage(prompt_tokens=prompt.n_tokens, prompt_tokens_evaluated=prompt.n_tokens)
+        return Answer(self._answer(prompt, sampling, usage), usage)
+
+    def _answer(self, prompt: Prompt, sampling: Sampling, usage: Usage) -> Generator[str, None, None]:
+        url = f"{self.base_url}/chat/completions" if self.chat else f"{self.base_url}/completions"
+        body = self._request(prompt, sampling)
         try:
             with self._http.stream("POST", url, json=body) as response:
-                if response.status_code in (400, 422) and ("top_k" in body or "repeat_penalty" in body):
-                    # a strict server (OpenAI itself) refuses fields it does not know: go without
+                if response.status_code in (400, 422) and "top_k" in body:
+                    # a strict server (OpenAI itself) refuses fields it does not know: ask again
+                    # without them, and leave them out from then on if that is accepted
                     response.read()
-                    self._send_extras = False
-                    yield from self.stream(prompt, params, gen)
-                    return
+                    body = {k: v for k, v in body.items() if k not in EXTRAS}
+                    with self._http.stream("POST", url, json=body) as retry:
+                        if retry.status_code != 200:
+                            retry.read()
+                            raise self._http_error(url, retry)
+                        self._send_extras = False
+                        yield from self._read_events(retry, usage, url)
+                        return
                 if response.status_code != 200:
                     response.read()
-                    raise EngineError(
-                        f"the remote model server at {url} answered HTTP {response.status_code}:"
-                        f" {_error_text(response)}"
-                    )
-                yield from self._read_events(response, gen, url)
+                    raise self._http_error(url, response)
+                yield from self._read_events(response, usage, url)
         except httpx.TimeoutException:
-            raise EngineError(f"the remote model server at {url} timed out (OPENAI_TIMEOUT)") from None
-        except httpx.HTTPError as exc:
             raise EngineError(
-                f"lost the remote model server at {url} ({type(exc).__name__}: {exc})"
+                f"the remote model server at {url} sent nothing for {self._http.timeout.read} s (OPENAI_TIMEOUT):"
+                " it timed out"
             ) from None
+        except httpx.HTTPError as exc:
+            raise EngineError(f"lost the remote model server at {url} ({type(exc).__name__}: {exc})") from None
 
-    def _read_events(self, response: httpx.Response, gen: Generation, url: str) -> Iterator[str]:
+    @staticmethod
+    def _http_error(url: str, response: httpx.Response) -> EngineError:
+        return EngineError(
+            f"the remote model server at {url} answered HTTP {response.status_code}: {_error_text(response)}"
+        )
+
+    def _read_events(self, response: httpx.Response, usage: Usage, url: str) -> Generator[str, None, None]:
         counted = 0
         finished = False
         for line in response.iter_lines():
@@ -237,33 +333,50 @@ class OpenAIEngine:
             try:
                 chunk = json.loads(data)
             except ValueError:
-                raise EngineError(
-                    f"the remote model server at {url} sent a malformed event: {data[:100]}"
-                ) from None
+                raise EngineError(f"the remote model server at {url} sent a malformed event: {data[:100]}") from None
             if not isinstance(chunk, dict):
-                continue
+                raise EngineError(f"the remote model server at {url} sent a malformed event: {data[:100]}")
             error = chunk.get("error")
             if error:
                 message = error.get("message", error) if isinstance(error, dict) else error
                 raise EngineError(f"the remote model server failed: {message}")
-            usage = chunk.get("usage")
-            if isinstance(usage, dict):
-                gen.prompt_tokens = int(usage.get("prompt_tokens") or gen.prompt_tokens)
-                gen.prompt_tokens_evaluated = gen.prompt_tokens
-                gen.completion_tokens = int(usage.get("completion_tokens") or gen.completion_tokens)
             for choice in chunk.get("choices") or ():
-                text = choice.get("text") or ""
-                if text:
+                if not isinstance(choice, dict):
+                    continue
+                delta = choice.get("delta")
+                text = (delta.get("content") if isinstance(delta, dict) else None) if self.chat else choice.get("text")
+                if isinstance(text, str) and text:
                     counted += 1
-                    gen.completion_tokens = max(gen.completion_tokens, counted)
+                    usage.completion_tokens = max(usage.completion_tokens, counted)
                     yield text
                 reason = choice.get("finish_reason")
                 if reason:
                     finished = True
-                    gen.finish_reason = "length" if reason == "length" else "stop"
+                    usage.finish_reason = "length" if reason == "length" else "stop"
+            self._read_usage(chunk, usage)
         else:
             if not finished:
                 raise EngineError(f"the remote model server at {url} ended the stream mid-answer")
+
+    @staticmethod
+    def _read_usage(chunk: dict[str, Any], usage: Usage) -> None:
+        counts = chunk.get("usage")
+        if not isinstance(counts, dict):
+            return
+        try:
+            usage.prompt_tokens = int(counts.get("prompt_tokens") or usage.prompt_tokens)
+            usage.completion_tokens = int(counts.get("completion_tokens") or usage.completion_tokens)
+            details = counts.get("prompt_tokens_details")
+            cached = details.get("cached_tokens") if isinstance(details, dict) else None
+            timings = chunk.get("timings")  # llama.cpp: prompt_n is what it evaluated
+            if isinstance(timings, dict) and isinstance(timings.get("prompt_n"), int):
+                usage.prompt_tokens_evaluated = timings["prompt_n"]
+            elif isinstance(cached, int):
+                usage.prompt_tokens_evaluated = max(0, usage.prompt_tokens - cached)
+            else:
+                usage.prompt_tokens_evaluated = usage.prompt_tokens
+        except (TypeError, ValueError):
+            pass  # counts we cannot read leave ours
 
     def close(self) -> None:
         self._http.close()
