@@ -62,8 +62,12 @@ async def health(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     scheduler: Scheduler | None = request.app.state.scheduler
     if scheduler is None:
-        body = {"status": "loading", "engine": settings.engine, "model": None, "model_path": settings.model_path}
-        return JSONResponse(body, 503, headers={"Retry-After": "1"})
+        loading = {"status": "loading", "engine": settings.engine, "model": None, "model_path": settings.model_path}
+        return JSONResponse(loading, 503, headers={"Retry-After": "1"})
     engine = scheduler.engine
-    body = {"status": "ok", "engine": engine.name, "model": engine.model, "model_path": settings.model_path}
+    body: dict[str, object] = {
+        "status": "ok", "engine": engine.name, "model": engine.model, "model_path": settings.model_path,
+        "template": {"name": engine.template.name, "source": engine.template.source},
+        "n_ctx": engine.n_ctx, "parallel": engine.parallel,
+    }
     return JSONResponse(body)

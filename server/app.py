@@ -54,6 +54,10 @@ def create_app(
         except ModelLoadError as exc:
             on_load_error(exc)
             return
+        except Exception as exc:  # a fault of ours, not the model file's: still one clear line
+            log.exception("loading the model failed")
+            on_load_error(ModelLoadError(f"loading the model failed unexpectedly ({type(exc).__name__}: {exc})"))
+            return
         app.state.scheduler = Scheduler(engine, settings.queue_size, on_done=metrics.observe_done)
         log.info("%s loaded %s", engine.name, engine.model)
 

@@ -17,6 +17,14 @@ ASSISTANT = "### Assistant:"
 STOP_MARKERS = ("### Human", "### Assistant")
 SEED = TemplateInfo("seed (### Human / ### Assistant)", "built-in")
 
+# Control-token texts that llama.cpp treats as end of turn or that open a turn, in the vocabularies we know.
+# Those that are special tokens of the loaded model are the stop filter's safety net: the model
+# could still spell one out of ordinary tokens, and it must never show.
+TURN_MARKERS = (
+    "<end_of_turn>", "<start_of_turn>", "<|im_end|>", "<|im_start|>", "<|eot_id|>", "<|start_header_id|>",
+    "<|end|>", "<|user|>", "<|assistant|>", "<|endoftext|>", "</s>", "<|end_of_text|>", "<|eom_id|>",
+    "[INST]", "[/INST]", "<|return|>", "<|turn>", "<turn|>", "<eos>", "<|end▁of▁sentence|>",
+)
 PREAMBLE = "A chat between a human and an assistant."
 FEW_SHOT = (
     f"{ASSISTANT}Hello - How may I help you today?\n"

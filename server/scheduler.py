@@ -65,15 +65,23 @@ class Scheduler:
 
         `stops` are extra stop strings, hidden like the prompt's own markers (which always apply).
         """
-        busy = len(self._running) >= self.parallel
-        if busy and len(self._waiting) >= self.queue_size:
-            raise QueueFull(f"the model is busy and {len(self._waiting)} requests are waiting")
         job = Job(prompt, sampling, truncated_turns, prompt.stops + tuple(s for s in stops if s))
-        if not busy:
+        if not self._waiting and self._fits(job):
             self._start(job)
+        elif len(self._waiting) >= self.queue_size:
+            raise QueueFull(f"the model is busy and {len(self._waiting)} requests are waiting")
         else:
             self._waiting.append(job)
         return job
+
+    def _fits(self, job: Job) -> bool:
+        """A free slot, and room in the engine's KV cache for the job's prompt and whole answer
+        budget, so that answers running together can never overflow it (an empty engine takes
+        any job: context fitting already bounds one)."""
+        if len(self._running) >= self.parallel:
+            return False
+        held = sum(j.prompt.n_tokens + j.sampling.max_tokens for j in self._running)
+        return not self._running or held + job.prompt.n_tokens + job.sampling.max_tokens <= self.engine.capacity
 
     async def events(self, job: Job) -> AsyncIterator[Event]:
         """The job's events; leaving the iteration early cancels the job."""
@@ -113,7 +121,7 @@ class Scheduler:
 
     def _next(self, finished: Job) -> None:
         self._running.discard(finished)
-        while self._waiting and len(self._running) < self.parallel:
+        while self._waiting and (self._waiting[0].cancelled.is_set() or self._fits(self._waiting[0])):
             job = self._waiting.popleft()
             if not job.cancelled.is_set():
                 self._start(job)
@@ -176,3 +184,4 @@ class Scheduler:
         for job in self._running:
             job.cancelled.set()
         self._worker.shutdown(wait=True, cancel_futures=True)
+        self.engine.close()

@@ -194,6 +194,12 @@ class Settings:
     parallel: int = setting(
         8, "Chats answered at once (llama.cpp slots); all share one KV cache pool.", min=1, max=256
     )
+    kv_pool: int = setting(
+        8192,
+        "Tokens of KV cache that the chats answering at once share (llama.cpp); its memory does not grow"
+        " with PARALLEL, and answers wait rather than overflow it. At least N_CTX.",
+        min=256, max=16_777_216,
+    )
     n_gpu_layers: int = setting(
         -1, "Layers to offload to the GPU with a GPU build of xllamacpp (-1: auto, 0: CPU only).", min=-1
     )

@@ -36,7 +36,7 @@ class StopFilter:
 
     def _hold_from(self, buffer: str) -> int:
         cut = len(buffer)
-        for k in range(min(len(buffer), max(map(len, self.markers)) - 1), 0, -1):
+        for k in range(min(len(buffer), max(map(len, self.markers), default=1) - 1), 0, -1):
             if any(m.startswith(buffer[-k:]) for m in self.markers):
                 cut = len(buffer) - k
                 break

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from client.protocol import SamplingParams
-from server.engines.base import EngineError, Generation, ModelLoadError
+from server.engines.base import Answer, EngineError, ModelLoadError, Prompt, Usage
 from server.engines.ctransformers_engine import CTransformersEngine, resolve_lib
+from server.sampling import TEMPERATURE, Sampling, resolve
 from tests import tinymodels as tm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +32,7 @@ PROMPT = (
     "### Assistant:"
 )
 WORLD = "你好，世界！🌍🎉 こんにちは 👩‍👩‍👧 " * 3
-GREEDY = SamplingParams(temperature=0.0)
+GREEDY = Sampling(max_tokens=512, temperature=0.0)
 
 MODELS: dict[str, Callable[[Path], tm.Spec]] = {
     "ggjt-f32": lambda p: tm.write_ggjt(p, "f32"),
@@ -53,16 +54,21 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def load(path: Path, **kw: Any) -> CTransformersEngine:
+    kw.setdefault("model_type", "llama")
     kw.setdefault("threads", 1)
     kw.setdefault("n_ctx", 512)
     return CTransformersEngine(path, **kw)
 
 
-def run(
-    engine: CTransformersEngine, prompt: str, params: SamplingParams = GREEDY
-) -> tuple[list[str], Generation]:
-    gen = Generation()
-    return list(engine.stream(prompt, params, gen)), gen
+def start(engine: CTransformersEngine, text: str, sampling: Sampling = GREEDY) -> Answer:
+    """An answer to `text` as it stands (no template), with BOS as the model wants."""
+    tokens = engine.tokenize(text, add_bos=engine.add_bos)
+    return engine.stream(Prompt(len(tokens), (), tokens), sampling)
+
+
+def run(engine: CTransformersEngine, text: str, sampling: Sampling = GREEDY) -> tuple[list[str], Usage]:
+    answer = start(engine, text, sampling)
+    return list(answer), answer.usage
 
 
 def prompt_tokens(kind: str, prompt: str) -> int:
@@ -150,13 +156,13 @@ def test_tokenize_trap_is_real_and_avoided(models: dict[str, Path]) -> None:
     for kind in ("ggjt-q8_0", "gguf-f16"):
         ours = isolated(f"""
             from server.engines.ctransformers_engine import CTransformersEngine
-            from server.engines.base import Generation
-            from client.protocol import SamplingParams
-            e = CTransformersEngine({str(models[kind])!r}, threads=1, n_ctx=4096)
+            from server.engines.base import Prompt
+            from server.sampling import Sampling
+            e = CTransformersEngine({str(models[kind])!r}, "llama", threads=1, n_ctx=4096)
             for _ in range(20):
                 n = e.count_tokens({text!r})
-            gen = Generation()
-            out = "".join(e.stream({WORLD!r} + "\\n### Assistant:", SamplingParams(temperature=0), gen))
+            tokens = e.tokenize({WORLD!r} + "\\n### Assistant:", add_bos=True)
+            out = "".join(e.stream(Prompt(len(tokens), (), tokens), Sampling(max_tokens=512, temperature=0)))
             print("TOKENS", n + 1)
             print("ANSWER", repr(out))
         """)
@@ -188,7 +194,7 @@ def test_split_characters_are_held_until_whole(tmp_path: Path) -> None:
     assert pieces == ["Caf", "é ", "你", "😀!"]
     assert gen.completion_tokens == 4 and gen.finish_reason == "stop"
     # Cut off by max_tokens in the middle of "é": nothing half-made comes out.
-    pieces, gen = run(engine, PROMPT, SamplingParams(temperature=0, max_tokens=1))
+    pieces, gen = run(engine, PROMPT, resolve(SamplingParams(temperature=0, max_tokens=1), 512))
     assert pieces == ["Caf"] and gen.finish_reason == "length" and gen.completion_tokens == 1
     assert all("\ufffd" not in p for p in pieces)
 
@@ -196,7 +202,7 @@ def test_split_characters_are_held_until_whole(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", ["ggjt-f16", "gguf-f16"])
 def test_max_tokens_gives_length(models: dict[str, Path], kind: str) -> None:
     engine = load(models[kind])
-    pieces, gen = run(engine, PROMPT, SamplingParams(temperature=0, max_tokens=2))
+    pieces, gen = run(engine, PROMPT, resolve(SamplingParams(temperature=0, max_tokens=2), 512))
     assert "".join(pieces) == "Paris is"
     assert gen.finish_reason == "length" and gen.completion_tokens == 2
 
@@ -232,17 +238,17 @@ class SampleSpy:
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        (SamplingParams(), (40, 0.95, 0.8, 1.1, -1)),
-        (SamplingParams(temperature=0.0, top_k=50, seed=3), (1, 0.95, 1.0, 1.1, 3)),
+        (resolve(SamplingParams(), 512), (40, 0.95, TEMPERATURE, 1.1, -1)),
+        (resolve(SamplingParams(temperature=0.0, top_k=50, seed=3), 512), (1, 0.95, 1.0, 1.1, 3)),
         (
-            SamplingParams(temperature=1.5, top_p=0.5, top_k=7, repeat_penalty=1.3, seed=42),
+            resolve(SamplingParams(temperature=1.5, top_p=0.5, top_k=7, repeat_penalty=1.3, seed=42), 512),
             (7, 0.5, 1.5, 1.3, 42),
         ),
-        (SamplingParams(top_k=0), (tm.BYTE_BASE + 256 + 5, 0.95, 0.8, 1.1, -1)),
+        (resolve(SamplingParams(top_k=0), 512), (tm.BYTE_BASE + 256 + 5, 0.95, TEMPERATURE, 1.1, -1)),
     ],
 )
 def test_sampling_parameters_pass_through(
-    models: dict[str, Path], params: SamplingParams, expected: tuple[Any, ...]
+    models: dict[str, Path], params: Sampling, expected: tuple[Any, ...]
 ) -> None:
     engine = load(models["ggjt-f16"])
     spy = SampleSpy(engine._lib)
@@ -254,12 +260,12 @@ def test_sampling_parameters_pass_through(
         assert call == pytest.approx(expected)
 
 
-def test_default_max_tokens_is_512(tmp_path: Path) -> None:
+def test_max_tokens_ends_an_answer_that_never_ends(tmp_path: Path) -> None:
     path = tmp_path / "loop.bin"
     spec = tm.write_ggjt(path, "q8_0", continuation=[b"ab\xc3\xa9", b"cd!"], loop=True)
     assert spec.greedy(tm.byte_tokens(":")[-1], n=6) == spec.piece_ids * 3  # never ends
     engine = load(path, n_ctx=2048)
-    pieces, gen = run(engine, ":", SamplingParams())
+    pieces, gen = run(engine, ":", Sampling(max_tokens=512))
     assert gen.completion_tokens == 512 and gen.finish_reason == "length"
     assert "".join(pieces) == "abécd!" * 256
 
@@ -269,11 +275,11 @@ def test_default_max_tokens_is_512(tmp_path: Path) -> None:
 
 def test_closing_the_generator_stops_generation(models: dict[str, Path]) -> None:
     engine = load(models["gguf-f16"])
-    gen = Generation()
-    it: Iterator[str] = engine.stream(PROMPT, GREEDY, gen)
+    answer = start(engine, PROMPT)
+    it: Iterator[str] = iter(answer)
     assert next(it) == "Paris"
-    it.close()
-    assert gen.completion_tokens == 1
+    answer.close()
+    assert answer.usage.completion_tokens == 1
     # Nothing ran after the close: the yielded token was never even evaluated.
     assert engine._past == engine.tokenize(PROMPT, add_bos=True)
     # The engine is free again and answers in full.
@@ -282,7 +288,7 @@ def test_closing_the_generator_stops_generation(models: dict[str, Path]) -> None
 
 def test_one_generation_at_a_time(models: dict[str, Path]) -> None:
     engine = load(models["ggjt-f16"])
-    first = engine.stream(PROMPT, GREEDY, Generation())
+    first = iter(start(engine, PROMPT))
     assert next(first) == "Paris"
     with pytest.raises(EngineError, match="one generation at a time"):
         run(engine, PROMPT)

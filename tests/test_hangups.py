@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 import pytest
 import uvicorn
 
-from client.protocol import SamplingParams
+from client.protocol import Message
 from server.app import create_app
-from server.engines.base import Generation
+from server.engines.base import Answer, Prompt
+from server.prompt import SEED
+from server.sampling import Sampling
 from server.settings import Settings
 
 
@@ -22,13 +24,18 @@ class SilentEngine:
 
     name = "silent"
     model = "silent"
-    n_ctx = 4096
+    n_ctx = capacity = 4096
+    parallel = 1
+    template = SEED
 
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
+    def render(self, messages: Sequence[Message], system: str | None) -> Prompt:
+        raise AssertionError("no prompt should be rendered")
 
-    def stream(self, prompt: str, params: SamplingParams, gen: Generation) -> Iterator[str]:
+    def stream(self, prompt: Prompt, sampling: Sampling) -> Answer:
         raise AssertionError("no answer should start")
+
+    def close(self) -> None:
+        pass
 
 
 class Records(logging.Handler):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Iterator
 
@@ -20,7 +19,9 @@ LONG = 20_000  # tokens: far more than any test waits for; cancelled when each t
 def looping(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     path = tmp_path_factory.mktemp("loop") / "loop.gguf"
     tm.write_gguf(path, "f32", continuation="tick tock ", loop=True)
-    proc, url = start_server("--model", str(path), "--n-ctx", "32768", env={"QUEUE_SIZE": "2", "THREADS": "1"})
+    # one slot, so that queueing shows; the answer budget must fit the KV pool
+    env = {"QUEUE_SIZE": "2", "THREADS": "1", "PARALLEL": "1", "KV_POOL": "32768"}
+    proc, url = start_server("--model", str(path), "--n-ctx", "32768", env=env)
     yield url
     stop_server(proc)
 
@@ -64,12 +65,13 @@ async def time_to_first_token(client: httpx.AsyncClient, url: str) -> float:
 def test_disconnect_frees_the_model_for_the_next_request(looping: str) -> None:
     async def main() -> None:
         async with httpx.AsyncClient(timeout=60) as client:
-            idle = statistics.median([await time_to_first_token(client, looping) for _ in range(3)])
             response, _ = await first_token(client, looping, LONG)
             await response.aclose()  # the tab closed mid-answer
-            after = await time_to_first_token(client, looping)
-            # Without cancellation the next request would wait seconds for the long answer.
-            assert after < idle + 0.5, (idle, after)
+            # Without cancellation the one slot would stay busy for 20,000 tokens and the next
+            # request would be queued behind it; instead its first event is a token.
+            nxt, name, _ = await first_event(client, looping, 5)
+            assert name == "token"
+            await nxt.aclose()
 
     run_async(main())
 
@@ -96,12 +98,13 @@ def test_health_answers_fast_while_the_model_generates(looping: str) -> None:
     async def main() -> None:
         async with httpx.AsyncClient(timeout=60) as client:
             running, _ = await first_token(client, looping, LONG)
-            latencies = []
-            for _ in range(10):
-                started = time.perf_counter()
-                assert (await client.get(f"{looping}/health")).status_code == 200
-                latencies.append(time.perf_counter() - started)
+            for _ in range(10):  # how fast is measured by `make bench`; here: it answers at all
+                assert (await client.get(f"{looping}/health")).json()["status"] == "ok"
+            async for line in running.extensions["lines"]:  # and the answer streamed on meanwhile
+                if line.startswith("event: token"):
+                    break
+            else:
+                raise AssertionError("the answer stopped")
             await running.aclose()
-            assert statistics.median(latencies) < 0.1, latencies
 
     run_async(main())

@@ -15,7 +15,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.engines.llama_cpp_engine import LlamaCppEngine
+from server.engines.base import Engine
+from server.engines.loader import plan_engine
 from server.security import CONTENT_SECURITY_POLICY
 from server.settings import Settings
 from tests import tinymodels as tm
@@ -120,13 +121,15 @@ def test_health_is_503_while_the_model_loads_then_200(tmp_path: Path) -> None:
     tiny = tmp_path / "tiny.gguf"
     tm.write_gguf(tiny)
     gate = threading.Event()
+    settings = Settings(model_path=str(tiny), n_ctx=1024)
+    load = plan_engine(settings)
 
-    def slow_load() -> LlamaCppEngine:
+    def slow_load() -> Engine:
         gate.wait(30)
-        return LlamaCppEngine(tiny, n_ctx=1024)
+        return load()
 
     failures: list[Exception] = []
-    app = create_app(Settings.load(env_file=None, model_path=str(tiny)), slow_load, failures.append)
+    app = create_app(settings, slow_load, failures.append)
     with TestClient(app) as client:
         r = client.get("/health")
         assert r.status_code == 503 and r.json()["status"] == "loading" and r.headers["retry-after"] == "1"

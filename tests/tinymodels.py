@@ -43,9 +43,17 @@ N_EMBD = 64
 N_HEAD = 4
 N_MULT = 32
 N_LAYER = 1
-N_CTX = 256
+N_CTX = 32768  # the context length GGUF files declare: the tests may use any N_CTX up to it
 RMS_EPS = 1e-6
 MARGIN = 24.0  # logit of the chosen successor; every other logit is 0
+
+# A chat template in Gemma's shape, with its turn tokens (control tokens of the vocabulary).
+TURN_TOKENS = ("<start_of_turn>", "<end_of_turn>")
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<start_of_turn>"
+    "{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n{{ m['content'] }}<end_of_turn>\n"
+    "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
 
 GGJT_FTYPES = {"f32": 0, "f16": 1, "q8_0": 7}  # llama file type in the GGJT header
 GGML_TYPES = {"f32": 0, "f16": 1, "q8_0": 8}  # ggml tensor types
@@ -85,7 +93,11 @@ class Spec:
         loop: bool = False,
         n_embd: int = N_EMBD,
         seed: int = 0,
+        specials: Sequence[str] = (),
+        end: str = "",
     ):
+        """`specials` are control tokens added after the pieces; `end`, one of them, is what
+        follows the last piece instead of EOS."""
         if isinstance(continuation, str):
             self.pieces = split_pieces(continuation)
         else:
@@ -100,10 +112,12 @@ class Spec:
         self.n_layer = N_LAYER
         self.n_ff = -(-(8 * n_embd // 3) // N_MULT) * N_MULT
         self.piece_ids = [BYTE_BASE + 256 + i for i in range(len(self.pieces))]
-        self.n_vocab = BYTE_BASE + 256 + len(self.pieces)
+        self.specials = list(specials)
+        self.special_ids = {text: BYTE_BASE + 256 + len(self.pieces) + i for i, text in enumerate(specials)}
+        self.n_vocab = BYTE_BASE + 256 + len(self.pieces) + len(specials)
         self.successor = {t: self.piece_ids[0] for t in range(self.n_vocab)}
         for i, t in enumerate(self.piece_ids):
-            last = self.piece_ids[0] if loop else EOS_ID
+            last = self.piece_ids[0] if loop else self.special_ids[end] if end else EOS_ID
             self.successor[t] = self.piece_ids[i + 1] if i + 1 < len(self.piece_ids) else last
         self.tensors = self._weights(np.random.default_rng(seed))
 
@@ -302,15 +316,19 @@ def write_gguf(
     architecture: str = "llama",
     version: int = 3,
     loop: bool = False,
+    chat_template: str | None = None,
 ) -> Spec:
     """Write a GGUF llama file; return its spec. `architecture` other than "llama" writes a
-    file no llama loader accepts (for load-error tests)."""
+    file no llama loader accepts (for load-error tests). With `chat_template`, the vocabulary
+    gains Gemma's turn tokens, and the answer ends with `<end_of_turn>` instead of EOS."""
     if ftype not in GGUF_FTYPES:
         raise ValueError(f"GGUF ftype must be one of {sorted(GGUF_FTYPES)}")
-    spec = Spec(continuation, loop)
+    turns = TURN_TOKENS if chat_template else ()
+    spec = Spec(continuation, loop, specials=turns, end=turns[-1] if turns else "")
     tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
     tokens += [p.decode().replace(" ", SPM_SPACE) for p in spec.pieces]  # whole characters only
-    token_types = [2, 3, 3] + [6] * 256 + [1] * len(spec.pieces)
+    tokens += spec.specials
+    token_types = [2, 3, 3] + [6] * 256 + [1] * len(spec.pieces) + [3] * len(spec.specials)
     arch = architecture
     kvs = [
         _gguf_kv("general.architecture", GGUF_STR, arch),
@@ -333,6 +351,11 @@ def write_gguf(
         _gguf_kv("tokenizer.ggml.eos_token_id", GGUF_U32, EOS_ID),
         _gguf_kv("tokenizer.ggml.unknown_token_id", GGUF_U32, UNK_ID),
     ]
+    if chat_template:
+        kvs += [
+            _gguf_kv("tokenizer.chat_template", GGUF_STR, chat_template),
+            _gguf_kv("tokenizer.ggml.eot_token_id", GGUF_U32, spec.special_ids[turns[-1]]),
+        ]
     infos = []
     blobs = []
     offset = 0

@@ -72,11 +72,30 @@ class Answer:
 
 
 class Engine(Protocol):
-    name: str
-    model: str
-    n_ctx: int  # tokens one chat may hold: prompt plus answer
-    parallel: int  # answers it streams at once; the scheduler runs that many
-    template: TemplateInfo
+    # Read-only to everything above the engine; an engine may use plain attributes.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def n_ctx(self) -> int:
+        """Tokens one chat may hold: prompt plus answer."""
+        ...
+
+    @property
+    def parallel(self) -> int:
+        """Answers it streams at once; the scheduler runs that many."""
+        ...
+
+    @property
+    def capacity(self) -> int:
+        """Tokens (prompts plus answer budgets) the answers running at once may hold together."""
+        ...
+
+    @property
+    def template(self) -> TemplateInfo: ...
 
     def render(self, messages: Sequence[Message], system: str | None) -> Prompt:
         """The prompt for `messages` (the last one is the user's), counted in tokens."""

@@ -105,8 +105,6 @@ def check_gguf(path: str) -> dict[str, Any]:
     """Check that a GGUF file is whole and that every tensor is of a type ctransformers knows
     (it crashes otherwise); `ModelLoadError` if not. Returns the metadata scalars."""
     header = read_header(path)
-    if header.version not in (1, 2, 3):
-        raise ModelLoadError(f"cannot load {path}: GGUF version {header.version} (ctransformers reads 1 to 3)")
     size = os.path.getsize(path)
     for tensor in header.tensors:
         if tensor.type not in GGML_TYPE_SIZES:
@@ -203,7 +201,7 @@ class CTransformersEngine:
         self._llm: Any = llm
         self._lib = llm._lib
         self._ptr = llm._llm
-        self.n_ctx = int(self._lib.ctransformers_llm_context_length(self._ptr))
+        self.n_ctx = self.capacity = int(self._lib.ctransformers_llm_context_length(self._ptr))
         self.vocab_size = int(self._lib.ctransformers_llm_vocab_size(self._ptr))
         self.architecture = llm.model_type
         self.add_bos = self.architecture == "llama"

@@ -15,6 +15,7 @@ from server.engines.base import ModelLoadError
 
 _SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
 _STRING, _ARRAY = 8, 9
+VERSIONS = (1, 2, 3)
 MAX_STRING = 1 << 20
 MAX_ITEMS = 1 << 24
 
@@ -97,6 +98,8 @@ def read_header(path: str | os.PathLike[str]) -> Header:
         with open(path, "rb") as f:
             f.read(4)
             version = struct.unpack("<I", f.read(4))[0]
+            if version not in VERSIONS:
+                raise ValueError(f"GGUF version {version} (versions {VERSIONS[0]} to {VERSIONS[-1]} are known)")
             r = _Reader(f, version)
             n_tensors, n_kv = r.count(), r.count()
             if n_tensors > 1 << 20 or n_kv > 1 << 20:

@@ -32,25 +32,46 @@ from client.protocol import Message
 from server.engines.base import Answer, EngineError, ModelLoadError, Prompt, TemplateError, TemplateInfo, Usage
 from server.engines.gguf import read_header
 from server.engines.native import capture_native_output
-from server.prompt import SEED, STOP_MARKERS, build_prompt
+from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt
 from server.sampling import Sampling
 
 log = logging.getLogger("snake_llama")
 
-# Texts that llama.cpp treats as end of turn or that open a turn, in the vocabularies we know.
-# Those that are special tokens of the loaded model are the stop filter's safety net: the model
-# could still spell one out of ordinary tokens, and it must never show.
-TURN_MARKERS = (
-    "<end_of_turn>", "<start_of_turn>", "<|im_end|>", "<|im_start|>", "<|eot_id|>", "<|start_header_id|>",
-    "<|end|>", "<|user|>", "<|assistant|>", "<|endoftext|>", "</s>", "<|end_of_text|>", "<|eom_id|>",
-    "[INST]", "[/INST]", "<|return|>", "<|turn>", "<turn|>", "<eos>", "<|end▁of▁sentence|>",
-)
 SENTINEL = re.compile("\ue000(\\d+)\ue001")  # private-use characters: no template writes them
 CLOSE_TIMEOUT = 10.0
 
 
 def sentinel(i: int) -> str:
     return f"\ue000{i}\ue001"
+
+
+class Slots:
+    """Which of llama.cpp's slots each answer runs in.
+
+    llama.cpp would pick the slot whose cache shares the most with a prompt, and every chat
+    shares the template's opening lines, so chats taking turns would keep taking one another's
+    slot and re-reading their histories. Instead a chat goes back to the slot whose last prompt
+    its prompt extends, and a new chat takes the slot used least recently.
+    """
+
+    def __init__(self, n: int) -> None:
+        self._held: list[tuple[int, ...]] = [()] * n  # each slot's last prompt
+        self._free = list(range(n))  # least recently used first
+        self._lock = threading.Lock()
+
+    def take(self, tokens: Sequence[int]) -> int:
+        with self._lock:
+            if not self._free:
+                raise EngineError("every llama.cpp slot is busy")  # the scheduler runs at most PARALLEL
+            ours = [i for i in self._free if self._held[i] and tuple(tokens[: len(self._held[i])]) == self._held[i]]
+            slot = max(ours, key=lambda i: len(self._held[i])) if ours else self._free[0]
+            self._free.remove(slot)
+            self._held[slot] = tuple(tokens)
+            return slot
+
+    def give_back(self, slot: int) -> None:
+        with self._lock:
+            self._free.append(slot)
 
 
 def merge_turns(messages: Sequence[Message]) -> list[Message]:
@@ -89,7 +110,8 @@ class LlamaCppEngine:
         trained = meta.get(f"{meta.get('general.architecture')}.context_length")
         if isinstance(trained, int) and n_ctx > trained:
             raise ModelLoadError(
-                f"N_CTX={n_ctx} is more than {path.name} was trained for ({trained} tokens): set N_CTX to {trained} or less"
+                f"N_CTX={n_ctx} is more than {path.name} was trained for ({trained} tokens):"
+                f" set N_CTX to {trained} or less"
             )
         if n_ctx > kv_pool:
             raise ModelLoadError(f"N_CTX={n_ctx} is more than KV_POOL={kv_pool}: one chat must fit in the pool")
@@ -103,13 +125,15 @@ class LlamaCppEngine:
         params.n_parallel = parallel
         params.swa_full = True  # sliding-window models (Gemma 3) keep whole prefixes reusable
         params.cache_ram_mib = cache_ram_mib
+        # Idle slots keep their cache in the pool until it needs the room (llama.cpp then clears
+        # one): clearing them at every new answer would make chats taking turns re-read everything.
+        params.cache_idle_slots = False
         params.n_gpu_layers = n_gpu_layers
         params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads or os.cpu_count() or 1
         params.chat_template = jinja or ""
         params.hostnames = [os.path.join(self._dir, "llama.sock")]
         params.api_keys = [key]
         params.endpoint_slots = False
-        params.warmup = False
         params.verbosity = 1  # errors only: llama.cpp logs every request at info
         try:
             with capture_native_output() as said:
@@ -128,6 +152,7 @@ class LlamaCppEngine:
         )
         self._closed = threading.Event()
         self._answers: set[threading.Thread] = set()
+        self._slots = Slots(parallel)
         self._bos = self.tokenize("", special=True, add_special=True)[:1]
         markers = [m for m in TURN_MARKERS if len(self.tokenize(m, special=True)) == 1]
         self._template_stops = tuple(markers)
@@ -163,24 +188,42 @@ class LlamaCppEngine:
 
     def render(self, messages: Sequence[Message], system: str | None) -> Prompt:
         if self.template is SEED:
-            tokens = self._bos + self.tokenize(build_prompt(messages, system))
-            return Prompt(len(tokens), STOP_MARKERS, tokens)
-        texts = [system] if system and system.strip() else []
-        chat = [{"role": "system", "content": sentinel(0)}] if texts else []
+            text = self._bos + self.tokenize(build_prompt(messages, system))
+            return Prompt(len(text), STOP_MARKERS, text)
+        texts = [system.strip()] if system and system.strip() else []
+        roles = ["system"] if texts else []
         for m in merge_turns(messages):
-            chat.append({"role": "user" if m.user else "assistant", "content": sentinel(len(texts))})
+            roles.append("user" if m.user else "assistant")
             texts.append(m.text.strip())
+        if self._is_plain("\n".join(texts)):  # the usual case: llama.cpp's own tokenization
+            tokens = self.tokenize(self._apply_template(roles, texts), special=True)
+        else:
+            tokens = self._tokenize_apart(roles, texts)
+        if self._bos and tokens[:1] != self._bos:
+            tokens = self._bos + tokens
+        return Prompt(len(tokens), self._template_stops, tokens)
+
+    def _is_plain(self, text: str) -> bool:
+        """No control-token text in `text`: it tokenizes alike with special tokens parsed or not."""
+        return self.tokenize(text, special=True) == self.tokenize(text)
+
+    def _apply_template(self, roles: list[str], texts: list[str]) -> str:
+        chat = [{"role": role, "content": text} for role, text in zip(roles, texts, strict=True)]
         try:
             rendered: str = self._post("/apply-template", {"messages": chat})["prompt"]
         except EngineError as exc:
             raise TemplateError(str(exc).removeprefix("llama.cpp /apply-template: ")) from None
+        return rendered
+
+    def _tokenize_apart(self, roles: list[str], texts: list[str]) -> list[int]:
+        """The template's text with special tokens parsed, and each message's text without: the
+        template is rendered with a sentinel in place of each text, and cut at the sentinels."""
+        rendered = self._apply_template(roles, [sentinel(i) for i in range(len(texts))])
         tokens: list[int] = []
         for i, part in enumerate(SENTINEL.split(rendered)):
             if part:
                 tokens += self.tokenize(texts[int(part)]) if i % 2 else self.tokenize(part, special=True)
-        if self._bos and tokens[:1] != self._bos:
-            tokens = self._bos + tokens
-        return Prompt(len(tokens), self._template_stops, tokens)
+        return tokens
 
     # -- answers ---------------------------------------------------------------------------
 
@@ -208,6 +251,7 @@ class LlamaCppEngine:
         and pass its chunks on; leaving early tells llama.cpp to cancel at its next token."""
         chunks: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         done = threading.Event()
+        slot = request["id_slot"] = self._slots.take(request["prompt"])
 
         def on_chunk(chunk: dict[str, Any]) -> bool:
             chunks.put(chunk)
@@ -219,6 +263,7 @@ class LlamaCppEngine:
             except Exception as exc:  # a fault in the native call ends this answer only
                 chunks.put({"error": {"message": str(exc)}})
             finally:
+                self._slots.give_back(slot)
                 chunks.put(None)
                 self._answers.discard(thread)
 

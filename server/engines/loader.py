@@ -45,8 +45,8 @@ def plan_engine(settings: Settings) -> EngineLoader:
         return partial(CTransformersEngine, path, settings.model_type, n_ctx=settings.n_ctx)
     from server.engines.llama_cpp_engine import LlamaCppEngine
 
-    return partial(LlamaCppEngine, path, settings.n_ctx, settings.threads, settings.max_tokens)
-
-
-def load_engine(settings: Settings) -> Engine:
-    return plan_engine(settings)()
+    return partial(
+        LlamaCppEngine, path, n_ctx=settings.n_ctx, kv_pool=settings.kv_pool, parallel=settings.parallel,
+        threads=settings.threads, n_gpu_layers=settings.n_gpu_layers, cache_ram_mib=settings.cache_ram_mib,
+        prompt_template=settings.prompt_template,
+    )
