@@ -15,11 +15,14 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from client.protocol import CONVERSE, ConverseRequest, ErrorBody, ErrorEvent, Event, Rpc
+
+Req = TypeVar("Req", bound=msgspec.Struct)
+Ev = TypeVar("Ev", bound=msgspec.Struct)
 
 # An event after which the server sends nothing more for this call.
 TERMINAL_EVENTS = frozenset({"done", "error"})
@@ -90,7 +93,7 @@ def error_from_http(status: int, body: str) -> ErrorEvent:
         return ErrorEvent(type=f"http_{status}", message=f"HTTP {status}: {detail}")
 
 
-async def events_from_chunks(rpc: Rpc, chunks: AsyncIterable[bytes]) -> AsyncIterator[Any]:
+async def events_from_chunks(rpc: Rpc[Any, Ev], chunks: AsyncIterable[bytes]) -> AsyncIterator[Ev | ErrorEvent]:
     """Decode an SSE byte stream into rpc's event types, ending after a terminal event.
 
     Unknown event names are skipped (a newer server may add some); a stream that ends
@@ -147,7 +150,7 @@ def error_for_status(status: int, body: str) -> ErrorEvent:
     return error
 
 
-async def stream(rpc: Rpc, request: Any, base_url: str = "") -> AsyncIterator[Any]:
+async def stream(rpc: Rpc[Req, Ev], request: Req, base_url: str = "") -> AsyncIterator[Ev | ErrorEvent]:
     """Call a streaming RPC from the browser (Pyodide) and yield its decoded events.
 
     Closing the generator early (the caller's task cancelled by Stop) aborts the fetch and
