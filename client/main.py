@@ -13,6 +13,7 @@ import asyncio
 import sys
 import time
 import uuid
+from collections.abc import Coroutine
 from typing import Any
 
 from reaktiv import Effect, Signal
@@ -36,7 +37,7 @@ _alive: list[Any] = []
 _page: dict[str, Any] = {}  # DOM-bound helpers created by start()
 
 
-def spawn(coro: Any) -> asyncio.Task[Any]:
+def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
     task = asyncio.ensure_future(coro)
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)

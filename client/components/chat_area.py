@@ -41,6 +41,7 @@ ACTION = (
 )
 
 # (data-action, visible label, accessible name)
+Action = tuple[str, str, str]
 COPY = ("copy", "Copy", "Copy message")
 EDIT = ("edit", "Edit", "Edit message")
 REGENERATE = ("regenerate", "Regenerate", "Regenerate")
@@ -58,11 +59,12 @@ class BubbleView:
     text: str
     note: str
     markdown: bool  # render `text` as Markdown (model answers) or as plain text
-    actions: tuple[tuple[str, str, str], ...]
+    actions: tuple[Action, ...]
 
 
 def view_of(turn: Turn, last: bool = False, busy: bool = False, rich: bool = False) -> BubbleView:
     """`last`: the chat's final turn; `busy`: an answer streams; `rich`: Markdown is loaded."""
+    actions: tuple[Action, ...] = ()
     if turn.user:
         actions = () if busy else (EDIT, COPY)
         look = f"{BUBBLE_BASE} {PLAIN} {BUBBLE_USER}"
@@ -78,7 +80,6 @@ def view_of(turn: Turn, last: bool = False, busy: bool = False, rich: bool = Fal
     if not md:
         look = f"{look} {PLAIN}"
     text = PLACEHOLDER if pending and not turn.text else turn.text
-    actions: tuple[tuple[str, str, str], ...] = ()
     if turn.status not in ("pending", "streaming"):
         actions = (COPY, REGENERATE) if last else (COPY,)
     return BubbleView("model", turn.status, ROW_MODEL, COL_MODEL, f"{BUBBLE_BASE} {look}", text, turn.note, md, actions)
