@@ -6,16 +6,19 @@ changed is updated, so a streamed token touches one bubble. User text is set thr
 turned into whitelisted elements by client.markdown and built here with createElement and
 textContent, so no string from a message or a model is ever parsed as HTML.
 
-Buttons under each message carry `data-action`; one listener on the list (in main) handles
-them all, so re-rendering a row never leaks event proxies.
+Buttons under each message (and on code blocks) carry `data-action`; one listener on the list
+handles them all, so re-rendering a row never leaks event proxies.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from client import markdown
+from client.browser import copy_text, listen
 from client.state import Chat, Turn
 
 PLACEHOLDER = "..."  # shown in the model's bubble until its first token arrives
@@ -101,16 +104,49 @@ def build(document: Any, parent: Any, nodes: list[markdown.El | str]) -> None:
         parent.append(el)
 
 
-class ChatArea:
-    """Binds a scroll container and the list inside it (the aria-live region) to a Chat."""
+Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]  # keeps the task referenced
 
-    def __init__(self, scroller: Any, messages: Any) -> None:
+
+class ChatArea:
+    """Binds a scroll container and the list inside it (the aria-live region) to a Chat.
+
+    Copy buttons are handled here; Edit calls `on_edit(index)`, Regenerate `on_regenerate()`.
+    """
+
+    def __init__(
+        self,
+        scroller: Any,
+        messages: Any,
+        on_edit: Callable[[int], None],
+        on_regenerate: Callable[[], None],
+        spawn: Spawn,
+    ) -> None:
         self._scroller = scroller
         self._messages = messages
+        self._on_edit, self._on_regenerate, self._spawn = on_edit, on_regenerate, spawn
         self._rows: list[tuple[Any, Any, Any, Any, Any]] = []  # (row, column, bubble, note, actions)
         self._shown: list[BubbleView | None] = []
+        self._chat = Chat()
+        self._proxy = listen(messages, "click", self._click)
+
+    def _click(self, event: Any) -> None:
+        button = event.target.closest("button[data-action]")
+        if not button:  # JS null (jsnull in Pyodide 314, not None) when the click missed a button
+            return
+        action = str(button.dataset.action)
+        if action == "copy-code":
+            self._spawn(copy_text(button, str(button.closest(".code-block").querySelector("code").textContent)))
+            return
+        index = int(button.closest("li[data-index]").dataset.index)
+        if action == "copy":
+            self._spawn(copy_text(button, self._chat.turns[index].text))
+        elif action == "regenerate":
+            self._on_regenerate()
+        elif action == "edit":
+            self._on_edit(index)
 
     def render(self, chat: Chat, rich: bool) -> None:
+        self._chat = chat
         near_bottom = self._near_bottom()
         grew = len(chat.turns) > len(self._rows)
         changed = False
