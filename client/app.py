@@ -25,7 +25,7 @@ from reaktiv import Signal
 
 from client import library as lib
 from client import settings
-from client.protocol import ErrorEvent, SamplingParams
+from client.protocol import ErrorEvent, Health, SamplingParams
 from client.rpc import UNAUTHORIZED, Client
 from client.state import Chat, apply_event, edit, fail, regenerate, request_for, stop, submit
 from client.storage import Store
@@ -64,6 +64,7 @@ class App:
         self.rich: Signal[bool] = Signal(False)  # Markdown renderer loaded
         self.banner: Signal[str | None] = Signal(None)  # what the page's alert says, if anything
         self.key_request: Signal[KeyRequest | None] = Signal(None)
+        self.health: Signal[Health | None] = Signal(None)  # what the server said about itself last
         # Tasks, effects and JS proxies must stay referenced: asyncio, reaktiv and JS hold them weakly.
         self.tasks: set[asyncio.Task[Any]] = set()
         self._kept: list[object] = []
@@ -209,4 +210,6 @@ class App:
             self.regenerate(request.chat_id)
 
     async def check_health(self) -> None:
-        self.banner.set(None if await self.client.reachable() else NO_SERVER)
+        health = await self.client.health()
+        self.health.set(health)
+        self.banner.set(None if health is not None else NO_SERVER)

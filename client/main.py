@@ -77,6 +77,7 @@ async def start() -> App:
             Effect(persist),
             Effect(lambda: banner.render(app.banner())),
             Effect(lambda: key_dialog.render(app.key_request())),
+            Effect(lambda: panel.show_server(app.health())),
         ]
     )
     get("loading").remove()

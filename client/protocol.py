@@ -88,6 +88,23 @@ class ErrorBody(Struct):
 Event = TokenEvent | QueuedEvent | DoneEvent | ErrorEvent
 
 
+class TemplateInfo(Struct):
+    """The prompt template the server formats chats with, and where it came from."""
+
+    name: str
+    source: str  # "gguf" (the model file's own), "seed" (ours), or a template file's path
+
+
+class Health(Struct):
+    """`GET /health`. Unknown fields are fine (a newer server may add some); older ones send no template."""
+
+    status: str
+    engine: str | None = None
+    model: str | None = None
+    model_path: str | None = None
+    template: TemplateInfo | None = None
+
+
 Req = TypeVar("Req", bound=Struct)
 Ev = TypeVar("Ev", bound=Struct)
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from client.protocol import CONVERSE, ConverseRequest, ErrorBody, ErrorEvent, Event, Rpc
+from client.protocol import CONVERSE, ConverseRequest, ErrorBody, ErrorEvent, Event, Health, Rpc
 
 Req = TypeVar("Req", bound=msgspec.Struct)
 Ev = TypeVar("Ev", bound=msgspec.Struct)
@@ -188,6 +188,14 @@ async def stream(
             controller.abort()  # rejects the pending read / fetch and closes the connection
 
 
+def parse_health(body: str) -> Health:
+    """A `/health` answer that came back OK; a body we cannot read still means the server is up."""
+    try:
+        return msgspec.json.decode(body, type=Health)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return Health(status="ok")
+
+
 class Client:
     """The page's connection to its server: where it is, and the API key the user gave.
 
@@ -206,14 +214,17 @@ class Client:
         """POST the conversation; yield token/queued events, then one done or error event."""
         return stream(CONVERSE, request, self.api_key, self.base_url)
 
-    async def reachable(self) -> bool:
-        """Does `/health` answer OK?"""
+    async def health(self) -> Health | None:
+        """What `/health` says; None when the server cannot be reached or is not ready."""
         from js import fetch
 
         from client.browser import to_init
 
         try:
             response = await fetch(self.base_url + "/health", to_init({"cache": "no-store"}))
-        except Exception:  # a JsException: server down
-            return False
-        return bool(response.ok)
+            if not response.ok:
+                return None
+            body = str(await response.text())
+        except Exception:  # a JsException: server down, connection lost
+            return None
+        return parse_health(body)

@@ -11,10 +11,20 @@ import pytest
 from client import settings
 from client.app import API_KEY, NEEDS_KEY, NO_SERVER, UNREACHABLE, App, KeyRequest
 from client.components.api_key_dialog import ASK, REFUSED, title_for
-from client.protocol import ConverseRequest, DoneEvent, ErrorEvent, Event, SamplingParams, TokenEvent
+from client.protocol import (
+    ConverseRequest,
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    Health,
+    SamplingParams,
+    TemplateInfo,
+    TokenEvent,
+)
 from client.rpc import UNAUTHORIZED, Client
 from tests.conftest import run_async
 
+UP = Health(status="ok")
 DONE = DoneEvent(stop_reason="stop", prompt_tokens=3, completion_tokens=1, ttft_s=0.1, tokens_per_s=10.0)
 
 
@@ -30,10 +40,10 @@ class FakeStore(dict[str, Any]):
 class FakeServer(Client):
     """Answers every call with the next scripted list of events; records keys and requests."""
 
-    def __init__(self, *answers: list[Event], up: bool = True) -> None:
+    def __init__(self, *answers: list[Event], health: Health | None = UP) -> None:
         super().__init__()
         self.answers = list(answers)
-        self.up = up
+        self.said = health
         self.calls: list[tuple[str, ConverseRequest]] = []
 
     def converse(self, request: ConverseRequest) -> AsyncIterator[Event]:
@@ -46,8 +56,8 @@ class FakeServer(Client):
 
         return stream()
 
-    async def reachable(self) -> bool:
-        return self.up
+    async def health(self) -> Health | None:
+        return self.said
 
 
 async def settle(app: App) -> None:
@@ -113,14 +123,14 @@ def test_key_dialog_title() -> None:
 
 def test_banner_on_network_errors_and_health() -> None:
     async def run() -> None:
-        server = FakeServer([ErrorEvent(type="network", message="down")], up=False)
+        server = FakeServer([ErrorEvent(type="network", message="down")], health=None)
         app = App(server, FakeStore())
         assert app.banner() is None
         await app.check_health()
-        assert app.banner() == NO_SERVER
-        server.up = True
+        assert app.banner() == NO_SERVER and app.health() is None
+        server.said = Health(status="ok", template=TemplateInfo(name="gemma3", source="gguf"))
         await app.check_health()
-        assert app.banner() is None
+        assert app.banner() is None and app.health() == server.said
         app.send("Hi")
         await settle(app)
         assert app.banner() == UNREACHABLE
