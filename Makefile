@@ -4,15 +4,9 @@ PY_SYS ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-HOST ?= 127.0.0.1
-PORT ?= 3000
+# `make run PORT=4000` passes a flag; unset, the server takes .env, the environment or its default.
+SERVE_FLAGS := $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
-# llama-cpp-python is built from source once per machine and kept outside the clone, so a fresh
-# clone (and CI) reuses it. Portable AVX2 flags: the native build's AMX kernels crash on some CPUs.
-LLAMA_CPP_VERSION := 0.3.36
-WHEELS := $(HOME)/.cache/snake_llama/wheels
-LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
-	-DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_BF16=OFF
 TAILWIND := node_modules/.bin/tailwindcss
 
 .PHONY: setup run watch test lint bench clean
@@ -22,10 +16,7 @@ setup: $(VENV)/.installed node_modules/.installed static/.vendored style/output.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PY_SYS) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
-		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel -q --no-deps --no-cache-dir -w $(WHEELS) \
-		llama-cpp-python==$(LLAMA_CPP_VERSION)
-	$(PIP) install -q --find-links $(WHEELS) -e ".[dev]"
+	$(PIP) install -q --only-binary=:all: -e ".[dev]"
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -44,14 +35,14 @@ model: $(VENV)/.installed
 	@$(PY) -c "from server.default_model import default_model_path as p; p()"
 
 run: setup
-	$(PY) -m server --host $(HOST) --port $(PORT)
+	$(PY) -m server $(SERVE_FLAGS)
 
 # Hot reload: uvicorn restarts on server/ changes, Tailwind rebuilds the CSS, and in dev mode the
 # open page reloads itself when client/ or the CSS changes.
 watch: setup
 	trap 'kill 0' EXIT; \
 	$(TAILWIND) -i style/input.css -o style/output.css --watch=always & \
-	$(PY) -m server --host $(HOST) --port $(PORT) --reload --dev
+	$(PY) -m server $(SERVE_FLAGS) --reload --dev
 
 test: setup
 	$(PY) -m pytest

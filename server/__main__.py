@@ -12,26 +12,34 @@ import uvicorn
 
 from server.engines.base import ModelLoadError
 from server.security import is_loopback
-from server.settings import ENGINES, Settings
+from server.settings import BY_NAME, SETTINGS, Settings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """A flag per setting (secrets excepted), taken as text and checked by `Settings.load`, so a
+    bad value is one `bad setting` line naming the setting, like a bad environment variable."""
     parser = argparse.ArgumentParser(
         prog="python -m server",
         description="snake_llama: a private chat with a local model, served to your browser.",
-        epilog="Settings also come from the environment and .env (see .env.example); flags win.",
+        epilog="Settings also come from the environment and .env (see .env.example); flags win."
+        " API_KEY and OPENAI_API_KEY are read from the environment only.",
+        allow_abbrev=False,
     )
-    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to listen on (default 3000)")
-    parser.add_argument("--model", dest="model_path", help="model file (default: the embedded Gemma 3 270M)")
-    parser.add_argument("--engine", choices=ENGINES, help="model engine (default auto: by file type)")
-    parser.add_argument("--model-type", help="ctransformers model type for GGML files (default llama)")
-    parser.add_argument("--n-ctx", type=int, help="context window in tokens (default 4096)")
-    parser.add_argument("--dev", action="store_true", default=None, help="reload the page when client files change")
-    parser.add_argument(
-        "--allow-insecure", action="store_true", default=None,
-        help="serve on a non-loopback address without API_KEY (anyone on the network can use the model)",
-    )
+    for declared in SETTINGS:
+        if not declared.flags:
+            continue
+        about = declared.help
+        if declared.shown_default:
+            about += f" Default: {declared.shown_default}."
+        if declared.kind in ("int", "float") and declared.values:
+            about += f" Range: {declared.values}."
+        about = about.replace("%", "%%")
+        if declared.kind == "bool":  # `--dev` alone means yes
+            parser.add_argument(*declared.flags, dest=declared.name, nargs="?", const="yes", metavar="yes|no",
+                                help=about)
+        else:
+            metavar = "{" + ",".join(declared.choices) + "}" if declared.choices else declared.env
+            parser.add_argument(*declared.flags, dest=declared.name, metavar=metavar, help=about)
     parser.add_argument("--reload", action="store_true", help="restart the server when server/ changes")
     return parser.parse_args(argv)
 
@@ -49,7 +57,7 @@ def fail_loading(exc: ModelLoadError) -> NoReturn:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    overrides = {k: v for k, v in vars(args).items() if k != "reload"}
+    overrides: dict[str, str] = {k: v for k, v in vars(args).items() if k != "reload" and v is not None}
     try:
         settings = Settings.load(**overrides)
     except ValueError as exc:
@@ -62,9 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     if args.reload:
         # uvicorn's reloader imports the app in a fresh process, which sees flags only as env
-        for key, value in overrides.items():
-            if value is not None:
-                os.environ[key.upper()] = str(int(value) if isinstance(value, bool) else value)
+        for name, value in overrides.items():
+            os.environ[BY_NAME[name].env] = value
         uvicorn.run("server.asgi:app", host=settings.host, port=settings.port, reload=True,
                     reload_dirs=["server"], factory=False)
         return

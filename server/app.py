@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Mount, Route
 
@@ -21,7 +21,7 @@ from server.accesslog import AccessLog
 from server.devreload import reload_route
 from server.engines.base import ModelLoadError
 from server.engines.loader import EngineLoader
-from server.errors import ApiError, log, on_api_error, on_http_error, on_unexpected
+from server.errors import ApiError, log, on_api_error, on_hang_up, on_http_error, on_unexpected
 from server.metrics import Metrics
 from server.scheduler import Scheduler
 from server.security import ApiKeyGuard, SecurityHeaders
@@ -91,7 +91,9 @@ def create_app(
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={ApiError: on_api_error, HTTPException: on_http_error, Exception: on_unexpected},
+        exception_handlers={
+            ApiError: on_api_error, HTTPException: on_http_error, ClientDisconnect: on_hang_up, Exception: on_unexpected
+        },
     )
     app.state.settings = settings
     return app

@@ -9,7 +9,9 @@ from starlette.requests import Request
 
 from client.protocol import Message, SamplingParams
 from server.context import ContextTooLong, fit
+from server.engines.base import TemplateError
 from server.errors import ApiError
+from server.sampling import resolve
 from server.scheduler import Job, QueueFull, Scheduler
 from server.settings import Settings
 
@@ -33,15 +35,17 @@ async def start_chat(
     if not messages or not messages[-1].user:
         raise ApiError(400, "invalid_request", "the last message must be from the user")
     engine = scheduler.engine
-    budget = params.max_tokens or settings.max_tokens
+    sampling = resolve(params, settings.max_tokens)
     try:
-        # tokenizing a long history takes a while: keep it off the event loop
+        # rendering and tokenizing a long history takes a while: keep it off the event loop
         prompt, dropped = await asyncio.to_thread(
-            fit, messages, params.system, engine.count_tokens, engine.n_ctx, budget
+            fit, messages, params.system, engine.render, engine.n_ctx, sampling.max_tokens
         )
     except ContextTooLong as exc:
         raise ApiError(400, "context_length_exceeded", str(exc)) from exc
+    except TemplateError as exc:
+        raise ApiError(400, "invalid_request", f"the model's chat template refused the chat: {exc}") from exc
     try:
-        return scheduler.admit(prompt, params, dropped, stops)
+        return scheduler.admit(prompt, sampling, dropped, stops)
     except QueueFull as exc:
         raise ApiError(503, "queue_full", f"{exc}; retry shortly", {"Retry-After": "5"}) from exc

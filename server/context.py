@@ -1,11 +1,17 @@
-"""Fit a conversation into the context window by dropping its oldest turns."""
+"""Fit a conversation into the context window by dropping its oldest turns.
+
+The count is the engine's own, of the whole rendered prompt (template, system prompt and all),
+so what fits here fits in the engine.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 from client.protocol import Message
-from server.prompt import ASSISTANT, head, turn
+from server.engines.base import Prompt
+
+Render = Callable[[Sequence[Message], str | None], Prompt]
 
 
 class ContextTooLong(Exception):
@@ -19,27 +25,32 @@ class ContextTooLong(Exception):
 
 
 def fit(
-    messages: Sequence[Message],
-    system: str | None,
-    count: Callable[[str], int],
-    n_ctx: int,
-    answer_budget: int,
-) -> tuple[str, int]:
+    messages: Sequence[Message], system: str | None, render: Render, n_ctx: int, answer_budget: int
+) -> tuple[Prompt, int]:
     """The prompt to send and how many of the oldest messages were dropped to make it fit.
 
-    The preamble and the latest (user) message are always kept; older turns go first.
+    The system prompt and the latest (user) message are always kept. Kept history starts at a
+    user turn, as chat templates that check roles alternate require. The prompt grows with each
+    turn kept, so a binary search over where the kept history starts renders O(log n) prompts.
     """
-    fixed = head(system)
-    needed = count(fixed) + count(turn(messages[-1])) + count(ASSISTANT) + answer_budget + 1
-    if needed > n_ctx:
-        raise ContextTooLong(needed, n_ctx)
-    kept: list[str] = []
-    for message in reversed(messages[:-1]):
-        text = turn(message)
-        cost = count(text) + 1  # +1: tokens may merge differently across a turn boundary
-        if needed + cost > n_ctx:
-            break
-        needed += cost
-        kept.append(text)
-    dropped = len(messages) - 1 - len(kept)
-    return fixed + "".join(reversed(kept)) + turn(messages[-1]) + ASSISTANT, dropped
+    starts = [i for i, m in enumerate(messages) if m.user or i == len(messages) - 1]
+
+    def fits(start: int) -> Prompt | None:
+        prompt = render(messages[start:], system)
+        return prompt if prompt.n_tokens + answer_budget <= n_ctx else None
+
+    whole = fits(0)
+    if whole is not None:
+        return whole, 0
+    lo, hi = 0, len(starts) - 1  # starts[lo] does not fit; find the first that does
+    best = fits(starts[hi])
+    if best is None:
+        raise ContextTooLong(render(messages[-1:], system).n_tokens + answer_budget, n_ctx)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        prompt = fits(starts[mid])
+        if prompt is None:
+            lo = mid
+        else:
+            hi, best = mid, prompt
+    return best, starts[hi]

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import msgspec
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 log = logging.getLogger("snake_llama")
@@ -55,6 +55,16 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     kind = _HTTP_TYPES.get(exc.status_code, "http_error")
     return error_response(request.url.path, exc.status_code, kind, str(exc.detail), exc.headers)
+
+
+async def on_hang_up(request: Request, exc: Exception) -> Response:
+    """The client closed the connection before its body was in: a hang-up, not a fault.
+
+    Nobody is left to read the response; 499 (nginx's "client closed request") is for the access log.
+    """
+    assert isinstance(exc, ClientDisconnect)
+    log.info("client hung up during the request body: %s %s", request.method, request.url.path)
+    return Response(status_code=499)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:

@@ -1,4 +1,8 @@
-"""The seed's few-shot chat template, with role markers in message text neutralised."""
+"""The seed's few-shot chat template, with role markers in message text neutralised.
+
+It works with any completion model, so base models and GGML files get it; chat models get their
+own template (see `server.engines.llama_server`).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ import re
 from collections.abc import Sequence
 
 from client.protocol import Message
+from server.engines.base import TemplateInfo
 
 HUMAN = "### Human:"
 ASSISTANT = "### Assistant:"
 STOP_MARKERS = ("### Human", "### Assistant")
+SEED = TemplateInfo("seed (### Human / ### Assistant)", "built-in")
 
 PREAMBLE = "A chat between a human and an assistant."
 FEW_SHOT = (

@@ -1,10 +1,10 @@
-"""One shared model, many requests: a bounded FIFO queue, one generation at a time.
+"""One shared model, many requests: as many answers at once as the engine has slots, then a
+bounded FIFO queue.
 
-ggml models are not thread-safe, so a single worker thread runs every generation; the event
-loop only moves text between that thread and the clients, so it stays responsive. An engine
-that declares `parallel > 1` (a remote server with several slots) gets that many at once. A request
-cancelled while queued never reaches the model; one cancelled while running stops within a
-token, and the model goes straight to the next request in the queue.
+Each running answer has a worker thread that relays the engine's text through the stop filter;
+the event loop only moves events to the clients, so it stays responsive. A request cancelled
+while queued never reaches the model; one cancelled while running stops within a token, and its
+slot goes straight to the next request in the queue.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
-from client.protocol import DoneEvent, ErrorEvent, Event, QueuedEvent, SamplingParams, TokenEvent
-from server.engines.base import Engine, Generation
-from server.prompt import STOP_MARKERS
+from client.protocol import DoneEvent, ErrorEvent, Event, QueuedEvent, StopReason, TokenEvent
+from server.engines.base import Answer, Engine, Prompt, Usage
+from server.sampling import Sampling
 from server.stops import StopFilter
 
 
@@ -31,10 +31,10 @@ class QueueFull(Exception):
 
 @dataclass(eq=False)  # jobs are compared and hashed by identity
 class Job:
-    prompt: str
-    params: SamplingParams
+    prompt: Prompt
+    sampling: Sampling
     truncated_turns: int = 0
-    stops: tuple[str, ...] = STOP_MARKERS
+    stops: tuple[str, ...] = ()
     cancelled: threading.Event = field(default_factory=threading.Event)
     started: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     events: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
@@ -48,7 +48,7 @@ class Scheduler:
         self.engine = engine
         self.queue_size = queue_size
         self.on_done = on_done
-        self.parallel = max(1, int(getattr(engine, "parallel", 1)))
+        self.parallel = max(1, engine.parallel)
         self._waiting: deque[Job] = deque()
         self._running: set[Job] = set()
         self._moved = asyncio.Event()
@@ -59,16 +59,16 @@ class Scheduler:
         return len(self._waiting)
 
     def admit(
-        self, prompt: str, params: SamplingParams, truncated_turns: int = 0, stops: tuple[str, ...] = ()
+        self, prompt: Prompt, sampling: Sampling, truncated_turns: int = 0, stops: tuple[str, ...] = ()
     ) -> Job:
         """Take a request or refuse it at once (before any response starts).
 
-        `stops` are extra stop strings, hidden like the role markers (which always apply).
+        `stops` are extra stop strings, hidden like the prompt's own markers (which always apply).
         """
         busy = len(self._running) >= self.parallel
         if busy and len(self._waiting) >= self.queue_size:
             raise QueueFull(f"the model is busy and {len(self._waiting)} requests are waiting")
-        job = Job(prompt, params, truncated_turns, STOP_MARKERS + tuple(s for s in stops if s))
+        job = Job(prompt, sampling, truncated_turns, prompt.stops + tuple(s for s in stops if s))
         if not busy:
             self._start(job)
         else:
@@ -125,12 +125,11 @@ class Scheduler:
         def emit(event: Event | None) -> None:
             loop.call_soon_threadsafe(job.events.put_nowait, event)
 
-        gen = Generation()
         try:
-            # closing(): the engine's generator ends (and frees the model) however we leave it
-            with closing(self.engine.stream(job.prompt, job.params, gen)) as pieces:  # type: ignore[type-var]
-                reason, first = self._relay(job, pieces, gen, emit)
-            done = self._done(job, gen, reason, first)
+            # closing(): the answer ends (and frees its slot) however we leave it
+            with closing(self.engine.stream(job.prompt, job.sampling)) as answer:
+                reason, first = self._relay(job, answer, emit)
+            done = self._done(job, answer.usage, reason, first)
             if self.on_done:
                 self.on_done(done)
             emit(done)
@@ -140,14 +139,12 @@ class Scheduler:
             emit(None)
 
     @staticmethod
-    def _relay(
-        job: Job, pieces: Iterator[str], gen: Generation, emit: Callable[[Event | None], None]
-    ) -> tuple[str, float | None]:
+    def _relay(job: Job, answer: Answer, emit: Callable[[Event | None], None]) -> tuple[StopReason, float | None]:
         """Pass the engine's text through the stop filter to the client; return the stop
         reason and when the first text went out."""
         stop = StopFilter(job.stops)
         first: float | None = None
-        for piece in pieces:
+        for piece in answer:
             if job.cancelled.is_set():
                 return "cancelled", first
             text = stop.feed(piece)
@@ -156,21 +153,20 @@ class Scheduler:
                 emit(TokenEvent(text))
             if stop.stopped:
                 return "stop", first
-        stop.flush()
-        return gen.finish_reason, first
+        return answer.usage.finish_reason, first
 
     @staticmethod
-    def _done(job: Job, gen: Generation, reason: str, first: float | None) -> DoneEvent:
+    def _done(job: Job, usage: Usage, reason: StopReason, first: float | None) -> DoneEvent:
         end = time.perf_counter()
         # tokens/s counts the tokens after the first, over the time after the first
-        decode = end - first if first and gen.completion_tokens > 1 else 0.0
+        decode = end - first if first and usage.completion_tokens > 1 else 0.0
         return DoneEvent(
-            stop_reason=reason,  # type: ignore[arg-type]
-            prompt_tokens=gen.prompt_tokens,
-            completion_tokens=gen.completion_tokens,
+            stop_reason=reason,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
             ttft_s=round(first - job.admitted_at, 4) if first else None,
-            tokens_per_s=round((gen.completion_tokens - 1) / decode, 2) if decode > 0 else None,
-            prompt_tokens_evaluated=gen.prompt_tokens_evaluated,
+            tokens_per_s=round((usage.completion_tokens - 1) / decode, 2) if decode > 0 else None,
+            prompt_tokens_evaluated=usage.prompt_tokens_evaluated,
             truncated_turns=job.truncated_turns,
         )
 

@@ -1,53 +1,348 @@
-"""Settings from the environment and `.env`, overridden by command-line flags."""
+"""Every setting, declared once: its default, bounds, help and command-line flag.
+
+`Settings.load()` reads the settings from `.env`, then the environment, then command-line flags
+(each wins over the one before); `Settings(...)` built in code takes the declared defaults for
+whatever it is not given. `python -m server --help`, the README's table and `.env.example` are
+generated from the same declarations: `python -m server.settings --write` rewrites the files.
+"""
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
-from dataclasses import dataclass, field, fields
-from typing import Literal
+import re
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
 
 from dotenv import load_dotenv
 
-EngineName = Literal["auto", "llama-cpp", "ctransformers", "openai"]
-ENGINES: tuple[EngineName, ...] = ("auto", "llama-cpp", "ctransformers", "openai")
+T = TypeVar("T")
+
+ENGINES = ("auto", "llama-cpp", "ctransformers", "openai")
+OPENAI_PROMPTS = ("auto", "chat", "text")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
+class SettingError(ValueError):
+    """A value a setting does not accept; the message names the setting and what it wants."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting's declaration. Its `Settings` field carries it; `SETTINGS` lists them all.
+
+    The environment variable is the field's name in capitals, the flag that name in lower case
+    with dashes (`N_CTX`: `--n-ctx`), and the type that of the default (or a choice of `choices`).
+    """
+
+    default: object
+    help: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    alias: str = ""  # a second, shorter flag
+    secret: bool = False  # environment only: no flag, commented out in .env.example
+    example: str = ""  # a sample value for .env.example when the default is empty
+    check: Callable[[Any], bool] | None = None  # a further test of a value...
+    wants: str = ""  # ...and what it wants, for the error
+    name: str = ""  # the attribute, taken from the field
+
+    @property
+    def env(self) -> str:
+        return self.name.upper()
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        if self.secret:
+            return ()
+        flag = "--" + self.name.replace("_", "-")
+        return (self.alias, flag) if self.alias else (flag,)
+
+    @property
+    def kind(self) -> str:
+        """`str`, `int`, `float`, `bool` or `choice`."""
+        return "choice" if self.choices else type(self.default).__name__
+
+    def parse(self, text: str) -> Any:
+        """The value of `text` (from the environment, `.env` or a flag), checked."""
+        text = text.strip()
+        if self.kind == "bool":
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise self.error(text)
+        if self.kind in ("int", "float"):
+            try:
+                number = int(text) if self.kind == "int" else float(text)
+            except ValueError:
+                raise self.error(text) from None
+            return self.check_value(number)
+        return self.check_value(text)
+
+    def check_value(self, value: Any) -> Any:
+        """`value` if this setting accepts it (an int is taken for a float), else SettingError."""
+        kind = self.kind
+        if isinstance(value, bool) != (kind == "bool"):
+            raise self.error(value)
+        if kind in ("int", "float"):
+            if not isinstance(value, int) and not (kind == "float" and isinstance(value, float)):
+                raise self.error(value)
+            if kind == "float":
+                value = float(value)
+                if not math.isfinite(value):
+                    raise self.error(value)
+            if self.min is not None and value < self.min:
+                raise SettingError(f"{self.env} must be at least {_number(self.min)}, not {value!r}")
+            if self.max is not None and value > self.max:
+                raise SettingError(f"{self.env} must be at most {_number(self.max)}, not {value!r}")
+        elif kind in ("str", "choice") and not isinstance(value, str):
+            raise self.error(value)
+        if (self.choices and value not in self.choices) or (self.check and not self.check(value)):
+            raise self.error(value)
+        return value
+
+    def error(self, value: object) -> SettingError:
+        return SettingError(f"{self.env} must be {self.wanted}, not {value!r}")
+
+    @property
+    def wanted(self) -> str:
+        if self.wants:
+            return self.wants
+        if self.choices:
+            return f"one of {', '.join(self.choices)}"
+        if self.kind == "bool":
+            return "one of " + ", ".join(f"{t}/{f}" for t, f in zip(_TRUE, _FALSE, strict=True))
+        noun = {"int": "an integer", "float": "a number"}.get(self.kind, "a string")
+        if self.min is not None and self.max is not None:
+            return f"{noun} from {self.values}"
+        return f"{noun} of {self.values}" if self.values else noun
+
+    @property
+    def values(self) -> str:
+        """The accepted values in a few words: `1 to 65535`, `at least 0`, `auto, chat, text`, `yes/no`."""
+        if self.choices:
+            return ", ".join(self.choices)
+        if self.kind == "bool":
+            return "yes/no"
+        if self.min is not None and self.max is not None:
+            return f"{_number(self.min)} to {_number(self.max)}"
+        if self.min is not None:
+            return f"at least {_number(self.min)}"
+        if self.max is not None:
+            return f"at most {_number(self.max)}"
+        return ""
+
+    @property
+    def shown_default(self) -> str:
+        if isinstance(self.default, bool):
+            return "on" if self.default else "off"
+        return "" if self.default == "" else _number(self.default)
+
+
+def _number(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def setting(
+    default: T,
+    help: str,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    choices: tuple[str, ...] = (),
+    alias: str = "",
+    secret: bool = False,
+    example: str = "",
+    check: Callable[[Any], bool] | None = None,
+    wants: str = "",
+) -> T:
+    """A `Settings` field: `default` unless the environment or a flag says otherwise."""
+    declared = Setting(default, help, min, max, choices, alias, secret, example, check, wants)
+    return field(default=default, metadata={"setting": declared})
+
+
+def _template_ok(value: str) -> bool:
+    return value in ("auto", "seed") or Path(value).expanduser().is_file()
 
 
 @dataclass
 class Settings:
-    host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
-    port: int = field(default_factory=lambda: int(_env("PORT", "3000")))
-    engine: str = field(default_factory=lambda: _env("ENGINE", "auto"))
-    model_path: str = field(default_factory=lambda: _env("MODEL_PATH"))
-    model_type: str = field(default_factory=lambda: _env("MODEL_TYPE", "llama"))
-    n_ctx: int = field(default_factory=lambda: int(_env("N_CTX", "4096")))
-    threads: int = field(default_factory=lambda: int(_env("THREADS", "0")))
-    max_tokens: int = field(default_factory=lambda: int(_env("MAX_TOKENS", "512")))
-    queue_size: int = field(default_factory=lambda: int(_env("QUEUE_SIZE", "32")))
-    max_body_bytes: int = field(default_factory=lambda: int(_env("MAX_BODY_BYTES", str(1 << 20))))
-    openai_base_url: str = field(default_factory=lambda: _env("OPENAI_BASE_URL"))
-    openai_model: str = field(default_factory=lambda: _env("OPENAI_MODEL"))
-    openai_api_key: str = field(default_factory=lambda: _env("OPENAI_API_KEY"))
-    openai_timeout: float = field(default_factory=lambda: float(_env("OPENAI_TIMEOUT", "120")))
-    openai_parallel: int = field(default_factory=lambda: int(_env("OPENAI_PARALLEL", "1")))
-    api_key: str = field(default_factory=lambda: _env("API_KEY"))
-    cors_origins: str = field(default_factory=lambda: _env("CORS_ORIGINS"))
-    allow_insecure: bool = field(default_factory=lambda: _env("ALLOW_INSECURE") in ("1", "true", "yes"))
-    dev: bool = field(default_factory=lambda: _env("DEV") in ("1", "true", "yes"))
+    host: str = setting("127.0.0.1", "Address to bind; keep a loopback address unless API_KEY protects the API.")
+    port: int = setting(3000, "Port to listen on.", min=1, max=65535)
+    engine: str = setting(
+        "auto",
+        "Model engine: auto (by the model file's first bytes: GGUF to llama-cpp, GGML to ctransformers),"
+        " llama-cpp (GGUF, in llama.cpp's server engine through xllamacpp), ctransformers (legacy GGML"
+        " files), or openai (a remote OpenAI-compatible server).",
+        choices=ENGINES,
+    )
+    model_path: str = setting(
+        "", "Model file to load; empty: the embedded Gemma 3 270M demo model.",
+        alias="--model", example="/models/Wizard-Vicuna-7B-Uncensored.ggmlv3.q8_0.bin",
+    )
+    model_type: str = setting("llama", "ctransformers' model type for GGML files (llama, gptj, mpt, ...).")
+    n_ctx: int = setting(
+        4096, "Context window per chat, in tokens; older turns are dropped to fit.", min=256, max=1_048_576
+    )
+    parallel: int = setting(
+        8, "Chats answered at once (llama.cpp slots); all share one KV cache pool.", min=1, max=256
+    )
+    n_gpu_layers: int = setting(
+        -1, "Layers to offload to the GPU with a GPU build of xllamacpp (-1: auto, 0: CPU only).", min=-1
+    )
+    cache_ram_mib: int = setting(
+        1024, "Host RAM for llama.cpp's prompt cache, which restores any chat's prefix into any slot (0: off).",
+        min=0, max=1_000_000,
+    )
+    prompt_template: str = setting(
+        "auto",
+        "auto (the GGUF's own chat template, else the seed's ### Human template), seed, or a path to a"
+        " .jinja file.",
+        check=_template_ok, wants="auto, seed, or the path of an existing template file",
+    )
+    threads: int = setting(0, "CPU threads for the model (0: all cores).", min=0)
+    max_tokens: int = setting(512, "Answer budget in tokens when a request sets none.", min=1, max=1_048_576)
+    queue_size: int = setting(
+        32, "Requests that may wait for the model before new ones get 503.", min=0, max=1_000_000
+    )
+    max_body_bytes: int = setting(1 << 20, "Largest accepted request body, in bytes.", min=1024, max=1 << 30)
+    openai_base_url: str = setting(
+        "", "Remote engine (ENGINE=openai): base URL of an OpenAI-compatible server such as vLLM or llama.cpp's.",
+        example="http://127.0.0.1:8000/v1",
+    )
+    openai_model: str = setting("", "Model to ask the remote for; empty: the first one it lists.", example="my-model")
+    openai_api_key: str = setting("", "Bearer token for the remote server.", secret=True)
+    openai_timeout: float = setting(
+        120.0, "Seconds to wait for the next piece of an answer from the remote.", min=0.1, max=86_400
+    )
+    openai_parallel: int = setting(
+        1,
+        "Answers to stream from the remote at once: its slot count (llama-server --parallel N), or more for"
+        " vLLM, which batches; 1 keeps one at a time, like a local model.",
+        min=1, max=1024,
+    )
+    openai_prompt: str = setting(
+        "auto",
+        "How the remote engine prompts: chat (the remote's /chat/completions applies the model's template),"
+        " text (/completions with the seed template), auto (chat unless the remote has no template).",
+        choices=OPENAI_PROMPTS,
+    )
+    api_key: str = setting(
+        "",
+        "Bearer token that /api/* and /v1/* require (the page asks for it once); needed to serve on a"
+        " non-loopback HOST.",
+        secret=True,
+    )
+    cors_origins: str = setting(
+        "", "Comma-separated origins allowed to call the API from other pages; CORS is off when empty.",
+        example="http://127.0.0.1:5173",
+    )
+    allow_insecure: bool = setting(
+        False, "Serve on a non-loopback HOST without API_KEY (anyone on the network can use the model)."
+    )
+    dev: bool = setting(False, "Reload the page when client files change.")
+
+    def __post_init__(self) -> None:
+        for declared in SETTINGS:
+            setattr(self, declared.name, declared.check_value(getattr(self, declared.name)))
 
     @classmethod
-    def load(cls, env_file: str | None = ".env", **overrides: object) -> Settings:
-        """Read `.env` (without overriding the real environment), then apply overrides."""
+    def load(cls, env_file: str | os.PathLike[str] | None = ".env", **overrides: object) -> Settings:
+        """Read `.env` (without overriding the real environment), then the environment, then
+        `overrides` (strings are parsed like the environment's; None is left out)."""
         if env_file:
             load_dotenv(env_file, override=False)
-        settings = cls()
-        names = {f.name for f in fields(cls)}
-        for key, value in overrides.items():
-            if key in names and value is not None:
-                setattr(settings, key, value)
-        if settings.engine not in ENGINES:
-            raise ValueError(f"ENGINE must be one of {', '.join(ENGINES)}, not {settings.engine!r}")
-        return settings
+        given: dict[str, Any] = {}
+        for declared in SETTINGS:
+            text = os.environ.get(declared.env, "").strip()
+            if text:  # an empty variable means the default
+                given[declared.name] = declared.parse(text)
+        for name, value in overrides.items():
+            if name not in BY_NAME:
+                raise TypeError(f"no setting named {name!r}")
+            if value is not None:
+                given[name] = BY_NAME[name].parse(value) if isinstance(value, str) else value
+        return cls(**given)
+
+
+SETTINGS: tuple[Setting, ...] = tuple(replace(f.metadata["setting"], name=f.name) for f in fields(Settings))
+BY_NAME = {declared.name: declared for declared in SETTINGS}
+
+
+# Documents generated from the declarations.
+
+ROOT = Path(__file__).resolve().parent.parent
+README_START, README_END = "<!-- settings:start -->", "<!-- settings:end -->"
+
+
+def markdown_table() -> str:
+    """The README's table of settings."""
+    rows = ["| Setting | Flag | Default | Values | Meaning |", "|---|---|---|---|---|"]
+    for s in SETTINGS:
+        flags = ", ".join(f"`{flag}`" for flag in s.flags) or "(environment only)"
+        default = f"`{s.shown_default}`" if s.shown_default else "—"
+        meaning = s.help.replace("*", "\\*").replace("|", "\\|")
+        rows.append(f"| `{s.env}` | {flags} | {default} | {s.values or '—'} | {meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+def env_example() -> str:
+    """`.env.example`: every setting with its help; secrets and empty ones commented out."""
+    lines = [
+        "# Copy to .env and edit; the real environment and `python -m server` flags override these,",
+        "# and an empty value means the default. Generated from server/settings.py by",
+        "# `python -m server.settings --write`: edit the declarations there, not this file.",
+    ]
+    for s in SETTINGS:
+        lines.append("")
+        about = s.help
+        if s.kind in ("int", "float") and s.values:
+            about += f" Range: {s.values}."
+        elif s.choices:
+            about += f" One of: {s.values}."
+        lines += textwrap.wrap(about, 98, initial_indent="# ", subsequent_indent="# ")
+        if s.secret or s.default == "":
+            lines.append(f"# {s.env}={s.example}")
+        elif isinstance(s.default, bool):
+            lines.append(f"{s.env}={int(s.default)}")
+        else:
+            lines.append(f"{s.env}={s.shown_default}")
+    return "\n".join(lines) + "\n"
+
+
+def readme_with_table(readme: str) -> str:
+    """`readme` with the text between the settings markers replaced by `markdown_table()`."""
+    pattern = re.compile(re.escape(README_START) + r"\n.*?" + re.escape(README_END), re.S)
+    if not pattern.search(readme):
+        raise ValueError(f"README.md has no {README_START} ... {README_END} section")
+    return pattern.sub(lambda _: f"{README_START}\n{markdown_table()}{README_END}", readme, count=1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m server.settings", description="Documents generated from the settings' declarations."
+    )
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--markdown", action="store_true", help="print the README's settings table")
+    what.add_argument("--env-example", action="store_true", help="print .env.example")
+    what.add_argument("--write", action="store_true", help="rewrite README.md's table and .env.example")
+    args = parser.parse_args(argv)
+    if args.markdown:
+        sys.stdout.write(markdown_table())
+    elif args.env_example:
+        sys.stdout.write(env_example())
+    else:
+        readme = ROOT / "README.md"
+        readme.write_text(readme_with_table(readme.read_text()))
+        (ROOT / ".env.example").write_text(env_example())
+
+
+if __name__ == "__main__":
+    main()

@@ -34,11 +34,6 @@ class StopFilter:
         self._held = buffer[cut:]
         return buffer[:cut]
 
-    def flush(self) -> str:
-        """The model ended on its own: what is still held is a marker fragment or trailing space."""
-        self._held = ""
-        return ""
-
     def _hold_from(self, buffer: str) -> int:
         cut = len(buffer)
         for k in range(min(len(buffer), max(map(len, self.markers)) - 1), 0, -1):

@@ -20,7 +20,6 @@ def reference(text: str) -> str:
 def run(pieces: list[str]) -> tuple[list[str], StopFilter]:
     stop = StopFilter(STOP_MARKERS)
     out = [stop.feed(p) for p in pieces]
-    out.append(stop.flush())
     return out, stop
 
 

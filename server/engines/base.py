@@ -1,12 +1,19 @@
-"""The engine protocol: everything above it (prompt, stops, scheduling, streaming) is shared."""
+"""The engine protocol: everything above it (context fitting, stops, scheduling, streaming) is shared.
+
+An engine renders a chat into a `Prompt` (its own form: token ids, text or messages, with the
+token count that context fitting needs), then streams the answer to that prompt as an `Answer`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
-from client.protocol import SamplingParams
+from client.protocol import Message
+from server.sampling import Sampling
+
+FinishReason = Literal["stop", "length"]
 
 
 class EngineError(Exception):
@@ -17,29 +24,69 @@ class ModelLoadError(EngineError):
     """The model cannot be loaded: the message names the problem and the fix."""
 
 
+class TemplateError(EngineError):
+    """The model's chat template refused the conversation (the message says why)."""
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    """The prompt template in use and where it came from (shown by /health and the page)."""
+
+    name: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A chat rendered for one engine. `payload` is the engine's own form of it, opaque to the
+    rest of the server; `stops` are text markers the stop filter hides if the model writes them."""
+
+    n_tokens: int
+    stops: tuple[str, ...]
+    payload: object
+
+
 @dataclass
-class Generation:
-    """Counters an engine fills in while `stream` runs."""
+class Usage:
+    """What an answer cost; final once its pieces are exhausted or closed."""
 
     prompt_tokens: int = 0
     prompt_tokens_evaluated: int = 0
     completion_tokens: int = 0
-    finish_reason: str = "stop"  # "stop" (end of text) or "length"
+    finish_reason: FinishReason = "stop"
+
+
+@dataclass
+class Answer:
+    """A running answer: iterate for text pieces (whole UTF-8 characters); closing the pieces
+    cancels the answer and frees the engine's slot."""
+
+    pieces: Generator[str, None, None]
+    usage: Usage = field(default_factory=Usage)
+
+    def __iter__(self) -> Iterator[str]:
+        return self.pieces
+
+    def close(self) -> None:
+        self.pieces.close()
 
 
 class Engine(Protocol):
     name: str
     model: str
-    n_ctx: int
+    n_ctx: int  # tokens one chat may hold: prompt plus answer
+    parallel: int  # answers it streams at once; the scheduler runs that many
+    template: TemplateInfo
 
-    def count_tokens(self, text: str) -> int:
-        """Tokens `text` takes in a prompt (without BOS)."""
+    def render(self, messages: Sequence[Message], system: str | None) -> Prompt:
+        """The prompt for `messages` (the last one is the user's), counted in tokens."""
         ...
 
-    def stream(self, prompt: str, params: SamplingParams, gen: Generation) -> Iterator[str]:
-        """Yield text pieces (whole UTF-8 characters) of the completion of `prompt`.
+    def stream(self, prompt: Prompt, sampling: Sampling) -> Answer:
+        """Start answering `prompt`; generation ends at end of turn or `sampling.max_tokens`.
+        Stop markers are handled above the engine."""
+        ...
 
-        Stopping iteration (closing the generator) cancels the generation. Stop markers are
-        handled above the engine; the engine stops at end of text or `params.max_tokens`.
-        """
+    def close(self) -> None:
+        """Free the model (or the connection). Never hangs."""
         ...

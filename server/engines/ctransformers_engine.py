@@ -27,30 +27,23 @@ thread while a generation runs (it waits for the current native call, a few mill
 from __future__ import annotations
 
 import codecs
-import contextlib
 import ctypes
 import functools
 import os
 import platform
-import struct
-import sys
-import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from client.protocol import SamplingParams
-from server.engines.base import EngineError, Generation, ModelLoadError
+from client.protocol import Message
+from server.engines.base import Answer, EngineError, ModelLoadError, Prompt, Usage
+from server.engines.gguf import read_header
 from server.engines.magic import magic_name
+from server.engines.native import capture_native_output
+from server.prompt import SEED, STOP_MARKERS, build_prompt
+from server.sampling import Sampling
 
-DEFAULT_MODEL_TYPE = "llama"
-DEFAULT_MAX_TOKENS = 512
-# ctransformers' (and llama.cpp's) sampling defaults.
-DEFAULT_TEMPERATURE = 0.8
-DEFAULT_TOP_P = 0.95
-DEFAULT_TOP_K = 40
-DEFAULT_REPEAT_PENALTY = 1.1
 REPEAT_LAST_N = 64
 GGML_DEFAULT_N_CTX = 2048  # legacy GGML files do not record their context length
 MAX_DEFAULT_N_CTX = 8192  # cap on a GGUF file's own context length (KV cache memory)
@@ -87,7 +80,7 @@ def resolve_lib() -> str:
     return found
 
 
-# --- GGUF header check ---------------------------------------------------------------------------
+# --- GGUF checks ctransformers needs ----------------------------------------------------------
 
 # ggml tensor type -> (block size, bytes per block), for the types ctransformers 0.2.27 knows.
 GGML_TYPE_SIZES = {
@@ -106,144 +99,28 @@ GGML_TYPE_SIZES = {
     14: (256, 210),  # q6_K
     15: (256, 292),  # q8_K
 }
-_GGUF_SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
-_GGUF_STRING, _GGUF_ARRAY = 8, 9
-
-
-class _Reader:
-    def __init__(self, f: BinaryIO, version: int) -> None:
-        self.f = f
-        self.len_fmt = "<I" if version == 1 else "<Q"
-
-    def unpack(self, fmt: str) -> Any:
-        size = struct.calcsize(fmt)
-        data = self.f.read(size)
-        if len(data) != size:
-            raise EOFError
-        return struct.unpack(fmt, data)[0]
-
-    def count(self) -> int:
-        n: int = self.unpack(self.len_fmt)
-        return n
-
-    def string(self) -> str:
-        n = self.count()
-        if n > 1 << 20:
-            raise ValueError(f"string of {n} bytes in the header")
-        data = self.f.read(n)
-        if len(data) != n:
-            raise EOFError
-        return data.decode("utf-8", "replace")
-
-    def value(self, vtype: int) -> Any:
-        if vtype == _GGUF_STRING:
-            return self.string()
-        if vtype == _GGUF_ARRAY:
-            etype: int = self.unpack("<I")
-            n = self.count()
-            if n > 1 << 24:
-                raise ValueError(f"array of {n} items in the header")
-            if etype in _GGUF_SCALAR:  # skip: only scalars and strings are read
-                size = struct.calcsize("<" + _GGUF_SCALAR[etype])
-                self.f.seek(n * size, os.SEEK_CUR)
-                return None
-            for _ in range(n):
-                self.value(etype)
-            return None
-        if vtype not in _GGUF_SCALAR:
-            raise ValueError(f"unknown metadata type {vtype}")
-        return self.unpack("<" + _GGUF_SCALAR[vtype])
 
 
 def check_gguf(path: str) -> dict[str, Any]:
-    """Read a GGUF header (metadata scalars) and check that every tensor is of a known type and
-    lies inside the file; `ModelLoadError` otherwise. Returns the metadata scalars."""
+    """Check that a GGUF file is whole and that every tensor is of a type ctransformers knows
+    (it crashes otherwise); `ModelLoadError` if not. Returns the metadata scalars."""
+    header = read_header(path)
+    if header.version not in (1, 2, 3):
+        raise ModelLoadError(f"cannot load {path}: GGUF version {header.version} (ctransformers reads 1 to 3)")
     size = os.path.getsize(path)
-    try:
-        with open(path, "rb") as f:
-            f.read(4)
-            version = struct.unpack("<I", f.read(4))[0]
-            if version not in (1, 2, 3):
-                raise ValueError(f"GGUF version {version} (ctransformers reads versions 1 to 3)")
-            r = _Reader(f, version)
-            n_tensors, n_kv = r.count(), r.count()
-            if n_tensors > 1 << 20 or n_kv > 1 << 20:
-                raise ValueError("implausible tensor or metadata count")
-            meta: dict[str, Any] = {}
-            for _ in range(n_kv):
-                key = r.string()
-                vtype = r.unpack("<I")
-                value = r.value(vtype)
-                if value is not None:
-                    meta[key] = value
-            extents = []
-            for _ in range(n_tensors):
-                name = r.string()
-                n_dims = r.unpack("<I")
-                if n_dims > 4:
-                    raise ValueError(f"tensor {name} has {n_dims} dimensions")
-                dims = [r.count() for _ in range(n_dims)]
-                ttype = r.unpack("<I")
-                offset = r.unpack("<Q")
-                if ttype not in GGML_TYPE_SIZES:
-                    raise ValueError(
-                        f"tensor {name} has ggml type {ttype}, newer than ctransformers 0.2.27 "
-                        f"reads ({FIX_ENGINE})"
-                    )
-                block, nbytes = GGML_TYPE_SIZES[ttype]
-                n = 1
-                for d in dims:
-                    n *= d
-                extents.append((name, offset, n // block * nbytes))
-            alignment = meta.get("general.alignment", 32)
-            if not isinstance(alignment, int) or alignment <= 0:
-                raise ValueError(f"bad general.alignment {alignment!r}")
-            data_start = -(-f.tell() // alignment) * alignment
-    except EOFError:
-        raise ModelLoadError(
-            f"cannot load {path}: the GGUF header is cut short (truncated or damaged file; download it again)"
-        ) from None
-    except ValueError as e:
-        raise ModelLoadError(f"cannot load {path}: {e}") from None
-    for name, offset, nbytes in extents:
-        if data_start + offset + nbytes > size:
+    for tensor in header.tensors:
+        if tensor.type not in GGML_TYPE_SIZES:
             raise ModelLoadError(
-                f"cannot load {path}: tensor {name} ends past the end of the file "
+                f"cannot load {path}: tensor {tensor.name} has ggml type {tensor.type}, newer than"
+                f" ctransformers 0.2.27 reads ({FIX_ENGINE})"
+            )
+        block, nbytes = GGML_TYPE_SIZES[tensor.type]
+        if header.data_start + tensor.offset + tensor.n_elements // block * nbytes > size:
+            raise ModelLoadError(
+                f"cannot load {path}: tensor {tensor.name} ends past the end of the file "
                 f"({size} bytes; truncated download? download it again)"
             )
-    return meta
-
-
-# --- native output capture -----------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _capture_native_output() -> Iterator[list[str]]:
-    """Collect what native code prints on fd 1 and 2 while the block runs (the text is also
-    passed on to stderr afterwards, so nothing is lost)."""
-    out: list[str] = []
-    libc = ctypes.CDLL(None)
-    with tempfile.TemporaryFile() as tmp:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        libc.fflush(None)
-        saved = [os.dup(1), os.dup(2)]
-        try:
-            os.dup2(tmp.fileno(), 1)
-            os.dup2(tmp.fileno(), 2)
-            yield out
-        finally:
-            libc.fflush(None)
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-            tmp.seek(0)
-            text = tmp.read().decode("utf-8", "replace")
-            out.append(text)
-            if text:
-                sys.stderr.write(text)
-                sys.stderr.flush()
+    return header.meta
 
 
 # --- the engine ----------------------------------------------------------------------------------
@@ -253,11 +130,13 @@ class CTransformersEngine:
     """A GGML or llama GGUF model loaded once with ctransformers (see the module doc)."""
 
     name = "ctransformers"
+    parallel = 1
+    template = SEED
 
     def __init__(
         self,
         model_path: str | os.PathLike[str],
-        model_type: str | None = None,
+        model_type: str,
         n_ctx: int | None = None,
         threads: int | None = None,
         lib: str | None = None,
@@ -265,7 +144,7 @@ class CTransformersEngine:
         path = str(model_path)
         self.model_path = path
         self.model = Path(path).name
-        self.model_type = (model_type or DEFAULT_MODEL_TYPE).strip().lower()
+        self.model_type = model_type.strip().lower()
         self.threads = threads or max(1, (os.cpu_count() or 2) // 2)
         self._busy = threading.Lock()  # one generation at a time
         self._native = threading.Lock()  # one native call at a time
@@ -304,7 +183,7 @@ class CTransformersEngine:
         from ctransformers import AutoModelForCausalLM
 
         try:
-            with _capture_native_output() as said:
+            with capture_native_output() as said:
                 llm = AutoModelForCausalLM.from_pretrained(
                     path,
                     model_type=self.model_type,
@@ -369,35 +248,36 @@ class CTransformersEngine:
         if not ok:
             raise EngineError("the model failed to evaluate the prompt")
 
-    def stream(self, prompt: str, params: SamplingParams, gen: Generation) -> Iterator[str]:
-        """Yield the completion of `prompt` in whole UTF-8 characters (see the protocol)."""
+    def render(self, messages: Sequence[Message], system: str | None) -> Prompt:
+        tokens = self.tokenize(build_prompt(messages, system), add_bos=self.add_bos)
+        return Prompt(len(tokens), STOP_MARKERS, tokens)
+
+    def stream(self, prompt: Prompt, sampling: Sampling) -> Answer:
+        """Answer in whole UTF-8 characters (see the protocol); one answer at a time."""
+        assert isinstance(prompt.payload, list)
+        usage = Usage(prompt_tokens=len(prompt.payload))
+        return Answer(self._one_at_a_time(prompt.payload, sampling, usage), usage)
+
+    def _one_at_a_time(self, tokens: list[int], sampling: Sampling, usage: Usage) -> Generator[str, None, None]:
         if not self._busy.acquire(blocking=False):
             raise EngineError("the ctransformers engine runs one generation at a time")
         try:
-            yield from self._generate(prompt, params, gen)
+            yield from self._generate(tokens, sampling, usage)
         finally:
             self._busy.release()
 
-    def _generate(self, prompt: str, params: SamplingParams, gen: Generation) -> Iterator[str]:
-        tokens = self.tokenize(prompt, add_bos=self.add_bos)
+    def _generate(self, tokens: list[int], sampling: Sampling, usage: Usage) -> Generator[str, None, None]:
         if not tokens:
             raise EngineError("the prompt is empty")
-        gen.prompt_tokens = len(tokens)
-        gen.completion_tokens = 0
         room = self.n_ctx - len(tokens)
         if room < 1:
             raise EngineError(
                 f"the prompt takes {len(tokens)} tokens and the context window holds "
                 f"{self.n_ctx}; shorten the conversation or raise N_CTX"
             )
-        max_tokens = params.max_tokens if params.max_tokens is not None else DEFAULT_MAX_TOKENS
-        limit = min(max_tokens, room)
-
-        temperature = DEFAULT_TEMPERATURE if params.temperature is None else params.temperature
-        top_k = DEFAULT_TOP_K if params.top_k is None else params.top_k
-        top_p = DEFAULT_TOP_P if params.top_p is None else params.top_p
-        penalty = DEFAULT_REPEAT_PENALTY if params.repeat_penalty is None else params.repeat_penalty
-        seed = -1 if params.seed is None else params.seed
+        limit = min(sampling.max_tokens, room)
+        top_k, top_p, temperature = sampling.top_k, sampling.top_p, sampling.temperature
+        seed = -1 if sampling.seed is None else sampling.seed
         if top_k <= 0:
             top_k = self.vocab_size
         if temperature <= 0:  # greedy
@@ -409,31 +289,31 @@ class CTransformersEngine:
         most = min(len(tokens) - 1, len(self._past))
         while keep < most and tokens[keep] == self._past[keep]:
             keep += 1
-        gen.prompt_tokens_evaluated = len(tokens) - keep
+        usage.prompt_tokens_evaluated = len(tokens) - keep
         self._past = tokens[:keep]
         self._eval(tokens[keep:], keep)
         self._past = list(tokens)
 
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        gen.finish_reason = "length"
+        usage.finish_reason = "length"
         while True:
             last = self._past[-REPEAT_LAST_N:]
             arr = (ctypes.c_int * len(last))(*last)
             with self._native:
                 token = int(
                     self._lib.ctransformers_llm_sample(
-                        self._ptr, arr, len(last), top_k, top_p, temperature, penalty, seed
+                        self._ptr, arr, len(last), top_k, top_p, temperature, sampling.repeat_penalty, seed
                     )
                 )
                 eos = bool(self._lib.ctransformers_llm_is_eos_token(self._ptr, token))
             if eos:
-                gen.finish_reason = "stop"
+                usage.finish_reason = "stop"
                 return
-            gen.completion_tokens += 1
+            usage.completion_tokens += 1
             text = decoder.decode(self.detokenize(token))  # holds an incomplete character
             if text:
                 yield text
-            if gen.completion_tokens >= limit:
+            if usage.completion_tokens >= limit:
                 return  # "length"; an incomplete last character is dropped, never U+FFFD
             self._eval([token], len(self._past))
             self._past.append(token)
