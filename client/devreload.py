@@ -9,6 +9,8 @@ so the page reloads then too. Without the marker this does nothing and sends no 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from client.rpc import SseParser
 
@@ -46,12 +48,11 @@ async def watch(url: str) -> None:
         await asyncio.sleep(RETRY_S)
 
 
-def start(tasks: set[asyncio.Task[None]]) -> None:
+def start(spawn: Callable[[Coroutine[Any, Any, None]], object]) -> None:
+    """Watch for reloads if the page is marked for it; `spawn` keeps the task referenced."""
     from js import document
 
     # getAttribute, not dataset: a missing dataset key raises AttributeError in Pyodide.
     url = document.documentElement.getAttribute("data-dev-reload")
     if url:
-        task = asyncio.ensure_future(watch(str(url)))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        spawn(watch(str(url)))

@@ -7,6 +7,8 @@ mapping between the library and the key-value store (client.storage does the I/O
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 from msgspec import Struct
 from msgspec.structs import replace
@@ -50,10 +52,10 @@ def select(library: Library, chat_id: str) -> Library:
     return Library(chats=chats, open_id=chat_id)
 
 
-def update(library: Library, chat_id: str, change: object) -> Library:
+def update(library: Library, chat_id: str, change: Callable[[Chat], Chat]) -> Library:
     """Apply `change(chat) -> chat` to one chat (created if missing: the first send of a new chat)."""
     old = find(library, chat_id)
-    new = change(old or Chat(id=chat_id))  # type: ignore[operator]
+    new = change(old or Chat(id=chat_id))
     if new is old:
         return library
     if old is None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from client.highlight import highlight
 
-# Loaded by client.main after the page is ready; scripts/vendor.py downloads the same files.
+# Loaded by `load` after the page is ready (client.main); scripts/vendor.py downloads the same files.
 WHEELS = (
     "/static/wheels/markdown_it_py-4.3.0-py3-none-any.whl",
     "/static/wheels/mdurl-0.1.2-py3-none-any.whl",
@@ -84,6 +84,22 @@ def _parser() -> Any:
 
         _md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
     return _md
+
+
+async def load() -> bool:
+    """Browser only: load the parser's wheels and build it now, not on the first answer.
+
+    False when that fails: plain text is a fine fallback.
+    """
+    from client.browser import load_wheels
+
+    try:
+        await load_wheels(WHEELS)
+        render("warm *up*")
+    except Exception as exc:
+        print(f"Markdown unavailable: {exc!r}")
+        return False
+    return True
 
 
 def safe_href(url: str) -> str | None:

@@ -5,7 +5,7 @@ Keep it to the subset of Python shared by CPython 3.11 (server) and Pyodide's CP
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
 import msgspec
 from msgspec import Meta, Struct
@@ -88,34 +88,55 @@ class ErrorBody(Struct):
 Event = TokenEvent | QueuedEvent | DoneEvent | ErrorEvent
 
 
-class Rpc:
+class TemplateInfo(Struct):
+    """The prompt template the server formats chats with, and where it came from."""
+
+    name: str
+    source: str  # "gguf" (the model file's own), "seed" (ours), or a template file's path
+
+
+class Health(Struct):
+    """`GET /health`. Unknown fields are fine (a newer server may add some); older ones send no template."""
+
+    status: str
+    engine: str | None = None
+    model: str | None = None
+    model_path: str | None = None
+    template: TemplateInfo | None = None
+
+
+Req = TypeVar("Req", bound=Struct)
+Ev = TypeVar("Ev", bound=Struct)
+
+
+class Rpc(Generic[Req, Ev]):
     """One streaming RPC: the route, its request type, and its SSE events by name.
 
     The server registers a handler for it and the browser builds its stub from it,
-    so the URL, the types and the event names exist in one place only.
+    so the URL, the types and the event names exist in one place only. `Ev` is the
+    union of the event types, so both sides see typed events.
     """
 
-    def __init__(self, path: str, request: type, events: dict[str, type]) -> None:
+    def __init__(self, path: str, request: type[Req], events: dict[str, type[Ev]]) -> None:
         self.path = path
         self.request = request
         self.events = events
-        self.event_names = {cls: name for name, cls in events.items()}
-        self._decoders: dict[str, msgspec.json.Decoder[Any]] = {
+        self.event_names: dict[type[Ev], str] = {cls: name for name, cls in events.items()}
+        self._decoders: dict[str, msgspec.json.Decoder[Ev]] = {
             name: msgspec.json.Decoder(cls) for name, cls in events.items()
         }
 
-    def encode_event(self, event: Any) -> tuple[str, str]:
+    def encode_event(self, event: Ev) -> tuple[str, str]:
         return self.event_names[type(event)], msgspec.json.encode(event).decode()
 
-    def decode_event(self, name: str, data: str) -> Any:
+    def decode_event(self, name: str, data: str) -> Ev:
         decoder = self._decoders.get(name)
         if decoder is None:
             raise ValueError(f"unknown event {name!r}")
         return decoder.decode(data)
 
 
-
-CONVERSE = Rpc(
+CONVERSE: Rpc[ConverseRequest, Event] = Rpc(
     "/api/converse",
     ConverseRequest,
     {"token": TokenEvent, "queued": QueuedEvent, "done": DoneEvent, "error": ErrorEvent},

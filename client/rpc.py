@@ -4,10 +4,10 @@ This is the only module that knows how a call travels: the URL comes from the `R
 declaration, the body is the msgspec-encoded request, and the answer is a server-sent
 event stream decoded into the declared event types. Everything above it sees typed events,
 and every failure (HTTP error, broken stream, network down) arrives as an `ErrorEvent`
-so the chat can show it.
+so the chat can show it. `Client` holds what every call needs (the API key, the base URL).
 
 The parser and the decoding are plain Python so CPython tests exercise them; the browser
-APIs (`js.fetch`, stream readers) are imported inside `stream` only.
+APIs (`js.fetch`, stream readers) are imported inside the functions that call them.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
-from client.protocol import CONVERSE, ConverseRequest, ErrorBody, ErrorEvent, Event, Rpc
+from client.protocol import CONVERSE, ConverseRequest, ErrorBody, ErrorEvent, Event, Health, Rpc
+
+Req = TypeVar("Req", bound=msgspec.Struct)
+Ev = TypeVar("Ev", bound=msgspec.Struct)
 
 # An event after which the server sends nothing more for this call.
 TERMINAL_EVENTS = frozenset({"done", "error"})
@@ -90,7 +93,7 @@ def error_from_http(status: int, body: str) -> ErrorEvent:
         return ErrorEvent(type=f"http_{status}", message=f"HTTP {status}: {detail}")
 
 
-async def events_from_chunks(rpc: Rpc, chunks: AsyncIterable[bytes]) -> AsyncIterator[Any]:
+async def events_from_chunks(rpc: Rpc[Any, Ev], chunks: AsyncIterable[bytes]) -> AsyncIterator[Ev | ErrorEvent]:
     """Decode an SSE byte stream into rpc's event types, ending after a terminal event.
 
     Unknown event names are skipped (a newer server may add some); a stream that ends
@@ -121,15 +124,7 @@ async def _read_chunks(reader: Any) -> AsyncIterator[bytes]:
         yield result.value.to_bytes()
 
 
-# The API key the server asked for (HTTP 401), kept by the page in browser storage and sent
-# on every call. One module-level value: the page has one user and one server.
-api_key = ""
 UNAUTHORIZED = "unauthorized"
-
-
-def set_api_key(key: str) -> None:
-    global api_key
-    api_key = key.strip()
 
 
 def headers_for(key: str) -> dict[str, str]:
@@ -147,26 +142,28 @@ def error_for_status(status: int, body: str) -> ErrorEvent:
     return error
 
 
-async def stream(rpc: Rpc, request: Any, base_url: str = "") -> AsyncIterator[Any]:
+async def stream(
+    rpc: Rpc[Req, Ev], request: Req, api_key: str = "", base_url: str = ""
+) -> AsyncIterator[Ev | ErrorEvent]:
     """Call a streaming RPC from the browser (Pyodide) and yield its decoded events.
 
     Closing the generator early (the caller's task cancelled by Stop) aborts the fetch and
     cancels the body reader: the server sees the disconnect and stops generating.
     """
-    from js import AbortController, Object, fetch  # browser only: keeps this module importable on CPython
-    from pyodide.ffi import to_js
+    from js import AbortController, fetch  # browser only: keeps this module importable on CPython
+
+    from client.browser import to_init
 
     if not isinstance(request, rpc.request):
         raise TypeError(f"{rpc.path} takes {rpc.request.__name__}, not {type(request).__name__}")
     controller = AbortController.new()
-    init = to_js(
+    init = to_init(
         {
             "method": "POST",
             "headers": headers_for(api_key),
             "body": msgspec.json.encode(request).decode(),
             "signal": controller.signal,
-        },
-        dict_converter=Object.fromEntries,
+        }
     )
     finished = False
     try:
@@ -178,7 +175,7 @@ async def stream(rpc: Rpc, request: Any, base_url: str = "") -> AsyncIterator[An
             return
         if not response.ok:
             finished = True
-            yield error_for_status(response.status, await response.text())
+            yield error_for_status(int(response.status), str(await response.text()))
             return
         try:
             async for event in events_from_chunks(rpc, _read_chunks(response.body.getReader())):
@@ -191,6 +188,43 @@ async def stream(rpc: Rpc, request: Any, base_url: str = "") -> AsyncIterator[An
             controller.abort()  # rejects the pending read / fetch and closes the connection
 
 
-def converse(request: ConverseRequest) -> AsyncIterator[Event]:
-    """POST the conversation; yield token/queued events, then one done or error event."""
-    return stream(CONVERSE, request)
+def parse_health(body: str) -> Health:
+    """A `/health` answer that came back OK; a body we cannot read still means the server is up."""
+    try:
+        return msgspec.json.decode(body, type=Health)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return Health(status="ok")
+
+
+class Client:
+    """The page's connection to its server: where it is, and the API key the user gave.
+
+    The key is asked for when the server answers 401, kept by the page in browser storage,
+    and sent on every call from then on.
+    """
+
+    def __init__(self, api_key: str = "", base_url: str = "") -> None:
+        self.api_key = api_key.strip()
+        self.base_url = base_url
+
+    def use_key(self, key: str) -> None:
+        self.api_key = key.strip()
+
+    def converse(self, request: ConverseRequest) -> AsyncIterator[Event]:
+        """POST the conversation; yield token/queued events, then one done or error event."""
+        return stream(CONVERSE, request, self.api_key, self.base_url)
+
+    async def health(self) -> Health | None:
+        """What `/health` says; None when the server cannot be reached or is not ready."""
+        from js import fetch
+
+        from client.browser import to_init
+
+        try:
+            response = await fetch(self.base_url + "/health", to_init({"cache": "no-store"}))
+            if not response.ok:
+                return None
+            body = str(await response.text())
+        except Exception:  # a JsException: server down, connection lost
+            return None
+        return parse_health(body)

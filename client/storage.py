@@ -10,10 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
 
 STORE_NAME = "snake_llama"
+
+
+class Store(Protocol):
+    """What the page uses of a pyscript Storage: a dict of strings whose writes `sync()` awaits."""
+
+    def __getitem__(self, key: str) -> object: ...
+    def __setitem__(self, key: str, value: str) -> None: ...
+    def __delitem__(self, key: str) -> None: ...
+    def __contains__(self, key: object) -> bool: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def keys(self) -> Iterable[str]: ...
+    def get(self, key: str) -> object: ...
+    async def sync(self) -> None: ...
 
 
 def diff(saved: dict[str, str], wanted: dict[str, str]) -> tuple[dict[str, str], list[str]]:
@@ -23,16 +36,17 @@ def diff(saved: dict[str, str], wanted: dict[str, str]) -> tuple[dict[str, str],
     return writes, deletes
 
 
-async def open_store() -> Any:
+async def open_store() -> Store:
     from pyscript import storage
 
-    return await storage(STORE_NAME)
+    store: Store = await storage(STORE_NAME)
+    return store
 
 
 class Saver:
     """Keeps `store` (a dict-like pyscript Storage) in step with `records()`."""
 
-    def __init__(self, store: Any, records: Callable[[], dict[str, str]], interval: float = 1.0) -> None:
+    def __init__(self, store: Store, records: Callable[[], dict[str, str]], interval: float = 1.0) -> None:
         self._store = store
         self._records = records
         self._interval = interval

@@ -10,7 +10,7 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from client.protocol import CONVERSE, ConverseRequest, DoneEvent
+from client.protocol import CONVERSE, DoneEvent
 from server.chat import scheduler_of, start_chat
 from server.errors import ApiError
 from server.scheduler import Scheduler
@@ -45,7 +45,7 @@ def decode_body(body: bytes, type: type[T]) -> T:
 async def converse(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     scheduler = scheduler_of(request)
-    body: ConverseRequest = decode_body(await read_body(request, settings.max_body_bytes), CONVERSE.request)
+    body = decode_body(await read_body(request, settings.max_body_bytes), CONVERSE.request)
     job = await start_chat(scheduler, settings, body.conversation.messages, body.params)
 
     async def stream() -> AsyncIterator[dict[str, str]]:

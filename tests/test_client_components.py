@@ -6,8 +6,10 @@ import sys
 
 from client import markdown
 from client.components.chat_area import COPY, EDIT, PLACEHOLDER, REGENERATE, view_of
+from client.components.settings_panel import template_line
 from client.components.type_area import sends_on_key
 from client.highlight import KEYWORD, STRING, highlight
+from client.protocol import Health, TemplateInfo
 from client.state import Turn
 
 
@@ -143,3 +145,12 @@ def test_code_blocks_are_highlighted_and_lossless() -> None:
     assert highlight("<b>plain</b>", "unknown") == [("", "<b>plain</b>")]
     block = markdown.render("```rust\nfn main() {}\n```")[0]
     assert tags([block]).count("button") == 1 and markdown.text_of([block]).startswith("rustCopy code")
+
+
+def test_settings_show_the_servers_prompt_template_when_it_says() -> None:
+    gguf = Health(status="ok", template=TemplateInfo(name="gemma3 chat template", source="gguf"))
+    seed = Health(status="ok", template=TemplateInfo(name="seed", source="seed"))
+    assert template_line(gguf) == "Prompt template: gemma3 chat template (gguf)"
+    assert template_line(seed) == "Prompt template: seed (seed)"
+    assert template_line(Health(status="ok")) is None  # an older server: no line
+    assert template_line(None) is None  # not heard from the server

@@ -10,8 +10,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client.protocol import CONVERSE, DoneEvent, ErrorEvent, QueuedEvent, TokenEvent
-from client.rpc import SseParser, error_from_http, events_from_chunks
+from client.protocol import CONVERSE, DoneEvent, ErrorEvent, Health, QueuedEvent, TemplateInfo, TokenEvent
+from client.rpc import SseParser, error_from_http, events_from_chunks, parse_health
 
 DONE = DoneEvent(stop_reason="stop", prompt_tokens=5, completion_tokens=2, ttft_s=0.1, tokens_per_s=20.0)
 
@@ -131,3 +131,16 @@ def test_api_key_header_and_401() -> None:
     assert error_for_status(401, body) == ErrorEvent(type=UNAUTHORIZED, message="wrong key")
     assert error_for_status(401, "nope").type == UNAUTHORIZED
     assert error_for_status(503, body).type == "invalid_api_key"
+
+
+def test_health_with_and_without_a_template() -> None:
+    body = (
+        '{"status": "ok", "engine": "llama-cpp", "model": "gemma", "model_path": "/m.gguf",'
+        ' "template": {"name": "gemma3 chat template", "source": "gguf"}, "uptime_s": 3}'
+    )
+    health = parse_health(body)
+    assert health.template == TemplateInfo(name="gemma3 chat template", source="gguf")
+    assert (health.status, health.engine, health.model) == ("ok", "llama-cpp", "gemma")
+    older = parse_health('{"status": "ok", "engine": "llama-cpp", "model": "gemma", "model_path": null}')
+    assert older.template is None and older.model_path is None
+    assert parse_health("not json") == Health(status="ok")  # up, even if we cannot read it

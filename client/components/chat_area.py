@@ -6,16 +6,19 @@ changed is updated, so a streamed token touches one bubble. User text is set thr
 turned into whitelisted elements by client.markdown and built here with createElement and
 textContent, so no string from a message or a model is ever parsed as HTML.
 
-Buttons under each message carry `data-action`; one listener on the list (in main) handles
-them all, so re-rendering a row never leaks event proxies.
+Buttons under each message (and on code blocks) carry `data-action`; one listener on the list
+handles them all, so re-rendering a row never leaks event proxies.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from client import markdown
+from client.browser import copy_text, listen
 from client.state import Chat, Turn
 
 PLACEHOLDER = "..."  # shown in the model's bubble until its first token arrives
@@ -41,6 +44,7 @@ ACTION = (
 )
 
 # (data-action, visible label, accessible name)
+Action = tuple[str, str, str]
 COPY = ("copy", "Copy", "Copy message")
 EDIT = ("edit", "Edit", "Edit message")
 REGENERATE = ("regenerate", "Regenerate", "Regenerate")
@@ -58,11 +62,12 @@ class BubbleView:
     text: str
     note: str
     markdown: bool  # render `text` as Markdown (model answers) or as plain text
-    actions: tuple[tuple[str, str, str], ...]
+    actions: tuple[Action, ...]
 
 
 def view_of(turn: Turn, last: bool = False, busy: bool = False, rich: bool = False) -> BubbleView:
     """`last`: the chat's final turn; `busy`: an answer streams; `rich`: Markdown is loaded."""
+    actions: tuple[Action, ...] = ()
     if turn.user:
         actions = () if busy else (EDIT, COPY)
         look = f"{BUBBLE_BASE} {PLAIN} {BUBBLE_USER}"
@@ -78,7 +83,6 @@ def view_of(turn: Turn, last: bool = False, busy: bool = False, rich: bool = Fal
     if not md:
         look = f"{look} {PLAIN}"
     text = PLACEHOLDER if pending and not turn.text else turn.text
-    actions: tuple[tuple[str, str, str], ...] = ()
     if turn.status not in ("pending", "streaming"):
         actions = (COPY, REGENERATE) if last else (COPY,)
     return BubbleView("model", turn.status, ROW_MODEL, COL_MODEL, f"{BUBBLE_BASE} {look}", text, turn.note, md, actions)
@@ -100,16 +104,49 @@ def build(document: Any, parent: Any, nodes: list[markdown.El | str]) -> None:
         parent.append(el)
 
 
-class ChatArea:
-    """Binds a scroll container and the list inside it (the aria-live region) to a Chat."""
+Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]  # keeps the task referenced
 
-    def __init__(self, scroller: Any, messages: Any) -> None:
+
+class ChatArea:
+    """Binds a scroll container and the list inside it (the aria-live region) to a Chat.
+
+    Copy buttons are handled here; Edit calls `on_edit(index)`, Regenerate `on_regenerate()`.
+    """
+
+    def __init__(
+        self,
+        scroller: Any,
+        messages: Any,
+        on_edit: Callable[[int], None],
+        on_regenerate: Callable[[], None],
+        spawn: Spawn,
+    ) -> None:
         self._scroller = scroller
         self._messages = messages
+        self._on_edit, self._on_regenerate, self._spawn = on_edit, on_regenerate, spawn
         self._rows: list[tuple[Any, Any, Any, Any, Any]] = []  # (row, column, bubble, note, actions)
         self._shown: list[BubbleView | None] = []
+        self._chat = Chat()
+        self._proxy = listen(messages, "click", self._click)
+
+    def _click(self, event: Any) -> None:
+        button = event.target.closest("button[data-action]")
+        if not button:  # JS null (jsnull in Pyodide 314, not None) when the click missed a button
+            return
+        action = str(button.dataset.action)
+        if action == "copy-code":
+            self._spawn(copy_text(button, str(button.closest(".code-block").querySelector("code").textContent)))
+            return
+        index = int(button.closest("li[data-index]").dataset.index)
+        if action == "copy":
+            self._spawn(copy_text(button, self._chat.turns[index].text))
+        elif action == "regenerate":
+            self._on_regenerate()
+        elif action == "edit":
+            self._on_edit(index)
 
     def render(self, chat: Chat, rich: bool) -> None:
+        self._chat = chat
         near_bottom = self._near_bottom()
         grew = len(chat.turns) > len(self._rows)
         changed = False

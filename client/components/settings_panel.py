@@ -1,6 +1,7 @@
 """SettingsPanel: a native modal <dialog> (focus trap, Escape to close, for free) holding the
 system prompt and the sampling fields of client.settings. Save validates and hands the
 params to `on_save`; Reset empties every field (server defaults) and saves that.
+A read-only line says which prompt template the server uses, when it tells (`/health`).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from client.protocol import SamplingParams
+from client.protocol import Health, SamplingParams
 from client.settings import FIELDS, form_of, parse
 
 LABEL = "block text-sm font-medium"
@@ -20,6 +21,13 @@ HINT = "mt-0.5 text-xs text-gray-600 dark:text-gray-400"
 ERROR = "mt-0.5 text-xs font-medium text-red-700 dark:text-red-300"
 
 
+def template_line(health: Health | None) -> str | None:
+    """The panel's line about the server's prompt template; None when the server does not say."""
+    if health is None or health.template is None:
+        return None
+    return f"Prompt template: {health.template.name} ({health.template.source})"
+
+
 class SettingsPanel:
     def __init__(self, dialog: Any, form: Any, fields: Any, on_save: Callable[[SamplingParams], None]) -> None:
         from js import document
@@ -27,6 +35,7 @@ class SettingsPanel:
 
         self._dialog, self._form, self._on_save = dialog, form, on_save
         self._inputs: dict[str, Any] = {"system": document.getElementById("set-system")}
+        self._template = document.getElementById("settings-template")
         self._errors: dict[str, Any] = {}
         for f in FIELDS:
             wrap = document.createElement("div")
@@ -57,6 +66,11 @@ class SettingsPanel:
         form.addEventListener("submit", self._proxies[0])
         document.getElementById("settings-reset").addEventListener("click", self._proxies[1])
         document.getElementById("settings-cancel").addEventListener("click", self._proxies[2])
+
+    def show_server(self, health: Health | None) -> None:
+        line = template_line(health)
+        self._template.textContent = line or ""
+        self._template.hidden = line is None
 
     def open(self, params: SamplingParams) -> None:
         for name, value in form_of(params).items():

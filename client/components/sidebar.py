@@ -1,8 +1,10 @@
-"""Sidebar: the chats, newest first, each openable, renamable and deletable; a New chat button.
+"""Sidebar: the chats, newest first, each openable, renamable and deletable; New chat; Import.
 
 The list is rebuilt only when the (id, title, open) triples change, which during a stream
 they do not. Row buttons carry `data-action` and `data-id`; one delegated listener handles them.
 Rename and delete use the browser's own prompt/confirm dialogs: accessible, no extra markup.
+On narrow screens the sidebar is a drawer, opened by the header's Chats button and closed
+again once a chat is picked, started or imported.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from client.app import App
+from client.browser import listen, picked_file_text
 from client.library import Library
 from client.state import title_of
 
@@ -31,20 +35,58 @@ def entries(library: Library) -> tuple[tuple[str, str, bool], ...]:
 
 
 class Sidebar:
-    def __init__(
-        self,
-        listing: Any,
-        on_open: Callable[[str], None],
-        on_rename: Callable[[str, str], None],
-        on_delete: Callable[[str], None],
-    ) -> None:
-        from pyodide.ffi import create_proxy
+    """Binds the <nav> drawer and the header button that toggles it to the app's chats.
 
-        self._list = listing
-        self._on_open, self._on_rename, self._on_delete = on_open, on_rename, on_delete
+    `on_new` runs after New chat (the page focuses the message box).
+    """
+
+    def __init__(self, nav: Any, toggle: Any, app: App, on_new: Callable[[], None]) -> None:
+        from js import document
+
+        get = document.getElementById
+        self._nav, self._toggle, self._app, self._on_new = nav, toggle, app, on_new
+        self._list = get("chat-list")
+        self._picker = get("import-file")
         self._shown: tuple[tuple[str, str, bool], ...] | None = None
-        self._on_click = create_proxy(self._click)
-        listing.addEventListener("click", self._on_click)
+        self._proxies = [
+            listen(self._list, "click", self._click),
+            listen(toggle, "click", lambda _e: self._set_open(nav.dataset.open != "true")),
+            listen(get("close-chats"), "click", lambda _e: self.close()),
+            listen(get("new-chat"), "click", lambda _e: self._new()),
+            listen(self._picker, "change", lambda _e: app.spawn(self._import())),
+        ]
+
+    def enable(self) -> None:
+        """Python is up: the buttons that need it work now."""
+        from js import document
+
+        for element_id in ("new-chat", "import-file"):
+            document.getElementById(element_id).disabled = False
+
+    def close(self) -> None:
+        self._set_open(False)
+
+    def _set_open(self, opened: bool) -> None:
+        self._nav.dataset.open = "true" if opened else "false"
+        self._toggle.setAttribute("aria-expanded", "true" if opened else "false")
+
+    def _new(self) -> None:
+        self._app.new_chat()
+        self.close()
+        self._on_new()
+
+    async def _import(self) -> None:
+        from js import window
+
+        text = await picked_file_text(self._picker)
+        if text is None:
+            return
+        try:
+            self._app.import_chat(text)
+        except ValueError as exc:
+            window.alert(f"Could not import: {exc}")
+            return
+        self.close()
 
     def render(self, library: Library) -> None:
         from js import document
@@ -90,10 +132,11 @@ class Sidebar:
         chat_id, action = str(button.dataset.id), str(button.dataset.action)
         title = next((t for i, t, _ in self._shown or () if i == chat_id), "")
         if action == "open":
-            self._on_open(chat_id)
+            self._app.open_chat(chat_id)
+            self.close()
         elif action == "rename":
             new = window.prompt("New name for this chat:", title)
             if new is not None and str(new).strip():
-                self._on_rename(chat_id, str(new))
+                self._app.rename_chat(chat_id, str(new))
         elif action == "delete" and window.confirm(f"Delete the chat “{title}”? This cannot be undone."):
-            self._on_delete(chat_id)
+            self._app.delete_chat(chat_id)

@@ -67,6 +67,9 @@ class TypeArea:
         self.set_busy(self._busy)
         self._textarea.focus()
 
+    def focus(self) -> None:
+        self._textarea.focus()
+
     def fill(self, text: str) -> None:
         self._textarea.value = text
         self._textarea.focus()

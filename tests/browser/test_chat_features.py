@@ -294,6 +294,22 @@ def test_settings_reach_the_server_and_reset(recorded_page: RecordedPage, live_s
     assert recorded_page.errors == []
 
 
+def test_settings_show_the_prompt_template_the_server_reports(recorded_page: RecordedPage, live_server: str) -> None:
+    """A server that names its template in /health (stood in for by `page.route`) gets a line in Settings."""
+    page = recorded_page.page
+    health = {
+        "status": "ok", "engine": "llama-cpp", "model": "m", "model_path": "/m.gguf",
+        "template": {"name": "gemma3 chat template", "source": "gguf"},
+    }
+    page.route("**/health", lambda route: route.fulfill(status=200, json=health))
+    open_chat(recorded_page, live_server)
+    page.get_by_role("button", name="Settings").click()
+    dialog = page.get_by_role("dialog", name="Settings")
+    expect(dialog.get_by_text("Prompt template: gemma3 chat template (gguf)")).to_be_visible()
+    page.get_by_role("button", name="Cancel").click()
+    assert recorded_page.errors == []
+
+
 def test_stats_truncation_notice_and_queue_position(recorded_page: RecordedPage, live_server: str) -> None:
     page = recorded_page.page
     open_chat(recorded_page, live_server)

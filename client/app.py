@@ -1,0 +1,215 @@
+"""The app's state, and everything the user can do to it, with no DOM.
+
+All chats live in one reaktiv Signal, `library`; settings in another; what the banner says and
+whether an API key is wanted are signals too. Components only render these (through Effects)
+or change them (through the methods here, which apply the pure transitions of client.state and
+client.library). Each answer's stream is folded into *its* chat by id, so switching chats
+mid-answer is harmless. Saving to IndexedDB is an Effect too (client.storage), not a second
+source of truth.
+
+The browser comes in through two objects only, the RPC `Client` and the `Store`; tests hand in
+fakes, so this module runs on CPython.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+from reaktiv import Signal
+
+from client import library as lib
+from client import settings
+from client.protocol import ErrorEvent, Health, SamplingParams
+from client.rpc import UNAUTHORIZED, Client
+from client.state import Chat, apply_event, edit, fail, regenerate, request_for, stop, submit
+from client.storage import Store
+
+T = TypeVar("T")
+
+API_KEY = "api_key"  # the store's key for the API key
+UNREACHABLE = "Cannot reach the server."
+NO_SERVER = "Cannot reach the server. Is `make run` running?"
+NEEDS_KEY = "This server needs an API key."
+
+
+@dataclass(frozen=True)
+class KeyRequest:
+    """The server refused an answer for want of an API key: ask for one, then retry `chat_id`."""
+
+    chat_id: str
+    wrong: bool  # a key was sent, and refused
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    text: str
+    filename: str
+    mime: str
+
+
+class App:
+    def __init__(self, client: Client, store: Store) -> None:
+        self.client = client
+        self.store = store
+        client.use_key(str(store.get(API_KEY) or ""))
+        self.library: Signal[lib.Library] = Signal(lib.from_records(dict(store)))
+        self.params: Signal[SamplingParams] = Signal(settings.load(store.get(settings.SETTINGS_KEY)))
+        self.editing: Signal[int | None] = Signal(None)  # index of the user message being edited
+        self.rich: Signal[bool] = Signal(False)  # Markdown renderer loaded
+        self.banner: Signal[str | None] = Signal(None)  # what the page's alert says, if anything
+        self.key_request: Signal[KeyRequest | None] = Signal(None)
+        self.health: Signal[Health | None] = Signal(None)  # what the server said about itself last
+        # Tasks, effects and JS proxies must stay referenced: asyncio, reaktiv and JS hold them weakly.
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self._kept: list[object] = []
+        self._streams: dict[str, asyncio.Task[None]] = {}  # chat id -> its answer being streamed
+
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def keep(self, things: Iterable[object]) -> None:
+        """Hold effects and event-listener proxies for the page's lifetime."""
+        self._kept.extend(things)
+
+    @property
+    def current(self) -> Chat:
+        return self.library().current
+
+    def change(self, chat_id: str, transition: Callable[[Chat], Chat]) -> None:
+        self.library.set(lib.update(self.library(), chat_id, transition))
+
+    # Answers.
+
+    async def answer(self, chat_id: str) -> None:
+        """Stream the model's answer to the last user message of chat `chat_id` into it."""
+        chat = lib.find(self.library(), chat_id)
+        if chat is None:
+            return
+        try:
+            async for event in self.client.converse(request_for(chat, self.params())):
+                if isinstance(event, ErrorEvent) and event.type == UNAUTHORIZED:
+                    self.change(chat_id, lambda c: fail(c, NEEDS_KEY))
+                    self.key_request.set(KeyRequest(chat_id, wrong=bool(self.client.api_key)))
+                    return
+                if isinstance(event, ErrorEvent) and event.type == "network":
+                    self.banner.set(UNREACHABLE)
+                self.change(chat_id, partial(apply_event, event=event))
+        except asyncio.CancelledError:  # Stop: rpc has aborted the request, the server cancels
+            self.change(chat_id, stop)
+            raise
+        except Exception as exc:  # a bug, not a server error: still never leave the chat stuck
+            message = f"Error in the page: {exc!r}"
+            self.change(chat_id, lambda c: fail(c, message))
+            raise
+        finally:
+            if self._streams.get(chat_id) is asyncio.current_task():  # not a newer answer's task
+                del self._streams[chat_id]
+
+    def start_answer(self, chat_id: str) -> None:
+        self._streams[chat_id] = self.spawn(self.answer(chat_id))
+
+    def send(self, text: str) -> None:
+        """Send `text` in the open chat (a new one if none), or replace the message being edited."""
+        if not self.library().open_id:
+            self.library.set(lib.new_chat(self.library(), uuid.uuid4().hex))
+        chat_id = self.library().open_id
+        index = self.editing()
+        before = self.current
+        now = time.time()
+        after = submit(before, text, now) if index is None else edit(before, index, text, now)
+        if after is before:  # blank, or an answer is still streaming
+            return
+        self.editing.set(None)
+        self.change(chat_id, lambda _c: after)
+        self.start_answer(chat_id)
+
+    def stop_answer(self) -> None:
+        """Stop the open chat's answer; with none streaming, leave editing."""
+        task = self._streams.get(self.library().open_id)
+        if task is not None:
+            task.cancel()
+        elif self.editing() is not None:
+            self.editing.set(None)
+
+    def regenerate(self, chat_id: str) -> None:
+        chat = lib.find(self.library(), chat_id)
+        if chat is None:
+            return
+        after = regenerate(chat, time.time())
+        if after is not chat:
+            self.change(chat_id, lambda _c: after)
+            self.start_answer(chat_id)
+
+    def start_edit(self, index: int) -> str:
+        """Edit user message `index` of the open chat; returns its text for the type area."""
+        self.editing.set(index)
+        return self.current.turns[index].text
+
+    # Chats.
+
+    def new_chat(self) -> None:
+        self.editing.set(None)
+        self.library.set(lib.new_chat(self.library(), uuid.uuid4().hex))
+
+    def open_chat(self, chat_id: str) -> None:
+        self.editing.set(None)
+        self.library.set(lib.select(self.library(), chat_id))
+
+    def rename_chat(self, chat_id: str, title: str) -> None:
+        self.library.set(lib.rename(self.library(), chat_id, title))
+
+    def delete_chat(self, chat_id: str) -> None:
+        self.library.set(lib.delete(self.library(), chat_id))
+
+    def records(self) -> dict[str, str]:
+        """The library as the store keeps it (client.storage.Saver writes what changed)."""
+        return lib.records(self.library())
+
+    def export_file(self, kind: str) -> ExportFile | None:
+        """The open chat as a Markdown ("md") or JSON file; None when it is empty."""
+        chat = self.current
+        if not chat.turns:
+            return None
+        if kind == "md":
+            return ExportFile(lib.export_markdown(chat), lib.filename_for(chat, "md"), "text/markdown")
+        return ExportFile(lib.export_json(chat), lib.filename_for(chat, "json"), "application/json")
+
+    def import_chat(self, text: str) -> None:
+        """Add an exported chat and open it; ValueError (for the user) if it cannot be read."""
+        chat = lib.import_json(text, uuid.uuid4().hex, time.time())
+        now = self.library()
+        self.library.set(lib.Library(chats=lib.select(now, now.open_id).chats + (chat,), open_id=chat.id))
+
+    # Settings, API key, server health.
+
+    def save_params(self, value: SamplingParams) -> None:
+        self.params.set(value)
+        self.store[settings.SETTINGS_KEY] = settings.dump(value)
+        self.spawn(self.store.sync())
+
+    def use_key(self, key: str) -> None:
+        """Keep the key the user gave, and retry the answer that asked for it."""
+        key = key.strip()
+        if not key:
+            return
+        self.client.use_key(key)
+        self.store[API_KEY] = key
+        self.spawn(self.store.sync())
+        request = self.key_request()
+        self.key_request.set(None)
+        if request is not None:
+            self.regenerate(request.chat_id)
+
+    async def check_health(self) -> None:
+        health = await self.client.health()
+        self.health.set(health)
+        self.banner.set(None if health is not None else NO_SERVER)

@@ -1,0 +1,73 @@
+"""Thin wrappers over the browser APIs the page uses: listeners, JS objects, files, clipboard.
+
+Browser only: `js` and `pyodide` are imported inside the functions, so the modules that
+import this one still import on CPython. JS values come back as `Any`; callers turn them
+into Python values (`str(...)`, `bool(...)`) where they use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def to_init(options: dict[str, Any]) -> Any:
+    """A Python dict as a plain JS object (the `init` argument of fetch, Blob...)."""
+    from js import Object
+    from pyodide.ffi import to_js
+
+    return to_js(options, dict_converter=Object.fromEntries)
+
+
+def listen(element: Any, kind: str, handler: Callable[[Any], object]) -> Any:
+    """Add an event listener; returns its proxy, which the caller must keep referenced."""
+    from pyodide.ffi import create_proxy
+
+    proxy = create_proxy(handler)
+    element.addEventListener(kind, proxy)
+    return proxy
+
+
+def download(text: str, filename: str, mime: str) -> None:
+    """Offer `text` as a file download."""
+    from js import URL, Blob, document
+    from pyodide.ffi import to_js
+
+    blob = Blob.new(to_js([text]), to_init({"type": mime}))
+    link = document.createElement("a")
+    link.href = URL.createObjectURL(blob)
+    link.download = filename
+    link.click()
+    URL.revokeObjectURL(link.href)
+
+
+async def picked_file_text(picker: Any) -> str | None:
+    """The text of the file chosen in an <input type=file> (None if none), clearing the choice."""
+    files = picker.files
+    if not files.length:
+        return None
+    text = await files.item(0).text()
+    picker.value = ""  # picking the same file again fires `change` again
+    return str(text)
+
+
+async def copy_text(button: Any, text: str) -> None:
+    """Put `text` on the clipboard and say so on `button` for a moment."""
+    import asyncio
+
+    from js import navigator
+
+    label = button.textContent
+    await navigator.clipboard.writeText(text)
+    button.textContent = "Copied"
+    await asyncio.sleep(1.5)
+    button.textContent = label
+
+
+async def load_wheels(urls: tuple[str, ...]) -> None:
+    """Load pure-Python wheels served by our server into Pyodide (no micropip)."""
+    from js import location
+    from pyodide.ffi import to_js
+    from pyodide_js import loadPackage
+
+    await loadPackage(to_js([str(location.origin) + url for url in urls]))

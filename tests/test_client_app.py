@@ -1,0 +1,187 @@
+"""The browser app's state and actions (client.app) on CPython, with a fake server and store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from client import settings
+from client.app import API_KEY, NEEDS_KEY, NO_SERVER, UNREACHABLE, App, KeyRequest
+from client.components.api_key_dialog import ASK, REFUSED, title_for
+from client.protocol import (
+    ConverseRequest,
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    Health,
+    SamplingParams,
+    TemplateInfo,
+    TokenEvent,
+)
+from client.rpc import UNAUTHORIZED, Client
+from tests.conftest import run_async
+
+UP = Health(status="ok")
+DONE = DoneEvent(stop_reason="stop", prompt_tokens=3, completion_tokens=1, ttft_s=0.1, tokens_per_s=10.0)
+
+
+class FakeStore(dict[str, Any]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.syncs = 0
+
+    async def sync(self) -> None:
+        self.syncs += 1
+
+
+class FakeServer(Client):
+    """Answers every call with the next scripted list of events; records keys and requests."""
+
+    def __init__(self, *answers: list[Event], health: Health | None = UP) -> None:
+        super().__init__()
+        self.answers = list(answers)
+        self.said = health
+        self.calls: list[tuple[str, ConverseRequest]] = []
+
+    def converse(self, request: ConverseRequest) -> AsyncIterator[Event]:
+        self.calls.append((self.api_key, request))
+        events = self.answers.pop(0)
+
+        async def stream() -> AsyncIterator[Event]:
+            for event in events:
+                yield event
+
+        return stream()
+
+    async def health(self) -> Health | None:
+        return self.said
+
+
+async def settle(app: App) -> None:
+    """Let every task the app started run to its end."""
+    while app.tasks:
+        await asyncio.gather(*list(app.tasks))
+
+
+def test_an_answer_streams_into_its_chat_with_the_saved_settings() -> None:
+    async def run() -> None:
+        store = FakeStore({settings.SETTINGS_KEY: settings.dump(SamplingParams(max_tokens=8))})
+        server = FakeServer([TokenEvent(text="Hel"), TokenEvent(text="lo"), DONE])
+        app = App(server, store)
+        app.send("Hi")
+        assert app.current.busy
+        await settle(app)
+        turns = app.current.turns
+        assert [(t.user, t.text, t.status) for t in turns] == [(True, "Hi", "done"), (False, "Hello", "done")]
+        assert server.calls[0][1].params.max_tokens == 8
+        assert server.calls[0][1].conversation.messages[0].text == "Hi"
+        assert "hi" in app.records()[f"chat:{app.current.id}"].lower()
+
+    run_async(run())
+
+
+def test_a_refused_answer_asks_for_a_key_then_retries_with_it() -> None:
+    async def run() -> None:
+        refused = [ErrorEvent(type=UNAUTHORIZED, message="missing key")]
+        store = FakeStore()
+        server = FakeServer(refused, refused, [TokenEvent(text="ok"), DONE])
+        app = App(server, store)
+        app.send("Hi")
+        await settle(app)
+        chat_id = app.current.id
+        assert app.key_request() == KeyRequest(chat_id, wrong=False)
+        assert app.current.turns[-1].text == NEEDS_KEY and app.current.turns[-1].status == "error"
+
+        app.use_key("  wrong  ")
+        assert app.key_request() is None  # the dialog closes while the retry runs
+        await settle(app)
+        assert app.key_request() == KeyRequest(chat_id, wrong=True)
+
+        app.use_key("right")
+        await settle(app)
+        assert app.key_request() is None
+        assert [key for key, _ in server.calls] == ["", "wrong", "right"]
+        assert app.current.turns[-1].text == "ok" and len(app.current.turns) == 2
+        assert store[API_KEY] == "right" and store.syncs >= 2
+
+    run_async(run())
+
+
+def test_a_kept_key_is_sent_from_the_start() -> None:
+    server = FakeServer()
+    App(server, FakeStore({API_KEY: "kept"}))
+    assert server.api_key == "kept"
+
+
+def test_key_dialog_title() -> None:
+    assert title_for(False) == ASK == "API key needed"
+    assert title_for(True) == REFUSED == "That API key was refused"
+
+
+def test_banner_on_network_errors_and_health() -> None:
+    async def run() -> None:
+        server = FakeServer([ErrorEvent(type="network", message="down")], health=None)
+        app = App(server, FakeStore())
+        assert app.banner() is None
+        await app.check_health()
+        assert app.banner() == NO_SERVER and app.health() is None
+        server.said = Health(status="ok", template=TemplateInfo(name="gemma3", source="gguf"))
+        await app.check_health()
+        assert app.banner() is None and app.health() == server.said
+        app.send("Hi")
+        await settle(app)
+        assert app.banner() == UNREACHABLE
+        assert app.current.turns[-1].status == "error"
+
+    run_async(run())
+
+
+def test_stop_cancels_the_open_chats_answer_and_keeps_what_arrived() -> None:
+    async def run() -> None:
+        release = asyncio.Event()
+
+        class Slow(FakeServer):
+            def converse(self, request: ConverseRequest) -> AsyncIterator[Event]:
+                async def stream() -> AsyncIterator[Event]:
+                    yield TokenEvent(text="partial")
+                    await release.wait()
+                    yield DONE
+
+                return stream()
+
+        app = App(Slow(), FakeStore())
+        app.send("Hi")
+        await asyncio.sleep(0.01)
+        assert app.current.turns[-1].status == "streaming"
+        app.stop_answer()
+        await asyncio.gather(*list(app.tasks), return_exceptions=True)
+        assert app.current.turns[-1].status == "stopped" and app.current.turns[-1].text == "partial"
+
+    run_async(run())
+
+
+def test_edit_export_and_import() -> None:
+    async def run() -> None:
+        app = App(FakeServer([TokenEvent(text="A"), DONE], [TokenEvent(text="B"), DONE]), FakeStore())
+        assert app.export_file("md") is None  # nothing to export yet
+        app.send("First")
+        await settle(app)
+        assert app.start_edit(0) == "First"
+        app.send("Second")
+        await settle(app)
+        assert [t.text for t in app.current.turns] == ["Second", "B"] and app.editing() is None
+
+        exported = app.export_file("json")
+        assert exported is not None and exported.mime == "application/json"
+        assert exported.filename.endswith(".json")
+        before = app.current.id
+        app.import_chat(exported.text)
+        assert app.current.id != before and [t.text for t in app.current.turns] == ["Second", "B"]
+        assert len(app.library().chats) == 2
+        with pytest.raises(ValueError):
+            app.import_chat("not json")
+
+    run_async(run())
