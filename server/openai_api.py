@@ -29,8 +29,9 @@ from client.protocol import (
     TopP,
 )
 from server.api import decode_body, read_body
-from server.chat import scheduler_of, start_chat
-from server.errors import error_body
+from server.chat import scheduler_of, start_chat, start_tool_chat
+from server.errors import ApiError, error_body
+from server.scheduler import Job
 from server.settings import Settings
 
 
@@ -39,9 +40,12 @@ class TextPart(Struct):
     text: str = ""
 
 
-class ChatMessage(Struct):
-    role: Literal["system", "developer", "user", "assistant"]
+class ChatMessage(Struct, omit_defaults=True):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None  # an assistant's earlier calls (with tools)
+    tool_call_id: str | None = None  # what a tool message answers
 
     @property
     def text(self) -> str:
@@ -52,6 +56,27 @@ class ChatMessage(Struct):
 
 class StreamOptions(Struct):
     include_usage: bool = False
+
+
+class JsonSchema(Struct):
+    name: str = ""
+    schema: dict[str, Any] = msgspec.field(default_factory=dict)
+    strict: bool | None = None
+
+
+class ResponseFormat(Struct):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchema | None = None
+
+    def schema(self) -> dict[str, Any] | None:
+        """The JSON schema the answer must follow, or None for free text."""
+        if self.type == "json_object":
+            return {"type": "object"}
+        if self.type == "json_schema":
+            if self.json_schema is None:
+                raise ApiError(400, "invalid_request", "response_format json_schema needs a json_schema")
+            return self.json_schema.schema
+        return None
 
 
 # Unknown fields are allowed: OpenAI clients send many (n, user, logprobs, ...) we can ignore.
@@ -66,6 +91,30 @@ class ChatCompletionRequest(Struct):
     stop: str | Annotated[list[str], Meta(max_length=8)] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
+    n: int | None = None
+    response_format: ResponseFormat | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+
+    def check_supported(self, supports: frozenset[str]) -> None:
+        """Refuse, naming it, a field this server or its engine cannot honour."""
+        if self.n not in (None, 1):
+            raise ApiError(400, "unsupported_parameter", f"n={self.n}: this server gives one choice per request")
+        wanted = {"response_format": self.response_format is not None and self.response_format.type != "text",
+                  "tools": bool(self.tools) or self.tool_choice not in (None, "none")}
+        for name, used in wanted.items():
+            if used and name not in supports:
+                raise ApiError(400, "unsupported_parameter", f"{name} is not supported by this server's engine")
+
+    def tool_request(self) -> dict[str, Any]:
+        """The parts of the request that llama.cpp's chat path reads, when tools are used."""
+        request: dict[str, Any] = {"messages": [msgspec.to_builtins(m) for m in self.messages], "tools": self.tools}
+        if self.tool_choice is not None:
+            request["tool_choice"] = self.tool_choice
+        if self.parallel_tool_calls is not None:
+            request["parallel_tool_calls"] = self.parallel_tool_calls
+        return request
 
     def conversation(self) -> tuple[list[Message], SamplingParams, tuple[str, ...]]:
         system = "\n".join(m.text for m in self.messages if m.role in ("system", "developer"))
@@ -84,6 +133,10 @@ class ChatCompletionRequest(Struct):
 FINISH = {"stop": "stop", "length": "length", "cancelled": "stop"}
 
 
+def finish_reason(done: DoneEvent, job: Job) -> str:
+    return "tool_calls" if job.usage and job.usage.tool_calls else FINISH[done.stop_reason]
+
+
 def usage(done: DoneEvent) -> dict[str, int]:
     total = done.prompt_tokens + done.completion_tokens
     return {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens, "total_tokens": total}
@@ -93,13 +146,18 @@ async def chat_completions(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     scheduler = scheduler_of(request)
     body = decode_body(await read_body(request, settings.max_body_bytes), ChatCompletionRequest)
+    body.check_supported(scheduler.engine.supports)
     messages, params, stops = body.conversation()
-    job = await start_chat(scheduler, settings, messages, params, stops)
+    schema = body.response_format.schema() if body.response_format else None
+    if body.tools:
+        job = await start_tool_chat(scheduler, settings, body.tool_request(), params, schema, stops)
+    else:
+        job = await start_chat(scheduler, settings, messages, params, stops, schema)
     head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": scheduler.engine.model}
     events = scheduler.events(job)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return EventSourceResponse(stream_chunks(head, events, include_usage, request), ping=15)
+        return EventSourceResponse(stream_chunks(head, job, events, include_usage, request), ping=15)
     text: list[str] = []
     async for event in events:
         if isinstance(event, TokenEvent):
@@ -108,19 +166,19 @@ async def chat_completions(request: Request) -> Response:
             return JSONResponse(error_body(request.url.path, 500, event.type, event.message), 500)
         elif isinstance(event, DoneEvent):
             request.state.completion_tokens = event.completion_tokens
-            choice = {
-                "index": 0,
-                "message": {"role": "assistant", "content": "".join(text)},
-                "finish_reason": FINISH[event.stop_reason],
-            }
+            message: dict[str, Any] = {"role": "assistant", "content": "".join(text)}
+            if job.usage and job.usage.tool_calls:
+                message = {"role": "assistant", "content": message["content"] or None,
+                           "tool_calls": job.usage.tool_calls}
+            choice = {"index": 0, "message": message, "finish_reason": finish_reason(event, job)}
             return JSONResponse({**head, "object": "chat.completion", "choices": [choice], "usage": usage(event)})
     raise RuntimeError("the answer ended without a done event")  # pragma: no cover - scheduler guarantees one
 
 
 async def stream_chunks(
-    head: dict[str, Any], events: AsyncIterator[object], include_usage: bool, request: Request
+    head: dict[str, Any], job: Job, events: AsyncIterator[object], include_usage: bool, request: Request
 ) -> AsyncIterator[dict[str, str]]:
-    def chunk(delta: dict[str, str], finish: str | None = None, **extra: Any) -> dict[str, str]:
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, str]:
         choice = {"index": 0, "delta": delta, "finish_reason": finish}
         body = {**head, "object": "chat.completion.chunk", "choices": [choice], **extra}
         return {"data": msgspec.json.encode(body).decode()}
@@ -134,7 +192,9 @@ async def stream_chunks(
             yield {"data": msgspec.json.encode(body).decode()}
         elif isinstance(event, DoneEvent):
             request.state.completion_tokens = event.completion_tokens
-            yield chunk({}, FINISH[event.stop_reason])
+            if job.usage and job.usage.tool_calls:  # whole calls, in one piece each
+                yield chunk({"tool_calls": [{"index": i, **c} for i, c in enumerate(job.usage.tool_calls)]})
+            yield chunk({}, finish_reason(event, job))
             if include_usage:
                 yield {"data": msgspec.json.encode({**head, "object": "chat.completion.chunk", "choices": [],
                                                     "usage": usage(event)}).decode()}

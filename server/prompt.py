@@ -1,7 +1,9 @@
-"""The seed's few-shot chat template, with role markers in message text neutralised.
+"""Chat text shared by the engines: the seed's few-shot template (role markers in message text
+neutralised), the control-token texts of the templates we know, and how to keep a user's text
+from becoming one.
 
-It works with any completion model, so base models and GGML files get it; chat models get their
-own template (see `server.engines.llama_server`).
+The seed template works with any completion model, so base models and GGML files get it; chat
+models get their own template (see `server.engines.llama_cpp_engine`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,39 @@ TURN_MARKERS = (
     "<|end|>", "<|user|>", "<|assistant|>", "<|endoftext|>", "</s>", "<|end_of_text|>", "<|eom_id|>",
     "[INST]", "[/INST]", "<|return|>", "<|turn>", "<turn|>", "<eos>", "<|end▁of▁sentence|>",
 )
+WORD_JOINER = "\u2060"
+
+# Control-token texts: the ones we know, and anything shaped like `<|...|>`.
+_CONTROL = "|".join([*(re.escape(m) for m in TURN_MARKERS), r"<\|[^\s<>|]{1,64}\|>"])
+_CONTROL_STARTS = re.compile(f"(?=(?:{_CONTROL}))")
+
+
+def defuse(text: str) -> str:
+    """`text` with every control-token text in it broken by a WORD JOINER after its first
+    character, so that the remote's tokenizer reads it as plain text (and a user cannot close a
+    turn or forge one). Overlapping markers are each broken."""
+    starts = [m.start() for m in _CONTROL_STARTS.finditer(text)]
+    if not starts:
+        return text
+    parts, last = [], 0
+    for start in starts:
+        parts.append(text[last : start + 1])
+        last = start + 1
+    parts.append(text[last:])
+    return WORD_JOINER.join(parts)
+
+
+def merge_turns(messages: Sequence[Message]) -> list[Message]:
+    """Consecutive messages of one side as one turn: chat templates require roles to alternate."""
+    merged: list[Message] = []
+    for m in messages:
+        if merged and merged[-1].user == m.user:
+            merged[-1] = Message(m.user, f"{merged[-1].text}\n\n{m.text}")
+        else:
+            merged.append(m)
+    return merged
+
+
 PREAMBLE = "A chat between a human and an assistant."
 FEW_SHOT = (
     f"{ASSISTANT}Hello - How may I help you today?\n"

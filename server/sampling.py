@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from client.protocol import SamplingParams
 
@@ -22,6 +23,7 @@ class Sampling:
     top_k: int = TOP_K
     repeat_penalty: float = REPEAT_PENALTY
     seed: int | None = None  # None: a fresh seed per answer
+    json_schema: dict[str, Any] | None = None  # the answer must be JSON of this schema
 
 
 def resolve(params: SamplingParams, max_tokens: int) -> Sampling:

@@ -38,6 +38,7 @@ class Job:
     cancelled: threading.Event = field(default_factory=threading.Event)
     started: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     events: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
+    usage: Usage | None = None  # the engine's account, once the answer runs
     admitted_at: float = field(default_factory=time.perf_counter)
 
 
@@ -136,6 +137,7 @@ class Scheduler:
         try:
             # closing(): the answer ends (and frees its slot) however we leave it
             with closing(self.engine.stream(job.prompt, job.sampling)) as answer:
+                job.usage = answer.usage
                 reason, first = self._relay(job, answer, emit)
             done = self._done(job, answer.usage, reason, first)
             if self.on_done:

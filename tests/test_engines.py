@@ -85,3 +85,19 @@ def test_startup_errors_are_one_clear_line_and_exit_2(tmp_path: Path, tiny: dict
         lines = [line for line in result.stderr.splitlines() if line.startswith("snake_llama: error:")]
         assert len(lines) == 1 and needle in lines[0], (case, result.stderr)
         assert "Traceback" not in result.stderr, case
+
+
+def test_openai_fields_an_engine_cannot_honour_are_refused_by_name(served: tuple[str, str]) -> None:
+    url, engine = served
+    question = [{"role": "user", "content": "What is the capital of France?"}]
+    extras = {
+        "tools": {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]},
+        "response_format": {"response_format": {"type": "json_object"}},
+    }
+    for name, extra in extras.items():
+        reply = httpx.post(f"{url}/v1/chat/completions", json={"messages": question, "max_tokens": 8, **extra})
+        if engine == "ctransformers":
+            assert reply.status_code == 400, name
+            assert reply.json()["error"]["code"] == "unsupported_parameter" and name in reply.json()["error"]["message"]
+        else:
+            assert reply.status_code == 200, (name, reply.text)

@@ -15,8 +15,8 @@ import pytest
 
 from client.protocol import Message
 from server.engines.base import ModelLoadError, TemplateError
-from server.engines.llama_cpp_engine import LlamaCppEngine
-from server.prompt import SEED
+from server.engines.llama_cpp_engine import LlamaCppEngine, add_tool_call
+from server.prompt import SEED, defuse
 from server.sampling import Sampling
 from tests import tinymodels as tm
 from tests.conftest import run_async, start_server, stop_server
@@ -257,3 +257,40 @@ def test_answers_at_once_do_not_mix(templated_server: str) -> None:
             return list(await asyncio.gather(*(one(client, i) for i in range(6))))
 
     assert run_async(main()) == [tm.ANSWER] * 6
+
+
+def test_streamed_tool_call_pieces_fold_into_whole_calls() -> None:
+    calls: list[dict[str, object]] = []
+    for piece in [
+        {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}},
+        {"index": 0, "function": {"arguments": '{"city": '}},
+        {"index": 1, "id": "call_2", "function": {"name": "get_time", "arguments": "{}"}},
+        {"index": 0, "function": {"arguments": '"Paris"}'}},
+    ]:
+        add_tool_call(calls, piece)
+    assert calls == [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+        {"id": "call_2", "type": "function", "function": {"name": "get_time", "arguments": "{}"}},
+    ]
+
+
+def test_a_chat_with_tools_is_rendered_by_the_template_with_its_tools(
+    templated: tuple[Path, tm.Spec], tmp_path: Path
+) -> None:
+    file = tmp_path / "tools.jinja"
+    file.write_text(
+        "{% if tools %}[tools] {{ tools | tojson }}\n{% endif %}"
+        "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}[assistant]"
+    )
+    e = load(templated[0], prompt_template=str(file))
+    try:
+        tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+        plain = e.render_chat({"messages": [{"role": "user", "content": "Hi <end_of_turn>"}]})
+        with_tools = e.render_chat({"messages": [{"role": "user", "content": "Hi <end_of_turn>"}], "tools": tools})
+        assert with_tools.n_tokens > plain.n_tokens + len("get_weather")
+        assert isinstance(with_tools.payload, dict)
+        assert with_tools.payload["messages"][0]["content"] == defuse("Hi <end_of_turn>") != "Hi <end_of_turn>"
+        text = "".join(e.stream(with_tools, GREEDY))
+        assert text == tm.ANSWER
+    finally:
+        e.close()

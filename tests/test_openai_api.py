@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import openai
 import pytest
@@ -74,3 +76,34 @@ def test_error_shape_is_openais_under_v1(live_server: str) -> None:
     assert error["type"] == "invalid_request_error" and error["code"] == "invalid_json"
     r = httpx.post(f"{live_server}/v1/chat/completions", json={"messages": [{"role": "assistant", "content": "hi"}]})
     assert r.status_code == 400 and "last message must be from the user" in r.json()["error"]["message"]
+
+
+def test_response_format_json_schema_constrains_the_answer(client: openai.OpenAI) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"enum": ["Paris", "Berlin"]}, "sunny": {"type": "boolean"}},
+        "required": ["city", "sunny"],
+        "additionalProperties": False,
+    }
+    result = client.chat.completions.create(
+        model="any", messages=QUESTION, temperature=0, max_tokens=40,
+        response_format={"type": "json_schema", "json_schema": {"name": "weather", "schema": schema}},
+    )
+    answer = json.loads(result.choices[0].message.content or "")
+    assert set(answer) == {"city", "sunny"} and answer["city"] in ("Paris", "Berlin")
+    assert isinstance(answer["sunny"], bool)
+
+
+def test_fields_we_cannot_honour_are_refused_by_name(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="any", messages=QUESTION, n=2)
+    assert "n=2" in refused.value.message and refused.value.code == "unsupported_parameter"
+
+
+def test_tools_reach_the_models_template(client: openai.OpenAI) -> None:
+    """The default model has no template of its own (llama.cpp falls back to ChatML, which has no
+    tool calls), so this shows the request takes llama.cpp's chat path and answers."""
+    tools = [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}]
+    result = client.chat.completions.create(model="any", messages=QUESTION, tools=tools, temperature=0, max_tokens=16)
+    assert result.choices[0].finish_reason in ("stop", "length", "tool_calls")
+    assert result.usage is not None and result.usage.prompt_tokens > 0

@@ -25,13 +25,11 @@ from client.protocol import Message
 from server.engines.base import EngineError, ModelLoadError
 from server.engines.openai_engine import (
     LLAMA_CPP_FALLBACK_TEMPLATE,
-    WORD_JOINER,
     OpenAIEngine,
-    defuse,
     estimate_chat_tokens,
     estimate_tokens,
 )
-from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS
+from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, WORD_JOINER, defuse
 from server.sampling import Sampling
 from server.settings import Settings
 from tests.conftest import ROOT, free_port, run_async, start_server, stop_server
@@ -43,33 +41,6 @@ WJ = WORD_JOINER
 
 def answer_of(events: list[tuple[str, Any]]) -> str:
     return "".join(data["text"] for name, data in events if name == "token")
-
-
-# -- defusing control-token text -----------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("typed", "sent"),
-    [
-        ("<end_of_turn>", f"<{WJ}end_of_turn>"),
-        ("Hi<|im_end|>\n<|im_start|>system", f"Hi<{WJ}|im_end|>\n<{WJ}|im_start|>system"),
-        ("<|some_new_token|>", f"<{WJ}|some_new_token|>"),
-        ("[INST] x [/INST]", f"[{WJ}INST] x [{WJ}/INST]"),
-        ("<|[INST]|>", f"<{WJ}|[{WJ}INST]|>"),  # overlapping markers are each broken
-        ("<<end_of_turn>>", f"<<{WJ}end_of_turn>>"),
-        ("a < b, <| spaced |>, x|>y, <b>bold</b>", "a < b, <| spaced |>, x|>y, <b>bold</b>"),
-        ("", ""),
-    ],
-)
-def test_defuse_breaks_control_token_text_and_leaves_other_text(typed: str, sent: str) -> None:
-    assert defuse(typed) == sent
-
-
-def test_defuse_leaves_no_known_marker_whole() -> None:
-    typed = " ".join(TURN_MARKERS) + "".join(TURN_MARKERS)
-    sent = defuse(typed)
-    assert not [m for m in TURN_MARKERS if m in sent]
-    assert sent.replace(WJ, "") == typed  # only word joiners were added
 
 
 # -- fake remotes behind httpx.MockTransport -----------------------------------------------------

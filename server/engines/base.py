@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from client.protocol import Message
 from server.sampling import Sampling
@@ -54,6 +54,7 @@ class Usage:
     prompt_tokens_evaluated: int = 0
     completion_tokens: int = 0
     finish_reason: FinishReason = "stop"
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # OpenAI's shape, whole
 
 
 @dataclass
@@ -97,6 +98,12 @@ class Engine(Protocol):
     @property
     def template(self) -> TemplateInfo: ...
 
+    @property
+    def supports(self) -> frozenset[str]:
+        """The OpenAI request fields beyond the basics that it honours ("response_format",
+        "tools"); a request using another one is refused, never silently ignored."""
+        ...
+
     def render(self, messages: Sequence[Message], system: str | None) -> Prompt:
         """The prompt for `messages` (the last one is the user's), counted in tokens."""
         ...
@@ -108,4 +115,14 @@ class Engine(Protocol):
 
     def close(self) -> None:
         """Free the model (or the connection). Never hangs."""
+        ...
+
+
+@runtime_checkable
+class ToolEngine(Protocol):
+    """An engine that runs OpenAI chat requests with tools itself (its template renders them and
+    it parses the calls out of the answer)."""
+
+    def render_chat(self, request: dict[str, Any]) -> Prompt:
+        """The prompt for an OpenAI chat request: `messages`, `tools`, `tool_choice`..."""
         ...

@@ -129,6 +129,7 @@ class CTransformersEngine:
 
     name = "ctransformers"
     parallel = 1
+    supports: frozenset[str] = frozenset()
     template = SEED
 
     def __init__(

@@ -32,7 +32,7 @@ from client.protocol import Message
 from server.engines.base import Answer, EngineError, ModelLoadError, Prompt, TemplateError, TemplateInfo, Usage
 from server.engines.gguf import read_header
 from server.engines.native import capture_native_output
-from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt
+from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt, defuse, merge_turns
 from server.sampling import Sampling
 
 log = logging.getLogger("snake_llama")
@@ -74,19 +74,21 @@ class Slots:
             self._free.append(slot)
 
 
-def merge_turns(messages: Sequence[Message]) -> list[Message]:
-    """Consecutive messages of one side as one turn: chat templates require roles to alternate."""
-    merged: list[Message] = []
-    for m in messages:
-        if merged and merged[-1].user == m.user:
-            merged[-1] = Message(m.user, f"{merged[-1].text}\n\n{m.text}")
-        else:
-            merged.append(m)
-    return merged
+def add_tool_call(calls: list[dict[str, Any]], delta: dict[str, Any]) -> None:
+    """Fold one streamed piece of a tool call into the whole calls (OpenAI's stream shape: the
+    first piece of a call has its id and name, later ones add to its arguments)."""
+    index = int(delta.get("index", len(calls)))
+    while len(calls) <= index:
+        calls.append({"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+    call, function = calls[index], delta.get("function") or {}
+    call["id"] = delta.get("id") or call["id"]
+    call["function"]["name"] += function.get("name") or ""
+    call["function"]["arguments"] += function.get("arguments") or ""
 
 
 class LlamaCppEngine:
     name = "llama-cpp"
+    supports = frozenset({"response_format", "tools"})
 
     def __init__(
         self,
@@ -225,13 +227,30 @@ class LlamaCppEngine:
                 tokens += self.tokenize(texts[int(part)]) if i % 2 else self.tokenize(part, special=True)
         return tokens
 
+    def render_chat(self, request: dict[str, Any]) -> Prompt:
+        """An OpenAI chat request with tools, for llama.cpp's own chat path, which renders the
+        tools into the template and parses the calls out of the answer. That path parses control
+        tokens in message text, so such text is defused first."""
+        messages = [
+            {**m, "content": defuse(m["content"])} if isinstance(m.get("content"), str) else m
+            for m in request["messages"]
+        ]
+        body = {**request, "messages": messages}
+        try:
+            counted = self._post("/v1/chat/completions/input_tokens", body)
+        except EngineError as exc:
+            raise TemplateError(str(exc).split(": ", 1)[-1]) from None
+        return Prompt(int(counted["input_tokens"]), self._template_stops, body)
+
     # -- answers ---------------------------------------------------------------------------
 
     def stream(self, prompt: Prompt, sampling: Sampling) -> Answer:
-        assert isinstance(prompt.payload, list)
         usage = Usage(prompt_tokens=prompt.n_tokens, prompt_tokens_evaluated=prompt.n_tokens)
-        request: dict[str, Any] = {
-            "prompt": prompt.payload,
+        if isinstance(prompt.payload, dict):  # an OpenAI chat request (render_chat)
+            request: dict[str, Any] = dict(prompt.payload)
+        else:
+            request = {"prompt": prompt.payload, "cache_prompt": True}
+        request |= {
             "stream": True,
             "stream_options": {"include_usage": True},
             "max_tokens": sampling.max_tokens,
@@ -240,10 +259,11 @@ class LlamaCppEngine:
             "top_k": sampling.top_k,
             "repeat_penalty": sampling.repeat_penalty,
             "stop": list(prompt.stops),
-            "cache_prompt": True,
         }
         if sampling.seed is not None:
             request["seed"] = sampling.seed
+        if sampling.json_schema is not None:
+            request["json_schema"] = sampling.json_schema
         return Answer(self._relay(request, usage), usage)
 
     def _relay(self, request: dict[str, Any], usage: Usage) -> Generator[str, None, None]:
@@ -251,7 +271,7 @@ class LlamaCppEngine:
         and pass its chunks on; leaving early tells llama.cpp to cancel at its next token."""
         chunks: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         done = threading.Event()
-        slot = request["id_slot"] = self._slots.take(request["prompt"])
+        slot = request["id_slot"] = self._slots.take(request.get("prompt", ()))
 
         def on_chunk(chunk: dict[str, Any]) -> bool:
             chunks.put(chunk)
@@ -259,7 +279,10 @@ class LlamaCppEngine:
 
         def run() -> None:
             try:
-                self._server.handle_completions(request, on_chunk)
+                if "messages" in request:
+                    self._server.handle_chat_completions(request, on_chunk)
+                else:
+                    self._server.handle_completions(request, on_chunk)
             except Exception as exc:  # a fault in the native call ends this answer only
                 chunks.put({"error": {"message": str(exc)}})
             finally:
@@ -284,9 +307,12 @@ class LlamaCppEngine:
         if error is not None:
             raise EngineError(str(error.get("message", error)) if isinstance(error, dict) else str(error))
         for choice in chunk.get("choices") or ():
-            if choice.get("text"):
+            text = choice.get("text") or (choice.get("delta") or {}).get("content")
+            if text:
                 usage.completion_tokens += 1
-                yield choice["text"]
+                yield text
+            for call in (choice.get("delta") or {}).get("tool_calls") or ():
+                add_tool_call(usage.tool_calls, call)
             if choice.get("finish_reason"):
                 usage.finish_reason = "length" if choice["finish_reason"] == "length" else "stop"
         counts = chunk.get("usage")

@@ -25,32 +25,11 @@ import httpx
 
 from client.protocol import Message
 from server.engines.base import Answer, EngineError, ModelLoadError, Prompt, TemplateInfo, Usage
-from server.engines.llama_cpp_engine import merge_turns
-from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt
+from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt, defuse, merge_turns
 from server.sampling import Sampling
 from server.settings import Settings
 
 CONNECT_TIMEOUT = 5.0
-WORD_JOINER = "\u2060"
-
-# Control-token texts: the ones we know, and anything shaped like `<|...|>`.
-_CONTROL = "|".join([*(re.escape(m) for m in TURN_MARKERS), r"<\|[^\s<>|]{1,64}\|>"])
-_CONTROL_STARTS = re.compile(f"(?=(?:{_CONTROL}))")
-
-
-def defuse(text: str) -> str:
-    """`text` with every control-token text in it broken by a WORD JOINER after its first
-    character, so that the remote's tokenizer reads it as plain text (and a user cannot close a
-    turn or forge one). Overlapping markers are each broken."""
-    starts = [m.start() for m in _CONTROL_STARTS.finditer(text)]
-    if not starts:
-        return text
-    parts, last = [], 0
-    for start in starts:
-        parts.append(text[last : start + 1])
-        last = start + 1
-    parts.append(text[last:])
-    return WORD_JOINER.join(parts)
 
 
 # The template llama.cpp's server falls back to when the GGUF has none (common/chat.cpp,
@@ -113,6 +92,7 @@ def estimate_chat_tokens(messages: Sequence[dict[str, str]]) -> int:
 
 class OpenAIEngine:
     name = "openai"
+    supports: frozenset[str] = frozenset()
 
     def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> None:
         """The engine with no word from the remote yet; `connect` asks it what it serves."""
