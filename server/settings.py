@@ -204,7 +204,8 @@ class Settings:
         -1, "Layers to offload to the GPU with a GPU build of xllamacpp (-1: auto, 0: CPU only).", min=-1
     )
     cache_ram_mib: int = setting(
-        1024, "Host RAM for llama.cpp's prompt cache, which restores any chat's prefix into any slot (0: off).",
+        1024, "Host RAM for llama.cpp's prompt cache, from which a chat that lost its slot may get its prefix back"
+        " (0: off).",
         min=0, max=1_000_000,
     )
     prompt_template: str = setting(

@@ -300,6 +300,9 @@ class LlamaCppEngine:
                 yield from self._read(chunk, usage)
         finally:
             done.set()
+            # llama.cpp lets go of the slot at its next token; until then the slot is not free,
+            # so the scheduler must not count it free either
+            thread.join()
 
     @staticmethod
     def _read(chunk: dict[str, Any], usage: Usage) -> Generator[str, None, None]:
