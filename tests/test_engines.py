@@ -72,12 +72,19 @@ def test_startup_errors_are_one_clear_line_and_exit_2(tmp_path: Path, tiny: dict
     garbage.write_bytes(b"NOPE" + bytes(100))
     truncated = tmp_path / "truncated.gguf"
     truncated.write_bytes(tiny["gguf"].read_bytes()[:200])
+    cut_data = tmp_path / "cut-data.gguf"
+    cut_data.write_bytes(tiny["gguf"].read_bytes()[:-4096])
     cases = {
         "missing": (["--model", str(tmp_path / "absent.gguf")], "not found"),
         "directory": (["--model", str(tmp_path)], str(tmp_path)),
         "unknown magic": (["--model", str(garbage)], "garbage.bin"),
         "wrong model type": (["--model", str(tiny["ggjt"]), "--model-type", "falcon"], "MODEL_TYPE"),
         "truncated": (["--model", str(truncated), "--engine", "ctransformers"], "truncated.gguf"),
+        "cut data": (["--model", str(cut_data)], "cut-data.gguf"),
+        "n_ctx beyond training": (
+            ["--model", str(tiny["gguf"]), "--n-ctx", "65536", "--kv-pool", "65536"], "N_CTX=65536"
+        ),
+        "pool beyond memory": (["--kv-pool", "16000000", "--n-ctx", "32768"], "KV_POOL=16000000"),
     }
     for case, (args, needle) in cases.items():
         result = run_server(*args)

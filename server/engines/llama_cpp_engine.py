@@ -142,11 +142,7 @@ class LlamaCppEngine:
                 self._server = xllamacpp.Server(params)
         except RuntimeError:
             shutil.rmtree(self._dir, ignore_errors=True)
-            words = " ".join(" ".join(said).split())[-300:]
-            raise ModelLoadError(
-                f"llama.cpp could not load {path} (it said: {words or 'nothing'}); check that the file is a"
-                f" complete GGUF model of an architecture xllamacpp {xllamacpp.__version__} knows"
-            ) from None
+            raise self._load_error(path, "".join(said), kv_pool, xllamacpp.__version__) from None
         socket = params.hostnames[0]
         self._http = httpx.Client(
             transport=httpx.HTTPTransport(uds=socket), base_url="http://llama.cpp",
@@ -158,6 +154,20 @@ class LlamaCppEngine:
         self._bos = self.tokenize("", special=True, add_special=True)[:1]
         markers = [m for m in TURN_MARKERS if len(self.tokenize(m, special=True)) == 1]
         self._template_stops = tuple(markers)
+
+    @staticmethod
+    def _load_error(path: Path, said: str, kv_pool: int, version: str) -> ModelLoadError:
+        """Whose fault a failed load is, in one line: the KV pool's size, or the file's."""
+        errors = [" ".join(line.split()[2:]) for line in said.splitlines() if " E " in line]
+        first = errors[0] if errors else "nothing"
+        if "failed to allocate" in said or "insufficient memory" in said:
+            return ModelLoadError(
+                f"KV_POOL={kv_pool} does not fit in memory with {path.name} (llama.cpp: {first}); lower KV_POOL"
+            )
+        return ModelLoadError(
+            f"llama.cpp could not load {path} (it said: {first}); check that the file is a complete GGUF"
+            f" model of an architecture xllamacpp {version} knows"
+        )
 
     @staticmethod
     def _pick_template(path: Path, meta: dict[str, Any], choice: str) -> tuple[str | None, TemplateInfo]:
