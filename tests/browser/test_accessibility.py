@@ -1,6 +1,6 @@
 """axe-core (from node_modules, injected from disk) finds no violations, light or dark, wide or
 narrow, with a chat in the sidebar and with the settings dialog open. The light and dark runs
-also write the README screenshots."""
+also take screenshots, into test-results/ (ignored by git): copy them to docs/ for the README."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-SCREENSHOTS = {"light": ROOT / "docs" / "screenshot.png", "dark": ROOT / "docs" / "screenshot-dark.png"}
+SCREENSHOTS = {"light": ROOT / "test-results" / "screenshot.png", "dark": ROOT / "test-results" / "screenshot-dark.png"}
 RUN_AXE = "axe.run().then(r => r.violations.map(v => `${v.id} (${v.impact}): ${v.nodes[0].target}`))"
 
 
