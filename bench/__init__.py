@@ -1,1 +1,1 @@
-"""`make bench`: our stack side by side with raw llama-cpp-python and `python -m llama_cpp.server`."""
+"""`make bench`: our server side by side with its engine alone and llama.cpp's own server."""

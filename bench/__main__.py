@@ -1,7 +1,9 @@
-"""`python -m bench` (`make bench`): our stack vs raw llama-cpp-python vs `python -m llama_cpp.server`.
+"""`python -m bench` (`make bench`): our server vs our engine alone vs llama.cpp's own server.
 
 Runs every section (or those named with --only) on this machine, on the default model unless
---model says otherwise, and writes bench/results.json, bench/results.md and bench/results.png.
+--model says otherwise, and writes bench/results.json, bench/results.md and bench/results.png,
+with every target ratio, whether it passed, and the worst one. Where `llama_cpp` is importable,
+`python -m llama_cpp.server` is raced too (`--with-llama-cpp-python` installs it first).
 Nothing leaves 127.0.0.1: every server binds to loopback on a free port.
 """
 
@@ -9,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.metadata
 import json
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,6 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="llama.cpp threads for every stack (default: all cores, as the app uses). On a machine busy with"
         " other work, 1 avoids the collapse that spinning thread barriers suffer when cores are oversubscribed",
     )
+    parser.add_argument(
+        "--with-llama-cpp-python", action="store_true",
+        help=f"pip-install llama-cpp-python[server]=={common.LCP_VERSION} into this environment (it compiles"
+        " llama.cpp: several minutes) and race `python -m llama_cpp.server` too",
+    )
     parser.add_argument("--out", default=str(HERE), help="folder for results.json/.md/.png (default bench/)")
     return parser.parse_args(argv)
 
@@ -60,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         from server.default_model import default_model_path
 
         model = default_model_path()
-    import llama_cpp
-
+    if args.with_llama_cpp_python and not install_llama_cpp_python():
+        return 1
     common.THREADS = max(1, args.threads)  # read by every stack's start-up
+    with_lcp = common.lcp_available()
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -72,9 +82,13 @@ def main(argv: list[str] | None = None) -> int:
             "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
             "model": model.name,
             "model_bytes": model.stat().st_size,
-            "llama_cpp_python": llama_cpp.__version__,
+            "xllamacpp": version("xllamacpp"),
+            "llama_cpp_python": version("llama-cpp-python") if with_lcp else None,
             "quick": args.quick,
             "threads": common.THREADS,
+            "parallel": common.PARALLEL,
+            "kv_pool": common.KV_POOL,
+            "n_ctx": common.N_CTX,
             "sections": only,
             "settings": {k: v for k, v in settings.items() if k in only},
             "noise_before": machine_noise(),
@@ -84,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     # a plain `kill` still runs the `finally` below, so no server is left behind
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    stacks = Stacks(model)
+    stacks = Stacks(model, with_lcp=with_lcp)
     try:
         for name in SECTIONS:
             if name not in only:
@@ -103,21 +117,43 @@ def main(argv: list[str] | None = None) -> int:
             elif name == "memory":
                 results[name] = memory.run(model, **kw)
             elif name == "bandwidth":
-                raw_tps = results.get("decode", {}).get("stacks", {}).get("raw", {}).get("decode_tps", {}).get("median")
-                if raw_tps is None:  # decode not run: a few raw-only runs for the fraction
-                    raw_tps = decode.raw_only(stacks, reps=3 if args.quick else 5)
-                results[name] = bandwidth.run(stacks.raw, raw_tps, **kw)
+                tps = results.get("decode", {}).get("stacks", {}).get("engine", {}).get("decode_tps", {}).get("median")
+                if tps is None:  # decode not run: a few engine-only runs for the fraction
+                    tps = decode.engine_only(stacks, reps=3 if args.quick else 5)
+                results[name] = bandwidth.run(model, tps, **kw)
             results[name]["section_s"] = round(time.perf_counter() - t0, 1)
             print(f"bench: {name} done in {results[name]['section_s']} s", file=sys.stderr, flush=True)
     finally:
         stacks.close()
     results["meta"]["wall_s"] = round(time.perf_counter() - started, 1)
     results["meta"]["noise_after"] = machine_noise()
+    results["checks"] = report.checks(results)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     md, png = report.write(results, out_dir)
     print(f"bench: wrote {out_dir / 'results.json'}, {md}" + (f", {png}" if png else ""), file=sys.stderr)
     print(md.read_text())
     return 0
+
+
+def version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def install_llama_cpp_python() -> bool:
+    """Install llama-cpp-python's server into this environment, unless that version is there."""
+    if common.lcp_available() and version("llama-cpp-python") == common.LCP_VERSION:
+        return True
+    spec = f"llama-cpp-python[server]=={common.LCP_VERSION}"
+    print(f"bench: installing {spec} (it compiles llama.cpp: several minutes) ...", file=sys.stderr, flush=True)
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", spec], check=False)
+    if done.returncode != 0:
+        print(f"bench: pip could not install {spec}", file=sys.stderr)
+        return False
+    importlib.invalidate_caches()
+    return True
 
 
 if __name__ == "__main__":

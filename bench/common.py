@@ -1,24 +1,27 @@
-"""What every bench section shares: the three stacks, timed streaming clients, and statistics.
+"""What every bench section shares: the stacks, timed streaming clients, and statistics.
 
-The three stacks are started once per run and kept warm:
-- `raw`: llama-cpp-python in this process (`Llama.create_completion`, stream), no HTTP at all;
+The stacks are started once per run and kept warm:
+- `engine`: our llama.cpp engine (`LlamaCppEngine`, xllamacpp) in this process, driven directly
+  (`render` + `stream`), no HTTP at all: the floor for our decode rate;
 - `ours`: `python -m server` (the app, llama-cpp engine), `/api/converse` over HTTP + SSE;
-- `peer`: `python -m llama_cpp.server`, `/v1/completions` with `stream: true`.
-All three load the same file with the same context size and thread counts, and get the same
-prompt text (built by our template) and the same sampling parameters.
+- `peer`: llama.cpp's own server (`tests.llama_server`, xllamacpp on loopback), `/v1/completions`
+  with `stream: true`, given the token ids our engine rendered;
+- `lcp` (only where `llama_cpp` is importable): `python -m llama_cpp.server`, `/v1/completions`,
+  given the same prompt as text.
+All load the same file with the same threads, parallel slots and KV cache (our engine and the peer
+share one KV pool of KV_POOL tokens among PARALLEL slots), and get the same prompt and sampling
+parameters. Processes, SSE parsing and request bodies come from `tests.harness`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,21 +29,48 @@ from typing import Any
 import httpx
 
 from client.protocol import Message
-from client.rpc import SseParser
-from server.prompt import build_prompt
+from server.engines.base import Prompt
+from server.sampling import Sampling
+from server.settings import Settings
+from tests.harness import (
+    LLAMA_SERVER_MODEL,
+    Popen,
+    chat,
+    completion,
+    free_port,
+    iter_sse,
+    remove_log,
+    spawn,
+    start_llama_server,
+    start_server,
+    stop_server,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-N_CTX = 4096
-THREADS = max(1, os.cpu_count() or 1)  # what our engine uses when THREADS is unset
-# Our engine sets only n_threads; llama-cpp-python then evaluates prompts on every core. The raw
-# and peer stacks are given the same split, whatever --threads says.
-BATCH_THREADS = max(1, os.cpu_count() or 1)
-PEER_ALIAS = "peer-model"
+_DEFAULTS = Settings()
+N_CTX = _DEFAULTS.n_ctx  # one chat's context (our fitting)
+KV_POOL = _DEFAULTS.kv_pool  # the KV cache the slots share
+PARALLEL = _DEFAULTS.parallel  # llama.cpp slots: chats answered at once
+CACHE_RAM_MIB = _DEFAULTS.cache_ram_mib
+THREADS = max(1, os.cpu_count() or 1)  # what our engine uses when THREADS is unset (0)
+PEER_MODEL = LLAMA_SERVER_MODEL
+LCP_MODEL = "lcp-model"
+LCP_VERSION = "0.3.36"  # what `--with-llama-cpp-python` installs
 
-# Greedy, no repetition penalty: the same long, marker-free output from all three stacks.
+# Greedy, no repetition penalty: the same long, marker-free output from every stack.
 DECODE_PARAMS: dict[str, Any] = {"temperature": 0.0, "top_p": 0.95, "top_k": 40, "repeat_penalty": 1.0, "seed": 1}
 # Chat defaults (what the page sends) but greedy, so every stack writes the same answers.
 CHAT_PARAMS: dict[str, Any] = {"temperature": 0.0, "top_p": 0.95, "top_k": 40, "repeat_penalty": 1.1, "seed": 1}
+
+
+def engine_settings(model: Path) -> dict[str, Any]:
+    """The settings our server and the in-process engine both get (our server as environment)."""
+    return {"model_path": str(model), "engine": "llama-cpp", "n_ctx": N_CTX, "kv_pool": KV_POOL,
+            "parallel": PARALLEL, "threads": THREADS, "cache_ram_mib": CACHE_RAM_MIB,
+            "n_gpu_layers": _DEFAULTS.n_gpu_layers, "prompt_template": "auto"}
+
+
+def lcp_available() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
 
 
 # -- statistics -----------------------------------------------------------------------------------
@@ -115,19 +145,10 @@ class Run:
         return (self.tokens - 1) / span if span > 0 else None
 
 
-def chat_body(messages: Sequence[Message], params: dict[str, Any]) -> dict[str, Any]:
-    return {"conversation": {"messages": [{"user": m.user, "text": m.text} for m in messages]}, "params": params}
-
-
-def prompt_of(messages: Sequence[Message], system: str | None = None) -> str:
-    return build_prompt(list(messages), system)
-
-
-def iter_sse(response: httpx.Response) -> Iterator[tuple[str, str]]:
-    """(event, data) pairs as they arrive, parsed by the browser's own SSE parser."""
-    parser = SseParser()
-    for chunk in response.iter_bytes():
-        yield from parser.feed(chunk)
+def ours_body(messages: Sequence[Message], params: dict[str, Any], system: str | None = None) -> dict[str, Any]:
+    """A /api/converse body for a chat of alternating turns ending with the user's."""
+    assert all(m.user == ((len(messages) - i) % 2 == 1) for i, m in enumerate(messages)), "turns must alternate"
+    return chat(*(m.text for m in messages), **params, **({"system": system} if system else {}))
 
 
 def sse_run(http: httpx.Client, url: str, body: dict[str, Any],
@@ -151,198 +172,194 @@ def sse_run(http: httpx.Client, url: str, body: dict[str, Any],
     return run
 
 
+def ours_event(run: Run, now: float, name: str, data: str) -> bool:
+    """Fold one /api/converse event into `run`."""
+    if name == "token":
+        run.token_times.append(now)
+        run.text += json.loads(data)["text"]
+    elif name == "done":
+        run.end_s = now
+        done = json.loads(data)
+        run.tokens = done["completion_tokens"]
+        run.prompt_tokens = done["prompt_tokens"]
+        run.prompt_tokens_evaluated = done.get("prompt_tokens_evaluated")
+        run.stop_reason = done["stop_reason"]
+    elif name == "error":
+        run.error = json.loads(data).get("message", data)
+    return False
+
+
+def completion_event(run: Run, now: float, _name: str, data: str) -> bool:
+    """Fold one /v1/completions stream chunk into `run`; True at `[DONE]`."""
+    if data == "[DONE]":
+        return True
+    chunk = json.loads(data)
+    if "error" in chunk:
+        run.error = str(chunk["error"])
+        return True
+    for choice in chunk.get("choices") or ():
+        if choice.get("text"):
+            run.token_times.append(now)
+            run.text += choice["text"]
+            run.tokens += 1
+        if choice.get("finish_reason"):
+            run.stop_reason = choice["finish_reason"]
+    usage = chunk.get("usage")
+    if isinstance(usage, dict):  # llama.cpp counts tokens; a piece may hold several
+        run.tokens = int(usage.get("completion_tokens", run.tokens))
+        run.prompt_tokens = usage.get("prompt_tokens")
+    timings = chunk.get("timings")
+    if isinstance(timings, dict) and "prompt_n" in timings:
+        run.prompt_tokens_evaluated = int(timings["prompt_n"])
+    return False
+
+
 def ours_stream(http: httpx.Client, url: str, messages: Sequence[Message], params: dict[str, Any],
                 system: str | None = None) -> Run:
     """One `/api/converse` answer from our app."""
-    body = chat_body(messages, {**params, **({"system": system} if system else {})})
-
-    def on_event(run: Run, now: float, name: str, data: str) -> bool:
-        if name == "token":
-            run.token_times.append(now)
-            run.text += json.loads(data)["text"]
-        elif name == "done":
-            run.end_s = now
-            done = json.loads(data)
-            run.tokens = done["completion_tokens"]
-            run.prompt_tokens = done["prompt_tokens"]
-            run.prompt_tokens_evaluated = done.get("prompt_tokens_evaluated")
-            run.stop_reason = done["stop_reason"]
-        elif name == "error":
-            run.error = json.loads(data).get("message", data)
-        return False
-
-    return sse_run(http, f"{url}/api/converse", body, on_event)
+    return sse_run(http, f"{url}/api/converse", ours_body(messages, params, system), ours_event)
 
 
-def peer_stream(http: httpx.Client, base: str, prompt: str, params: dict[str, Any], max_tokens: int,
-                stop: Sequence[str] = ()) -> Run:
-    """One `/v1/completions` streamed answer from `python -m llama_cpp.server`."""
-    body = {"model": PEER_ALIAS, "prompt": prompt, "max_tokens": max_tokens, "stream": True,
-            "stop": list(stop), **params}
-
-    def on_event(run: Run, now: float, _name: str, data: str) -> bool:
-        if data == "[DONE]":
-            return True
-        for choice in json.loads(data).get("choices") or ():
-            if choice.get("text"):
-                run.token_times.append(now)
-                run.text += choice["text"]
-                run.tokens += 1
-            if choice.get("finish_reason"):
-                run.stop_reason = choice["finish_reason"]
-        return False
-
-    return sse_run(http, f"{base}/completions", body, on_event)
+def completion_stream(http: httpx.Client, base: str, model: str, prompt: str | Sequence[int],
+                      params: dict[str, Any], max_tokens: int, stop: Sequence[str] = ()) -> Run:
+    """One `/v1/completions` streamed answer (the peer, or llama-cpp-python's server)."""
+    body = completion(prompt, model=model, max_tokens=max_tokens, stop=list(stop), **params)
+    return sse_run(http, f"{base}/completions", body, completion_event)
 
 
-def raw_stream(llm: Any, prompt: str, params: dict[str, Any], max_tokens: int, stop: Sequence[str] = ()) -> Run:
-    """One answer from llama-cpp-python in this process: the floor every other path is held to."""
-    run = Run()
+def engine_stream(engine: Any, prompt: Prompt, params: dict[str, Any], max_tokens: int) -> Run:
+    """One answer from our engine in this process: the floor every other path is held to."""
+    run = Run(prompt_tokens=prompt.n_tokens)
     t0 = time.perf_counter()
-    for chunk in llm.create_completion(prompt, max_tokens=max_tokens, stream=True, stop=list(stop) or None,
-                                       **params):
-        choice = chunk["choices"][0]
-        if choice["text"]:
+    answer = engine.stream(prompt, Sampling(max_tokens=max_tokens, **params))
+    try:
+        for piece in answer:
             run.token_times.append(time.perf_counter() - t0)
-            run.text += choice["text"]
-            run.tokens += 1
-        if choice["finish_reason"]:
-            run.stop_reason = choice["finish_reason"]
-    run.total_s = time.perf_counter() - t0
+            run.text += piece
+    except Exception as exc:  # noqa: BLE001  (recorded, as the HTTP stacks' errors are)
+        run.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        answer.close()
+    run.end_s = run.total_s = time.perf_counter() - t0
+    run.tokens = answer.usage.completion_tokens
+    run.prompt_tokens_evaluated = answer.usage.prompt_tokens_evaluated
+    run.stop_reason = answer.usage.finish_reason
     return run
 
 
 # -- processes ------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def stop(proc: Popen) -> None:
+    stop_server(proc)
+    remove_log(proc)
 
 
-def rss(pid: int) -> dict[str, int]:
-    """Resident memory of a process in bytes: total, anonymous (heap) and file-backed (the mmap'd model)."""
-    out: dict[str, int] = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
-                out[key] = int(value.split()[0]) * 1024
-    return out
+def start_ours(model: Path, extra_env: dict[str, str] | None = None) -> tuple[Popen, str]:
+    env = {k.upper(): str(v) for k, v in engine_settings(model).items()}
+    env |= {"API_KEY": "", "QUEUE_SIZE": "64", "MAX_TOKENS": "512", "DEV": "", **(extra_env or {})}
+    return start_server("--host", "127.0.0.1", env=env, timeout=180)
 
 
-class Proc:
-    """A server subprocess on a free loopback port, its log in a temporary file."""
-
-    def __init__(self, name: str, argv: list[str], health: str, port: int, env: dict[str, str] | None = None,
-                 timeout: float = 120) -> None:
-        self.name = name
-        self.port = port
-        self.log = tempfile.NamedTemporaryFile("w+", prefix=f"bench-{name}-", suffix=".log", delete=False)  # noqa: SIM115
-        started = time.perf_counter()
-        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{name} exited {self.proc.returncode}: {Path(self.log.name).read_text()[-2000:]}")
-            try:
-                if httpx.get(health, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"{name} did not answer {health} in {timeout:.0f} s")
-            time.sleep(0.05)
-        self.ready_s = time.perf_counter() - started
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
+def start_peer(model: Path) -> tuple[Popen, str]:
+    """llama.cpp's own server with our engine's threads, slots and KV pool; returns its root URL."""
+    return start_llama_server(model, n_ctx=KV_POOL, parallel=PARALLEL, threads=THREADS, kv_unified=True,
+                              alias=PEER_MODEL, timeout=180)
 
 
-def start_ours(model: Path, *, engine: str = "llama-cpp", extra_env: dict[str, str] | None = None) -> tuple[Proc, str]:
-    port = free_port()
-    env = {"MODEL_PATH": str(model), "ENGINE": engine, "N_CTX": str(N_CTX), "API_KEY": "",
-           "QUEUE_SIZE": "64",
-           "THREADS": str(THREADS), "MAX_TOKENS": "512", "DEV": "", **(extra_env or {})}
-    proc = Proc(f"ours-{engine}", [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port)],
-                f"http://127.0.0.1:{port}/health", port, env)
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def start_peer(model: Path) -> tuple[Proc, str]:
-    """`python -m llama_cpp.server` with the same context and threads as ours; returns its `/v1` URL."""
+def start_lcp(model: Path) -> tuple[Popen, str]:
+    """`python -m llama_cpp.server` with the same context and threads; returns its `/v1` URL. It
+    has no parallel slots: one answer at a time behind a lock."""
     port = free_port()
     base = f"http://127.0.0.1:{port}/v1"
-    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", PEER_ALIAS,
+    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", LCP_MODEL,
             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(N_CTX),
-            "--n_threads", str(THREADS), "--n_threads_batch", str(BATCH_THREADS),
-            # By default a new request (even a tokenize call) cuts the running stream short, which
-            # silently truncates answers under concurrency; off, so every answer is complete.
+            "--n_threads", str(THREADS), "--n_threads_batch", str(THREADS),
+            # By default a new request cuts the running stream short, which silently truncates
+            # answers under concurrency; off, so every answer is complete.
             "--interrupt_requests", "False"]
-    return Proc("peer", argv, f"{base}/models", port), base
+    return spawn(argv, f"{base}/models", timeout=180), base
 
 
-def load_raw(model: Path) -> Any:
-    from llama_cpp import Llama
+def load_engine(model: Path) -> Any:
+    """Our engine, in this process, built exactly as the server builds it."""
+    from server.engines.loader import plan_engine
 
-    return Llama(model_path=str(model), n_ctx=N_CTX, n_threads=THREADS, n_threads_batch=BATCH_THREADS,
-                 verbose=False)
+    return plan_engine(Settings(**engine_settings(model)))()
 
 
 class Stacks:
     """The stacks a run needs, started on first use and stopped at the end of the run."""
 
-    def __init__(self, model: Path) -> None:
+    def __init__(self, model: Path, with_lcp: bool = False) -> None:
         self.model = model
-        self._raw: Any = None
-        self._procs: dict[str, tuple[Proc, str]] = {}
+        self.with_lcp = with_lcp
+        self._engine: Any = None
+        self._procs: dict[str, tuple[Popen, str]] = {}
+        self._prompts: dict[tuple[tuple[tuple[bool, str], ...], str | None], Prompt] = {}
+        self._texts: dict[tuple[int, ...], str] = {}
         self.http = httpx.Client(timeout=httpx.Timeout(300, connect=5))
 
     @property
-    def raw(self) -> Any:
-        if self._raw is None:
-            self._raw = load_raw(self.model)
-        return self._raw
+    def engine(self) -> Any:
+        if self._engine is None:
+            self._engine = load_engine(self.model)
+        return self._engine
 
-    def ours(self) -> tuple[Proc, str]:
-        if "ours" not in self._procs:
-            self._procs["ours"] = start_ours(self.model)
-        return self._procs["ours"]
+    def _proc(self, name: str, start: Callable[[Path], tuple[Popen, str]]) -> tuple[Popen, str]:
+        if name not in self._procs:
+            self._procs[name] = start(self.model)
+        return self._procs[name]
 
-    def peer(self) -> tuple[Proc, str]:
-        if "peer" not in self._procs:
-            self._procs["peer"] = start_peer(self.model)
-        return self._procs["peer"]
+    def ours(self) -> tuple[Popen, str]:
+        return self._proc("ours", start_ours)
 
-    def ours_remote(self) -> tuple[Proc, str]:
-        """Our app with ENGINE=openai in front of the peer."""
-        if "ours_remote" not in self._procs:
-            _, base = self.peer()
-            self._procs["ours_remote"] = start_ours(
-                self.model, engine="openai", extra_env={"OPENAI_BASE_URL": base, "OPENAI_MODEL": PEER_ALIAS}
-            )
-        return self._procs["ours_remote"]
+    def peer(self) -> tuple[Popen, str]:
+        """llama.cpp's server and its root URL (the OpenAI API is under `/v1`)."""
+        return self._proc("peer", start_peer)
+
+    def lcp(self) -> tuple[Popen, str]:
+        return self._proc("lcp", start_lcp)
+
+    def prompt(self, messages: Sequence[Message], system: str | None = None) -> Prompt:
+        """The chat as our engine renders it: token ids (`payload`) and stop markers."""
+        key = (tuple((m.user, m.text) for m in messages), system)
+        if key not in self._prompts:
+            self._prompts[key] = self.engine.render(list(messages), system)
+        return self._prompts[key]
+
+    def prompt_text(self, prompt: Prompt) -> str:
+        """The rendered prompt as text, without its leading BOS (llama-cpp-python adds one and
+        parses control-token text), from llama.cpp's own detokenizer."""
+        tokens = list(prompt.payload)  # type: ignore[call-overload]
+        key = tuple(tokens)
+        if key not in self._texts:
+            bos = self.engine.tokenize("", special=True, add_special=True)[:1]
+            body = {"tokens": tokens[len(bos):] if bos and tokens[:1] == bos else tokens}
+            self._texts[key] = self.http.post(f"{self.peer()[1]}/detokenize", json=body).json()["content"]
+        return self._texts[key]
+
+    def ask(self, which: str, messages: Sequence[Message], params: dict[str, Any], max_tokens: int,
+            system: str | None = None) -> Run:
+        """One answer to the chat from stack `which`, with the same prompt and sampling everywhere."""
+        if which == "ours":
+            return ours_stream(self.http, self.ours()[1], messages, {**params, "max_tokens": max_tokens}, system)
+        prompt = self.prompt(messages, system)
+        if which == "engine":
+            return engine_stream(self.engine, prompt, params, max_tokens)
+        if which == "peer":
+            return completion_stream(self.http, f"{self.peer()[1]}/v1", PEER_MODEL, list(prompt.payload),  # type: ignore[call-overload]
+                                     params, max_tokens, prompt.stops)
+        if which == "lcp":
+            return completion_stream(self.http, self.lcp()[1], LCP_MODEL, self.prompt_text(prompt), params,
+                                     max_tokens, prompt.stops)
+        raise ValueError(which)
 
     def close(self) -> None:
         for proc, _ in reversed(list(self._procs.values())):
-            proc.stop()
+            stop(proc)
         self._procs.clear()
         self.http.close()
-        if self._raw is not None:
-            self._raw.close()
-            self._raw = None
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None

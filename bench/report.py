@@ -23,13 +23,65 @@ def _v(x: Any, digits: int = 3) -> str:
     return "–" if x is None else (f"{x:.{digits}f}" if isinstance(x, float) else str(x))
 
 
+LABELS = {
+    "engine": "engine alone: LlamaCppEngine in process",
+    "ours": "ours: /api/converse, SSE",
+    "peer": "llama.cpp server: /v1/completions, stream",
+    "lcp": "llama_cpp.server: /v1/completions, stream",
+}
+
+
+def checks(results: dict[str, Any]) -> dict[str, Any]:
+    """Every target with its measured value and whether it passed, and the worst one: the
+    smallest margin (value over target where more is better, target over value where less is)."""
+    rows: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, op: str, target: float, unit: str = "") -> None:
+        passed = None if value is None else {">=": value >= target, "<=": value <= target, "<": value < target}[op]
+        margin = None
+        if value is not None:
+            margin = value / target if op == ">=" else (target / value if value > 0 else float("inf"))
+        rows.append({"name": name, "value": value, "op": op, "target": target, "unit": unit, "passed": passed,
+                     "margin": None if margin is None else round(margin, 3)})
+
+    d = results.get("decode")
+    if d:
+        add("decode: ours ÷ engine alone, tokens/s (paired median)", d["paired_ratios"]["ours_over_engine"]["median"],
+            ">=", d.get("target_ours_over_engine", 0.98))
+    f = results.get("first_token")
+    if f:
+        c = f["chat"]
+        add("first token: turn 12 ÷ cold read of its history (ours)", c["ratios"]["ours_last_turn_over_cold_read"],
+            "<=", c.get("target_last_turn_over_cold_read", 0.3))
+    cc = results.get("concurrency")
+    if cc:
+        t = cc["targets"]
+        add("concurrency: 8 chats ÷ 1 chat, aggregate tokens/s (ours)", cc["ratios"].get("ours_agg_8_over_1"),
+            ">=", t["ours_agg_8_over_1"])
+        add("concurrency: slowest first token with 8 chats (ours)", cc.get("ours_slowest_ttft_8_s"),
+            "<=", t["ours_slowest_ttft_8_s"], " s")
+        add("concurrency: /health latency under 16 chats, max (ours)", cc.get("ours_health_max_16_s"),
+            "<", t["ours_health_max_16_s"], " s")
+    pg = results.get("page")
+    if pg and "skipped" not in pg:
+        add("page: cold load to Python-ready (median)", pg["cold_ready_s"]["median"], "<=", pg["targets_s"]["cold"], " s")
+        add("page: warm load to Python-ready (median)", pg["warm_ready_s"]["median"], "<=", pg["targets_s"]["warm"], " s")
+    measured = [r for r in rows if r["margin"] is not None]
+    worst = min(measured, key=lambda r: r["margin"])["name"] if measured else None
+    return {"rows": rows, "worst": worst, "all_passed": bool(rows) and all(r["passed"] for r in rows)}
+
+
 def markdown(results: dict[str, Any], chart: str | None) -> str:
     meta = results["meta"]
+    peers = "llama.cpp's own server" + (" and `python -m llama_cpp.server`" if meta.get("llama_cpp_python") else "")
     lines = [
-        "# Benchmarks: snake_llama vs raw llama-cpp-python vs `python -m llama_cpp.server`",
+        f"# Benchmarks: snake_llama vs its engine alone vs {peers}",
         "",
         f"Run {meta['started']} on {meta['cpus']} CPUs, model `{meta['model']}` ({meta['model_bytes'] / MB:.0f} MiB),"
-        f" llama-cpp-python {meta['llama_cpp_python']}, {meta.get('threads', '?')} llama.cpp thread(s) in every stack,"
+        f" xllamacpp {meta.get('xllamacpp')}"
+        + (f", llama-cpp-python {meta['llama_cpp_python']}" if meta.get("llama_cpp_python") else "")
+        + f"; {meta.get('threads', '?')} llama.cpp thread(s), {meta.get('parallel', '?')} slots over a"
+        f" {meta.get('kv_pool', '?')}-token KV pool and {meta.get('n_ctx', '?')} tokens per chat in every stack;"
         f" {'quick' if meta['quick'] else 'full'} run,"
         f" {meta['wall_s']:.0f} s. Load average before/after: {meta['noise_before']['loadavg_1_5_15']} /"
         f" {meta['noise_after']['loadavg_1_5_15']} (1/5/15 min): the machine is shared, so every figure is a"
@@ -39,35 +91,48 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
     ]
     if chart:
         lines += [f"![benchmark chart]({chart})", ""]
+    ck = results.get("checks")
+    if ck and ck["rows"]:
+        lines += ["## Targets", "", "| check | measured | target | passed |", "|---|---|---|---|"]
+        for r in ck["rows"]:
+            mark = "–" if r["passed"] is None else ("yes" if r["passed"] else "**no**")
+            lines.append(f"| {r['name']} | {_v(r['value'])}{r['unit'] if r['value'] is not None else ''}"
+                         f" | {r['op']} {r['target']}{r['unit']} | {mark} |")
+        worst = next((r for r in ck["rows"] if r["name"] == ck["worst"]), None)
+        if worst:
+            lines += ["", f"Worst: **{worst['name']}**, {_v(worst['value'])}{worst['unit']} against {worst['op']}"
+                      f" {worst['target']}{worst['unit']} (margin {worst['margin']}; below 1 is a miss)."
+                      f" All passed: **{ck['all_passed']}**."]
+        lines.append("")
     d = results.get("decode")
     if d:
         lines += [
             "## 1. Decode rate (tokens/s after the first token)",
             "",
             f"Same prompt, greedy, seed 1, {d['n_tokens_requested']} tokens requested from each;"
-            f" equal token counts in every run: **{d['equal_token_counts']}**; identical text from all three:"
+            f" equal token counts in every run: **{d['equal_token_counts']}**; identical text from every stack:"
             f" **{d['same_text']}**. {d['reps']} rounds, order rotated each round.",
             "",
-            "| stack | tokens/s | first token | ratio to raw (paired per round) |",
+            "| stack | tokens/s | first token | ratio to the engine alone (paired per round) |",
             "|---|---|---|---|",
         ]
         paired = d["paired_ratios"]
-        for name, label in (("raw", "raw llama-cpp-python, in process"), ("ours", "ours: /api/converse, SSE"),
-                            ("peer", "llama_cpp.server: /v1/completions, stream")):
+        for name in d["stacks"]:
             st = d["stacks"][name]
-            r = "1" if name == "raw" else _s(paired[f"{name}_over_raw"], digits=3)
-            lines.append(f"| {label} | {_s(st['decode_tps'])} | {_s(st['ttft_s'], ' ms', 1000, 0)} | {r} |")
-        lines += ["", f"Ours over the peer (paired): {_s(paired['ours_over_peer'], digits=3)}. Target: ours ≥ 0.98 of raw"
-                  " and ahead of the peer.", ""]
+            r = "1" if name == "engine" else _s(paired[f"{name}_over_engine"], digits=3)
+            lines.append(f"| {LABELS.get(name, name)} | {_s(st['decode_tps'])} | {_s(st['ttft_s'], ' ms', 1000, 0)} | {r} |")
+        lines += ["", f"Ours over llama.cpp's server (paired): {_s(paired['ours_over_peer'], digits=3)}"
+                  + (f"; over llama_cpp.server: {_s(paired['ours_over_lcp'], digits=3)}" if "ours_over_lcp" in paired else "")
+                  + f". Target: ours ≥ {d.get('target_ours_over_engine', 0.98)} of the engine alone.", ""]
     f = results.get("first_token")
     if f:
-        lines += ["## 2. First-token time", "", "| prompt | raw | ours | peer | ours/raw | ours/peer |", "|---|---|---|---|---|---|"]
+        lines += ["## 2. First-token time", "", "| prompt | engine alone | ours | llama.cpp server | ours/engine | ours/peer |", "|---|---|---|---|---|---|"]
         for key, label in (("short_cold", "short, nothing cached"), ("short_head_cached", "short, preamble cached")):
             sec = f[key]
             lines.append(
                 f"| {label} ({sec['prompt_tokens'][0] if sec['prompt_tokens'] else '?'} tokens) | "
-                + " | ".join(_s(sec[w]["ttft_s"], " ms", 1000, 0) for w in ("raw", "ours", "peer"))
-                + f" | {_v(sec['ratios']['ours_over_raw'])} | {_v(sec['ratios']['ours_over_peer'])} |"
+                + " | ".join(_s(sec[w]["ttft_s"], " ms", 1000, 0) for w in ("engine", "ours", "peer"))
+                + f" | {_v(sec['ratios']['ours_over_engine'])} | {_v(sec['ratios']['ours_over_peer'])} |"
             )
         c = f["chat"]
         lines += [
@@ -86,7 +151,7 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
             f"Cold read of the turn-12 history: ours {_s(c['cold_read_ttft_s']['ours'], ' ms', 1000, 0)},"
             f" peer {_s(c['cold_read_ttft_s']['peer'], ' ms', 1000, 0)}. Turn 12 over cold read: ours"
             f" **{_v(c['ratios']['ours_last_turn_over_cold_read'])}**, peer {_v(c['ratios']['peer_last_turn_over_cold_read'])}"
-            f" (target ≤ 0.3). Ours over peer at turn 12: {_v(c['ratios']['ours_over_peer_last_turn'])}.",
+            f" (target ≤ {c.get('target_last_turn_over_cold_read', 0.3)}). Ours over peer at turn 12: {_v(c['ratios']['ours_over_peer_last_turn'])}.",
             "",
         ]
     cc = results.get("concurrency")
@@ -94,22 +159,36 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
         lines += [
             "## 3. Concurrency",
             "",
-            f"Simultaneous chats, {cc['max_tokens']} tokens each, {cc['reps']} rounds. `ours (remote)` is our app with"
-            " ENGINE=openai in front of the peer. `/health` on our app is polled every 100 ms meanwhile.",
+            f"Simultaneous chats, {cc['max_tokens']} tokens each, {cc['reps']} rounds. `/health` on our app is polled"
+            " every 100 ms meanwhile.",
             "",
-            "| stack | chats | aggregate tokens/s | first token p50 | first token p95 | total p95 | errors | short answers | /health max |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| stack | chats | aggregate tokens/s | first token p50 | first token p95 | first token max | total p95 | errors | short answers | /health max |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
-        labels = {"ours": "ours (llama-cpp)", "ours_remote": "ours (remote → peer)", "peer": "peer, direct"}
+        labels = {"ours": "ours", "peer": "llama.cpp server", "lcp": "llama_cpp.server"}
         for name, by_level in cc["stacks"].items():
             for n, x in by_level.items():
                 h = x["health_max_s"]
                 lines.append(
                     f"| {labels.get(name, name)} | {n} | {_s(x['agg_tps'], digits=1)} | {_s(x['ttft_p50_s'], ' s')}"
-                    f" | {_s(x['ttft_p95_s'], ' s')} | {_s(x['total_p95_s'], ' s')} | {x['errors']}/{x['chats']}"
+                    f" | {_s(x['ttft_p95_s'], ' s')} | {_s(x.get('ttft_max_s'), ' s')} | {_s(x['total_p95_s'], ' s')}"
+                    f" | {x['errors']}/{x['chats']}"
                     f" | {x['short_answers']}/{x['chats']} | {'–' if h is None else f'{h * 1000:.0f} ms'} |"
                 )
-        lines += ["", cc["note"], ""]
+        r, t = cc["ratios"], cc["targets"]
+        lines += [
+            "",
+            f"8 chats ÷ 1 chat, aggregate: ours **{_v(r.get('ours_agg_8_over_1'))}** (target ≥ {t['ours_agg_8_over_1']}),"
+            f" llama.cpp server {_v(r.get('peer_agg_8_over_1'))}"
+            + (f", llama_cpp.server {_v(r.get('lcp_agg_8_over_1'))}" if "lcp_agg_8_over_1" in r else "")
+            + f"; ours ÷ llama.cpp server at 8 chats: {_v(r.get('ours_over_peer_agg_8'))}. Slowest first token with 8"
+            f" chats (ours, worst round): **{_v(cc.get('ours_slowest_ttft_8_s'))} s** (target ≤ {t['ours_slowest_ttft_8_s']} s)."
+            f" /health under 16 chats, max: **{_v(cc.get('ours_health_max_16_s') and cc['ours_health_max_16_s'] * 1000, 0)} ms**"
+            f" (target < {t['ours_health_max_16_s'] * 1000:.0f} ms).",
+            "",
+            cc["note"],
+            "",
+        ]
     pg = results.get("page")
     if pg and "skipped" not in pg:
         lines += [
@@ -138,8 +217,13 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
                            ("peer_after_load", "peer, after load")):
             x = m[key]
             lines.append(f"| {label} | {x['VmRSS'] / MB:.0f} MiB | {x['RssAnon'] / MB:.0f} MiB | {x['RssFile'] / MB:.0f} MiB |")
+        before = m.get("before_mib")
+        if before:
+            lines.append(f"| before (llama-cpp-python engine): after load / after {before['chats']} chats |"
+                         f" {before['after_load']} / {before['after_chats']} MiB | | |")
         lines += ["", f"Model file: {m['model_file_bytes'] / MB:.0f} MiB. Growth over {m['chats']} chats:"
-                  f" {m['growth_bytes'] / MB:+.1f} MiB; chat errors: {m['chat_errors']}.", ""]
+                  f" {m['growth_bytes'] / MB:+.1f} MiB; chat errors: {m['chat_errors']}. Load to ready: ours"
+                  f" {m['ours_load_s']} s, peer {m['peer_load_s']} s.", ""]
     b = results.get("bandwidth")
     if b:
         lines += [
@@ -148,8 +232,8 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
             f"numpy copy of {b['array_mib']} MiB (read + write): 1 thread {_s(b['copy_gbps_1_thread'], ' GB/s')},"
             f" all cores {_s(next(v for k, v in b.items() if k.startswith('copy_gbps_') and k != 'copy_gbps_1_thread'), ' GB/s')}."
             f" Bytes read per token ≈ the model's tensors, {b['bytes_per_token'] / MB:.0f} MiB, so the bandwidth"
-            f" bound on decode is **{b['bound_tps']} tokens/s**; raw llama.cpp's median {_v(b['raw_decode_tps'], 1)} tokens/s"
-            f" is **{_v(b['raw_fraction_of_bound'])}** of it.",
+            f" bound on decode is **{b['bound_tps']} tokens/s**; the engine alone's median {_v(b['engine_decode_tps'], 1)}"
+            f" tokens/s is **{_v(b['engine_fraction_of_bound'])}** of it.",
             "",
         ]
     return "\n".join(lines)
@@ -164,7 +248,7 @@ def chart(results: dict[str, Any], path: Path) -> bool:
     except ImportError:
         return False
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
-    colours = {"raw": "#888888", "ours": "#2563eb", "peer": "#f59e0b", "ours_remote": "#10b981"}
+    colours = {"engine": "#888888", "ours": "#2563eb", "peer": "#f59e0b", "lcp": "#10b981"}
 
     def bars(ax: Any, names: list[str], sums: list[dict[str, Any]], title: str, ylabel: str) -> None:
         meds = [s["median"] or 0 for s in sums]
@@ -176,7 +260,7 @@ def chart(results: dict[str, Any], path: Path) -> bool:
 
     d = results.get("decode")
     if d:
-        names = ["raw", "ours", "peer"]
+        names = list(d["stacks"])
         bars(axes[0][0], names, [d["stacks"][n]["decode_tps"] for n in names],
              f"Decode, {d['n_tokens_requested']} tokens (median, min–max)", "tokens/s after first token")
     f = results.get("first_token")

@@ -1,0 +1,247 @@
+"""What the tests and the benchmarks share: processes, ports, our server and llama.cpp's, SSE,
+request bodies, and a process's resident memory.
+
+- `spawn` starts a process with its output in a log file and waits until a URL answers 200;
+  `stop_server` ends it (terminate, then kill).
+- `start_server` runs `python -m server`; `start_llama_server` runs llama.cpp's own server
+  (`tests.llama_server`, xllamacpp on loopback) as the peer.
+- `iter_sse`, `aiter_sse` and `read_events` read an event stream with the browser's own parser
+  (`client.rpc.SseParser`); `converse` posts to /api/converse and reads the answer.
+- `chat`, `openai_chat` and `completion` build request bodies.
+
+    python -m tests.harness llama-server [--threads N] [--kv-unified] MODEL PORT [tests.llama_server flags]
+
+runs `tests.llama_server` with those two settings changed (it fixes 2 threads and a KV cache split
+per slot), so that a benchmark can give the peer the same threads and KV pool as our engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from client.rpc import SseParser
+
+ROOT = Path(__file__).resolve().parent.parent
+Popen = subprocess.Popen[str]
+T = TypeVar("T")
+LLAMA_SERVER_MODEL = "gemma-remote"  # tests.llama_server.REMOTE_MODEL (not imported: that module needs pytest)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion on a thread of its own.
+
+    Playwright's sync API keeps an event loop running on the main thread while a browser
+    fixture is alive, and asyncio.run refuses to nest.
+    """
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+# -- processes ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def spawn(argv: list[str], ready_url: str | None, env: dict[str, str] | None = None, timeout: float = 60) -> Popen:
+    """Start a process with its output in a log file (a pipe could fill up and block it) and,
+    given `ready_url`, wait until that URL answers 200.
+
+    The process carries `log_path` (its output) and `ready_s` (seconds from start to ready).
+    """
+    log = tempfile.NamedTemporaryFile("w+", prefix="snake_llama-", suffix=".log", delete=False)  # noqa: SIM115
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        stdout=log, stderr=subprocess.STDOUT, text=True,
+    )
+    log.close()
+    proc.log_path = log.name  # type: ignore[attr-defined]
+    name = argv[2] if len(argv) > 2 and argv[1] == "-m" else argv[0]
+    deadline = time.monotonic() + timeout
+    while ready_url:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited {proc.returncode}: {Path(log.name).read_text()[-3000:]}")
+        try:
+            if httpx.get(ready_url, timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            stop_server(proc)
+            raise RuntimeError(f"{name} did not answer {ready_url} in {timeout:.0f} s")
+        time.sleep(0.05)
+    proc.ready_s = time.perf_counter() - started  # type: ignore[attr-defined]
+    return proc
+
+
+def stop_server(proc: Popen, timeout: float = 10) -> None:
+    """Terminate the process, and kill it if it has not ended within `timeout` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def remove_log(proc: Popen) -> None:
+    Path(proc.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
+
+
+def start_server(
+    *args: str, env: dict[str, str] | None = None, wait: bool = True, timeout: float = 60
+) -> tuple[Popen, str]:
+    """`python -m server` in a subprocess on a free loopback port; returns it and its base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "server", "--port", str(port), *args]
+    return spawn(argv, f"{url}/health" if wait else None, env, timeout), url
+
+
+def start_llama_server(
+    model: Path,
+    *,
+    n_ctx: int = 4096,
+    parallel: int = 2,
+    threads: int | None = None,
+    kv_unified: bool = False,
+    alias: str = LLAMA_SERVER_MODEL,
+    timeout: float = 120,
+) -> tuple[Popen, str]:
+    """llama.cpp's own server (`tests.llama_server`) on a free loopback port; returns it and its
+    root URL (the OpenAI API is under `/v1`). `n_ctx` is the KV cache all slots share; `threads`
+    and `kv_unified` (every slot may use the whole cache, as our engine's do) go through this
+    module's `llama-server` entry point."""
+    port = free_port()
+    root = f"http://127.0.0.1:{port}"
+    flags = [str(model), str(port), "--n-ctx", str(n_ctx), "--parallel", str(parallel), "--alias", alias]
+    if threads is None and not kv_unified:
+        argv = [sys.executable, "-m", "tests.llama_server", *flags]
+    else:
+        extra = [*(["--threads", str(threads)] if threads else []), *(["--kv-unified"] if kv_unified else [])]
+        argv = [sys.executable, "-m", "tests.harness", "llama-server", *extra, *flags]
+    return spawn(argv, f"{root}/health", timeout=timeout), root
+
+
+def rss(pid: int) -> dict[str, int]:
+    """Resident memory of a process in bytes: VmRSS (total), RssAnon (heap), RssFile (file-backed
+    pages such as a mapped model) and VmHWM (the peak)."""
+    out: dict[str, int] = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
+                out[key] = int(value.split()[0]) * 1024
+    return out
+
+
+# -- server-sent events ---------------------------------------------------------------------------
+
+
+def iter_sse(response: httpx.Response) -> Iterator[tuple[str, str]]:
+    """(event, data) pairs as they arrive, parsed by the browser's own SSE parser."""
+    parser = SseParser()
+    for chunk in response.iter_bytes():
+        yield from parser.feed(chunk)
+
+
+async def aiter_sse(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
+    """`iter_sse` for an async response."""
+    parser = SseParser()
+    async for chunk in response.aiter_bytes():
+        for event in parser.feed(chunk):
+            yield event
+
+
+def read_events(response: httpx.Response) -> list[tuple[str, Any]]:
+    """Events with their JSON data decoded, parsed by the browser's own SSE parser."""
+    return [(name, json.loads(data)) for name, data in iter_sse(response)]
+
+
+def converse(url: str, body: Any, timeout: float = 120) -> tuple[int, list[tuple[str, Any]]]:
+    """POST `body` to /api/converse: the status and the events (or one `http_error` event)."""
+    with httpx.stream("POST", f"{url}/api/converse", json=body, timeout=timeout) as response:
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            return response.status_code, read_events(response)
+        response.read()
+        return response.status_code, [("http_error", response.json())]
+
+
+# -- request bodies -------------------------------------------------------------------------------
+
+
+def chat(*texts: str, **params: Any) -> dict[str, Any]:
+    """A /api/converse body: alternating user/model messages, the last one from the user."""
+    n = len(texts)
+    messages = [{"user": (n - i) % 2 == 1, "text": t} for i, t in enumerate(texts)]
+    return {"conversation": {"messages": messages}, "params": params}
+
+
+def openai_chat(*texts: str, model: str = "", system: str | None = None, stream: bool = True,
+                **params: Any) -> dict[str, Any]:
+    """A /v1/chat/completions body: alternating user/assistant messages, the last from the user."""
+    n = len(texts)
+    messages = [{"role": "system", "content": system}] if system else []
+    messages += [{"role": "user" if (n - i) % 2 == 1 else "assistant", "content": t} for i, t in enumerate(texts)]
+    body = {"model": model, "messages": messages, "stream": stream, **params}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def completion(prompt: str | Sequence[int], *, model: str = "", stream: bool = True, **params: Any) -> dict[str, Any]:
+    """A /v1/completions body; `prompt` is text or (llama.cpp) a list of token ids."""
+    body = {"model": model, "prompt": prompt if isinstance(prompt, str) else list(prompt), "stream": stream, **params}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+# -- `python -m tests.harness llama-server ...` ---------------------------------------------------
+
+
+def _llama_server(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.harness llama-server")
+    parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: as tests.llama_server)")
+    parser.add_argument("--kv-unified", action="store_true", help="every slot may use the whole KV cache")
+    ours, rest = parser.parse_known_args(argv)
+    import xllamacpp
+
+    from tests import llama_server
+
+    server = xllamacpp.Server
+
+    def configured(params: Any) -> Any:
+        if ours.threads:
+            params.cpuparams.n_threads = params.cpuparams_batch.n_threads = ours.threads
+        params.kv_unified = ours.kv_unified
+        return server(params)
+
+    xllamacpp.Server = configured  # tests.llama_server.serve builds its server through this name
+    sys.argv = ["tests.llama_server", *rest]
+    llama_server.main()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["llama-server"]:
+        sys.exit(__doc__)
+    _llama_server(sys.argv[2:])
