@@ -117,6 +117,16 @@ def start_server(
     return spawn(argv, f"{url}/health" if wait else None, env, timeout), url
 
 
+def start_looping_server(folder: Path, **env: str) -> tuple[Popen, str]:
+    """Our server on a tiny model that never stops on its own ("tick tock " forever), so that how
+    long an answer runs is up to the test; `env` adds settings."""
+    from tests import tinymodels
+
+    path = folder / "loop.gguf"
+    tinymodels.write_gguf(path, "f32", continuation="tick tock ", loop=True)
+    return start_server("--model", str(path), "--n-ctx", "32768", env={"THREADS": "1", "KV_POOL": "65536", **env})
+
+
 def start_llama_server(
     model: Path,
     *,

@@ -20,7 +20,7 @@ from server.engines.llama_cpp_engine import LlamaCppEngine, add_tool_call
 from server.prompt import SEED, defuse
 from server.sampling import Sampling
 from tests import tinymodels as tm
-from tests.conftest import run_async, start_server, stop_server
+from tests.harness import run_async, start_looping_server, start_server, stop_server
 from tests.sse import chat, converse
 
 GREEDY = Sampling(max_tokens=40, temperature=0.0)
@@ -169,10 +169,7 @@ def test_starting_and_stopping_many_times_never_hangs(templated: tuple[Path, tm.
 @pytest.fixture(scope="module")
 def looping(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Two slots on a model that never stops on its own."""
-    path = tmp_path_factory.mktemp("loop") / "loop.gguf"
-    tm.write_gguf(path, "f32", continuation="tick tock ", loop=True)
-    env = {"PARALLEL": "2", "QUEUE_SIZE": "4", "THREADS": "1", "KV_POOL": "65536"}
-    proc, url = start_server("--model", str(path), "--n-ctx", "32768", env=env)
+    proc, url = start_looping_server(tmp_path_factory.mktemp("loop"), PARALLEL="2", QUEUE_SIZE="4")
     yield url
     stop_server(proc)
 

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests import tinymodels as tm
-from tests.conftest import run_async, start_server, stop_server
+from tests.harness import run_async, start_looping_server, stop_server
 from tests.sse import chat
 
 LONG = 20_000  # tokens: far more than any test waits for; cancelled when each test ends
@@ -17,11 +16,8 @@ LONG = 20_000  # tokens: far more than any test waits for; cancelled when each t
 
 @pytest.fixture(scope="module")
 def looping(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    path = tmp_path_factory.mktemp("loop") / "loop.gguf"
-    tm.write_gguf(path, "f32", continuation="tick tock ", loop=True)
-    # one slot, so that queueing shows; the answer budget must fit the KV pool
-    env = {"QUEUE_SIZE": "2", "THREADS": "1", "PARALLEL": "1", "KV_POOL": "32768"}
-    proc, url = start_server("--model", str(path), "--n-ctx", "32768", env=env)
+    # one slot, so that queueing shows
+    proc, url = start_looping_server(tmp_path_factory.mktemp("loop"), QUEUE_SIZE="2", PARALLEL="1")
     yield url
     stop_server(proc)
 
