@@ -342,7 +342,7 @@ def test_load_errors_before_native_code(
     tmp_path: Path, make: Callable[[Path], Path], model_type: str, message: str
 ) -> None:
     with pytest.raises(ModelLoadError, match=message):
-        CTransformersEngine(make(tmp_path), model_type=model_type)
+        CTransformersEngine(make(tmp_path), model_type=model_type, n_ctx=512)
 
 
 def test_native_load_crashes_become_load_errors(models: dict[str, Path], tmp_path: Path) -> None:
@@ -375,7 +375,7 @@ def test_native_load_crashes_become_load_errors(models: dict[str, Path], tmp_pat
         out = {{}}
         for name, (path, model_type) in {paths!r}.items():
             try:
-                CTransformersEngine(path, model_type=model_type, threads=1)
+                CTransformersEngine(path, model_type=model_type, n_ctx=512, threads=1)
                 out[name] = "LOADED"
             except ModelLoadError as e:
                 out[name] = str(e)

@@ -45,8 +45,6 @@ from server.prompt import SEED, STOP_MARKERS, build_prompt
 from server.sampling import Sampling
 
 REPEAT_LAST_N = 64
-GGML_DEFAULT_N_CTX = 2048  # legacy GGML files do not record their context length
-MAX_DEFAULT_N_CTX = 8192  # cap on a GGUF file's own context length (KV cache memory)
 PROMPT_BATCH = 512
 
 FIX_ENGINE = "or use ENGINE=llama-cpp for GGUF files"
@@ -136,21 +134,20 @@ class CTransformersEngine:
         self,
         model_path: str | os.PathLike[str],
         model_type: str,
-        n_ctx: int | None = None,
-        threads: int | None = None,
+        n_ctx: int,
+        threads: int = 0,
         lib: str | None = None,
     ) -> None:
         path = str(model_path)
         self.model_path = path
         self.model = Path(path).name
         self.model_type = model_type.strip().lower()
-        self.threads = threads or max(1, (os.cpu_count() or 2) // 2)
+        self.threads = threads or os.cpu_count() or 1
         self._busy = threading.Lock()  # one generation at a time
         self._native = threading.Lock()  # one native call at a time
         self._past: list[int] = []  # tokens whose keys/values are in the model's cache
 
         magic = magic_name(path)
-        meta: dict[str, Any] = {}
         if magic == "gguf":
             if self.model_type != "llama":
                 raise ModelLoadError(
@@ -170,12 +167,6 @@ class CTransformersEngine:
                 f"cannot load {path} with MODEL_TYPE={self.model_type}: its magic is "
                 f"'{magic}', a llama.cpp format; set MODEL_TYPE=llama"
             )
-        if n_ctx is None:
-            file_ctx = meta.get("llama.context_length")
-            if isinstance(file_ctx, int) and file_ctx > 0:
-                n_ctx = min(file_ctx, MAX_DEFAULT_N_CTX)
-            else:
-                n_ctx = GGML_DEFAULT_N_CTX
         if n_ctx < 8:
             raise ModelLoadError(f"N_CTX={n_ctx} is too small for {path}; use 512 or more")
 

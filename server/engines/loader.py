@@ -42,7 +42,7 @@ def plan_engine(settings: Settings) -> EngineLoader:
     if kind == "ctransformers":
         from server.engines.ctransformers_engine import CTransformersEngine
 
-        return partial(CTransformersEngine, path, settings.model_type, n_ctx=settings.n_ctx)
+        return partial(CTransformersEngine, path, settings.model_type, n_ctx=settings.n_ctx, threads=settings.threads)
     from server.engines.llama_cpp_engine import LlamaCppEngine
 
     return partial(
