@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
             " the model; set API_KEY, or pass --allow-insecure if that is what you want"
         )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    # httpx would log every call to llama.cpp's private listener and to a remote engine
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.reload:
         # uvicorn's reloader imports the app in a fresh process, which sees flags only as env
         for name, value in overrides.items():
