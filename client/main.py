@@ -2,30 +2,39 @@
 
 Wiring only: open the store, build the app state (client.app) and the components
 (client.components), bind them to the state with Effects, and tell the page Python is ready.
+Start-up is marked in phases (client.boot): the first lines mark the interpreter ready; the
+app's modules are imported after that, inside `start`, so that their cost is a phase of its own
+and the status line names it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
-from reaktiv import Effect
+from client import boot
 
-from client import browser, devreload, markdown, storage
-from client.app import App
-from client.components.api_key_dialog import ApiKeyDialog
-from client.components.banner import Banner
-from client.components.chat_area import ChatArea
-from client.components.settings_panel import SettingsPanel
-from client.components.sidebar import Sidebar
-from client.components.type_area import TypeArea
-from client.rpc import Client
+if TYPE_CHECKING:
+    from client.app import App
 
 
 async def start() -> App:
     """Load what was saved, bind the page to the signals, and tell it that Python is ready."""
     from js import document
+    from reaktiv import Effect
 
+    from client import browser, devreload, markdown, storage
+    from client.app import App
+    from client.components.api_key_dialog import ApiKeyDialog
+    from client.components.banner import Banner
+    from client.components.chat_area import ChatArea
+    from client.components.settings_panel import SettingsPanel
+    from client.components.sidebar import Sidebar
+    from client.components.type_area import TypeArea
+    from client.rpc import Client
+
+    boot.reach(boot.MODULES_IMPORTED)
     app = App(Client(), await storage.open_store())
     get = document.getElementById
     type_area = TypeArea(get("type-area"), get("prompt"), get("send"), on_send=app.send, on_stop=app.stop_answer)
@@ -80,11 +89,12 @@ async def start() -> App:
             Effect(lambda: panel.show_server(app.health())),
         ]
     )
-    get("loading").remove()
+    boot.reach(boot.FIRST_RENDER)
     get("open-settings").disabled = False
     sidebar.enable()
     type_area.enable()
     document.body.dataset.ready = "true"  # for people and tests: Python is up
+    boot.reach(boot.READY)
     app.spawn(app.check_health())
     app.spawn(enable_markdown())
     devreload.start(app.spawn)
@@ -92,4 +102,7 @@ async def start() -> App:
 
 
 if sys.platform == "emscripten":
+    boot.reach(boot.INTERPRETER_READY)
+    boot.reach(boot.PACKAGES_INSTALLED)  # index.html's packages: installed while Pyodide booted
+    # `start` runs in a later browser task, so the browser can paint the status line's new phase first.
     page = asyncio.ensure_future(start())  # referenced: asyncio holds tasks weakly

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 
 from client import markdown
@@ -14,8 +16,10 @@ from client.state import Turn
 
 
 def test_importing_the_client_does_not_touch_the_browser() -> None:
-    import client.main  # noqa: F401  (runs start() only under emscripten)
+    import client.main  # noqa: F401  (runs start() only under emscripten; it imports the rest there)
 
+    for module in pkgutil.walk_packages(client.__path__, "client."):
+        importlib.import_module(module.name)
     assert "js" not in sys.modules and "pyscript" not in sys.modules
 
 
