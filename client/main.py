@@ -2,9 +2,9 @@
 
 Wiring only: open the store, build the app state (client.app) and the components
 (client.components), bind them to the state with Effects, and tell the page Python is ready.
-Start-up is marked in phases (client.boot): the first lines mark the interpreter ready; the
-app's modules are imported after that, inside `start`, so that their cost is a phase of its own
-and the status line names it.
+Start-up is marked in phases (client.boot): the first lines mark the interpreter ready and take
+in a message typed before Python ran; the app's modules are imported after that, inside
+`start`, so that their cost is a phase of its own and the status line names it.
 """
 
 from __future__ import annotations
@@ -19,8 +19,11 @@ if TYPE_CHECKING:
     from client.app import App
 
 
-async def start() -> App:
-    """Load what was saved, bind the page to the signals, and tell it that Python is ready."""
+async def start(typed_ahead: str | None) -> App:
+    """Load what was saved, bind the page to the signals, and tell it that Python is ready.
+
+    `typed_ahead`: a message sent before Python ran (client.boot.capture); it goes out first.
+    """
     from js import document
     from reaktiv import Effect
 
@@ -38,6 +41,11 @@ async def start() -> App:
     app = App(Client(), await storage.open_store())
     get = document.getElementById
     type_area = TypeArea(get("type-area"), get("prompt"), get("send"), on_send=app.send, on_stop=app.stop_answer)
+    # The box is the app's now: what was typed ahead goes out before the first render shows the chat.
+    sent_since = boot.take_over(captured=typed_ahead is not None)
+    typed = typed_ahead if typed_ahead is not None else sent_since
+    if typed is not None:
+        app.send(typed)
     chat_area = ChatArea(
         get("chat"),
         get("messages"),
@@ -105,4 +113,4 @@ if sys.platform == "emscripten":
     boot.reach(boot.INTERPRETER_READY)
     boot.reach(boot.PACKAGES_INSTALLED)  # index.html's packages: installed while Pyodide booted
     # `start` runs in a later browser task, so the browser can paint the status line's new phase first.
-    page = asyncio.ensure_future(start())  # referenced: asyncio holds tasks weakly
+    page = asyncio.ensure_future(start(boot.capture()))  # referenced: asyncio holds tasks weakly
