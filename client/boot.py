@@ -5,8 +5,10 @@ Phases. Each phase ends with a `performance.mark` named here (bench/page.py read
 Before any Python runs the page can only show static HTML, so the first label, PyScript
 fetching Pyodide, starting it and installing the `packages` of index.html's config (Pyodide
 installs them while the interpreter boots), lives in index.html; tests check it matches
-`STARTING`. The first line of our Python runs with the packages already installed, so
-`snake:packages-installed` follows `snake:interpreter-ready` at once.
+`STARTING`. (PyScript's `py:progress` events say more, but only a script of our own could hear
+them before Python runs; the bench listens to them instead.) The first line of our Python runs
+with the packages already installed, so `snake:packages-installed` follows
+`snake:interpreter-ready` at once.
 
 Type-ahead. The message box is a plain, enabled <textarea> from first paint, and the page has
 no JavaScript of its own, so before Python runs Enter just types a newline and nothing can
