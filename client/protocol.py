@@ -50,9 +50,13 @@ class SamplingParams(Struct, forbid_unknown_fields=True, omit_defaults=True):
     system: Annotated[str, Meta(max_length=SYSTEM_MAX)] | None = None
 
 
-class ConverseRequest(Struct, forbid_unknown_fields=True):
+ModelName = Annotated[str, Meta(min_length=1, max_length=255)]
+
+
+class ConverseRequest(Struct, forbid_unknown_fields=True, omit_defaults=True):
     conversation: Conversation
     params: SamplingParams = msgspec.field(default_factory=SamplingParams)
+    model: ModelName | None = None  # a file name from GET /api/models; None: the server's default
 
 
 StopReason = Literal["stop", "length", "cancelled"]
@@ -66,6 +70,13 @@ class QueuedEvent(Struct):
     position: int
 
 
+class LoadingEvent(Struct):
+    """The chat's model is being loaded; the answer follows once it is."""
+
+    model: str
+    progress: float | None = None  # 0 to 1, where the engine tells
+
+
 class DoneEvent(Struct):
     stop_reason: StopReason
     prompt_tokens: int
@@ -74,6 +85,7 @@ class DoneEvent(Struct):
     tokens_per_s: float | None
     prompt_tokens_evaluated: int = 0
     truncated_turns: int = 0
+    model: str = ""  # the model that wrote the answer
 
 
 class ErrorEvent(Struct):
@@ -85,7 +97,7 @@ class ErrorBody(Struct):
     error: ErrorEvent
 
 
-Event = TokenEvent | QueuedEvent | DoneEvent | ErrorEvent
+Event = TokenEvent | QueuedEvent | LoadingEvent | DoneEvent | ErrorEvent
 
 
 class TemplateInfo(Struct):
@@ -103,6 +115,26 @@ class Health(Struct):
     model: str | None = None
     model_path: str | None = None
     template: TemplateInfo | None = None
+
+
+class ModelInfo(Struct):
+    """One model file the server offers (`GET /api/models`)."""
+
+    name: str  # the file name: what ConverseRequest.model and OpenAI's `model` take
+    usable: bool
+    reason: str = ""  # why it is not usable
+    engine: str = ""
+    n_ctx: int = 0
+    template: str = ""  # where its prompt template comes from
+    loaded: bool = False
+
+
+class ModelList(Struct):
+    default: str  # the model a chat gets when it names none
+    models: list[ModelInfo]
+
+
+MODELS_PATH = "/api/models"
 
 
 Req = TypeVar("Req", bound=Struct)
@@ -139,5 +171,5 @@ class Rpc(Generic[Req, Ev]):
 CONVERSE: Rpc[ConverseRequest, Event] = Rpc(
     "/api/converse",
     ConverseRequest,
-    {"token": TokenEvent, "queued": QueuedEvent, "done": DoneEvent, "error": ErrorEvent},
+    {"token": TokenEvent, "queued": QueuedEvent, "loading": LoadingEvent, "done": DoneEvent, "error": ErrorEvent},
 )

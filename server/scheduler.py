@@ -139,7 +139,7 @@ class Scheduler:
             with closing(self.engine.stream(job.prompt, job.sampling)) as answer:
                 job.usage = answer.usage
                 reason, first = self._relay(job, answer, emit)
-            done = self._done(job, answer.usage, reason, first)
+            done = self._done(job, answer.usage, reason, first, self.engine.model)
             if self.on_done:
                 self.on_done(done)
             emit(done)
@@ -166,7 +166,7 @@ class Scheduler:
         return answer.usage.finish_reason, first
 
     @staticmethod
-    def _done(job: Job, usage: Usage, reason: StopReason, first: float | None) -> DoneEvent:
+    def _done(job: Job, usage: Usage, reason: StopReason, first: float | None, model: str) -> DoneEvent:
         end = time.perf_counter()
         # tokens/s counts the tokens after the first, over the time after the first
         decode = end - first if first and usage.completion_tokens > 1 else 0.0
@@ -178,6 +178,7 @@ class Scheduler:
             tokens_per_s=round((usage.completion_tokens - 1) / decode, 2) if decode > 0 else None,
             prompt_tokens_evaluated=usage.prompt_tokens_evaluated,
             truncated_turns=job.truncated_turns,
+            model=model,
         )
 
     def close(self) -> None:
