@@ -25,14 +25,15 @@ from reaktiv import Signal
 
 from client import library as lib
 from client import settings
-from client.protocol import ErrorEvent, Health, SamplingParams
+from client.protocol import ErrorEvent, Health, ModelList, SamplingParams
 from client.rpc import UNAUTHORIZED, Client
-from client.state import Chat, apply_event, edit, fail, regenerate, request_for, stop, submit
+from client.state import Chat, apply_event, choose_model, edit, fail, regenerate, request_for, stop, submit
 from client.storage import Store
 
 T = TypeVar("T")
 
 API_KEY = "api_key"  # the store's key for the API key
+LAST_MODEL = "last_model"  # the store's key for the model last picked or sent with: new chats start on it
 UNREACHABLE = "Cannot reach the server."
 NO_SERVER = "Cannot reach the server. Is `make run` running?"
 NEEDS_KEY = "This server needs an API key."
@@ -65,6 +66,9 @@ class App:
         self.banner: Signal[str | None] = Signal(None)  # what the page's alert says, if anything
         self.key_request: Signal[KeyRequest | None] = Signal(None)
         self.health: Signal[Health | None] = Signal(None)  # what the server said about itself last
+        # The models the server offers (GET /api/models); None: it does not say (an older server, or unreachable).
+        self.models: Signal[ModelList | None] = Signal(None)
+        self.last_model: Signal[str] = Signal(str(store.get(LAST_MODEL) or ""))
         # Tasks, effects and JS proxies must stay referenced: asyncio, reaktiv and JS hold them weakly.
         self.tasks: set[asyncio.Task[Any]] = set()
         self._kept: list[object] = []
@@ -94,6 +98,7 @@ class App:
         chat = lib.find(self.library(), chat_id)
         if chat is None:
             return
+        asked = chat.model or self.default_model()  # recorded on the answer if the server does not say
         try:
             async for event in self.client.converse(request_for(chat, self.params())):
                 if isinstance(event, ErrorEvent) and event.type == UNAUTHORIZED:
@@ -102,9 +107,9 @@ class App:
                     return
                 if isinstance(event, ErrorEvent) and event.type == "network":
                     self.banner.set(UNREACHABLE)
-                self.change(chat_id, partial(apply_event, event=event))
+                self.change(chat_id, partial(apply_event, event=event, asked=asked))
         except asyncio.CancelledError:  # Stop: rpc has aborted the request, the server cancels
-            self.change(chat_id, stop)
+            self.change(chat_id, partial(stop, model=asked))
             raise
         except Exception as exc:  # a bug, not a server error: still never leave the chat stuck
             message = f"Error in the page: {exc!r}"
@@ -115,12 +120,15 @@ class App:
                 del self._streams[chat_id]
 
     def start_answer(self, chat_id: str) -> None:
+        chat = lib.find(self.library(), chat_id)
+        if chat is not None:
+            self.remember_model(chat.model)  # the last model used: where a new chat starts
         self._streams[chat_id] = self.spawn(self.answer(chat_id))
 
     def send(self, text: str) -> None:
         """Send `text` in the open chat (a new one if none), or replace the message being edited."""
         if not self.library().open_id:
-            self.library.set(lib.new_chat(self.library(), uuid.uuid4().hex))
+            self.library.set(lib.new_chat(self.library(), uuid.uuid4().hex, self.start_model()))
         chat_id = self.library().open_id
         index = self.editing()
         before = self.current
@@ -158,7 +166,7 @@ class App:
 
     def new_chat(self) -> None:
         self.editing.set(None)
-        self.library.set(lib.new_chat(self.library(), uuid.uuid4().hex))
+        self.library.set(lib.new_chat(self.library(), uuid.uuid4().hex, self.start_model()))
 
     def open_chat(self, chat_id: str) -> None:
         self.editing.set(None)
@@ -189,6 +197,45 @@ class App:
         now = self.library()
         self.library.set(lib.Library(chats=lib.select(now, now.open_id).chats + (chat,), open_id=chat.id))
 
+    # Models.
+
+    def default_model(self) -> str:
+        """The model a chat that names none gets: what the server says, or "" if it does not."""
+        models, health = self.models(), self.health()
+        if models is not None:
+            return models.default
+        return (health.model or "") if health is not None else ""
+
+    def chosen_model(self) -> str:
+        """The model the open chat asks (with no chat open: the one a new chat would); "" = the default."""
+        return self.current.model if self.library().open_id else self.start_model()
+
+    def start_model(self) -> str:
+        """What a new chat starts on: the last model used, unless the server no longer offers it."""
+        last, models = self.last_model(), self.models()
+        if models is not None and not any(m.name == last and m.usable for m in models.models):
+            return ""
+        return last
+
+    def choose_model(self, model: str) -> None:
+        """The picker changed: the open chat (a new one if none) asks `model` from now on."""
+        if not self.library().open_id:
+            self.library.set(lib.new_chat(self.library(), uuid.uuid4().hex, model))
+        self.change(self.library().open_id, partial(choose_model, model=model))
+        self.remember_model(model)
+
+    def remember_model(self, model: str) -> None:
+        if model != self.last_model():
+            self.last_model.set(model)
+            self.store[LAST_MODEL] = model
+            self.spawn(self.store.sync())
+
+    async def refresh_models(self) -> None:
+        """Ask the server which models it offers now (files come and go without a restart)."""
+        models = await self.client.models()
+        if models is not None or self.models() is None:  # a failed refresh keeps the list it had
+            self.models.set(models)
+
     # Settings, API key, server health.
 
     def save_params(self, value: SamplingParams) -> None:
@@ -206,6 +253,7 @@ class App:
         self.spawn(self.store.sync())
         request = self.key_request()
         self.key_request.set(None)
+        self.spawn(self.refresh_models())  # a server with a key hides its models without one
         if request is not None:
             self.regenerate(request.chat_id)
 
@@ -213,3 +261,5 @@ class App:
         health = await self.client.health()
         self.health.set(health)
         self.banner.set(None if health is not None else NO_SERVER)
+        if health is not None:
+            await self.refresh_models()

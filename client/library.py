@@ -37,11 +37,11 @@ def find(library: Library, chat_id: str) -> Chat | None:
     return next((c for c in library.chats if c.id == chat_id), None)
 
 
-def new_chat(library: Library, chat_id: str) -> Library:
-    """Open a fresh empty chat (reusing the open one if it is still empty)."""
+def new_chat(library: Library, chat_id: str, model: str = "") -> Library:
+    """Open a fresh empty chat on `model` (reusing the open one if it is still empty)."""
     if library.open_id and not library.current.turns:
         return library
-    return Library(chats=library.chats + (Chat(id=chat_id),), open_id=chat_id)
+    return Library(chats=library.chats + (Chat(id=chat_id, model=model),), open_id=chat_id)
 
 
 def select(library: Library, chat_id: str) -> Library:
@@ -119,14 +119,15 @@ class ExportedChat(Struct):
 
     format: str
     title: str
-    turns: list[Turn]
+    turns: list[Turn]  # each answer names the model that wrote it (`model`), where known
+    model: str = ""  # the model the chat asks; empty: the server's default (older exports have none)
 
 
 EXPORT_FORMAT = "snake_llama.chat.v1"
 
 
 def export_json(chat: Chat) -> str:
-    data = ExportedChat(format=EXPORT_FORMAT, title=title_of(chat), turns=list(chat.turns))
+    data = ExportedChat(format=EXPORT_FORMAT, title=title_of(chat), turns=list(chat.turns), model=chat.model)
     return msgspec.json.format(msgspec.json.encode(data).decode(), indent=2)
 
 
@@ -138,13 +139,15 @@ def import_json(text: str, chat_id: str, now: float) -> Chat:
         raise ValueError(f"not a snake_llama chat export: {exc}") from exc
     if data.format != EXPORT_FORMAT:
         raise ValueError(f"unknown export format {data.format!r}")
-    return restore(Chat(turns=tuple(data.turns), id=chat_id, title=data.title, updated=now))
+    return restore(Chat(turns=tuple(data.turns), id=chat_id, title=data.title, updated=now, model=data.model))
 
 
 def export_markdown(chat: Chat) -> str:
     lines = [f"# {title_of(chat)}", ""]
     for turn in chat.turns:
-        lines += [f"**{'You' if turn.user else 'Assistant'}:**", "", turn.text, ""]
+        who = "You" if turn.user else "Assistant"
+        by = f" ({turn.model})" if turn.model and not turn.user else ""
+        lines += [f"**{who}:**{by}", "", turn.text, ""]
     return "\n".join(lines)
 
 

@@ -32,6 +32,7 @@ async def start(typed_ahead: str | None) -> App:
     from client.components.api_key_dialog import ApiKeyDialog
     from client.components.banner import Banner
     from client.components.chat_area import ChatArea
+    from client.components.model_picker import ModelPicker, options
     from client.components.settings_panel import SettingsPanel
     from client.components.sidebar import Sidebar
     from client.components.type_area import TypeArea
@@ -57,6 +58,12 @@ async def start(typed_ahead: str | None) -> App:
     panel = SettingsPanel(get("settings"), get("settings-form"), get("settings-fields"), on_save=app.save_params)
     banner = Banner(get("banner"), get("banner-text"), get("banner-retry"), lambda: app.spawn(app.check_health()))
     key_dialog = ApiKeyDialog(get("key-dialog"), get("key-form"), get("key-title"), get("api-key"), app.use_key)
+    picker = ModelPicker(
+        get("model-field"),
+        get("model-picker"),
+        on_choose=app.choose_model,
+        on_open=lambda: app.spawn(app.refresh_models()),
+    )
     saver = storage.Saver(app.store, app.records)
 
     def render() -> None:
@@ -95,6 +102,7 @@ async def start(typed_ahead: str | None) -> App:
             Effect(lambda: banner.render(app.banner())),
             Effect(lambda: key_dialog.render(app.key_request())),
             Effect(lambda: panel.show_server(app.health())),
+            Effect(lambda: picker.render(*options(app.models(), app.health(), app.chosen_model()))),
         ]
     )
     boot.reach(boot.FIRST_RENDER)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from client.protocol import CONVERSE, ConverseRequest, ErrorBody, ErrorEvent, Event, Health, Rpc
+from client.protocol import CONVERSE, MODELS_PATH, ConverseRequest, ErrorBody, ErrorEvent, Event, Health, ModelList, Rpc
 
 Req = TypeVar("Req", bound=msgspec.Struct)
 Ev = TypeVar("Ev", bound=msgspec.Struct)
@@ -196,6 +196,14 @@ def parse_health(body: str) -> Health:
         return Health(status="ok")
 
 
+def parse_models(body: str) -> ModelList | None:
+    """A `GET /api/models` answer; None when it cannot be read (the page then offers the default only)."""
+    try:
+        return msgspec.json.decode(body, type=ModelList)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
 class Client:
     """The page's connection to its server: where it is, and the API key the user gave.
 
@@ -228,3 +236,21 @@ class Client:
         except Exception:  # a JsException: server down, connection lost
             return None
         return parse_health(body)
+
+    async def models(self) -> ModelList | None:
+        """The models the server offers; None when it does not say (an older server: 404), or cannot be reached."""
+        from js import fetch
+
+        from client.browser import to_init
+
+        headers = {"Accept": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        try:
+            response = await fetch(self.base_url + MODELS_PATH, to_init({"cache": "no-store", "headers": headers}))
+            if not response.ok:
+                return None
+            body = str(await response.text())
+        except Exception:  # a JsException: server down, connection lost
+            return None
+        return parse_models(body)

@@ -18,6 +18,7 @@ from client.protocol import (
     ConverseRequest,
     DoneEvent,
     ErrorEvent,
+    LoadingEvent,
     Message,
     QueuedEvent,
     SamplingParams,
@@ -37,6 +38,7 @@ class Turn(Struct, frozen=True, omit_defaults=True):
     status: Status = "done"
     note: str = ""  # small print under a model answer: queue position, stop reason, speed
     truncated_turns: int = 0  # old turns the server dropped to fit this answer in its context
+    model: str = ""  # the model that wrote this answer (DoneEvent.model); empty: not known
 
 
 class Chat(Struct, frozen=True, omit_defaults=True):
@@ -44,6 +46,7 @@ class Chat(Struct, frozen=True, omit_defaults=True):
     id: str = ""
     title: str = ""  # empty: derived from the first message (see `title_of`)
     updated: float = 0.0  # when the user last sent, for "newest first"
+    model: str = ""  # the model this chat asks (a file name from GET /api/models); empty: the server's default
 
     @property
     def busy(self) -> bool:
@@ -106,10 +109,26 @@ def queued(chat: Chat, position: int) -> Chat:
     return _with_last(chat, note=f"Queued: position {position}")
 
 
-def finish(chat: Chat, done: DoneEvent) -> Chat:
+def loading(chat: Chat, model: str, progress: float | None = None) -> Chat:
+    """The chat's model is being loaded: say so under the pending answer (with progress when known)."""
     if not _answering(chat):
         return chat
-    return _with_last(chat, status="done", note=describe_done(done), truncated_turns=done.truncated_turns)
+    return _with_last(chat, note=loading_note(model, progress))
+
+
+def loading_note(model: str, progress: float | None = None) -> str:
+    note = f"Loading {model or 'the model'}…"
+    if progress is not None:
+        note += f" {min(max(progress, 0.0), 1.0):.0%}"
+    return note
+
+
+def finish(chat: Chat, done: DoneEvent, asked: str = "") -> Chat:
+    """The answer is complete; `asked` names its model when the server does not (an older server)."""
+    if not _answering(chat):
+        return chat
+    note = describe_done(done)
+    return _with_last(chat, status="done", note=note, truncated_turns=done.truncated_turns, model=done.model or asked)
 
 
 def fail(chat: Chat, message: str) -> Chat:
@@ -121,11 +140,12 @@ def fail(chat: Chat, message: str) -> Chat:
     return _with_last(chat, text=text, status="error", note="")
 
 
-def stop(chat: Chat, why: str = "Stopped") -> Chat:
-    """End the streaming answer here, keeping what arrived (an empty one is dropped)."""
+def stop(chat: Chat, why: str = "Stopped", model: str = "") -> Chat:
+    """End the streaming answer here, keeping what arrived; `model`: the one asked, kept if it wrote any."""
     if not _answering(chat):
         return chat
-    return _with_last(chat, status="stopped", note=why)
+    wrote = model if chat.turns[-1].text else ""
+    return _with_last(chat, status="stopped", note=why, model=wrote)
 
 
 def restore(chat: Chat) -> Chat:
@@ -133,14 +153,19 @@ def restore(chat: Chat) -> Chat:
     return stop(chat, "Interrupted: the page was reloaded during this answer")
 
 
-def apply_event(chat: Chat, event: object) -> Chat:
-    """Fold one event from the converse stream into the chat."""
+def apply_event(chat: Chat, event: object, asked: str = "") -> Chat:
+    """Fold one event from the converse stream into the chat.
+
+    `asked`: the model the request went to, recorded on the answer if the done event names none.
+    """
     if isinstance(event, TokenEvent):
         return append_token(chat, event.text)
     if isinstance(event, QueuedEvent):
         return queued(chat, event.position)
+    if isinstance(event, LoadingEvent):
+        return loading(chat, event.model, event.progress)
     if isinstance(event, DoneEvent):
-        return finish(chat, event)
+        return finish(chat, event, asked)
     if isinstance(event, ErrorEvent):
         return fail(chat, f"Error ({event.type}): {event.message}")
     return chat
@@ -163,10 +188,17 @@ def describe_done(done: DoneEvent) -> str:
 
 
 def request_for(chat: Chat, params: SamplingParams | None = None) -> ConverseRequest:
-    """The wire request for the pending answer: the history without failed or empty answers."""
+    """The wire request for the pending answer: the history without failed or empty answers,
+    to the chat's model (none named: the server's default)."""
     kept = ("done", "stopped")
     messages = [Message(user=t.user, text=t.text) for t in chat.turns if t.user or (t.status in kept and t.text)]
     return ConverseRequest(
         conversation=Conversation(messages=messages),
         params=params if params is not None else SamplingParams(),
+        model=chat.model or None,
     )
+
+
+def choose_model(chat: Chat, model: str) -> Chat:
+    """The chat asks `model` from its next answer on (empty: the server's default)."""
+    return chat if chat.model == model else replace(chat, model=model)

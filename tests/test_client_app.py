@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from client import settings
-from client.app import API_KEY, NEEDS_KEY, NO_SERVER, UNREACHABLE, App, KeyRequest
+from client.app import API_KEY, LAST_MODEL, NEEDS_KEY, NO_SERVER, UNREACHABLE, App, KeyRequest
 from client.components.api_key_dialog import ASK, REFUSED, title_for
 from client.protocol import (
     ConverseRequest,
@@ -17,6 +17,9 @@ from client.protocol import (
     ErrorEvent,
     Event,
     Health,
+    LoadingEvent,
+    ModelInfo,
+    ModelList,
     SamplingParams,
     TemplateInfo,
     TokenEvent,
@@ -40,10 +43,11 @@ class FakeStore(dict[str, Any]):
 class FakeServer(Client):
     """Answers every call with the next scripted list of events; records keys and requests."""
 
-    def __init__(self, *answers: list[Event], health: Health | None = UP) -> None:
+    def __init__(self, *answers: list[Event], health: Health | None = UP, models: ModelList | None = None) -> None:
         super().__init__()
         self.answers = list(answers)
         self.said = health
+        self.offered = models  # None: an older server, without GET /api/models
         self.calls: list[tuple[str, ConverseRequest]] = []
 
     def converse(self, request: ConverseRequest) -> AsyncIterator[Event]:
@@ -58,6 +62,9 @@ class FakeServer(Client):
 
     async def health(self) -> Health | None:
         return self.said
+
+    async def models(self) -> ModelList | None:
+        return self.offered
 
 
 async def settle(app: App) -> None:
@@ -183,5 +190,108 @@ def test_edit_export_and_import() -> None:
         assert len(app.library().chats) == 2
         with pytest.raises(ValueError):
             app.import_chat("not json")
+
+    run_async(run())
+
+
+TWO_MODELS = ModelList(
+    default="big.gguf",
+    models=[
+        ModelInfo(name="big.gguf", usable=True, engine="llama-cpp", n_ctx=4096),
+        ModelInfo(name="tiny.gguf", usable=True, engine="llama-cpp", n_ctx=2048),
+        ModelInfo(name="notes.txt", usable=False, reason="not a GGUF or GGML file"),
+    ],
+)
+
+
+def test_the_chats_model_is_asked_and_a_new_chat_starts_on_the_last_one_used() -> None:
+    async def run() -> None:
+        store = FakeStore()
+        server = FakeServer(
+            [LoadingEvent(model="tiny.gguf", progress=0.5), TokenEvent(text="Paris"), done_by("tiny.gguf")],
+            [TokenEvent(text="Rome"), done_by("big.gguf")],
+            [TokenEvent(text="again"), done_by("tiny.gguf")],
+            models=TWO_MODELS,
+        )
+        app = App(server, store)
+        await app.check_health()
+        assert app.models() == TWO_MODELS
+        assert app.chosen_model() == ""  # nothing used yet: the server's default
+
+        app.choose_model("tiny.gguf")  # before any chat: it opens one on that model
+        first = app.current.id
+        assert app.chosen_model() == "tiny.gguf" and store[LAST_MODEL] == "tiny.gguf"
+        app.send("Capital of France?")
+        await settle(app)
+        assert server.calls[0][1].model == "tiny.gguf"
+        assert app.current.turns[-1].model == "tiny.gguf" and app.current.turns[-1].text == "Paris"
+
+        app.new_chat()
+        assert app.current.id != first and app.chosen_model() == "tiny.gguf"  # the last model used
+        app.choose_model("big.gguf")
+        app.send("Capital of Italy?")
+        await settle(app)
+        assert server.calls[1][1].model == "big.gguf" and app.current.turns[-1].model == "big.gguf"
+
+        app.open_chat(first)  # each chat keeps its own model
+        assert app.chosen_model() == "tiny.gguf"
+        app.regenerate(first)
+        await settle(app)
+        assert server.calls[2][1].model == "tiny.gguf"
+        assert store[LAST_MODEL] == "tiny.gguf"  # regenerating uses the chat's model too
+
+        # Reloaded: chats keep their models, and a new chat starts on the last one used.
+        app.open_chat(app.library().ordered[-1].id)
+        assert app.current.model == "big.gguf"
+        again = App(FakeServer(models=TWO_MODELS), store.copy() | app.records())
+        await again.check_health()
+        assert again.current.model == "big.gguf"
+        again.new_chat()
+        assert again.current.model == "tiny.gguf"
+
+    run_async(run())
+
+
+def done_by(model: str) -> DoneEvent:
+    return DoneEvent(
+        stop_reason="stop", prompt_tokens=3, completion_tokens=1, ttft_s=0.1, tokens_per_s=10.0, model=model
+    )
+
+
+def test_a_last_model_the_server_no_longer_offers_is_not_where_new_chats_start() -> None:
+    async def run() -> None:
+        app = App(FakeServer(models=TWO_MODELS), FakeStore({LAST_MODEL: "gone.gguf"}))
+        assert app.start_model() == "gone.gguf"  # not known yet to be gone
+        await app.check_health()
+        assert app.start_model() == ""
+        app.last_model.set("notes.txt")  # listed, but not usable
+        assert app.start_model() == ""
+
+    run_async(run())
+
+
+def test_without_api_models_the_page_asks_the_default_as_before() -> None:
+    async def run() -> None:
+        server = FakeServer([TokenEvent(text="hi"), DONE], health=Health(status="ok", model="gemma.gguf"), models=None)
+        app = App(server, FakeStore())
+        await app.check_health()
+        assert app.models() is None and app.default_model() == "gemma.gguf"
+        app.send("Hi")
+        await settle(app)
+        assert server.calls[0][1].model is None
+        # The older server names no model in `done`: the answer still says which wrote it.
+        assert app.current.turns[-1].model == "gemma.gguf"
+
+    run_async(run())
+
+
+def test_a_failed_refresh_keeps_the_list() -> None:
+    async def run() -> None:
+        server = FakeServer(models=TWO_MODELS)
+        app = App(server, FakeStore())
+        await app.refresh_models()
+        server.offered = None
+        await app.refresh_models()
+        assert app.models() == TWO_MODELS
 
     run_async(run())

@@ -158,3 +158,43 @@ def test_settings_show_the_servers_prompt_template_when_it_says() -> None:
     assert template_line(seed) == "Prompt template: seed (seed)"
     assert template_line(Health(status="ok")) is None  # an older server: no line
     assert template_line(None) is None  # not heard from the server
+
+
+def test_an_answer_names_its_model_beside_its_stats() -> None:
+    done = view_of(Turn(user=False, text="Paris", note="3 tokens · 40.0 tok/s", model="tiny.gguf"))
+    assert done.note == "tiny.gguf · 3 tokens · 40.0 tok/s"
+    assert view_of(Turn(user=False, text="Paris", note="3 tokens")).note == "3 tokens"  # an older answer
+    loading = view_of(Turn(user=False, text="", status="pending", note="Loading tiny.gguf… 50%"))
+    assert loading.text == PLACEHOLDER and loading.note == "Loading tiny.gguf… 50%"
+
+
+def test_model_picker_options() -> None:
+    from client.components.model_picker import Option, options
+    from client.protocol import ModelInfo, ModelList
+
+    # No /api/models (an older server): the one model /health names, as the default; or no picker.
+    assert options(None, Health(status="ok", model="gemma.gguf"), "") == (
+        (Option("", "gemma.gguf", title="The server's model"),),
+        "",
+    )
+    assert options(None, Health(status="ok", model="gemma.gguf"), "tiny.gguf")[1] == ""
+    assert options(None, Health(status="ok"), "") == ((), "")
+    assert options(None, None, "") == ((), "")
+
+    models = ModelList(
+        default="big.gguf",
+        models=[
+            ModelInfo(name="big.gguf", usable=True, engine="llama-cpp", n_ctx=4096, template="gguf", loaded=True),
+            ModelInfo(name="tiny.gguf", usable=True),
+            ModelInfo(name="notes.txt", usable=False, reason="not a model file"),
+        ],
+    )
+    offered, selected = options(models, None, "")
+    assert selected == "big.gguf"  # a chat that names none is on the default
+    assert [(o.value, o.disabled) for o in offered] == [("big.gguf", False), ("tiny.gguf", False), ("notes.txt", True)]
+    assert offered[0].title == "llama-cpp, context 4096, template: gguf, loaded"
+    assert "not a model file" in offered[2].text and offered[2].title == "not a model file"
+    assert options(models, None, "tiny.gguf")[1] == "tiny.gguf"
+    # A chat on a model the server no longer offers shows it, not selectable, rather than another one.
+    offered, selected = options(models, None, "gone.gguf")
+    assert selected == "gone.gguf" and offered[0].value == "gone.gguf" and offered[0].disabled

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from client.protocol import CONVERSE, DoneEvent, ErrorEvent, Health, QueuedEvent, TemplateInfo, TokenEvent
-from client.rpc import SseParser, error_from_http, events_from_chunks, parse_health
+from client.rpc import SseParser, error_from_http, events_from_chunks, parse_health, parse_models
 
 DONE = DoneEvent(stop_reason="stop", prompt_tokens=5, completion_tokens=2, ttft_s=0.1, tokens_per_s=20.0)
 
@@ -144,3 +144,32 @@ def test_health_with_and_without_a_template() -> None:
     older = parse_health('{"status": "ok", "engine": "llama-cpp", "model": "gemma", "model_path": null}')
     assert older.template is None and older.model_path is None
     assert parse_health("not json") == Health(status="ok")  # up, even if we cannot read it
+
+
+def test_loading_events_decode_and_do_not_end_the_stream() -> None:
+    from client.protocol import LoadingEvent
+
+    done = DoneEvent(
+        stop_reason="stop", prompt_tokens=5, completion_tokens=2, ttft_s=0.1, tokens_per_s=20.0, model="tiny.gguf"
+    )
+    events = [LoadingEvent("tiny.gguf"), LoadingEvent("tiny.gguf", 0.5), TokenEvent("Paris"), done]
+    assert collect([frame(events)]) == events
+
+
+def test_models_list_and_what_is_not_one() -> None:
+    from client.protocol import ModelInfo, ModelList
+
+    body = (
+        '{"default": "big.gguf", "models": [{"name": "big.gguf", "usable": true, "engine": "llama-cpp",'
+        ' "n_ctx": 4096, "template": "gguf", "loaded": true},'
+        ' {"name": "notes.txt", "usable": false, "reason": "not a model file"}], "extra": 1}'
+    )
+    assert parse_models(body) == ModelList(
+        default="big.gguf",
+        models=[
+            ModelInfo(name="big.gguf", usable=True, engine="llama-cpp", n_ctx=4096, template="gguf", loaded=True),
+            ModelInfo(name="notes.txt", usable=False, reason="not a model file"),
+        ],
+    )
+    assert parse_models('{"detail": "Not Found"}') is None
+    assert parse_models("<html>") is None

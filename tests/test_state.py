@@ -243,3 +243,70 @@ def test_settings_form_parses_validates_and_round_trips() -> None:
     assert bad == SamplingParams()
     assert set(errors) == {"temperature", "top_k", "max_tokens"}
     assert errors["top_k"] == "Top-k must be a whole number"
+
+
+# Several models: the chat's model, loading, and which model wrote each answer.
+
+
+def test_the_chats_model_goes_into_its_request_and_none_means_the_servers_default() -> None:
+    from client.state import choose_model
+
+    chat = asked("hi")
+    assert request_for(chat).model is None
+    assert b'"model"' not in msgspec.json.encode(request_for(chat))  # an older server's request, byte for byte
+    on_tiny = choose_model(chat, "tiny.gguf")
+    assert request_for(on_tiny).model == "tiny.gguf"
+    assert choose_model(on_tiny, "tiny.gguf") is on_tiny
+    assert request_for(choose_model(on_tiny, "")).model is None
+
+
+def test_loading_shows_under_the_pending_answer_until_the_first_token() -> None:
+    from client.protocol import LoadingEvent
+
+    chat = apply_event(asked(), LoadingEvent(model="big.gguf"))
+    assert chat.turns[-1].note == "Loading big.gguf…" and chat.turns[-1].status == "pending"
+    chat = apply_event(chat, LoadingEvent(model="big.gguf", progress=0.42))
+    assert chat.turns[-1].note == "Loading big.gguf… 42%"
+    chat = apply_event(chat, TokenEvent("Hi"))
+    assert chat.turns[-1].note == "" and chat.turns[-1].status == "streaming"
+    finished = apply_event(chat, DONE)
+    assert apply_event(finished, LoadingEvent(model="late.gguf")) is finished
+
+
+def test_each_answer_records_the_model_that_wrote_it() -> None:
+    streaming = apply_event(asked(), TokenEvent("Hi"))
+    said = apply_event(streaming, msgspec.structs.replace(DONE, model="tiny.gguf"), asked="big.gguf")
+    assert said.turns[-1].model == "tiny.gguf"  # the server's word wins
+    older = apply_event(streaming, DONE, asked="big.gguf")  # an older server names none
+    assert older.turns[-1].model == "big.gguf"
+    assert apply_event(streaming, DONE).turns[-1].model == ""
+    assert stop(streaming, model="big.gguf").turns[-1].model == "big.gguf"
+    assert stop(asked(), model="big.gguf").turns[-1].model == ""  # it wrote nothing
+
+
+def test_the_model_is_saved_exported_and_imported_with_the_chat() -> None:
+    from client.state import choose_model
+
+    chat = choose_model(
+        apply_event(apply_event(asked("Q"), TokenEvent("A")), msgspec.structs.replace(DONE, model="m.gguf")), "n.gguf"
+    )
+    chat = msgspec.structs.replace(chat, id="c1", updated=1.0)
+    restored = lib.from_records(lib.records(lib.Library(chats=(chat,), open_id="c1")))
+    assert restored.current == chat and restored.current.model == "n.gguf" and chat.turns[-1].model == "m.gguf"
+
+    exported = lib.export_json(chat)
+    data = msgspec.json.decode(exported)
+    assert data["model"] == "n.gguf" and data["turns"][-1]["model"] == "m.gguf"
+    back = lib.import_json(exported, "c2", 5.0)
+    assert back.model == "n.gguf" and back.turns == chat.turns
+    assert "**Assistant:** (m.gguf)" in lib.export_markdown(chat)
+
+    # An export from before models were per chat still imports, on the server's default.
+    old = '{"format": "snake_llama.chat.v1", "title": "t", "turns": [{"user": true, "text": "hi"}]}'
+    assert lib.import_json(old, "c3", 1.0).model == ""
+
+
+def test_a_new_chat_starts_on_the_model_it_is_given() -> None:
+    opened = lib.new_chat(lib.Library(), "a", "tiny.gguf")
+    assert opened.current.model == "tiny.gguf"
+    assert lib.new_chat(opened, "b", "other.gguf") is opened  # the open chat is still empty: reused

@@ -85,7 +85,8 @@ def view_of(turn: Turn, last: bool = False, busy: bool = False, rich: bool = Fal
     text = PLACEHOLDER if pending and not turn.text else turn.text
     if turn.status not in ("pending", "streaming"):
         actions = (COPY, REGENERATE) if last else (COPY,)
-    return BubbleView("model", turn.status, ROW_MODEL, COL_MODEL, f"{BUBBLE_BASE} {look}", text, turn.note, md, actions)
+    note = " · ".join(part for part in (turn.model, turn.note) if part)  # which model wrote it, beside its stats
+    return BubbleView("model", turn.status, ROW_MODEL, COL_MODEL, f"{BUBBLE_BASE} {look}", text, note, md, actions)
 
 
 def build(document: Any, parent: Any, nodes: list[markdown.El | str]) -> None:

@@ -7,6 +7,7 @@ those answers come from `page.route` or the SlowStream stand-in, and say so.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -281,7 +282,7 @@ def test_settings_reach_the_server_and_reset(recorded_page: RecordedPage, live_s
     answer = wait_answer(page)
     note = answer.locator("[data-part=note]")
     expect(note).to_contain_text("tokens")  # stats from the real server's done event
-    tokens = int(note.inner_text().split()[0])
+    tokens = int(re.search(r"(\d+) tokens", note.inner_text())[1])
     assert 1 <= tokens <= 3  # the server honoured max_tokens
 
     page.get_by_role("button", name="Settings").click()
@@ -315,11 +316,12 @@ def test_settings_show_the_prompt_template_the_server_reports(recorded_page: Rec
 def test_stats_truncation_notice_and_queue_position(recorded_page: RecordedPage, live_server: str) -> None:
     page = recorded_page.page
     open_chat(recorded_page, live_server)
-    fake_answer(page, ("token", {"text": "Hi"}), done(truncated_turns=2, stop_reason="length"))  # no long chat needed
+    # No long chat needed; the model that wrote the answer comes first.
+    fake_answer(page, ("token", {"text": "Hi"}), done(truncated_turns=2, stop_reason="length", model="m.gguf"))
     ask(page, "Hello")
     note = wait_answer(page).locator("[data-part=note]")
     expect(note).to_have_text(
-        "5 tokens · 42.0 tok/s · first token 0.12 s · hit the max tokens limit"
+        "m.gguf · 5 tokens · 42.0 tok/s · first token 0.12 s · hit the max tokens limit"
         " · 2 old messages left out to fit the context"
     )
     assert recorded_page.errors == []

@@ -1,0 +1,153 @@
+"""The header's Model picker and the model of each answer, in real headless Chromium.
+
+Against the real server on its default model first. The second test needs a server that lists
+several models and one that is slow to load, so `/api/models` comes from `page.route` and the
+answer from a stand-in that sends `loading` events (both say so).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from client.protocol import MODELS_PATH
+from tests.browser.conftest import RecordedPage
+from tests.browser.test_chat_features import ANSWER_S, ask, last_answer, set_settings, sse, wait_answer
+from tests.browser.test_chat_page import assert_only_loopback, open_chat
+
+
+def picker(page: Any) -> Any:
+    return page.get_by_role("banner").get_by_label("Model", exact=True)
+
+
+def test_the_picker_shows_the_default_model_and_answers_name_it(recorded_page: RecordedPage, live_server: str) -> None:
+    page = recorded_page.page
+    default = httpx.get(live_server + "/health").json()["model"]
+    open_chat(recorded_page, live_server)
+    expect(picker(page)).to_be_visible()
+    expect(picker(page).locator("option:checked")).to_have_text(default)
+
+    set_settings(page, {"Max tokens": "24"})
+    ask(page, "What is the capital of Italy?")
+    note = wait_answer(page).locator("[data-part=note]")
+    expect(note).to_contain_text(default)
+    expect(note).to_contain_text("tokens")  # beside the stats
+    assert recorded_page.errors == []
+    assert_only_loopback(recorded_page)
+
+
+class LoadingStream:
+    """A stand-in for /api/converse on a model that takes a while to load.
+
+    It says the model is loading (50 %), waits until the test releases it, then answers with
+    the model's name. It records each request body.
+    """
+
+    def __init__(self) -> None:
+        outer = self
+        self.requests: list[dict[str, Any]] = []
+        self.release = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+                outer.requests.append(body)
+                model = body.get("model") or "big.gguf"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                self.wfile.write(sse(("loading", {"model": model, "progress": 0.5})).encode())
+                self.wfile.flush()
+                outer.release.wait(30)
+                done = {
+                    "stop_reason": "stop",
+                    "prompt_tokens": 9,
+                    "completion_tokens": 3,
+                    "ttft_s": 0.5,
+                    "tokens_per_s": 30.0,
+                    "model": model,
+                }
+                self.wfile.write(sse(("token", {"text": f"Hello from {model}"}), ("done", done)).encode())
+                self.wfile.flush()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/converse"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def loading_stream() -> Iterator[LoadingStream]:
+    stream = LoadingStream()
+    yield stream
+    stream.close()
+
+
+MODELS = {
+    "default": "big.gguf",
+    "models": [
+        {"name": "big.gguf", "usable": True, "engine": "llama-cpp", "n_ctx": 4096, "template": "gguf", "loaded": True},
+        {"name": "tiny.gguf", "usable": True, "engine": "llama-cpp", "n_ctx": 2048, "template": "gguf"},
+        {"name": "notes.txt", "usable": False, "reason": "not a GGUF or GGML model file"},
+    ],
+}
+
+
+def test_switching_the_chats_model_loading_and_the_model_in_each_answer(
+    recorded_page: RecordedPage, live_server: str, loading_stream: LoadingStream
+) -> None:
+    page = recorded_page.page
+    body = json.dumps(MODELS)
+    page.route(f"**{MODELS_PATH}", lambda route: route.fulfill(status=200, content_type="application/json", body=body))
+    page.route("**/api/converse", lambda route: route.continue_(url=loading_stream.url))
+    open_chat(recorded_page, live_server)
+    select = picker(page)
+    expect(select.locator("option:checked")).to_have_text("big.gguf")  # a new chat on the server's default
+    unusable = select.locator("option", has_text="notes.txt")
+    expect(unusable).to_be_disabled()
+    expect(unusable).to_contain_text("not a GGUF or GGML model file")
+
+    select.select_option("tiny.gguf")
+    ask(page, "Who are you?")
+    answer = last_answer(page)
+    expect(answer.locator("[data-part=note]")).to_have_text("Loading tiny.gguf… 50%")
+    expect(answer).to_have_attribute("data-status", "pending")
+    loading_stream.release.set()
+    expect(answer).to_have_attribute("data-status", "done", timeout=ANSWER_S)
+    expect(answer.locator("[data-part=bubble]")).to_have_text("Hello from tiny.gguf")
+    expect(answer.locator("[data-part=note]")).to_contain_text("tiny.gguf · 3 tokens")
+    assert loading_stream.requests[0]["model"] == "tiny.gguf"
+
+    # A new chat starts on the last model used; it can be switched back to the default.
+    page.get_by_role("button", name="New chat").click()
+    expect(select.locator("option:checked")).to_have_text("tiny.gguf")
+    select.select_option("big.gguf")
+    ask(page, "And you?")
+    expect(last_answer(page).locator("[data-part=note]")).to_contain_text("big.gguf · 3 tokens", timeout=ANSWER_S)
+    assert loading_stream.requests[1]["model"] == "big.gguf"
+
+    # Each chat keeps its model, across a reload too.
+    chats = page.get_by_role("navigation", name="Chats").locator("#chat-list > li")
+    chats.filter(has_text="Who are you?").get_by_role("button").first.click()
+    expect(select.locator("option:checked")).to_have_text("tiny.gguf")
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=60_000)
+    expect(picker(page).locator("option:checked")).to_have_text("tiny.gguf")
+    expect(last_answer(page).locator("[data-part=note]")).to_contain_text("tiny.gguf")
+    assert recorded_page.errors == []
+    assert_only_loopback(recorded_page)
