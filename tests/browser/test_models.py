@@ -151,3 +151,57 @@ def test_switching_the_chats_model_loading_and_the_model_in_each_answer(
     expect(last_answer(page).locator("[data-part=note]")).to_contain_text("tiny.gguf")
     assert recorded_page.errors == []
     assert_only_loopback(recorded_page)
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The real server on a MODELS_DIR holding the default model (by symlink) and a tiny written one."""
+    from server.default_model import default_model_path
+    from tests import tinymodels as tm
+    from tests.harness import start_server, stop_server
+
+    folder = tmp_path_factory.mktemp("models")
+    default = default_model_path()
+    (folder / default.name).symlink_to(default)
+    tm.write_gguf(folder / "tiny.gguf", "f32")
+    env = {"MODELS_DIR": str(folder), "MODEL_PATH": str(folder / default.name), "THREADS": "1"}
+    proc, url = start_server(env=env)
+    try:
+        if httpx.get(url + MODELS_PATH).status_code == 404:
+            pytest.skip("this server does not list its models yet (GET /api/models)")
+        yield url, default.name
+    finally:
+        stop_server(proc)
+
+
+def test_each_chat_answers_with_the_model_it_names(recorded_page: RecordedPage, two_models: tuple[str, str]) -> None:
+    from tests.tinymodels import ANSWER
+
+    url, default = two_models
+    page = recorded_page.page
+    open_chat(recorded_page, url)
+    select = picker(page)
+    expect(select.locator("option:checked")).to_have_text(default)
+    expect(select.locator("option")).to_have_text([default, "tiny.gguf"], timeout=10_000)
+    set_settings(page, {"Max tokens": "24"})
+
+    ask(page, "What is the capital of Italy?")
+    expect(wait_answer(page).locator("[data-part=note]")).to_contain_text(f"{default} · ")
+
+    page.get_by_role("button", name="New chat").click()
+    select.select_option("tiny.gguf")
+    ask(page, "What is the capital of France?")
+    answer = wait_answer(page)  # the tiny model is loaded first (MAX_LOADED_MODELS=1: in place of the default)
+    expect(answer.locator("[data-part=bubble]")).to_have_text(ANSWER)
+    expect(answer.locator("[data-part=note]")).to_contain_text("tiny.gguf · ")
+
+    # The first chat is still on the default model: regenerating its answer uses it again.
+    chats = page.get_by_role("navigation", name="Chats").locator("#chat-list > li")
+    chats.filter(has_text="capital of Italy").get_by_role("button").first.click()
+    expect(select.locator("option:checked")).to_have_text(default)
+    page.get_by_role("button", name="Regenerate").click()
+    note = wait_answer(page).locator("[data-part=note]")
+    expect(note).to_contain_text(f"{default} · ")
+    expect(last_answer(page).locator("[data-part=bubble]")).not_to_have_text(ANSWER)
+    assert recorded_page.errors == []
+    assert_only_loopback(recorded_page)
