@@ -10,10 +10,11 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from client.protocol import CONVERSE, DoneEvent
-from server.chat import scheduler_of, start_chat
+from client.protocol import CONVERSE, DoneEvent, ErrorEvent, Event, LoadingEvent
+from server.chat import loaded, model_named, models_of, start_chat
 from server.errors import ApiError
-from server.scheduler import Scheduler
+from server.models import Models
+from server.scheduler import Job, Scheduler
 from server.settings import Settings
 
 T = TypeVar("T")
@@ -44,30 +45,65 @@ def decode_body(body: bytes, type: type[T]) -> T:
 
 async def converse(request: Request) -> Response:
     settings: Settings = request.app.state.settings
-    scheduler = scheduler_of(request)
+    models = models_of(request)
     body = decode_body(await read_body(request, settings.max_body_bytes), CONVERSE.request)
-    job = await start_chat(scheduler, settings, body.conversation.messages, body.params)
+    name = model_named(models, body.model)
+    scheduler = models.loaded(name)
+    if scheduler is not None:  # the usual case: refusals are plain HTTP errors
+        job = await start_chat(scheduler, settings, body.conversation.messages, body.params)
+        return sse(relay(request, scheduler, job))
 
-    async def stream() -> AsyncIterator[dict[str, str]]:
-        async for event in scheduler.events(job):
-            if isinstance(event, DoneEvent):
-                request.state.completion_tokens = event.completion_tokens
+    async def load_then_answer() -> AsyncIterator[Event]:
+        """The model loads first, so the stream starts at once and says so; what would have been
+        an HTTP error is an error event now."""
+        yield LoadingEvent(name)
+        try:
+            ready = await loaded(models, name)
+            job = await start_chat(ready, settings, body.conversation.messages, body.params)
+        except ApiError as exc:
+            yield ErrorEvent(exc.type, exc.message)
+            return
+        async for event in relay(request, ready, job):
+            yield event
+
+    return sse(load_then_answer())
+
+
+async def relay(request: Request, scheduler: Scheduler, job: Job) -> AsyncIterator[Event]:
+    async for event in scheduler.events(job):
+        if isinstance(event, DoneEvent):
+            request.state.completion_tokens = event.completion_tokens
+        yield event
+
+
+def sse(events: AsyncIterator[Event]) -> Response:
+    async def encoded() -> AsyncIterator[dict[str, str]]:
+        async for event in events:
             name, data = CONVERSE.encode_event(event)
             yield {"event": name, "data": data}
 
-    return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-store"})
+    return EventSourceResponse(encoded(), ping=15, headers={"Cache-Control": "no-store"})
+
+
+async def list_models(request: Request) -> Response:
+    return Response(msgspec.json.encode(models_of(request).listing()), media_type="application/json")
 
 
 async def health(request: Request) -> Response:
+    """200 once the default model is up; never waits for a model that is loading."""
     settings: Settings = request.app.state.settings
-    scheduler: Scheduler | None = request.app.state.scheduler
-    if scheduler is None:
+    models: Models = request.app.state.models
+    if not request.app.state.ready:
         loading = {"status": "loading", "engine": settings.engine, "model": None, "model_path": settings.model_path}
         return JSONResponse(loading, 503, headers={"Retry-After": "1"})
-    engine = scheduler.engine
-    body: dict[str, object] = {
-        "status": "ok", "engine": engine.name, "model": engine.model, "model_path": settings.model_path,
-        "template": {"name": engine.template.name, "source": engine.template.source},
-        "n_ctx": engine.n_ctx, "parallel": engine.parallel,
-    }
+    body: dict[str, object] = {"status": "ok", "model": models.default, "model_path": settings.model_path}
+    scheduler = models.loaded_default
+    if scheduler is not None:
+        engine = scheduler.engine
+        body |= {
+            "engine": engine.name, "model": engine.model,
+            "template": {"name": engine.template.name, "source": engine.template.source},
+            "n_ctx": engine.n_ctx, "parallel": engine.parallel,
+        }
+    body["models_loaded"] = models.loaded_names
     return JSONResponse(body)

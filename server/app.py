@@ -12,21 +12,22 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from client.protocol import CONVERSE
+from client.protocol import CONVERSE, MODELS_PATH
 from server import api, openai_api
 from server.accesslog import AccessLog
 from server.devreload import reload_route
-from server.engines.base import ModelLoadError
+from server.engines.base import Engine, ModelLoadError
 from server.engines.loader import EngineLoader
 from server.errors import ApiError, log, on_api_error, on_hang_up, on_http_error, on_unexpected
 from server.metrics import Metrics
+from server.models import Models
 from server.scheduler import Scheduler
 from server.security import ApiKeyGuard, SecurityHeaders
 from server.settings import Settings
-from server.static import CachedStatic
+from server.static import CachedStatic, Page
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ROOT / "client"
@@ -35,11 +36,8 @@ STYLE = ROOT / "style"
 
 
 async def index(request: Request) -> Response:
-    if not request.app.state.settings.dev:
-        return FileResponse(CLIENT / "index.html", headers={"Cache-Control": "no-cache"})
-    # Dev mode: the page finds the reload stream through this attribute (client/devreload.py).
-    html = (CLIENT / "index.html").read_text().replace("<html ", '<html data-dev-reload="/dev/reload" ', 1)
-    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+    # client/index.html with the build's asset URLs; in dev mode, with the reload stream's address
+    return request.app.state.page.response(request.headers)
 
 
 def create_app(
@@ -48,9 +46,14 @@ def create_app(
     """The app; the model loads in the background while `/health` and the API answer 503."""
     metrics = Metrics()
 
+    def make_scheduler(engine: Engine) -> Scheduler:
+        return Scheduler(engine, settings.queue_size, on_done=metrics.observe_done)
+
+    models = Models(settings, load_engine, make_scheduler)
+
     async def load(app: Starlette) -> None:
         try:
-            engine = await asyncio.to_thread(load_engine)
+            await models.load(models.default)
         except ModelLoadError as exc:
             on_load_error(exc)
             return
@@ -58,23 +61,22 @@ def create_app(
             log.exception("loading the model failed")
             on_load_error(ModelLoadError(f"loading the model failed unexpectedly ({type(exc).__name__}: {exc})"))
             return
-        app.state.scheduler = Scheduler(engine, settings.queue_size, on_done=metrics.observe_done)
-        log.info("%s loaded %s", engine.name, engine.model)
+        app.state.ready = True
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.scheduler = None
+        app.state.ready = False
         loading = asyncio.create_task(load(app))
         yield
         loading.cancel()
-        if app.state.scheduler is not None:
-            app.state.scheduler.close()
+        models.close()
 
     routes = [
         Route("/", index),
         Route("/health", api.health),
         Route("/metrics", metrics.endpoint),
         Route(CONVERSE.path, api.converse, methods=["POST"]),
+        Route(MODELS_PATH, api.list_models),
         Route("/v1/models", openai_api.models),
         Route("/v1/chat/completions", openai_api.chat_completions, methods=["POST"]),
         Mount("/client", CachedStatic(directory=CLIENT, max_age=0), name="client"),
@@ -100,4 +102,6 @@ def create_app(
         },
     )
     app.state.settings = settings
+    app.state.models = models
+    app.state.page = Page(ROOT, STATIC, dev=settings.dev)
     return app

@@ -1,4 +1,4 @@
-"""Start an answer on the shared model: the one path both front doors (ours, OpenAI's) take."""
+"""Start an answer on the model a chat names: the one path both front doors (ours, OpenAI's) take."""
 
 from __future__ import annotations
 
@@ -11,19 +11,37 @@ from starlette.requests import Request
 
 from client.protocol import Message, SamplingParams
 from server.context import ContextTooLong, fit
-from server.engines.base import Prompt, TemplateError, ToolEngine
+from server.engines.base import ModelLoadError, Prompt, TemplateError, ToolEngine
 from server.errors import ApiError
+from server.models import Models, UnknownModel
 from server.sampling import Sampling, resolve
 from server.scheduler import Job, QueueFull, Scheduler
 from server.settings import Settings
 
 
-def scheduler_of(request: Request) -> Scheduler:
-    """The shared model's scheduler, or 503 while the model is still loading."""
-    scheduler: Scheduler | None = request.app.state.scheduler
-    if scheduler is None:
+def models_of(request: Request) -> Models:
+    """The models on offer, or 503 while the default model is still loading at startup."""
+    if not request.app.state.ready:
         raise ApiError(503, "model_loading", "the model is still loading; retry in a moment", {"Retry-After": "1"})
-    return scheduler
+    models: Models = request.app.state.models
+    return models
+
+
+def model_named(models: Models, name: str | None) -> str:
+    """The model a request names (None: the default), or 404 in OpenAI's words."""
+    try:
+        return models.resolve(name)
+    except UnknownModel as exc:
+        raise ApiError(404, "model_not_found", str(exc)) from exc
+
+
+async def loaded(models: Models, name: str) -> Scheduler:
+    """The model's scheduler, loading it first if need be; a model that fails to load is the
+    request's 400, naming the file and the cause."""
+    try:
+        return await models.load(name)
+    except ModelLoadError as exc:
+        raise ApiError(400, "model_load_failed", f"model {name} cannot be loaded: {exc}") from exc
 
 
 async def start_chat(

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from client.protocol import DoneEvent
 
-ROUTES = {"/", "/health", "/metrics", "/api/converse", "/v1/models", "/v1/chat/completions"}
+ROUTES = {"/", "/health", "/metrics", "/api/converse", "/api/models", "/v1/models", "/v1/chat/completions"}
 
 
 def route_label(path: str) -> str:
@@ -25,36 +25,40 @@ class Metrics:
         self.requests = Counter(
             "snake_llama_requests", "HTTP requests answered", ["method", "route", "status"], registry=r
         )
-        self.answers = Counter("snake_llama_answers", "Answers finished, by stop reason", ["stop_reason"], registry=r)
-        self.tokens = Counter("snake_llama_tokens_generated", "Completion tokens generated", registry=r)
+        self.answers = Counter(
+            "snake_llama_answers", "Answers finished, by model and stop reason", ["model", "stop_reason"], registry=r
+        )
+        self.tokens = Counter("snake_llama_tokens_generated", "Completion tokens generated", ["model"], registry=r)
         self.prompt_tokens = Counter(
-            "snake_llama_prompt_tokens_evaluated", "Prompt tokens the model evaluated (after cache reuse)", registry=r
+            "snake_llama_prompt_tokens_evaluated", "Prompt tokens the model evaluated (after cache reuse)", ["model"],
+            registry=r,
         )
         self.queue_depth = Gauge("snake_llama_queue_depth", "Requests waiting for the model", registry=r)
         self.first_token = Histogram(
             "snake_llama_first_token_seconds",
             "Time from request to first token",
+            ["model"],
             buckets=(0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60),
             registry=r,
         )
         self.speed = Histogram(
             "snake_llama_tokens_per_second",
             "Decode speed after the first token",
+            ["model"],
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
             registry=r,
         )
 
     def observe_done(self, done: DoneEvent) -> None:
         """Called on the model thread when an answer ends (prometheus_client is thread-safe)."""
-        self.answers.labels(done.stop_reason).inc()
-        self.tokens.inc(done.completion_tokens)
-        self.prompt_tokens.inc(done.prompt_tokens_evaluated)
+        self.answers.labels(done.model, done.stop_reason).inc()
+        self.tokens.labels(done.model).inc(done.completion_tokens)
+        self.prompt_tokens.labels(done.model).inc(done.prompt_tokens_evaluated)
         if done.ttft_s is not None:
-            self.first_token.observe(done.ttft_s)
+            self.first_token.labels(done.model).observe(done.ttft_s)
         if done.tokens_per_s is not None:
-            self.speed.observe(done.tokens_per_s)
+            self.speed.labels(done.model).observe(done.tokens_per_s)
 
     async def endpoint(self, request: Request) -> Response:
-        scheduler = request.app.state.scheduler
-        self.queue_depth.set(scheduler.queue_depth if scheduler else 0)
+        self.queue_depth.set(request.app.state.models.queue_depth)
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -29,7 +29,7 @@ from client.protocol import (
     TopP,
 )
 from server.api import decode_body, read_body
-from server.chat import scheduler_of, start_chat, start_tool_chat
+from server.chat import loaded, model_named, models_of, start_chat, start_tool_chat
 from server.errors import ApiError, error_body
 from server.scheduler import Job
 from server.settings import Settings
@@ -144,8 +144,9 @@ def usage(done: DoneEvent) -> dict[str, int]:
 
 async def chat_completions(request: Request) -> Response:
     settings: Settings = request.app.state.settings
-    scheduler = scheduler_of(request)
+    models = models_of(request)
     body = decode_body(await read_body(request, settings.max_body_bytes), ChatCompletionRequest)
+    scheduler = await loaded(models, model_named(models, body.model))  # OpenAI clients know no loading event
     body.check_supported(scheduler.engine.supports)
     messages, params, stops = body.conversation()
     schema = body.response_format.schema() if body.response_format else None
@@ -202,6 +203,11 @@ async def stream_chunks(
 
 
 async def models(request: Request) -> Response:
-    scheduler = scheduler_of(request)
-    model = {"id": scheduler.engine.model, "object": "model", "created": 0, "owned_by": "snake_llama"}
-    return JSONResponse({"object": "list", "data": [model]})
+    """The usable models, by file name, with what else we know of each."""
+    listing = models_of(request).listing()
+    data = [
+        {"id": m.name, "object": "model", "created": 0, "owned_by": "snake_llama",
+         "meta": {"engine": m.engine, "n_ctx": m.n_ctx, "template": m.template, "loaded": m.loaded}}
+        for m in listing.models if m.usable
+    ]
+    return JSONResponse({"object": "list", "data": data})

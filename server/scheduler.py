@@ -59,6 +59,11 @@ class Scheduler:
     def queue_depth(self) -> int:
         return len(self._waiting)
 
+    async def idle(self) -> None:
+        """Return once no answer runs or waits."""
+        while self._running or self._waiting:
+            await self._moved.wait()
+
     def admit(
         self, prompt: Prompt, sampling: Sampling, truncated_turns: int = 0, stops: tuple[str, ...] = ()
     ) -> Job:

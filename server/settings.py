@@ -187,6 +187,15 @@ class Settings:
         "", "Model file to load; empty: the embedded Gemma 3 270M demo model.",
         alias="--model", example="/models/Wizard-Vicuna-7B-Uncensored.ggmlv3.q8_0.bin",
     )
+    models_dir: str = setting(
+        "", "A folder of model files (GGUF, and GGML .bin); each chat picks one by file name, MODEL_PATH being the"
+        " default. Files added or removed show up without a restart.",
+        example="~/models",
+    )
+    max_loaded_models: int = setting(
+        1, "Models kept loaded at once (with MODELS_DIR); the least recently used is unloaded when its answers end.",
+        min=1, max=64,
+    )
     model_type: str = setting("llama", "ctransformers' model type for GGML files (llama, gptj, mpt, ...).")
     n_ctx: int = setting(
         4096, "Context window per chat, in tokens; older turns are dropped to fit.", min=256, max=1_048_576

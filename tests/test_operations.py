@@ -74,9 +74,10 @@ def test_metrics_and_access_log_after_a_chat(guarded: tuple[str, Path]) -> None:
     assert status == 200 and events[-1][0] == "done"
     generated = events[-1][1]["completion_tokens"]
     text = httpx.get(f"{url}/metrics").text
-    assert float(metric(text, "snake_llama_tokens_generated_total")) >= generated > 0
-    assert float(metric(text, "snake_llama_first_token_seconds_count")) >= 1
-    assert float(metric(text, 'snake_llama_answers_total{stop_reason="stop"}')) >= 1
+    model = 'model="tiny.gguf"'  # every answer's series is labelled with the model that wrote it
+    assert float(metric(text, f"snake_llama_tokens_generated_total{{{model}}}")) >= generated > 0
+    assert float(metric(text, f"snake_llama_first_token_seconds_count{{{model}}}")) >= 1
+    assert float(metric(text, f'snake_llama_answers_total{{{model},stop_reason="stop"}}')) >= 1
     assert float(metric(text, 'snake_llama_requests_total{method="POST",route="/api/converse",status="200"}')) >= 1
     assert "snake_llama_queue_depth 0.0" in text
     lines = [line for line in log.read_text().splitlines() if "path=/api/converse status=200" in line]
