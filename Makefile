@@ -23,7 +23,10 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-static/.vendored: $(VENV)/.installed node_modules/.installed scripts/vendor.py
+# Also builds static/app/ (precompiled stdlib, wheels and client bundle: scripts/vendor.py), so it
+# follows the client's sources; the server serves the client file by file while they differ.
+static/.vendored: $(VENV)/.installed node_modules/.installed scripts/vendor.py scripts/pyc.py server/static.py \
+		client/index.html $(wildcard client/*.py client/components/*.py)
 	$(PY) scripts/vendor.py
 	$(PY) -m server.static static
 	touch $@

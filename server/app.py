@@ -37,7 +37,8 @@ STYLE = ROOT / "style"
 
 async def index(request: Request) -> Response:
     # client/index.html with the build's asset URLs; in dev mode, with the reload stream's address
-    return request.app.state.page.response(request.headers)
+    page: Page = request.app.state.page
+    return page.response(request.headers)
 
 
 def create_app(

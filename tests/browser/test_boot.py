@@ -18,7 +18,7 @@ from tests.browser.conftest import RecordedPage
 from tests.browser.test_chat_page import PYTHON_READY_S, assert_only_loopback
 
 ANSWER_S = 60_000
-WASM = "**/pyodide/pyodide.asm.wasm"
+WASM = "**/pyodide.asm.wasm"  # wherever the build puts it (server/static.py)
 
 # Test code, not the page's: every text the status line and the pending note are given, in order.
 RECORD_TEXTS = """
