@@ -126,9 +126,16 @@ class Load:
                                                         "excludedCategories": ["*"]},
                                         "transferMode": "ReportEvents"})
         self.page.on("request", self._request)
+        self.console: list[str] = []
+        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
+        self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
         self.page.goto(url)
-        self.page.wait_for_function("window.__bench && window.__bench.readyAt !== undefined",
-                                    timeout=READY_TIMEOUT_MS, polling=50)
+        try:
+            self.page.wait_for_function("window.__bench && window.__bench.readyAt !== undefined",
+                                        timeout=READY_TIMEOUT_MS, polling=50)
+        except Exception as exc:
+            said = "\n".join(self.console[-20:])
+            raise RuntimeError(f"{url} was not ready in {READY_TIMEOUT_MS / 1000:.0f} s; console:\n{said}") from exc
         seen = self.page.evaluate(COLLECT)
         self.ready_s = seen["ready"] / 1000
         self.phases = phases(seen)
@@ -168,7 +175,7 @@ def phases(seen: dict[str, Any]) -> dict[str, float]:
         "wasm_fetched": last_end(lambda p: p.endswith("/pyodide.asm.wasm")),
         "stdlib_fetched": last_end(lambda p: p.endswith("/python_stdlib.zip")),
         "wheels_fetched": last_end(lambda p: p.endswith(".whl")),
-        "main_fetched": last_end(lambda p: p.startswith("/client/main")),
+        "main_fetched": last_end(lambda p: p.endswith("/main.py")),
         "ready": ready,
     }
     found |= {f"py:{k}": v for k, v in seen["progress"].items()}
