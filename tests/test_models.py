@@ -51,12 +51,17 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-@pytest.fixture(scope="module")
-def served(folder: Path) -> Iterator[str]:
-    env = {"MODELS_DIR": str(folder), "MODEL_PATH": str(folder / DEFAULT), "MAX_LOADED_MODELS": "2", "THREADS": "1"}
+def serve_folder(folder: Path, max_loaded: int) -> Iterator[str]:
+    env = {"MODELS_DIR": str(folder), "MODEL_PATH": str(folder / DEFAULT), "MAX_LOADED_MODELS": str(max_loaded),
+           "THREADS": "1"}
     proc, url = start_server(env=env)
     yield url
     stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def served(folder: Path) -> Iterator[str]:
+    yield from serve_folder(folder, max_loaded=2)
 
 
 def test_every_file_is_listed_and_unusable_ones_say_why(served: str) -> None:
@@ -130,10 +135,7 @@ def test_files_come_and_go_without_a_restart(served: str, folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def one_at_a_time(folder: Path) -> Iterator[str]:
-    env = {"MODELS_DIR": str(folder), "MODEL_PATH": str(folder / DEFAULT), "MAX_LOADED_MODELS": "1", "THREADS": "1"}
-    proc, url = start_server(env=env)
-    yield url
-    stop_server(proc)
+    yield from serve_folder(folder, max_loaded=1)
 
 
 def test_the_least_recently_used_model_makes_room_and_health_never_waits(one_at_a_time: str) -> None:

@@ -6,10 +6,13 @@ that the only network traffic is the page's own, which the tests then check.
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 
@@ -62,52 +65,62 @@ def recorded_page(chromium: Any) -> Iterator[RecordedPage]:
     recorded.context.close()
 
 
-class SlowStream:
-    """A stand-in for /api/converse that streams a token every 50 ms until the client hangs up.
-
-    The real model answers in a few tokens, too fast to press Stop; this one says it is queued,
-    then never finishes, and records whether the browser closed the connection (what makes the real server cancel).
-    """
+class FakeConverse:
+    """A stand-in for /api/converse, on a loopback port of its own: `answer` writes the event
+    stream for each request body (subclasses say what)."""
 
     def __init__(self) -> None:
-        import http.server
-        import threading
-
         outer = self
-        self.requests: list[bytes] = []
-        self.disconnected = threading.Event()
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                outer.requests.append(self.rfile.read(int(self.headers.get("content-length", 0))))
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
-                try:
-                    # Like the real server with a busy model: where we are in its queue, first.
-                    self.wfile.write(b'event: queued\ndata: {"position": 3}\n\n')
-                    self.wfile.flush()
-                    time.sleep(1.0)
-                    for _ in range(2000):
-                        self.wfile.write(b'event: token\ndata: {"text": "tick "}\n\n')
-                        self.wfile.flush()
-                        time.sleep(0.05)
-                except OSError:
-                    outer.disconnected.set()
+                outer.answer(body, self.wfile)
 
             def log_message(self, *args: Any) -> None:
                 pass
-
-        import time
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/converse"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def answer(self, body: bytes, out: BinaryIO) -> None:
+        raise NotImplementedError
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class SlowStream(FakeConverse):
+    """Streams a token every 50 ms until the client hangs up.
+
+    The real model answers in a few tokens, too fast to press Stop; this one says it is queued,
+    then never finishes, and records whether the browser closed the connection (what makes the real server cancel).
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[bytes] = []
+        self.disconnected = threading.Event()
+        super().__init__()
+
+    def answer(self, body: bytes, out: BinaryIO) -> None:
+        self.requests.append(body)
+        try:
+            # Like the real server with a busy model: where we are in its queue, first.
+            out.write(b'event: queued\ndata: {"position": 3}\n\n')
+            out.flush()
+            time.sleep(1.0)
+            for _ in range(2000):
+                out.write(b'event: token\ndata: {"text": "tick "}\n\n')
+                out.flush()
+                time.sleep(0.05)
+        except OSError:
+            self.disconnected.set()
 
 
 @pytest.fixture

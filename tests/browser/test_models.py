@@ -7,18 +7,17 @@ answer from a stand-in that sends `loading` events (both say so).
 
 from __future__ import annotations
 
-import http.server
 import json
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
 from client.protocol import MODELS_PATH
-from tests.browser.conftest import RecordedPage
+from tests.browser.conftest import FakeConverse, RecordedPage
 from tests.browser.test_chat_features import ANSWER_S, ask, last_answer, set_settings, sse, wait_answer
 from tests.browser.test_chat_page import assert_only_loopback, open_chat
 
@@ -43,52 +42,35 @@ def test_the_picker_shows_the_default_model_and_answers_name_it(recorded_page: R
     assert_only_loopback(recorded_page)
 
 
-class LoadingStream:
-    """A stand-in for /api/converse on a model that takes a while to load.
+class LoadingStream(FakeConverse):
+    """/api/converse on a model that takes a while to load.
 
     It says the model is loading (50 %), waits until the test releases it, then answers with
     the model's name. It records each request body.
     """
 
     def __init__(self) -> None:
-        outer = self
         self.requests: list[dict[str, Any]] = []
         self.release = threading.Event()
+        super().__init__()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-                outer.requests.append(body)
-                model = body.get("model") or "big.gguf"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.end_headers()
-                self.wfile.write(sse(("loading", {"model": model, "progress": 0.5})).encode())
-                self.wfile.flush()
-                outer.release.wait(30)
-                done = {
-                    "stop_reason": "stop",
-                    "prompt_tokens": 9,
-                    "completion_tokens": 3,
-                    "ttft_s": 0.5,
-                    "tokens_per_s": 30.0,
-                    "model": model,
-                }
-                self.wfile.write(sse(("token", {"text": f"Hello from {model}"}), ("done", done)).encode())
-                self.wfile.flush()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/converse"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def answer(self, body: bytes, out: BinaryIO) -> None:
+        request = json.loads(body)
+        self.requests.append(request)
+        model = request.get("model") or "big.gguf"
+        out.write(sse(("loading", {"model": model, "progress": 0.5})).encode())
+        out.flush()
+        self.release.wait(30)
+        done = {
+            "stop_reason": "stop", "prompt_tokens": 9, "completion_tokens": 3, "ttft_s": 0.5,
+            "tokens_per_s": 30.0, "model": model,
+        }
+        out.write(sse(("token", {"text": f"Hello from {model}"}), ("done", done)).encode())
+        out.flush()
 
     def close(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
 
 
 @pytest.fixture
