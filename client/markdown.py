@@ -179,3 +179,107 @@ def _walk(tokens: list[Any]) -> list[El | str]:
 
 def text_of(nodes: list[El | str]) -> str:
     return "".join(n if isinstance(n, str) else text_of(n.children) for n in nodes)
+
+
+# --- Streaming -------------------------------------------------------------------------------
+# While an answer streams, re-parsing all of it on every token makes an answer's cost grow with
+# the square of its length. Blocks that can no longer change are parsed once and kept; only the
+# open block at the end (the "tail") is parsed again as tokens arrive.
+#
+# A cut is made after a blank line outside any code fence when the next line starts at column 0
+# and cannot continue what came before: not indented (list item or indented code continuing),
+# not a list marker (a later item would turn the list above loose). Then the Markdown before
+# the cut renders the same alone as in the whole text. Link reference definitions ("[x]: /url")
+# can reach back to any earlier block, so an answer containing "]:" is parsed whole every time.
+# When the answer is done it is rendered once in full (`render`), which is exact by definition.
+
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
+_BLANK = re.compile(r"[ \t]*")
+_NOT_A_CUT = re.compile(r"[ \t]|[-+*]|\d{1,9}[.)]")
+
+
+def _fence_open(line: str) -> str | None:
+    """The fence a line opens ("```", "~~~~"...), or None."""
+    match = _FENCE.fullmatch(line)
+    if not match or (match.group(1)[0] == "`" and "`" in match.group(2)):
+        return None
+    return match.group(1)
+
+
+def _fence_closes(line: str, fence: str) -> bool:
+    match = _FENCE.fullmatch(line)
+    return bool(
+        match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence) and not match.group(2).strip()
+    )
+
+
+def last_cut(text: str, start: int = 0) -> int:
+    """The offset of the last safe cut in `text` at or after `start` (itself a cut, or 0), else `start`.
+
+    Only whole lines count (the last, unfinished line never follows a cut: it could still become
+    indented or a list marker as more of it arrives).
+    """
+    cut = start
+    fence: str | None = None
+    blank = False  # the previous line was blank (and outside a fence)
+    pos = start
+    while True:
+        end = text.find("\n", pos)
+        if end < 0:
+            return cut
+        line = text[pos:end]
+        if fence is not None:
+            if _fence_closes(line, fence):
+                fence = None
+        else:
+            if blank and line and not _BLANK.fullmatch(line) and not _NOT_A_CUT.match(line):
+                cut = pos
+            fence = _fence_open(line)
+            blank = _BLANK.fullmatch(line) is not None
+            if fence is not None:
+                blank = False
+        pos = end + 1
+
+
+@dataclass
+class Update:
+    """What a streamed bubble shows now: `reset` says start over with `kept` + `tail`, else
+    append `kept` (blocks finished since the last update) and replace the old tail with `tail`."""
+
+    reset: bool
+    kept: list[El | str]
+    tail: list[El | str]
+
+
+class StreamRender:
+    """Renders a growing answer, parsing each finished block once (see the notes above).
+
+    `parsed` counts the characters handed to the parser, for tests and the bench.
+    """
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.cut = 0  # text[:cut] is rendered and kept
+        self.whole = False  # "]:" seen: parse everything every time
+        self.fresh = True  # nothing shown yet: the first update starts the bubble over
+        self.parsed = 0
+
+    def update(self, text: str) -> Update:
+        reset = self.fresh or self.whole or not text.startswith(self.text)
+        new = text if reset else text[max(0, len(self.text) - 1) :]  # what is new ("]" may end the old)
+        self.fresh = False
+        if reset:
+            self.cut = 0
+        self.text = text
+        if self.whole or "]:" in new:  # link reference definitions can reach back
+            self.whole = True
+            self.parsed += len(text)
+            return Update(True, [], render(text))
+        cut = last_cut(text, self.cut)
+        kept: list[El | str] = []
+        if cut > self.cut:
+            kept = render(text[self.cut : cut])
+            self.parsed += cut - self.cut
+        self.cut = cut
+        self.parsed += len(text) - cut
+        return Update(reset, kept, render(text[cut:]))

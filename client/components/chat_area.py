@@ -127,6 +127,7 @@ class ChatArea:
         self._on_edit, self._on_regenerate, self._spawn = on_edit, on_regenerate, spawn
         self._rows: list[tuple[Any, Any, Any, Any, Any]] = []  # (row, column, bubble, note, actions)
         self._shown: list[BubbleView | None] = []
+        self._streams: dict[int, tuple[Any, markdown.StreamRender, int]] = {}  # index: (bubble, renderer, tail size)
         self._chat = Chat()
         self._proxy = listen(messages, "click", self._click)
 
@@ -168,6 +169,30 @@ class ChatArea:
         if changed and (grew or near_bottom):
             self._scroller.scrollTop = self._scroller.scrollHeight
 
+    def _show_markdown(self, document: Any, bubble: Any, view: BubbleView, old: BubbleView | None, index: int) -> None:
+        """A streaming answer keeps its finished blocks and rebuilds only the open one at the end
+        (client.markdown.StreamRender); any other answer is rendered whole, once."""
+        held = self._streams.pop(index, None)
+        if old is None or not (old.markdown and old.status == "streaming"):
+            held = None  # the bubble shows something else: start over
+        if view.status != "streaming":
+            bubble.replaceChildren()
+            build(document, bubble, markdown.render(view.text))
+            return
+        if held is None or held[0] is not bubble:
+            held = (bubble, markdown.StreamRender(), 0)
+        _, stream, tail = held
+        update = stream.update(view.text)
+        if update.reset:
+            bubble.replaceChildren()
+        else:
+            for _ in range(tail):
+                bubble.lastChild.remove()
+        build(document, bubble, update.kept)
+        before = bubble.childNodes.length
+        build(document, bubble, update.tail)
+        self._streams[index] = (bubble, stream, bubble.childNodes.length - before)
+
     def _near_bottom(self) -> bool:
         s = self._scroller
         return bool(s.scrollHeight - s.scrollTop - s.clientHeight < 80)
@@ -188,8 +213,9 @@ class ChatArea:
         self._messages.append(row)
         return row, column, bubble, note, actions
 
-    @staticmethod
-    def _update(parts: tuple[Any, Any, Any, Any, Any], view: BubbleView, old: BubbleView | None, index: int) -> None:
+    def _update(
+        self, parts: tuple[Any, Any, Any, Any, Any], view: BubbleView, old: BubbleView | None, index: int
+    ) -> None:
         from js import document
 
         row, column, bubble, note, actions = parts
@@ -201,8 +227,7 @@ class ChatArea:
         bubble.className = view.bubble_class
         if old is None or (old.text, old.markdown) != (view.text, view.markdown):
             if view.markdown:
-                bubble.replaceChildren()
-                build(document, bubble, markdown.render(view.text))
+                self._show_markdown(document, bubble, view, old, index)
                 bubble.dataset.markdown = "true"
             else:
                 bubble.textContent = view.text
