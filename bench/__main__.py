@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import bandwidth, common, concurrency, decode, first_token, memory, page, report
+from bench import bandwidth, common, concurrency, decode, first_token, memory, page, render, report
 from bench.common import Stacks, machine_noise
 
-SECTIONS = ("decode", "first_token", "concurrency", "page", "memory", "bandwidth")
+SECTIONS = ("decode", "first_token", "concurrency", "page", "memory", "bandwidth", "render")
 HERE = Path(__file__).resolve().parent
 
 # (full, quick) settings per section
@@ -34,6 +34,7 @@ PLAN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "page": ({"reps": 3, "warm_per_cold": 2}, {"reps": 1, "warm_per_cold": 1}),
     "memory": ({"chats": 100, "max_tokens": 8}, {"chats": 20, "max_tokens": 4}),
     "bandwidth": ({"mib": 512, "reps": 5}, {"mib": 128, "reps": 2}),
+    "render": ({"reps": 3}, {"reps": 1}),
 }
 
 
@@ -121,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                 if tps is None:  # decode not run: a few engine-only runs for the fraction
                     tps = decode.engine_only(stacks, reps=3 if args.quick else 5)
                 results[name] = bandwidth.run(model, tps, **kw)
+            elif name == "render":
+                results[name] = render.run(**kw)
             results[name]["section_s"] = round(time.perf_counter() - t0, 1)
             print(f"bench: {name} done in {results[name]['section_s']} s", file=sys.stderr, flush=True)
     finally:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.render import section as render_section
+
 MB = 1 << 20
 
 
@@ -67,6 +69,10 @@ def checks(results: dict[str, Any]) -> dict[str, Any]:
         t = pg["targets_ours_over_bare"]
         add("page: cold load to ready, ours ÷ bare Pyodide (medians)", pg["ratios"]["cold_ours_over_bare"], "<=", t["cold"])
         add("page: warm load to ready, ours ÷ bare Pyodide (medians)", pg["ratios"]["warm_ours_over_bare"], "<=", t["warm"])
+    rd = results.get("render")
+    if rd:
+        add("render: ms per token at 4,000 ÷ at 500 tokens, streamed answer", rd["stream_end_over_start"],
+            "<=", rd["target_end_over_start"])
     measured = [r for r in rows if r["margin"] is not None]
     worst = min(measured, key=lambda r: r["margin"])["name"] if measured else None
     return {"rows": rows, "worst": worst, "all_passed": bool(rows) and all(r["passed"] for r in rows)}
@@ -226,6 +232,9 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
             f" tokens/s is **{_v(b['engine_fraction_of_bound'])}** of it.",
             "",
         ]
+    rd = results.get("render")
+    if rd:
+        lines += render_section(rd)
     return "\n".join(lines)
 
 
