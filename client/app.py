@@ -27,7 +27,18 @@ from client import library as lib
 from client import settings
 from client.protocol import ErrorEvent, Health, ModelList, SamplingParams
 from client.rpc import UNAUTHORIZED, Client
-from client.state import Chat, apply_event, choose_model, edit, fail, regenerate, request_for, stop, submit
+from client.state import (
+    Chat,
+    apply_event,
+    choose_model,
+    edit,
+    fail,
+    regenerate,
+    request_for,
+    stop,
+    submit,
+    switch_version,
+)
 from client.storage import Store
 
 T = TypeVar("T")
@@ -156,6 +167,11 @@ class App:
         if after is not chat:
             self.change(chat_id, lambda _c: after)
             self.start_answer(chat_id)
+
+    def switch_version(self, index: int, step: int) -> None:
+        """Show the previous (-1) or next (1) version at turn `index` of the open chat."""
+        self.editing.set(None)
+        self.change(self.library().open_id, partial(switch_version, index=index, step=step))
 
     def start_edit(self, index: int) -> str:
         """Edit user message `index` of the open chat; returns its text for the type area."""

@@ -13,7 +13,7 @@ import msgspec
 from msgspec import Struct
 from msgspec.structs import replace
 
-from client.state import Chat, Turn, restore, title_of
+from client.state import Chat, Fork, Turn, restore, title_of
 
 CHAT_PREFIX = "chat:"
 OPEN_KEY = "open"
@@ -121,13 +121,16 @@ class ExportedChat(Struct):
     title: str
     turns: list[Turn]  # each answer names the model that wrote it (`model`), where known
     model: str = ""  # the model the chat asks; empty: the server's default (older exports have none)
+    forks: tuple[Fork, ...] = ()  # earlier versions (Regenerate, Edit) by turn position; older exports have none
 
 
 EXPORT_FORMAT = "snake_llama.chat.v1"
 
 
 def export_json(chat: Chat) -> str:
-    data = ExportedChat(format=EXPORT_FORMAT, title=title_of(chat), turns=list(chat.turns), model=chat.model)
+    data = ExportedChat(
+        format=EXPORT_FORMAT, title=title_of(chat), turns=list(chat.turns), model=chat.model, forks=chat.forks
+    )
     return msgspec.json.format(msgspec.json.encode(data).decode(), indent=2)
 
 
@@ -139,7 +142,8 @@ def import_json(text: str, chat_id: str, now: float) -> Chat:
         raise ValueError(f"not a snake_llama chat export: {exc}") from exc
     if data.format != EXPORT_FORMAT:
         raise ValueError(f"unknown export format {data.format!r}")
-    return restore(Chat(turns=tuple(data.turns), id=chat_id, title=data.title, updated=now, model=data.model))
+    turns = tuple(data.turns)
+    return restore(Chat(turns=turns, id=chat_id, title=data.title, updated=now, model=data.model, forks=data.forks))
 
 
 def export_markdown(chat: Chat) -> str:

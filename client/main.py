@@ -52,6 +52,7 @@ async def start(typed_ahead: str | None) -> App:
         get("messages"),
         on_edit=lambda index: type_area.fill(app.start_edit(index)),
         on_regenerate=lambda: app.regenerate(app.current.id),
+        on_switch=app.switch_version,
         spawn=app.spawn,
     )
     sidebar = Sidebar(get("sidebar"), get("toggle-chats"), app, on_new=type_area.focus)

@@ -41,12 +41,31 @@ class Turn(Struct, frozen=True, omit_defaults=True):
     model: str = ""  # the model that wrote this answer (DoneEvent.model); empty: not known
 
 
-class Chat(Struct, frozen=True, omit_defaults=True):
+class Branch(Struct, frozen=True, omit_defaults=True):
+    """One version of a chat from a fork on: its turns from the fork's position, and the forks within them."""
+
     turns: tuple[Turn, ...] = ()
+    forks: tuple[Fork, ...] = ()
+
+
+class Fork(Struct, frozen=True, omit_defaults=True):
+    """The versions of the chat from turn `at` on (Regenerate and Edit make one each).
+
+    The shown version (`shown`) lives in the chat's own turns; its slot here is an empty placeholder.
+    """
+
+    at: int
+    versions: tuple[Branch, ...]
+    shown: int
+
+
+class Chat(Struct, frozen=True, omit_defaults=True):
+    turns: tuple[Turn, ...] = ()  # the visible branch: what is shown and what the model is sent
     id: str = ""
     title: str = ""  # empty: derived from the first message (see `title_of`)
     updated: float = 0.0  # when the user last sent, for "newest first"
     model: str = ""  # the model this chat asks (a file name from GET /api/models); empty: the server's default
+    forks: tuple[Fork, ...] = ()  # the earlier versions, by position in `turns` (each `at` is unique)
 
     @property
     def busy(self) -> bool:
@@ -75,18 +94,59 @@ def submit(chat: Chat, text: str, now: float = 0.0) -> Chat:
     return _ask(chat, chat.turns + (Turn(user=True, text=text),), now)
 
 
+def _fork_at(chat: Chat, at: int) -> Fork | None:
+    return next((f for f in chat.forks if f.at == at), None)
+
+
+def _branch(chat: Chat, at: int, new: tuple[Turn, ...], now: float) -> Chat:
+    """Keep the chat from turn `at` on as a version, and continue with `new` turns and a pending answer."""
+    kept = Branch(turns=chat.turns[at:], forks=tuple(f for f in chat.forks if f.at > at))
+    fork = _fork_at(chat, at)
+    if fork is None:
+        fork = Fork(at=at, versions=(kept, Branch()), shown=1)
+    else:
+        versions = fork.versions[: fork.shown] + (kept,) + fork.versions[fork.shown + 1 :]
+        fork = Fork(at=at, versions=versions + (Branch(),), shown=len(versions))
+    forks = tuple(f for f in chat.forks if f.at < at) + (fork,)
+    return _ask(replace(chat, forks=forks), chat.turns[:at] + new, now)
+
+
 def regenerate(chat: Chat, now: float = 0.0) -> Chat:
-    """Ask again for the last answer (dropping it); unchanged if busy or nothing to redo."""
+    """Ask again for the last answer, keeping the old one as a version (a failed one is just replaced);
+    unchanged if busy or nothing to redo."""
     if chat.busy or len(chat.turns) < 2 or chat.turns[-1].user:
         return chat
-    return _ask(chat, chat.turns[:-1], now)
+    if chat.turns[-1].status == "error":
+        return _ask(chat, chat.turns[:-1], now)
+    return _branch(chat, len(chat.turns) - 1, (), now)
 
 
 def edit(chat: Chat, index: int, text: str, now: float = 0.0) -> Chat:
-    """Replace user message `index`, forget everything after it, and ask again from there."""
+    """Replace user message `index` and ask again from there; the old message and everything
+    after it stay as a version."""
     if chat.busy or not text.strip() or not 0 <= index < len(chat.turns) or not chat.turns[index].user:
         return chat
-    return _ask(chat, chat.turns[:index] + (Turn(user=True, text=text),), now)
+    return _branch(chat, index, (Turn(user=True, text=text),), now)
+
+
+def versions_at(chat: Chat, index: int) -> tuple[int, int] | None:
+    """(shown version, how many), counting from 1, for turn `index`; None where it has no versions."""
+    fork = _fork_at(chat, index)
+    return None if fork is None else (fork.shown + 1, len(fork.versions))
+
+
+def switch_version(chat: Chat, index: int, step: int) -> Chat:
+    """Show the version `step` away (-1: previous, 1: next) at turn `index`; unchanged at either end or while busy."""
+    fork = _fork_at(chat, index)
+    if chat.busy or fork is None or not 0 <= fork.shown + step < len(fork.versions):
+        return chat
+    shown = fork.shown + step
+    kept = Branch(turns=chat.turns[index:], forks=tuple(f for f in chat.forks if f.at > index))
+    versions = list(fork.versions)
+    versions[fork.shown], chosen, versions[shown] = kept, versions[shown], Branch()
+    before = tuple(f for f in chat.forks if f.at < index)
+    forks = before + (Fork(at=index, versions=tuple(versions), shown=shown),) + chosen.forks
+    return replace(chat, turns=chat.turns[:index] + chosen.turns, forks=forks)
 
 
 def _with_last(chat: Chat, **changes: object) -> Chat:
@@ -148,8 +208,23 @@ def stop(chat: Chat, why: str = "Stopped", model: str = "") -> Chat:
     return _with_last(chat, status="stopped", note=why, model=wrote)
 
 
+def _sound(forks: tuple[Fork, ...], start: int, end: int) -> tuple[Fork, ...]:
+    """The forks that fit turns start..end-1 (one per position, a version shown), their versions' forks likewise."""
+    out: list[Fork] = []
+    for f in sorted(forks, key=lambda f: f.at):
+        if not start <= f.at < end or not 0 <= f.shown < len(f.versions) or (out and out[-1].at == f.at):
+            continue
+        versions = tuple(replace(b, forks=_sound(b.forks, f.at + 1, f.at + len(b.turns))) for b in f.versions)
+        out.append(replace(f, versions=versions))
+    return tuple(out)
+
+
 def restore(chat: Chat) -> Chat:
-    """A chat read back from storage: an answer that was streaming when the page went away is over."""
+    """A chat read back from storage or a file: an answer that was streaming when the page went away
+    is over, and versions that do not fit its turns are dropped."""
+    forks = _sound(chat.forks, 0, len(chat.turns))
+    if forks != chat.forks:
+        chat = replace(chat, forks=forks)
     return stop(chat, "Interrupted: the page was reloaded during this answer")
 
 

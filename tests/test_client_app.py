@@ -194,6 +194,28 @@ def test_edit_export_and_import() -> None:
     run_async(run())
 
 
+def test_regenerate_keeps_versions_and_the_visible_one_is_sent() -> None:
+    async def run() -> None:
+        server = FakeServer([TokenEvent(text="A"), DONE], [TokenEvent(text="B"), DONE], [TokenEvent(text="C"), DONE])
+        app = App(server, FakeStore())
+        app.send("Q")
+        await settle(app)
+        app.regenerate(app.current.id)
+        await settle(app)
+        assert [t.text for t in app.current.turns] == ["Q", "B"]
+        app.switch_version(1, -1)
+        assert [t.text for t in app.current.turns] == ["Q", "A"]
+        app.send("More")
+        await settle(app)
+        assert [m.text for m in server.calls[-1][1].conversation.messages] == ["Q", "A", "More"]
+        reloaded = App(FakeServer(), FakeStore(app.records()))
+        assert [t.text for t in reloaded.current.turns] == ["Q", "A", "More", "C"]
+        reloaded.switch_version(1, 1)
+        assert [t.text for t in reloaded.current.turns] == ["Q", "B"]
+
+    run_async(run())
+
+
 TWO_MODELS = ModelList(
     default="big.gguf",
     models=[

@@ -7,7 +7,7 @@ import pkgutil
 import sys
 
 from client import markdown
-from client.components.chat_area import COPY, EDIT, PLACEHOLDER, REGENERATE, view_of
+from client.components.chat_area import COPY, EDIT, NEXT, PLACEHOLDER, PREVIOUS, REGENERATE, view_of
 from client.components.settings_panel import template_line
 from client.components.type_area import sends_on_key
 from client.highlight import KEYWORD, STRING, highlight
@@ -66,6 +66,28 @@ def test_actions_under_messages() -> None:
     assert view_of(Turn(user=False, text="a"), last=True).actions == (COPY, REGENERATE)
     assert view_of(Turn(user=False, text="a")).actions == (COPY,)
     assert view_of(Turn(user=False, text="a", status="streaming"), last=True).actions == ()
+
+
+def test_a_turn_with_versions_has_a_switcher_disabled_at_its_ends_and_while_busy() -> None:
+    off_back, off_next = ("prev-version-off", "‹", "Previous version"), ("next-version-off", "›", "Next version")
+    answer = Turn(user=False, text="a")
+    assert view_of(answer, last=True, versions=(2, 2)).actions == (
+        PREVIOUS,
+        ("version", "2/2", "2/2"),
+        off_next,
+        COPY,
+        REGENERATE,
+    )
+    assert view_of(answer, versions=(2, 3)).actions[:3] == (PREVIOUS, ("version", "2/3", "2/3"), NEXT)
+    assert view_of(Turn(user=True, text="q"), versions=(1, 2)).actions == (
+        off_back,
+        ("version", "1/2", "1/2"),
+        NEXT,
+        EDIT,
+        COPY,
+    )
+    assert view_of(Turn(user=True, text="q"), busy=True, versions=(1, 2)).actions[2] == off_next
+    assert all(name for _action, _label, name in view_of(answer, versions=(1, 2)).actions)
 
 
 def test_markdown_only_for_model_answers_once_loaded() -> None:

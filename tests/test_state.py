@@ -20,7 +20,9 @@ from client.state import (
     restore,
     stop,
     submit,
+    switch_version,
     title_of,
+    versions_at,
 )
 from client.storage import diff
 
@@ -115,23 +117,100 @@ def test_stop_keeps_the_partial_answer_as_history() -> None:
     assert stop(chat) is chat  # nothing streaming: nothing to stop
 
 
-def test_regenerate_replaces_only_the_last_answer() -> None:
+def texts(chat: Chat) -> list[str]:
+    return [t.text for t in chat.turns]
+
+
+def answer(chat: Chat, text: str) -> Chat:
+    return apply_event(apply_event(chat, TokenEvent(text)), DONE)
+
+
+def test_regenerate_keeps_the_old_answer_as_a_version() -> None:
     chat = answered("one", "two")
     again = regenerate(chat, now=5.0)
-    assert [t.text for t in again.turns] == ["one", "re: one", "two", ""]
+    assert texts(again) == ["one", "re: one", "two", ""]
     assert again.turns[-1].status == "pending" and again.updated == 5.0
+    assert versions_at(again, 3) == (2, 2) and versions_at(again, 1) is None
     assert regenerate(again) is again  # busy
+    assert switch_version(again, 3, -1) is again  # no switching while an answer streams
     assert regenerate(Chat()) == Chat()
+    third = regenerate(answer(again, "second try"))
+    assert versions_at(third, 3) == (3, 3)
+    done = answer(third, "third try")
+    first = switch_version(switch_version(done, 3, -1), 3, -1)
+    assert texts(first) == ["one", "re: one", "two", "re: two"] and versions_at(first, 3) == (1, 3)
+    assert switch_version(first, 3, -1) is first  # at the first version already
+    assert texts(switch_version(first, 3, 1))[-1] == "second try"
+    assert texts(switch_version(switch_version(first, 3, 1), 3, 1))[-1] == "third try"
+    assert switch_version(done, 3, 1) is done and switch_version(done, 2, -1) is done
 
 
-def test_edit_resends_from_the_edited_message() -> None:
+def test_regenerating_a_failed_answer_replaces_it() -> None:
+    failed = fail(asked("q"), "Error (network): down")
+    again = regenerate(failed)
+    assert texts(again) == ["q", ""] and again.forks == ()
+
+
+def test_edit_forks_keeping_the_old_message_and_everything_after_it() -> None:
     chat = answered("one", "two")
     edited = edit(chat, 0, "uno")
     assert [(t.user, t.text, t.status) for t in edited.turns] == [(True, "uno", "done"), (False, "", "pending")]
+    assert versions_at(edited, 0) == (2, 2)
     assert edit(chat, 1, "not a user message") is chat
     assert edit(chat, 9, "out of range") is chat
     assert edit(chat, 0, "   ") is chat
     assert edit(edited, 0, "busy") is edited
+    edited = answer(edited, "re: uno")
+    old = switch_version(edited, 0, -1)
+    assert texts(old) == texts(chat) and versions_at(old, 0) == (1, 2)
+    assert texts(switch_version(old, 0, 1)) == ["uno", "re: uno"]
+
+
+def test_versions_nest_and_each_branch_keeps_its_own() -> None:
+    chat = answered("one", "two")
+    regen = answer(regenerate(chat), "two again")  # versions at turn 3
+    forked = answer(edit(regen, 0, "uno"), "re: uno")  # versions at turn 0, holding the ones at turn 3
+    assert versions_at(forked, 3) is None
+    back = switch_version(forked, 0, -1)
+    assert texts(back) == ["one", "re: one", "two", "two again"] and versions_at(back, 3) == (2, 2)
+    older = switch_version(back, 3, -1)
+    assert texts(older)[-1] == "re: two"
+    there = switch_version(older, 0, 1)
+    assert texts(there) == ["uno", "re: uno"] and versions_at(there, 3) is None
+    again = switch_version(there, 0, -1)
+    assert texts(again)[-1] == "re: two" and versions_at(again, 3) == (1, 2)  # as it was left
+
+
+def test_the_request_is_the_visible_branch() -> None:
+    chat = answer(regenerate(answered("one", "two")), "two again")
+    chat = switch_version(chat, 3, -1)
+    sent = [m.text for m in request_for(submit(chat, "three")).conversation.messages]
+    assert sent == ["one", "re: one", "two", "re: two", "three"]
+    forked = answer(edit(answered("one", "two"), 2, "deux"), "re: deux")
+    sent = [m.text for m in request_for(submit(forked, "three")).conversation.messages]
+    assert sent == ["one", "re: one", "deux", "re: deux", "three"]
+
+
+def test_versions_are_saved_exported_and_imported() -> None:
+    chat = answer(edit(answer(regenerate(answered("one", "two")), "two again"), 0, "uno"), "re: uno")
+    back = lib.from_records(lib.records(library_of(chat, open_id="c")))
+    assert lib.find(back, "c") == chat
+    imported = lib.import_json(lib.export_json(chat), "c", now=chat.updated)
+    assert imported == msgspec.structs.replace(chat, title=title_of(chat))
+    older = switch_version(switch_version(imported, 0, -1), 3, -1)
+    assert texts(older) == ["one", "re: one", "two", "re: two"]
+
+
+def test_an_old_export_without_versions_imports_and_broken_versions_are_dropped() -> None:
+    turns = '[{"user": true, "text": "q"}, {"user": false, "text": "a"}]'
+    old = '{"format": "snake_llama.chat.v1", "title": "Old", "turns": ' + turns + "}"
+    chat = lib.import_json(old, "x", 1.0)
+    assert texts(chat) == ["q", "a"] and chat.forks == () and chat.title == "Old"
+    bad = msgspec.json.decode(lib.export_json(regenerate(answered("one"))))
+    bad["forks"][0]["at"] = 7  # past the turns
+    assert lib.import_json(msgspec.json.encode(bad), "y", 1.0).forks == ()
+    bad["forks"][0].update(at=1, shown=5)
+    assert lib.import_json(msgspec.json.encode(bad), "y", 1.0).forks == ()
 
 
 def test_reload_mid_answer_marks_it_interrupted() -> None:

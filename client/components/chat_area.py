@@ -19,7 +19,7 @@ from typing import Any
 
 from client import markdown
 from client.browser import copy_text, listen
-from client.state import Chat, Turn
+from client.state import Chat, Turn, versions_at
 
 PLACEHOLDER = "..."  # shown in the model's bubble until its first token arrives
 
@@ -40,7 +40,8 @@ NOTE = "mt-1 px-2 text-xs text-gray-600 dark:text-gray-400"
 ACTIONS = "mt-1 flex gap-1 text-xs"
 ACTION = (
     "rounded px-2 py-1 text-gray-600 hover:bg-gray-200 hover:text-gray-900 focus-visible:outline-2 "
-    "focus-visible:outline-blue-600 dark:text-gray-300 dark:hover:bg-gray-800 dark:hover:text-white"
+    "focus-visible:outline-blue-600 dark:text-gray-300 dark:hover:bg-gray-800 dark:hover:text-white "
+    "disabled:cursor-not-allowed disabled:opacity-50"
 )
 
 # (data-action, visible label, accessible name)
@@ -48,6 +49,19 @@ Action = tuple[str, str, str]
 COPY = ("copy", "Copy", "Copy message")
 EDIT = ("edit", "Edit", "Edit message")
 REGENERATE = ("regenerate", "Regenerate", "Regenerate")
+# The version switcher ("‹ 1/2 ›"); an action ending in "-off" is a disabled button, "version" the count.
+PREVIOUS = ("prev-version", "‹", "Previous version")
+NEXT = ("next-version", "›", "Next version")
+
+
+def switcher(versions: tuple[int, int] | None, busy: bool = False) -> tuple[Action, ...]:
+    """The switcher for a turn with versions (shown, how many); none without. Disabled at the ends and while busy."""
+    if versions is None:
+        return ()
+    shown, count = versions
+    back = PREVIOUS if shown > 1 and not busy else (PREVIOUS[0] + "-off", *PREVIOUS[1:])
+    on = NEXT if shown < count and not busy else (NEXT[0] + "-off", *NEXT[1:])
+    return (back, ("version", f"{shown}/{count}", f"{shown}/{count}"), on)
 
 
 @dataclass(frozen=True)
@@ -65,11 +79,14 @@ class BubbleView:
     actions: tuple[Action, ...]
 
 
-def view_of(turn: Turn, last: bool = False, busy: bool = False, rich: bool = False) -> BubbleView:
-    """`last`: the chat's final turn; `busy`: an answer streams; `rich`: Markdown is loaded."""
-    actions: tuple[Action, ...] = ()
+def view_of(
+    turn: Turn, last: bool = False, busy: bool = False, rich: bool = False, versions: tuple[int, int] | None = None
+) -> BubbleView:
+    """`last`: the chat's final turn; `busy`: an answer streams; `rich`: Markdown is loaded;
+    `versions`: (shown, how many) where the turn has versions."""
+    actions: tuple[Action, ...] = switcher(versions, busy)
     if turn.user:
-        actions = () if busy else (EDIT, COPY)
+        actions += () if busy else (EDIT, COPY)
         look = f"{BUBBLE_BASE} {PLAIN} {BUBBLE_USER}"
         return BubbleView("user", turn.status, ROW_USER, COL_USER, look, turn.text, "", False, actions)
     pending = turn.status == "pending"
@@ -84,7 +101,7 @@ def view_of(turn: Turn, last: bool = False, busy: bool = False, rich: bool = Fal
         look = f"{look} {PLAIN}"
     text = PLACEHOLDER if pending and not turn.text else turn.text
     if turn.status not in ("pending", "streaming"):
-        actions = (COPY, REGENERATE) if last else (COPY,)
+        actions += (COPY, REGENERATE) if last else (COPY,)
     note = " · ".join(part for part in (turn.model, turn.note) if part)  # which model wrote it, beside its stats
     return BubbleView("model", turn.status, ROW_MODEL, COL_MODEL, f"{BUBBLE_BASE} {look}", text, note, md, actions)
 
@@ -111,7 +128,8 @@ Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]  # keeps the t
 class ChatArea:
     """Binds a scroll container and the list inside it (the aria-live region) to a Chat.
 
-    Copy buttons are handled here; Edit calls `on_edit(index)`, Regenerate `on_regenerate()`.
+    Copy buttons are handled here; Edit calls `on_edit(index)`, Regenerate `on_regenerate()`,
+    the version switcher `on_switch(index, -1 or 1)`.
     """
 
     def __init__(
@@ -121,10 +139,12 @@ class ChatArea:
         on_edit: Callable[[int], None],
         on_regenerate: Callable[[], None],
         spawn: Spawn,
+        on_switch: Callable[[int, int], None] | None = None,
     ) -> None:
         self._scroller = scroller
         self._messages = messages
         self._on_edit, self._on_regenerate, self._spawn = on_edit, on_regenerate, spawn
+        self._on_switch = on_switch
         self._rows: list[tuple[Any, Any, Any, Any, Any]] = []  # (row, column, bubble, note, actions)
         self._shown: list[BubbleView | None] = []
         self._streams: dict[int, tuple[Any, markdown.StreamRender, int]] = {}  # index: (bubble, renderer, tail size)
@@ -146,6 +166,8 @@ class ChatArea:
             self._on_regenerate()
         elif action == "edit":
             self._on_edit(index)
+        elif action in ("prev-version", "next-version") and self._on_switch is not None:
+            self._on_switch(index, -1 if action == "prev-version" else 1)
 
     def render(self, chat: Chat, rich: bool) -> None:
         self._chat = chat
@@ -153,7 +175,8 @@ class ChatArea:
         grew = len(chat.turns) > len(self._rows)
         changed = False
         for index, turn in enumerate(chat.turns):
-            view = view_of(turn, last=index == len(chat.turns) - 1, busy=chat.busy, rich=rich)
+            last = index == len(chat.turns) - 1
+            view = view_of(turn, last=last, busy=chat.busy, rich=rich, versions=versions_at(chat, index))
             if index == len(self._rows):
                 self._rows.append(self._new_row())
                 self._shown.append(None)
@@ -238,7 +261,15 @@ class ChatArea:
         if old is None or old.actions != view.actions:
             actions.replaceChildren()
             for action, label, name in view.actions:
+                if action == "version":
+                    count = document.createElement("span")
+                    count.className = "px-1 py-1 text-gray-600 tabular-nums dark:text-gray-300"
+                    count.dataset.part = "version"
+                    count.textContent = label
+                    actions.append(count)
+                    continue
                 button = document.createElement("button")
+                button.disabled = action.endswith("-off")
                 button.type = "button"
                 button.className = ACTION
                 button.dataset.action = action

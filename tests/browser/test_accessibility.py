@@ -1,6 +1,7 @@
 """axe-core (from node_modules, injected from disk) finds no violations, light or dark, wide or
-narrow, with a chat in the sidebar and with the settings dialog open. The light and dark runs
-also take screenshots, into test-results/ (ignored by git): copy them to docs/ for the README."""
+narrow, with a chat (an answer in two versions) in the sidebar and with the settings dialog open.
+The light and dark runs also take screenshots, into test-results/ (ignored by git): copy them to
+docs/ for the README."""
 
 from __future__ import annotations
 
@@ -32,8 +33,12 @@ def test_chat_page_has_no_axe_violations(chromium, live_server: str, scheme: str
         page.get_by_role("button", name="Save settings").click()
         page.get_by_role("textbox", name="Message").fill("What is the capital of Italy?")
         page.keyboard.press("Enter")
-        # Check with both bubbles, their buttons and the stats on screen.
-        expect(page.locator("li[data-role=model]").first).to_have_attribute("data-status", "done", timeout=60_000)
+        # Check with both bubbles, their buttons, the stats and a version switcher on screen.
+        answer = page.locator("li[data-role=model]").first
+        expect(answer).to_have_attribute("data-status", "done", timeout=60_000)
+        page.get_by_role("button", name="Regenerate").click()
+        expect(answer.locator("[data-part=version]")).to_have_text("2/2")
+        expect(answer).to_have_attribute("data-status", "done", timeout=60_000)
         page.add_script_tag(path=str(AXE))
         assert page.evaluate(RUN_AXE) == []
         if width > 400:
