@@ -10,12 +10,12 @@ The browser test tests/browser/test_render_cost.py measures the same in Chromium
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 from typing import Any
 
 from client import markdown
 from client.components.chat_area import BubbleView, ChatArea, build, view_of
 from client.state import Turn
+from tests.fakedom import Node
 
 AT = (500, 4000)
 WINDOW = 200  # tokens timed, ending at each of AT
@@ -33,43 +33,6 @@ def tokens(n: int) -> list[str]:
     """An answer of `n` tokens of 4 characters: headings, prose, lists, code, tables."""
     text = UNIT * (n * 4 // len(UNIT) + 1)
     return [text[i : i + 4] for i in range(0, n * 4, 4)]
-
-
-class Node:
-    """The DOM calls ChatArea makes, and nothing else."""
-
-    def __init__(self) -> None:
-        self.children: list[Node] = []
-        self.parent: Node | None = None
-
-    @property
-    def childNodes(self) -> Any:  # noqa: N802 (the DOM's naming)
-        return SimpleNamespace(length=len(self.children))
-
-    @property
-    def lastChild(self) -> Node:  # noqa: N802
-        return self.children[-1]
-
-    def append(self, *nodes: Node) -> None:
-        for node in nodes:
-            node.parent = self
-        self.children.extend(nodes)
-
-    def remove(self) -> None:
-        assert self.parent is not None and self.parent.children[-1] is self  # ChatArea removes from the end
-        self.parent.children.pop()
-
-    def replaceChildren(self) -> None:  # noqa: N802
-        self.children = []
-
-    def setAttribute(self, name: str, value: str) -> None:  # noqa: N802
-        pass
-
-    def createElement(self, tag: str) -> Node:  # noqa: N802
-        return Node()
-
-    def createTextNode(self, text: str) -> Node:  # noqa: N802
-        return Node()
 
 
 def stream_ms(n: int, whole: bool) -> dict[int, float]:

@@ -4,8 +4,7 @@ not grow with the answer's length."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +13,7 @@ from client import markdown
 from client.components.chat_area import BubbleView, ChatArea, build, view_of
 from client.markdown import El, StreamRender, last_cut
 from client.state import Turn
+from tests.fakedom import Node
 
 BLOCKS = [
     "# Title\n",
@@ -133,51 +133,6 @@ def test_work_per_token_does_not_grow_with_length() -> None:
     start, end = sum(per_token[:500]) / 500, sum(per_token[-500:]) / 500
     assert end <= 1.5 * start, (start, end)
     assert render.parsed < 60 * len(text)  # a whole re-parse every token would be ~2000x
-
-
-class Node:
-    """Just enough of a DOM node for ChatArea's Markdown updates."""
-
-    def __init__(self, tag: str = "#text", text: str = "") -> None:
-        self.tag, self.text = tag, text
-        self.attrs: dict[str, str] = {}
-        self.children: list[Node] = []
-        self.parent: Node | None = None
-        self.built = 0  # nodes created under this document
-
-    @property
-    def childNodes(self) -> Any:  # noqa: N802 (the DOM's naming)
-        return SimpleNamespace(length=len(self.children))
-
-    @property
-    def lastChild(self) -> Node:  # noqa: N802
-        return self.children[-1]
-
-    def append(self, *nodes: Node) -> None:
-        for node in nodes:
-            node.parent = self
-            self.children.append(node)
-
-    def remove(self) -> None:
-        assert self.parent is not None
-        self.parent.children.remove(self)
-
-    def replaceChildren(self) -> None:  # noqa: N802
-        self.children = []
-
-    def setAttribute(self, name: str, value: str) -> None:  # noqa: N802
-        self.attrs[name] = value
-
-    def createElement(self, tag: str) -> Node:  # noqa: N802
-        self.built += 1
-        return Node(tag)
-
-    def createTextNode(self, text: str) -> Node:  # noqa: N802
-        self.built += 1
-        return Node(text=text)
-
-    def dump(self) -> Any:
-        return self.text if self.tag == "#text" else (self.tag, self.attrs, [c.dump() for c in self.children])
 
 
 def test_a_streaming_bubble_shows_the_one_shot_render_and_builds_only_the_tail() -> None:
