@@ -194,24 +194,35 @@ class App:
     def delete_chat(self, chat_id: str) -> None:
         self.library.set(lib.delete(self.library(), chat_id))
 
+    def pin_chat(self, chat_id: str, pinned: bool) -> None:
+        self.library.set(lib.set_pinned(self.library(), chat_id, pinned))
+
     def records(self) -> dict[str, str]:
         """The library as the store keeps it (client.storage.Saver writes what changed)."""
         return lib.records(self.library())
 
     def export_file(self, kind: str) -> ExportFile | None:
-        """The open chat as a Markdown ("md") or JSON file; None when it is empty."""
+        """The open chat as a Markdown ("md") or JSON file, or every chat as one JSON file ("all");
+        None when there is nothing to export."""
+        if kind == "all":
+            if not self.library().ordered:
+                return None
+            return ExportFile(lib.export_all_json(self.library()), "snake-llama-chats.json", "application/json")
         chat = self.current
         if not chat.turns:
             return None
         if kind == "md":
             return ExportFile(lib.export_markdown(chat), lib.filename_for(chat, "md"), "text/markdown")
-        return ExportFile(lib.export_json(chat), lib.filename_for(chat, "json"), "application/json")
+        text = lib.export_json(chat, pinned=chat.id in self.library().pinned)
+        return ExportFile(text, lib.filename_for(chat, "json"), "application/json")
 
     def import_chat(self, text: str) -> None:
-        """Add an exported chat and open it; ValueError (for the user) if it cannot be read."""
-        chat = lib.import_json(text, uuid.uuid4().hex, time.time())
-        now = self.library()
-        self.library.set(lib.Library(chats=lib.select(now, now.open_id).chats + (chat,), open_id=chat.id))
+        """Add the exported chats (one, or all of an all-chats export) and open the first;
+        ValueError (for the user) if the file cannot be read."""
+        imported = lib.import_many(text, lambda: uuid.uuid4().hex, time.time())
+        if not imported.chats:
+            raise ValueError("the file holds no chats")
+        self.library.set(lib.add(self.library(), imported))
 
     # Models.
 

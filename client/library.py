@@ -17,11 +17,13 @@ from client.state import Chat, Fork, Turn, restore, title_of
 
 CHAT_PREFIX = "chat:"
 OPEN_KEY = "open"
+PINNED_KEY = "pinned"  # a JSON list of chat ids
 
 
 class Library(Struct, frozen=True):
     chats: tuple[Chat, ...] = ()
     open_id: str = ""
+    pinned: frozenset[str] = frozenset()  # ids of the chats listed first
 
     @property
     def current(self) -> Chat:
@@ -29,8 +31,8 @@ class Library(Struct, frozen=True):
 
     @property
     def ordered(self) -> tuple[Chat, ...]:
-        """Newest first; a chat nothing was sent in yet is not listed (it is not saved either)."""
-        return tuple(sorted((c for c in self.chats if c.turns), key=lambda c: -c.updated))
+        """Pinned first, then newest first; a chat nothing was sent in yet is not listed (nor saved)."""
+        return tuple(sorted((c for c in self.chats if c.turns), key=lambda c: (c.id not in self.pinned, -c.updated)))
 
 
 def find(library: Library, chat_id: str) -> Chat | None:
@@ -41,7 +43,7 @@ def new_chat(library: Library, chat_id: str, model: str = "") -> Library:
     """Open a fresh empty chat on `model` (reusing the open one if it is still empty)."""
     if library.open_id and not library.current.turns:
         return library
-    return Library(chats=library.chats + (Chat(id=chat_id, model=model),), open_id=chat_id)
+    return replace(library, chats=library.chats + (Chat(id=chat_id, model=model),), open_id=chat_id)
 
 
 def select(library: Library, chat_id: str) -> Library:
@@ -49,7 +51,7 @@ def select(library: Library, chat_id: str) -> Library:
         return library
     # Leaving an empty chat forgets it: it was never more than a blank page.
     chats = tuple(c for c in library.chats if c.turns or c.id == chat_id)
-    return Library(chats=chats, open_id=chat_id)
+    return replace(library, chats=chats, open_id=chat_id)
 
 
 def update(library: Library, chat_id: str, change: Callable[[Chat], Chat]) -> Library:
@@ -67,12 +69,35 @@ def rename(library: Library, chat_id: str, title: str) -> Library:
     return update(library, chat_id, lambda c: replace(c, title=" ".join(title.split())[:200]))
 
 
+def set_pinned(library: Library, chat_id: str, pinned: bool) -> Library:
+    if find(library, chat_id) is None:
+        return library
+    return replace(library, pinned=library.pinned | {chat_id} if pinned else library.pinned - {chat_id})
+
+
+def matches(chat: Chat, query: str) -> bool:
+    """Whether the search `query` is in the chat's title or any message's text (case-insensitive)."""
+    words = " ".join(query.split()).casefold()
+    if not words:
+        return True
+    texts = [title_of(chat)] + [t.text for t in chat.turns]
+    return any(words in " ".join(text.split()).casefold() for text in texts)
+
+
 def delete(library: Library, chat_id: str) -> Library:
     chats = tuple(c for c in library.chats if c.id != chat_id)
+    kept = replace(library, chats=chats, pinned=library.pinned - {chat_id})
     if chat_id != library.open_id:
-        return replace(library, chats=chats)
-    rest = sorted((c for c in chats if c.turns), key=lambda c: -c.updated)
-    return Library(chats=chats, open_id=rest[0].id if rest else "")
+        return kept
+    rest = kept.ordered
+    return replace(kept, open_id=rest[0].id if rest else "")
+
+
+def add(library: Library, imported: Library) -> Library:
+    """Add the chats of `imported` (fresh ids, see `import_many`), keeping their pins; open the first listed."""
+    first = imported.ordered[0].id if imported.ordered else library.open_id
+    chats = tuple(c for c in library.chats if c.turns) + imported.chats  # a blank open chat is left
+    return Library(chats=chats, open_id=first, pinned=library.pinned | imported.pinned)
 
 
 # Storage records: key -> JSON text.
@@ -91,6 +116,9 @@ def record_of(chat: Chat) -> str:
 def records(library: Library) -> dict[str, str]:
     out = {chat_key(c.id): record_of(c) for c in library.chats if c.turns}
     out[OPEN_KEY] = library.open_id
+    pins = sorted(library.pinned & {c.id for c in library.chats if c.turns})
+    if pins:  # no key while nothing is pinned
+        out[PINNED_KEY] = msgspec.json.encode(pins).decode()
     return out
 
 
@@ -108,7 +136,12 @@ def from_records(stored: dict[str, object]) -> Library:
     ids = {c.id for c in chats}
     if not isinstance(open_id, str) or open_id not in ids:
         open_id = max(chats, key=lambda c: c.updated).id if chats else ""
-    return Library(chats=tuple(chats), open_id=open_id)
+    pinned = stored.get(PINNED_KEY)
+    try:
+        pins = frozenset(msgspec.json.decode(pinned, type=list[str]) if isinstance(pinned, str) else ()) & ids
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        pins = frozenset()
+    return Library(chats=tuple(chats), open_id=open_id, pinned=pins)
 
 
 # Export and import.
@@ -122,28 +155,90 @@ class ExportedChat(Struct):
     turns: list[Turn]  # each answer names the model that wrote it (`model`), where known
     model: str = ""  # the model the chat asks; empty: the server's default (older exports have none)
     forks: tuple[Fork, ...] = ()  # earlier versions (Regenerate, Edit) by turn position; older exports have none
+    pinned: bool = False  # older exports have none
+    updated: float = 0.0  # when it was last sent in; 0: not recorded (older exports)
+
+
+class ExportedLibrary(Struct):
+    """All chats in one file (`EXPORT_ALL_FORMAT`), each as in a one-chat export."""
+
+    format: str
+    chats: list[ExportedChat]
 
 
 EXPORT_FORMAT = "snake_llama.chat.v1"
+EXPORT_ALL_FORMAT = "snake_llama.chats.v1"
 
 
-def export_json(chat: Chat) -> str:
-    data = ExportedChat(
-        format=EXPORT_FORMAT, title=title_of(chat), turns=list(chat.turns), model=chat.model, forks=chat.forks
+def _exported(chat: Chat, pinned: bool = False) -> ExportedChat:
+    return ExportedChat(
+        format=EXPORT_FORMAT,
+        title=title_of(chat),
+        turns=list(chat.turns),
+        model=chat.model,
+        forks=chat.forks,
+        pinned=pinned,
+        updated=chat.updated,
     )
+
+
+def export_json(chat: Chat, pinned: bool = False) -> str:
+    return msgspec.json.format(msgspec.json.encode(_exported(chat, pinned)).decode(), indent=2)
+
+
+def export_all_json(library: Library) -> str:
+    """Every listed chat, in list order, as one JSON file."""
+    chats = [_exported(c, c.id in library.pinned) for c in library.ordered]
+    data = ExportedLibrary(format=EXPORT_ALL_FORMAT, chats=chats)
     return msgspec.json.format(msgspec.json.encode(data).decode(), indent=2)
 
 
+def _chat_from(data: ExportedChat, chat_id: str, updated: float) -> Chat:
+    """The chat of one export entry (its pin is the entry's `pinned`)."""
+    if data.format != EXPORT_FORMAT:
+        raise ValueError(f"unknown export format {data.format!r}")
+    chat = Chat(
+        turns=tuple(data.turns),
+        id=chat_id,
+        title=data.title,
+        updated=updated,
+        model=data.model,
+        forks=data.forks,
+    )
+    return restore(chat)
+
+
 def import_json(text: str, chat_id: str, now: float) -> Chat:
-    """A chat from an export; raises ValueError with a readable reason."""
+    """A chat from a one-chat export, dated `now`; raises ValueError with a readable reason."""
     try:
         data = msgspec.json.decode(text, type=ExportedChat)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ValueError(f"not a snake_llama chat export: {exc}") from exc
-    if data.format != EXPORT_FORMAT:
-        raise ValueError(f"unknown export format {data.format!r}")
-    turns = tuple(data.turns)
-    return restore(Chat(turns=turns, id=chat_id, title=data.title, updated=now, model=data.model, forks=data.forks))
+    return _chat_from(data, chat_id, now)
+
+
+class _Format(Struct):
+    format: str
+
+
+def import_many(text: str, new_id: Callable[[], str], now: float) -> Library:
+    """The chats of an all-chats export (each keeping its date and pin), or the one chat of a one-chat
+    export (dated `now`), as a library to `add`; each gets a fresh id from `new_id()`.
+    Raises ValueError with a readable reason."""
+    try:
+        kind = msgspec.json.decode(text, type=_Format).format
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ValueError(f"not a snake_llama chat export: {exc}") from exc
+    if kind != EXPORT_ALL_FORMAT:
+        chat = import_json(text, new_id(), now)
+        one = msgspec.json.decode(text, type=ExportedChat)
+        return Library(chats=(chat,), pinned=frozenset({chat.id}) if one.pinned else frozenset())
+    try:
+        data = msgspec.json.decode(text, type=ExportedLibrary)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ValueError(f"not a snake_llama chats export: {exc}") from exc
+    pairs = [(_chat_from(c, new_id(), c.updated or now), c.pinned) for c in data.chats if c.turns]
+    return Library(chats=tuple(c for c, _ in pairs), pinned=frozenset(c.id for c, pin in pairs if pin))
 
 
 def export_markdown(chat: Chat) -> str:

@@ -389,3 +389,71 @@ def test_a_new_chat_starts_on_the_model_it_is_given() -> None:
     opened = lib.new_chat(lib.Library(), "a", "tiny.gguf")
     assert opened.current.model == "tiny.gguf"
     assert lib.new_chat(opened, "b", "other.gguf") is opened  # the open chat is still empty: reused
+
+
+# Find and keep: search, pins, export of all chats.
+
+
+def two_chats() -> lib.Library:
+    older = msgspec.structs.replace(answered("Bread recipe"), id="old", updated=1.0, title="Baking")
+    newer = apply_event(apply_event(regenerate(answered("Tell me about Rust")), TokenEvent("Again")), DONE)
+    newer = msgspec.structs.replace(newer, id="new", updated=2.0, title="Rust")  # with two versions
+    return lib.Library(chats=(older, newer), open_id="new")
+
+
+def test_search_matches_titles_and_message_text_case_insensitively() -> None:
+    library = two_chats()
+    old, new = lib.find(library, "old"), lib.find(library, "new")
+    assert old is not None and new is not None
+    assert lib.matches(old, "BAKING") and not lib.matches(new, "baking")  # the title
+    assert lib.matches(old, "bread") and lib.matches(old, "RE: BREAD")  # the user's and the model's text
+    assert lib.matches(new, "  about RUST  ") and not lib.matches(old, "rust")
+    assert lib.matches(old, "") and lib.matches(new, "   ")  # no query: everything
+    assert not lib.matches(old, "nowhere")
+
+
+def test_pinned_chats_come_first_and_the_pins_are_saved() -> None:
+    library = two_chats()
+    assert [c.id for c in library.ordered] == ["new", "old"]
+    pinned = lib.set_pinned(library, "old", True)
+    assert [c.id for c in pinned.ordered] == ["old", "new"]
+    assert lib.set_pinned(library, "gone", True) is library
+    records = lib.records(pinned)
+    assert records["pinned"] == '["old"]'
+    assert lib.from_records(records).pinned == {"old"}
+    assert lib.from_records({**records, "pinned": "{bad"}).pinned == frozenset()
+    assert lib.from_records({**records, "pinned": '["old", "gone"]'}).pinned == {"old"}
+    assert "pinned" not in lib.records(lib.set_pinned(pinned, "old", False))
+    assert lib.delete(pinned, "old").pinned == frozenset()
+    assert lib.select(pinned, "old").pinned == {"old"}  # opening a chat keeps the pins
+    assert lib.new_chat(pinned, "fresh").pinned == {"old"}
+
+
+def test_export_all_then_import_many_round_trips_exactly() -> None:
+    library = lib.set_pinned(two_chats(), "new", True)
+    text = lib.export_all_json(library)
+    assert msgspec.json.decode(text)["format"] == lib.EXPORT_ALL_FORMAT
+    ids = iter(["n1", "n2"])
+    imported = lib.import_many(text, lambda: next(ids), now=99.0)
+    originals = {c.id: c for c in library.chats}
+    back = dict(zip(["new", "old"], imported.chats, strict=True))  # in list order: pinned first
+    for old_id, chat in back.items():
+        assert msgspec.structs.replace(chat, id=old_id) == originals[old_id]  # turns, versions, title, date
+    assert imported.pinned == {back["new"].id}
+    assert lib.export_all_json(msgspec.structs.replace(imported, open_id="n1")) == text.replace('"new"', '"n1"')
+    merged = lib.add(lib.Library(chats=(Chat(id="blank"),), open_id="blank"), imported)
+    assert merged.open_id == back["new"].id and [c.id for c in merged.ordered] == ["n1", "n2"]
+    assert "blank" not in {c.id for c in merged.chats}  # the empty chat that was open is dropped
+    with pytest.raises(ValueError, match="not a snake_llama chat"):
+        lib.import_many("[1]", lambda: "x", 0.0)
+    with pytest.raises(ValueError, match="not a snake_llama chats export"):
+        lib.import_many('{"format": "snake_llama.chats.v1", "chats": 3}', lambda: "x", 0.0)
+
+
+def test_a_one_chat_export_still_imports_through_import_many() -> None:
+    chat = msgspec.structs.replace(apply_event(regenerate(answered("Hello")), DONE), title="Hi")
+    single = lib.import_many(lib.export_json(chat, pinned=True), lambda: "one", now=7.0)
+    assert single.chats == (msgspec.structs.replace(chat, id="one", updated=7.0),) and single.pinned == {"one"}
+    old = '{"format": "snake_llama.chat.v1", "title": "Old", "turns": [{"user": true, "text": "hi"}]}'
+    (chat_of_old,) = lib.import_many(old, lambda: "o", now=3.0).chats
+    assert chat_of_old.title == "Old" and chat_of_old.updated == 3.0 and [t.text for t in chat_of_old.turns] == ["hi"]

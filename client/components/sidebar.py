@@ -1,6 +1,7 @@
-"""Sidebar: the chats, newest first, each openable, renamable and deletable; New chat; Import.
+"""Sidebar: the chats, pinned then newest first, each openable, pinnable, renamable and deletable;
+a search box over titles and message text (Ctrl+K focuses it); New chat; Import; Export all.
 
-The list is rebuilt only when the (id, title, open) triples change, which during a stream
+The list is rebuilt only when the (id, title, open, pinned) rows change, which during a stream
 they do not. Row buttons carry `data-action` and `data-id`; one delegated listener handles them.
 Rename and delete use the browser's own prompt/confirm dialogs: accessible, no extra markup.
 On narrow screens the sidebar is a drawer, opened by the header's Chats button and closed
@@ -13,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from client.app import App
-from client.browser import listen, picked_file_text
-from client.library import Library
+from client.browser import download, listen, picked_file_text
+from client.library import Library, matches
 from client.state import title_of
 
 ITEM = "group flex items-center gap-1 rounded-lg"
@@ -29,9 +30,23 @@ ROW_BUTTON = (
 )
 
 
-def entries(library: Library) -> tuple[tuple[str, str, bool], ...]:
-    """(id, title, is open) per listed chat, newest first."""
-    return tuple((c.id, title_of(c), c.id == library.open_id) for c in library.ordered)
+NO_MATCH = "No chats match the search."
+
+Entry = tuple[str, str, bool, bool]
+
+
+def entries(library: Library, query: str = "") -> tuple[Entry, ...]:
+    """(id, title, is open, is pinned) per listed chat that matches `query`, pinned then newest first."""
+    return tuple(
+        (c.id, title_of(c), c.id == library.open_id, c.id in library.pinned)
+        for c in library.ordered
+        if matches(c, query)
+    )
+
+
+def is_find_key(key: str, ctrl: bool, meta: bool) -> bool:
+    """Ctrl+K (Cmd+K on a Mac) focuses the search box."""
+    return (ctrl or meta) and key.lower() == "k"
 
 
 class Sidebar:
@@ -47,20 +62,25 @@ class Sidebar:
         self._nav, self._toggle, self._app, self._on_new = nav, toggle, app, on_new
         self._list = get("chat-list")
         self._picker = get("import-file")
-        self._shown: tuple[tuple[str, str, bool], ...] | None = None
+        self._search = get("search-chats")
+        self._query = ""
+        self._shown: tuple[Entry, ...] | None = None
         self._proxies = [
+            listen(self._search, "input", lambda _e: self._find(str(self._search.value))),
+            listen(document, "keydown", self._key),
             listen(self._list, "click", self._click),
             listen(toggle, "click", lambda _e: self._set_open(nav.dataset.open != "true")),
             listen(get("close-chats"), "click", lambda _e: self.close()),
             listen(get("new-chat"), "click", lambda _e: self._new()),
             listen(self._picker, "change", lambda _e: app.spawn(self._import())),
+            listen(get("export-all"), "click", lambda _e: self._export_all()),
         ]
 
     def enable(self) -> None:
         """Python is up: the buttons that need it work now."""
         from js import document
 
-        for element_id in ("new-chat", "import-file"):
+        for element_id in ("new-chat", "import-file", "search-chats", "export-all"):
             document.getElementById(element_id).disabled = False
 
     def close(self) -> None:
@@ -70,10 +90,26 @@ class Sidebar:
         self._nav.dataset.open = "true" if opened else "false"
         self._toggle.setAttribute("aria-expanded", "true" if opened else "false")
 
+    def _find(self, query: str) -> None:
+        self._query = query
+        self.render(self._app.library())
+
+    def _key(self, event: Any) -> None:
+        if is_find_key(str(event.key), bool(event.ctrlKey), bool(event.metaKey)):
+            event.preventDefault()
+            self._set_open(True)
+            self._search.focus()
+            self._search.select()
+
     def _new(self) -> None:
         self._app.new_chat()
         self.close()
         self._on_new()
+
+    def _export_all(self) -> None:
+        file = self._app.export_file("all")
+        if file is not None:
+            download(file.text, file.filename, file.mime)
 
     async def _import(self) -> None:
         from js import window
@@ -91,17 +127,25 @@ class Sidebar:
     def render(self, library: Library) -> None:
         from js import document
 
-        wanted = entries(library)
+        wanted = entries(library, self._query)
         if wanted == self._shown:
             return
         self._shown = wanted
         self._list.replaceChildren()
-        for chat_id, title, is_open in wanted:
+        if not wanted and self._query.strip() and library.ordered:
+            item = document.createElement("li")
+            item.className = "px-3 py-2 text-sm text-gray-600 dark:text-gray-400"
+            item.textContent = NO_MATCH
+            self._list.append(item)
+        for chat_id, title, is_open, pinned in wanted:
             item = document.createElement("li")
             item.className = ITEM_OPEN if is_open else ITEM
             item.dataset.id = chat_id
+            item.dataset.pinned = "true" if pinned else "false"
+            pin, pin_name = ("Unpin", f"Unpin chat: {title}") if pinned else ("Pin", f"Pin chat: {title}")
             item.append(
                 self._button(document, "open", title, title, OPEN_BUTTON, chat_id, current=is_open),
+                self._button(document, "unpin" if pinned else "pin", pin, pin_name, ROW_BUTTON, chat_id),
                 self._button(document, "rename", "Rename", f"Rename chat: {title}", ROW_BUTTON, chat_id),
                 self._button(document, "delete", "Delete", f"Delete chat: {title}", ROW_BUTTON, chat_id),
             )
@@ -130,8 +174,10 @@ class Sidebar:
         if not button:  # JS null: the click missed the buttons
             return
         chat_id, action = str(button.dataset.id), str(button.dataset.action)
-        title = next((t for i, t, _ in self._shown or () if i == chat_id), "")
-        if action == "open":
+        title = next((t for i, t, _, _ in self._shown or () if i == chat_id), "")
+        if action in ("pin", "unpin"):
+            self._app.pin_chat(chat_id, action == "pin")
+        elif action == "open":
             self._app.open_chat(chat_id)
             self.close()
         elif action == "rename":
