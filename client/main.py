@@ -32,10 +32,12 @@ async def start(typed_ahead: str | None) -> App:
     from client.components.api_key_dialog import ApiKeyDialog
     from client.components.banner import Banner
     from client.components.chat_area import ChatArea
+    from client.components.context_gauge import ContextGauge
     from client.components.model_picker import ModelPicker, options
     from client.components.settings_panel import SettingsPanel
     from client.components.sidebar import Sidebar
     from client.components.type_area import TypeArea
+    from client.gauge import gauge_of
     from client.rpc import Client
 
     boot.reach(boot.MODULES_IMPORTED)
@@ -65,6 +67,7 @@ async def start(typed_ahead: str | None) -> App:
         on_choose=app.choose_model,
         on_open=lambda: app.spawn(app.refresh_models()),
     )
+    gauge = ContextGauge(get("context-field"), get("context-gauge"), get("context-text"))
     saver = storage.Saver(app.store, app.records)
 
     def render() -> None:
@@ -103,6 +106,7 @@ async def start(typed_ahead: str | None) -> App:
             Effect(lambda: banner.render(app.banner())),
             Effect(lambda: key_dialog.render(app.key_request())),
             Effect(lambda: panel.show_server(app.health())),
+            Effect(lambda: gauge.render(gauge_of(app.current, app.models()))),
             Effect(lambda: picker.render(*options(app.models(), app.health(), app.chosen_model()))),
         ]
     )

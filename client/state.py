@@ -39,6 +39,7 @@ class Turn(Struct, frozen=True, omit_defaults=True):
     note: str = ""  # small print under a model answer: queue position, stop reason, speed
     truncated_turns: int = 0  # old turns the server dropped to fit this answer in its context
     model: str = ""  # the model that wrote this answer (DoneEvent.model); empty: not known
+    tokens: int = 0  # the server's count for this answer: prompt + completion tokens (DoneEvent)
 
 
 class Branch(Struct, frozen=True, omit_defaults=True):
@@ -188,7 +189,9 @@ def finish(chat: Chat, done: DoneEvent, asked: str = "") -> Chat:
     if not _answering(chat):
         return chat
     note = describe_done(done)
-    return _with_last(chat, status="done", note=note, truncated_turns=done.truncated_turns, model=done.model or asked)
+    used = done.prompt_tokens + done.completion_tokens
+    changes = {"truncated_turns": done.truncated_turns, "model": done.model or asked, "tokens": used}
+    return _with_last(chat, status="done", note=note, **changes)
 
 
 def fail(chat: Chat, message: str) -> Chat:

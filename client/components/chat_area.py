@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from client import markdown
 from client.browser import copy_text, listen
+from client.gauge import DROPPED_LABEL, dropped
 from client.state import Chat, Turn, versions_at
 
 PLACEHOLDER = "..."  # shown in the model's bubble until its first token arrives
@@ -35,6 +36,11 @@ BUBBLE_MODEL = "rounded-bl-md bg-gray-200 text-gray-900 dark:bg-gray-800 dark:te
 BUBBLE_PENDING = "animate-pulse text-gray-600 dark:text-gray-300"
 BUBBLE_ERROR = (
     "rounded-bl-md border border-red-300 bg-red-50 text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200"
+)
+# A turn the server left out to fit the context: greyed and dashed, with a label saying so.
+BUBBLE_DROPPED = (
+    "border border-dashed border-gray-400 bg-gray-100 text-gray-700 dark:border-gray-600 dark:bg-gray-900 "
+    "dark:text-gray-300"
 )
 NOTE = "mt-1 px-2 text-xs text-gray-600 dark:text-gray-400"
 ACTIONS = "mt-1 flex gap-1 text-xs"
@@ -77,13 +83,28 @@ class BubbleView:
     note: str
     markdown: bool  # render `text` as Markdown (model answers) or as plain text
     actions: tuple[Action, ...]
+    dropped: bool = False  # the server left this turn out of the last answer's prompt
 
 
 def view_of(
-    turn: Turn, last: bool = False, busy: bool = False, rich: bool = False, versions: tuple[int, int] | None = None
+    turn: Turn,
+    last: bool = False,
+    busy: bool = False,
+    rich: bool = False,
+    versions: tuple[int, int] | None = None,
+    dropped: bool = False,
 ) -> BubbleView:
     """`last`: the chat's final turn; `busy`: an answer streams; `rich`: Markdown is loaded;
-    `versions`: (shown, how many) where the turn has versions."""
+    `versions`: (shown, how many) where the turn has versions; `dropped`: left out to fit the context."""
+    view = _view_of(turn, last, busy, rich, versions)
+    if not dropped:
+        return view
+    look = view.bubble_class.replace(BUBBLE_USER, BUBBLE_DROPPED).replace(BUBBLE_MODEL, BUBBLE_DROPPED)
+    note = " · ".join(part for part in (DROPPED_LABEL, view.note) if part)
+    return replace(view, bubble_class=look, note=note, dropped=True)
+
+
+def _view_of(turn: Turn, last: bool, busy: bool, rich: bool, versions: tuple[int, int] | None) -> BubbleView:
     actions: tuple[Action, ...] = switcher(versions, busy)
     if turn.user:
         actions += () if busy else (EDIT, COPY)
@@ -174,9 +195,11 @@ class ChatArea:
         near_bottom = self._near_bottom()
         grew = len(chat.turns) > len(self._rows)
         changed = False
+        left_out = dropped(chat)
         for index, turn in enumerate(chat.turns):
             last = index == len(chat.turns) - 1
-            view = view_of(turn, last=last, busy=chat.busy, rich=rich, versions=versions_at(chat, index))
+            versions = versions_at(chat, index)
+            view = view_of(turn, last=last, busy=chat.busy, rich=rich, versions=versions, dropped=index in left_out)
             if index == len(self._rows):
                 self._rows.append(self._new_row())
                 self._shown.append(None)
@@ -245,6 +268,7 @@ class ChatArea:
         row.className = view.row_class
         row.dataset.role = view.role
         row.dataset.status = view.status
+        row.dataset.dropped = "true" if view.dropped else "false"
         row.dataset.index = str(index)
         column.className = view.column_class
         bubble.className = view.bubble_class
