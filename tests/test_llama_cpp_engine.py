@@ -16,7 +16,7 @@ import pytest
 
 from client.protocol import Message
 from server.engines.base import ModelLoadError, TemplateError
-from server.engines.llama_cpp_engine import LlamaCppEngine, add_tool_call
+from server.engines.llama_cpp_engine import LISTENER, LlamaCppEngine, add_tool_call
 from server.prompt import SEED, defuse
 from server.sampling import Sampling
 from tests import tinymodels as tm
@@ -146,7 +146,7 @@ def test_n_ctx_beyond_what_the_model_was_trained_for_names_n_ctx(templated: tupl
 def test_the_listener_is_a_private_socket_that_wants_our_key(engine: LlamaCppEngine) -> None:
     socket = Path(engine._dir) / "llama.sock"
     assert stat.S_IMODE(Path(engine._dir).stat().st_mode) == 0o700
-    with httpx.Client(transport=httpx.HTTPTransport(uds=str(socket)), base_url="http://llama.cpp") as stranger:
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(socket)), base_url=LISTENER) as stranger:
         refused = stranger.post("/tokenize", json={"content": "hi"})
         assert refused.status_code == 401
         assert stranger.post("/completions", json={"prompt": "hi", "max_tokens": 1}).status_code == 401

@@ -39,6 +39,7 @@ log = logging.getLogger("snake_llama")
 
 SENTINEL = re.compile("\ue000(\\d+)\ue001")  # private-use characters: no template writes them
 CLOSE_TIMEOUT = 10.0
+LISTENER = "http://localhost"  # the host is a formality: requests go to the Unix socket
 
 
 def sentinel(i: int) -> str:
@@ -145,7 +146,7 @@ class LlamaCppEngine:
             raise self._load_error(path, "".join(said), kv_pool, xllamacpp.__version__) from None
         socket = params.hostnames[0]
         self._http = httpx.Client(
-            transport=httpx.HTTPTransport(uds=socket), base_url="http://llama.cpp",
+            transport=httpx.HTTPTransport(uds=socket), base_url=LISTENER,
             headers={"Authorization": f"Bearer {key}"}, timeout=60,
         )
         self._closed = threading.Event()

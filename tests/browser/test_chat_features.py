@@ -63,15 +63,20 @@ def set_settings(page: Any, values: dict[str, str]) -> None:
     expect(dialog).to_be_hidden()
 
 
-def test_chats_survive_reload_new_chat_rename_and_delete(recorded_page: RecordedPage, live_server: str) -> None:
-    page = recorded_page.page
-    open_chat(recorded_page, live_server)
-    set_settings(page, {"Max tokens": "24"})
-    ask(page, "First chat question")
+def two_chats(page: Any, first: str, second: str, max_tokens: int) -> None:
+    """Ask `first` in one chat, then `second` in a new one (its answer may still be coming)."""
+    set_settings(page, {"Max tokens": str(max_tokens)})
+    ask(page, first)
     wait_answer(page)
     page.get_by_role("button", name="New chat").click()
     expect(page.locator("li[data-role]")).to_have_count(0)
-    ask(page, "Second chat question")
+    ask(page, second)
+
+
+def test_chats_survive_reload_new_chat_rename_and_delete(recorded_page: RecordedPage, live_server: str) -> None:
+    page = recorded_page.page
+    open_chat(recorded_page, live_server)
+    two_chats(page, "First chat question", "Second chat question", max_tokens=24)
     wait_answer(page)
 
     chats = page.get_by_role("navigation", name="Chats").locator("#chat-list > li")
@@ -100,6 +105,8 @@ def test_chats_survive_reload_new_chat_rename_and_delete(recorded_page: Recorded
     page.once("dialog", lambda d: d.accept())
     page.get_by_role("button", name="Delete chat: Renamed chat").click()
     expect(chats).to_have_count(1)
+    # the browser's store finishes its writes before the page goes (a reload sooner could lose them)
+    expect(page.locator("body")).not_to_have_attribute("data-saving", "true")
     page.reload()
     expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=ANSWER_S)
     expect(chats).to_have_count(1)

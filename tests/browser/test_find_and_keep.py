@@ -11,18 +11,14 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.browser.conftest import RecordedPage
-from tests.browser.test_chat_features import ANSWER_S, ask, set_settings, wait_answer
+from tests.browser.test_chat_features import ANSWER_S, two_chats, wait_answer
 from tests.browser.test_chat_page import assert_only_loopback, open_chat
 
 
 def test_search_pin_and_export_all(recorded_page: RecordedPage, live_server: str, tmp_path: Any) -> None:
     page = recorded_page.page
     open_chat(recorded_page, live_server)
-    set_settings(page, {"Max tokens": "8"})
-    ask(page, "Tell me about apples")
-    wait_answer(page)
-    page.get_by_role("button", name="New chat").click()
-    ask(page, "Tell me about bananas")
+    two_chats(page, "Tell me about apples", "Tell me about bananas", max_tokens=8)
     wait_answer(page)
 
     chats = page.get_by_role("navigation", name="Chats").locator("#chat-list > li")
