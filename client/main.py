@@ -68,7 +68,14 @@ async def start(typed_ahead: str | None) -> App:
         on_open=lambda: app.spawn(app.refresh_models()),
     )
     gauge = ContextGauge(get("context-field"), get("context-gauge"), get("context-text"))
-    saver = storage.Saver(app.store, app.records)
+    def show_saving(saving: bool) -> None:
+        # body[data-saving] while the browser's store has writes in flight (a reload then may lose them)
+        if saving:
+            document.body.dataset.saving = "true"
+        else:
+            document.body.removeAttribute("data-saving")
+
+    saver = storage.Saver(app.store, app.records, on_saving=show_saving)
 
     def render() -> None:
         chat = app.current

@@ -46,8 +46,17 @@ async def open_store() -> Store:
 class Saver:
     """Keeps `store` (a dict-like pyscript Storage) in step with `records()`."""
 
-    def __init__(self, store: Store, records: Callable[[], dict[str, str]], interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        records: Callable[[], dict[str, str]],
+        interval: float = 1.0,
+        on_saving: Callable[[bool], None] = lambda saving: None,
+    ) -> None:
+        """`on_saving(True)` when writes start, `on_saving(False)` once the store holds them all."""
         self._store = store
+        self._on_saving = on_saving
+        self._syncing = 0
         self._records = records
         self._interval = interval
         self._saved: dict[str, str] = {k: v for k, v in records().items()}
@@ -87,4 +96,11 @@ class Saver:
         self._saved = dict(wanted)
         # Writes are queued by the store itself; sync() only waits for them, so a failure here
         # is reported but never blocks the chat.
-        asyncio.ensure_future(self._store.sync())
+        self._syncing += 1
+        self._on_saving(True)
+        asyncio.ensure_future(self._store.sync()).add_done_callback(self._synced)
+
+    def _synced(self, _: object) -> None:
+        self._syncing -= 1
+        if not self._syncing:
+            self._on_saving(False)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 import pytest
 
 from client import library as lib
-from client import settings
+from client import settings, storage
 from client.protocol import DoneEvent, ErrorEvent, QueuedEvent, SamplingParams, TokenEvent
 from client.state import (
     Chat,
@@ -25,6 +27,7 @@ from client.state import (
     versions_at,
 )
 from client.storage import diff
+from tests.harness import run_async
 
 DONE = DoneEvent(stop_reason="stop", prompt_tokens=12, completion_tokens=3, ttft_s=0.25, tokens_per_s=40.0)
 
@@ -290,6 +293,33 @@ def test_records_round_trip_and_survive_garbage() -> None:
 def test_saver_writes_only_what_changed() -> None:
     assert diff({"a": "1", "b": "2"}, {"a": "1", "b": "3", "c": "4"}) == ({"b": "3", "c": "4"}, [])
     assert diff({"a": "1", "b": "2"}, {"a": "1"}) == ({}, ["b"])
+
+
+def test_saver_says_when_the_store_holds_every_write() -> None:
+    class SlowStore(dict[str, str]):
+        def __init__(self) -> None:
+            super().__init__()
+            self.synced = asyncio.Event()
+
+        async def sync(self) -> None:
+            await self.synced.wait()
+
+    async def main() -> list[bool]:
+        store, records, said = SlowStore(), {"chat:a": "1"}, list[bool]()
+        store["chat:a"] = "1"
+        saver = storage.Saver(store, lambda: dict(records), on_saving=said.append)
+        records["chat:b"] = "2"
+        saver.changed(streaming=False)
+        del records["chat:a"]
+        saver.changed(streaming=False)
+        await asyncio.sleep(0)
+        assert said == [True, True] and store == {"chat:b": "2"}  # written, not yet synced
+        store.synced.set()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return said
+
+    assert run_async(main()) == [True, True, False]  # False once, when both writes are in
 
 
 def test_export_markdown_and_json_then_import() -> None:
