@@ -53,7 +53,8 @@ def test_regenerate_and_edit_keep_versions_across_a_reload(recorded_page: Record
     expect(question.locator("[data-part=version]")).to_have_text("2/2")
     assert [m["text"] for m in asked[-1]["conversation"]["messages"]] == ["What is the capital of Norway?"]
 
-    page.wait_for_timeout(1200)  # the throttled save
+    # a finished answer is written at once; wait until the browser's store holds it
+    expect(page.locator("body")).not_to_have_attribute("data-saving", "true")
     page.reload()
     expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=ANSWER_S)
     question = page.locator("li[data-role=user]").first
