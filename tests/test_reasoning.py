@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from server.reasoning import CLOSE, OPEN, Piece, Splitter, Tagger, opens_thinking
 from tests import tinymodels as tm
-from tests.harness import chat, converse, iter_sse, start_server, stop_server
+from tests.harness import chat, converse, iter_sse, start_server, start_thinking_server, stop_server
 
 
 def merged(pieces: list[Piece]) -> list[Piece]:
@@ -134,9 +134,7 @@ def test_reasoning_reported_apart_is_split_the_same() -> None:
 
 @pytest.fixture(scope="module")
 def thinking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    path = tmp_path_factory.mktemp("thinking") / "thinking.gguf"
-    tm.write_gguf(path, "f32", continuation=tm.THINKING_ANSWER, chat_template=tm.THINKING_TEMPLATE)
-    proc, url = start_server("--model", str(path), "--n-ctx", "2048", env={"THREADS": "1"})
+    proc, url = start_thinking_server(tmp_path_factory.mktemp("thinking"))
     yield url
     stop_server(proc)
 
