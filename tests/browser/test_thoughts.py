@@ -122,6 +122,9 @@ def test_thoughts_stream_folded_open_on_demand_stay_open_and_go_back_with_the_hi
     assert "<think>" not in (bubble.text_content() or "")
     assert is_open(thoughts) and thoughts.get_attribute("data-mark") == "kept"
     assert page.evaluate(RUN_AXE) == []
+    page.emulate_media(color_scheme="dark")
+    assert page.evaluate(RUN_AXE) == []
+    page.emulate_media(color_scheme="light")
 
     # The next request carries the thoughts with their answer; the server's template decides the rest.
     ask(page, "And Italy?")
