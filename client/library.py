@@ -246,7 +246,10 @@ def export_markdown(chat: Chat) -> str:
     for turn in chat.turns:
         who = "You" if turn.user else "Assistant"
         by = f" ({turn.model})" if turn.model and not turn.user else ""
-        lines += [f"**{who}:**{by}", "", turn.text, ""]
+        lines += [f"**{who}:**{by}", ""]
+        if turn.thoughts:  # a quote before the answer, as the page shows them folded above it
+            lines += ["> *Thoughts:*", ">", *(f"> {line}".rstrip() for line in turn.thoughts.splitlines()), ""]
+        lines += [turn.text, ""]
     return "\n".join(lines)
 
 

@@ -15,9 +15,10 @@ MAX_TEXT = 100_000
 Text = Annotated[str, Meta(max_length=MAX_TEXT)]
 
 
-class Message(Struct, forbid_unknown_fields=True):
+class Message(Struct, forbid_unknown_fields=True, omit_defaults=True):
     user: bool
     text: Text
+    thoughts: Text = ""  # an answer's reasoning; the model's template decides whether it is shown again
 
 
 class Conversation(Struct, forbid_unknown_fields=True):
@@ -66,6 +67,12 @@ class TokenEvent(Struct):
     text: str
 
 
+class ThoughtEvent(Struct):
+    """A piece of the model's reasoning (its think block), streamed apart from the answer."""
+
+    text: str
+
+
 class QueuedEvent(Struct):
     position: int
 
@@ -97,7 +104,7 @@ class ErrorBody(Struct):
     error: ErrorEvent
 
 
-Event = TokenEvent | QueuedEvent | LoadingEvent | DoneEvent | ErrorEvent
+Event = TokenEvent | ThoughtEvent | QueuedEvent | LoadingEvent | DoneEvent | ErrorEvent
 
 
 class TemplateInfo(Struct):
@@ -171,5 +178,8 @@ class Rpc(Generic[Req, Ev]):
 CONVERSE: Rpc[ConverseRequest, Event] = Rpc(
     "/api/converse",
     ConverseRequest,
-    {"token": TokenEvent, "queued": QueuedEvent, "loading": LoadingEvent, "done": DoneEvent, "error": ErrorEvent},
+    {
+        "token": TokenEvent, "thought": ThoughtEvent, "queued": QueuedEvent, "loading": LoadingEvent,
+        "done": DoneEvent, "error": ErrorEvent,
+    },
 )

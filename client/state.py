@@ -22,6 +22,7 @@ from client.protocol import (
     Message,
     QueuedEvent,
     SamplingParams,
+    ThoughtEvent,
     TokenEvent,
 )
 
@@ -40,6 +41,7 @@ class Turn(Struct, frozen=True, omit_defaults=True):
     truncated_turns: int = 0  # old turns the server dropped to fit this answer in its context
     model: str = ""  # the model that wrote this answer (DoneEvent.model); empty: not known
     tokens: int = 0  # the server's count for this answer: prompt + completion tokens (DoneEvent)
+    thoughts: str = ""  # the model's reasoning before its answer (ThoughtEvent), shown folded
 
 
 class Branch(Struct, frozen=True, omit_defaults=True):
@@ -164,6 +166,12 @@ def append_token(chat: Chat, text: str) -> Chat:
     return _with_last(chat, text=chat.turns[-1].text + text, status="streaming", note="")
 
 
+def append_thought(chat: Chat, text: str) -> Chat:
+    if not _answering(chat):
+        return chat
+    return _with_last(chat, thoughts=chat.turns[-1].thoughts + text, status="streaming", note="")
+
+
 def queued(chat: Chat, position: int) -> Chat:
     if not _answering(chat):
         return chat
@@ -207,7 +215,7 @@ def stop(chat: Chat, why: str = "Stopped", model: str = "") -> Chat:
     """End the streaming answer here, keeping what arrived; `model`: the one asked, kept if it wrote any."""
     if not _answering(chat):
         return chat
-    wrote = model if chat.turns[-1].text else ""
+    wrote = model if chat.turns[-1].text or chat.turns[-1].thoughts else ""
     return _with_last(chat, status="stopped", note=why, model=wrote)
 
 
@@ -238,6 +246,8 @@ def apply_event(chat: Chat, event: object, asked: str = "") -> Chat:
     """
     if isinstance(event, TokenEvent):
         return append_token(chat, event.text)
+    if isinstance(event, ThoughtEvent):
+        return append_thought(chat, event.text)
     if isinstance(event, QueuedEvent):
         return queued(chat, event.position)
     if isinstance(event, LoadingEvent):
@@ -266,10 +276,14 @@ def describe_done(done: DoneEvent) -> str:
 
 
 def request_for(chat: Chat, params: SamplingParams | None = None) -> ConverseRequest:
-    """The wire request for the pending answer: the history without failed or empty answers,
-    to the chat's model (none named: the server's default)."""
+    """The wire request for the pending answer: the history without failed or empty answers (each
+    answer with its thoughts: the model's template decides whether it sees them again), to the
+    chat's model (none named: the server's default)."""
     kept = ("done", "stopped")
-    messages = [Message(user=t.user, text=t.text) for t in chat.turns if t.user or (t.status in kept and t.text)]
+    messages = [
+        Message(user=t.user, text=t.text, thoughts=t.thoughts)
+        for t in chat.turns if t.user or (t.status in kept and t.text)
+    ]
     return ConverseRequest(
         conversation=Conversation(messages=messages),
         params=params if params is not None else SamplingParams(),

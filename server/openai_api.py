@@ -1,7 +1,9 @@
 """The OpenAI-compatible front door: `/v1/models` and `/v1/chat/completions`.
 
 Same scheduler, prompt building and stop logic as `/api/converse`; only the shapes differ,
-so any OpenAI client, editor plugin or script works against this server unchanged.
+so any OpenAI client, editor plugin or script works against this server unchanged. A thinking
+model's thoughts go out as `reasoning_content`, as llama.cpp's server sends them, and come back
+in from assistant messages the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from client.protocol import (
     SamplingParams,
     Seed,
     Temperature,
+    ThoughtEvent,
     TokenEvent,
     TopP,
 )
@@ -46,6 +49,7 @@ class ChatMessage(Struct, omit_defaults=True):
     name: str | None = None
     tool_calls: list[dict[str, Any]] | None = None  # an assistant's earlier calls (with tools)
     tool_call_id: str | None = None  # what a tool message answers
+    reasoning_content: str | None = None  # an assistant's thoughts (llama.cpp's convention)
 
     @property
     def text(self) -> str:
@@ -118,7 +122,10 @@ class ChatCompletionRequest(Struct):
 
     def conversation(self) -> tuple[list[Message], SamplingParams, tuple[str, ...]]:
         system = "\n".join(m.text for m in self.messages if m.role in ("system", "developer"))
-        messages = [Message(m.role == "user", m.text) for m in self.messages if m.role in ("user", "assistant")]
+        messages = [
+            Message(m.role == "user", m.text, m.reasoning_content or "")
+            for m in self.messages if m.role in ("user", "assistant")
+        ]
         params = SamplingParams(
             max_tokens=self.max_completion_tokens or self.max_tokens,
             temperature=self.temperature,
@@ -160,9 +167,12 @@ async def chat_completions(request: Request) -> Response:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return EventSourceResponse(stream_chunks(head, job, events, include_usage, request), ping=15)
     text: list[str] = []
+    thoughts: list[str] = []
     async for event in events:
         if isinstance(event, TokenEvent):
             text.append(event.text)
+        elif isinstance(event, ThoughtEvent):
+            thoughts.append(event.text)
         elif isinstance(event, ErrorEvent):
             return JSONResponse(error_body(request.url.path, 500, event.type, event.message), 500)
         elif isinstance(event, DoneEvent):
@@ -171,6 +181,8 @@ async def chat_completions(request: Request) -> Response:
             if job.usage and job.usage.tool_calls:
                 message = {"role": "assistant", "content": message["content"] or None,
                            "tool_calls": job.usage.tool_calls}
+            if thoughts:  # llama.cpp's field for them: `content` is the answer alone
+                message["reasoning_content"] = "".join(thoughts)
             choice = {"index": 0, "message": message, "finish_reason": finish_reason(event, job)}
             return JSONResponse({**head, "object": "chat.completion", "choices": [choice], "usage": usage(event)})
     raise RuntimeError("the answer ended without a done event")  # pragma: no cover - scheduler guarantees one
@@ -188,6 +200,8 @@ async def stream_chunks(
     async for event in events:
         if isinstance(event, TokenEvent):
             yield chunk({"content": event.text})
+        elif isinstance(event, ThoughtEvent):
+            yield chunk({"reasoning_content": event.text})
         elif isinstance(event, ErrorEvent):
             body = error_body(request.url.path, 500, event.type, event.message)
             yield {"data": msgspec.json.encode(body).decode()}

@@ -54,7 +54,8 @@ def merge_turns(messages: Sequence[Message]) -> list[Message]:
     merged: list[Message] = []
     for m in messages:
         if merged and merged[-1].user == m.user:
-            merged[-1] = Message(m.user, f"{merged[-1].text}\n\n{m.text}")
+            thoughts = "\n\n".join(t for t in (merged[-1].thoughts, m.thoughts) if t)
+            merged[-1] = Message(m.user, f"{merged[-1].text}\n\n{m.text}", thoughts)
         else:
             merged.append(m)
     return merged

@@ -1,8 +1,9 @@
 """One shared model, many requests: as many answers at once as the engine has slots, then a
 bounded FIFO queue.
 
-Each running answer has a worker thread that relays the engine's text through the stop filter;
-the event loop only moves events to the clients, so it stays responsive. A request cancelled
+Each running answer has a worker thread that relays the engine's text through the stop filter
+and splits its thoughts from its answer; the event loop only moves events to the clients, so it
+stays responsive. A request cancelled
 while queued never reaches the model; one cancelled while running stops within a token, and its
 slot goes straight to the next request in the queue.
 """
@@ -19,8 +20,9 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
-from client.protocol import DoneEvent, ErrorEvent, Event, QueuedEvent, StopReason, TokenEvent
+from client.protocol import DoneEvent, ErrorEvent, Event, QueuedEvent, StopReason, ThoughtEvent, TokenEvent
 from server.engines.base import Answer, Engine, Prompt, Usage
+from server.reasoning import Piece, Splitter
 from server.sampling import Sampling
 from server.stops import StopFilter
 
@@ -155,19 +157,26 @@ class Scheduler:
 
     @staticmethod
     def _relay(job: Job, answer: Answer, emit: Callable[[Event | None], None]) -> tuple[StopReason, float | None]:
-        """Pass the engine's text through the stop filter to the client; return the stop
-        reason and when the first text went out."""
+        """Pass the engine's text through the stop filter, then split thoughts from the answer,
+        to the client; return the stop reason and when the first text went out."""
         stop = StopFilter(job.stops)
+        split = Splitter(job.prompt.thinking)
         first: float | None = None
+
+        def send(pieces: list[Piece]) -> None:
+            nonlocal first
+            for thought, text in pieces:
+                first = first or time.perf_counter()
+                emit(ThoughtEvent(text) if thought else TokenEvent(text))
+
         for piece in answer:
             if job.cancelled.is_set():
                 return "cancelled", first
-            text = stop.feed(piece)
-            if text:
-                first = first or time.perf_counter()
-                emit(TokenEvent(text))
+            send(split.feed(stop.feed(piece)))
             if stop.stopped:
+                send(split.flush())
                 return "stop", first
+        send(split.flush())
         return answer.usage.finish_reason, first
 
     @staticmethod

@@ -127,6 +127,18 @@ def start_looping_server(folder: Path, **env: str) -> tuple[Popen, str]:
     return start_server("--model", str(path), "--n-ctx", "32768", env={"THREADS": "1", "KV_POOL": "65536", **env})
 
 
+def start_thinking_server(folder: Path) -> tuple[Popen, str]:
+    """Our server on a tiny thinking model: its template opens `<think>` in the generation prompt,
+    and it answers `THINKING_ANSWER` (thoughts, `</think>`, then `ANSWER`) to any chat."""
+    from tests import tinymodels
+
+    path = folder / "thinking.gguf"
+    tinymodels.write_gguf(
+        path, "f32", continuation=tinymodels.THINKING_ANSWER, chat_template=tinymodels.THINKING_TEMPLATE
+    )
+    return start_server("--model", str(path), "--n-ctx", "2048", env={"THREADS": "1"})
+
+
 def start_llama_server(
     model: Path,
     *,

@@ -38,6 +38,16 @@ def test_placeholder_until_the_first_token() -> None:
     assert view_of(Turn(user=False, text="P", status="streaming")).text == "P"
 
 
+def test_thoughts_say_thinking_until_the_answer_text_comes() -> None:
+    thinking = view_of(Turn(user=False, text="", thoughts="Hm", status="streaming"))
+    assert (thinking.thoughts, thinking.thinking, thinking.text) == ("Hm", True, "")
+    answering = view_of(Turn(user=False, text="Paris", thoughts="Hm", status="streaming"))
+    assert answering.thoughts == "Hm" and not answering.thinking
+    cut_short = view_of(Turn(user=False, text="", thoughts="Hm", status="stopped"))
+    assert not cut_short.thinking  # over: "Thoughts", not "Thinking…"
+    assert view_of(Turn(user=False, text="hi")).thoughts == ""
+
+
 def test_error_answers_look_different() -> None:
     error = view_of(Turn(user=False, text="boom", status="error"))
     assert "bg-red-50" in error.bubble_class and "bg-gray-200" not in error.bubble_class

@@ -30,6 +30,7 @@ from server.engines.openai_engine import (
     estimate_tokens,
 )
 from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, WORD_JOINER, defuse
+from server.reasoning import Splitter
 from server.sampling import Sampling
 from server.settings import Settings
 from tests.conftest import ROOT, free_port, run_async, start_server, stop_server
@@ -151,6 +152,26 @@ def test_chat_mode_sends_messages_system_first_and_reads_deltas() -> None:
     ]
     assert "prompt" not in body and "stop" not in body
     assert "seed" not in body  # no seed asked: the remote picks one
+    engine.close()
+
+
+def test_reasoning_reported_apart_comes_out_as_thoughts_and_is_not_sent_back() -> None:
+    """A fake remote: the real one serves the default model, which does not think, so it never
+    streams `reasoning_content` (llama.cpp's and older vLLM's name) or `reasoning` (newer vLLM's)."""
+
+    def delta(**fields: str) -> dict[str, Any]:
+        return {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": fields, "finish_reason": None}]}
+
+    reply = sse(delta(reasoning_content="Hm, "), delta(reasoning="France."), delta(content="Paris."),
+                chat_chunk(None, "stop"))
+    remote = FakeRemote({"POST /v1/chat/completions": lambda body: reply})
+    engine = remote.connect(openai_prompt="chat")
+    history = [Message(True, "Hi"), Message(False, "Hello!", "They greet me."), Message(True, "Capital?")]
+    text, _ = answer(engine, history)
+    split = Splitter()
+    assert split.feed(text) + split.flush() == [(True, "Hm, France."), (False, "Paris.")]
+    [body] = [b for b in remote.bodies("POST /v1/chat/completions") if b.get("stream")]
+    assert body["messages"][1] == {"role": "assistant", "content": "Hello!"}
     engine.close()
 
 

@@ -10,6 +10,7 @@ from server.prompt import (
     WORD_JOINER,
     build_prompt,
     defuse,
+    merge_turns,
     neutralise,
 )
 
@@ -21,6 +22,19 @@ def test_prompt_follows_the_seed_template() -> None:
         "### Human:Hi\n### Assistant:Hello!\n### Human:2+2?\n### Assistant:"
     )
     assert prompt.startswith("A chat between a human and an assistant.\n### Assistant:Hello")
+
+
+def test_the_seed_template_never_shows_thoughts() -> None:
+    """A base model has no think blocks: earlier thoughts would only teach it to write some."""
+    plain = [Message(True, "Hi"), Message(False, "Hello!"), Message(True, "2+2?")]
+    thought = [plain[0], Message(False, "Hello!", "They greet me."), plain[2]]
+    assert build_prompt(thought) == build_prompt(plain)
+
+
+def test_merged_turns_keep_every_thought() -> None:
+    answers = [Message(False, "A", "t1"), Message(False, "B"), Message(False, "C", "t3")]
+    merged = merge_turns([Message(True, "Q"), *answers])
+    assert merged == [Message(True, "Q"), Message(False, "A\n\nB\n\nC", "t1\n\nt3")]
 
 
 def test_system_prompt_replaces_the_preamble_line_only() -> None:

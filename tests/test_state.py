@@ -487,3 +487,50 @@ def test_a_one_chat_export_still_imports_through_import_many() -> None:
     old = '{"format": "snake_llama.chat.v1", "title": "Old", "turns": [{"user": true, "text": "hi"}]}'
     (chat_of_old,) = lib.import_many(old, lambda: "o", now=3.0).chats
     assert chat_of_old.title == "Old" and chat_of_old.updated == 3.0 and [t.text for t in chat_of_old.turns] == ["hi"]
+
+
+# Thoughts: a thinking model's reasoning before its answer.
+
+
+def thinking_chat() -> Chat:
+    from client.protocol import ThoughtEvent
+
+    chat = asked("Capital of France?")
+    for event in (ThoughtEvent("France, "), ThoughtEvent("so Paris."), TokenEvent("Paris."), DONE):
+        chat = apply_event(chat, event)
+    return msgspec.structs.replace(chat, id="c1", title="Thinking", updated=1.0)
+
+
+def test_thoughts_stream_into_the_answer_apart_from_its_text() -> None:
+    from client.protocol import ThoughtEvent
+
+    chat = apply_event(asked(), ThoughtEvent("Hm"))
+    assert chat.turns[-1].status == "streaming" and (chat.turns[-1].thoughts, chat.turns[-1].text) == ("Hm", "")
+    done = thinking_chat().turns[-1]
+    assert (done.thoughts, done.text, done.status) == ("France, so Paris.", "Paris.", "done")
+    assert apply_event(thinking_chat(), ThoughtEvent("late")) == thinking_chat()  # over: nothing more folds in
+    assert stop(chat, model="m.gguf").turns[-1].model == "m.gguf"  # it thought: it wrote something
+
+
+def test_the_next_request_carries_each_answers_thoughts_and_old_requests_are_unchanged() -> None:
+    from client.protocol import Message
+
+    sent = request_for(submit(thinking_chat(), "And Italy?")).conversation.messages
+    assert sent == [Message(True, "Capital of France?"), Message(False, "Paris.", "France, so Paris."),
+                    Message(True, "And Italy?")]  # fmt: skip
+    plain = request_for(submit(answered("hi"), "next"))
+    assert b"thoughts" not in msgspec.json.encode(plain)  # what an older server takes, byte for byte
+
+
+def test_thoughts_are_saved_exported_and_imported() -> None:
+    chat = thinking_chat()
+    restored = lib.from_records(lib.records(lib.Library(chats=(chat,), open_id="c1")))
+    assert restored.current == chat
+    back = lib.import_json(lib.export_json(chat), "c2", 5.0)
+    assert back.turns == chat.turns and back.turns[-1].thoughts == "France, so Paris."
+    many = lib.import_many(lib.export_all_json(lib.Library(chats=(chat,), open_id="c1")), lambda: "c3", 5.0)
+    assert many.chats[0].turns == chat.turns
+    md = lib.export_markdown(msgspec.structs.replace(chat, turns=chat.turns[:-1] + (
+        msgspec.structs.replace(chat.turns[-1], thoughts="France,\n\nso Paris."),)))
+    assert "**Assistant:**\n\n> *Thoughts:*\n>\n> France,\n>\n> so Paris.\n\nParis.\n" in md
+    assert "Thoughts" not in lib.export_markdown(answered("hi"))

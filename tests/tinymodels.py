@@ -55,6 +55,18 @@ CHAT_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
 )
 
+# A thinking model's template (DeepSeek-R1's shape): the generation prompt opens a think block,
+# and an answer's earlier thoughts (`reasoning_content`) are shown again in its turn.
+THINKING_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<start_of_turn>"
+    "{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n"
+    "{% if m.reasoning_content %}<think>\n{{ m.reasoning_content }}\n</think>\n{% endif %}"
+    "{{ m['content'] }}<end_of_turn>\n"
+    "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n<think>\n{% endif %}"
+)
+THOUGHTS = "I weigh it up."
+THINKING_ANSWER = f"{THOUGHTS}\n</think>\n\n{ANSWER}"  # what a model on THINKING_TEMPLATE writes
+
 GGJT_FTYPES = {"f32": 0, "f16": 1, "q8_0": 7}  # llama file type in the GGJT header
 GGML_TYPES = {"f32": 0, "f16": 1, "q8_0": 8}  # ggml tensor types
 GGUF_FTYPES = {"f32": 0, "f16": 1}

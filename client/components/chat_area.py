@@ -6,6 +6,9 @@ changed is updated, so a streamed token touches one bubble. User text is set thr
 turned into whitelisted elements by client.markdown and built here with createElement and
 textContent, so no string from a message or a model is ever parsed as HTML.
 
+A thinking model's thoughts show above its answer in a `<details>` block, collapsed, that streams
+live: it is made once per answer and only its text grows, so a reader who opened it keeps it open.
+
 Buttons under each message (and on code blocks) carry `data-action`; one listener on the list
 handles them all, so re-rendering a row never leaks event proxies.
 """
@@ -43,6 +46,15 @@ BUBBLE_DROPPED = (
     "dark:text-gray-300"
 )
 NOTE = "mt-1 px-2 text-xs text-gray-600 dark:text-gray-400"
+# The folded thoughts above an answer: a summary line, and the thoughts as plain text.
+THOUGHTS = "mb-1 max-w-full text-sm text-gray-600 dark:text-gray-300"
+THOUGHTS_SUMMARY = (
+    "cursor-pointer select-none rounded px-2 py-1 text-xs hover:bg-gray-200 focus-visible:outline-2 "
+    "focus-visible:outline-blue-600 dark:hover:bg-gray-800"
+)
+THOUGHTS_TEXT = "mt-1 whitespace-pre-wrap break-words border-l-2 border-gray-300 pl-3 dark:border-gray-600"
+THINKING = "Thinking…"  # the summary while thoughts stream and no answer text has come yet
+THOUGHTS_LABEL = "Thoughts"
 ACTIONS = "mt-1 flex gap-1 text-xs"
 ACTION = (
     "rounded px-2 py-1 text-gray-600 hover:bg-gray-200 hover:text-gray-900 focus-visible:outline-2 "
@@ -84,6 +96,8 @@ class BubbleView:
     markdown: bool  # render `text` as Markdown (model answers) or as plain text
     actions: tuple[Action, ...]
     dropped: bool = False  # the server left this turn out of the last answer's prompt
+    thoughts: str = ""  # the model's reasoning, shown folded above its answer
+    thinking: bool = False  # thoughts are streaming and no answer text has come yet
 
 
 def view_of(
@@ -124,7 +138,11 @@ def _view_of(turn: Turn, last: bool, busy: bool, rich: bool, versions: tuple[int
     if turn.status not in ("pending", "streaming"):
         actions += (COPY, REGENERATE) if last else (COPY,)
     note = " · ".join(part for part in (turn.model, turn.note) if part)  # which model wrote it, beside its stats
-    return BubbleView("model", turn.status, ROW_MODEL, COL_MODEL, f"{BUBBLE_BASE} {look}", text, note, md, actions)
+    thinking = turn.status == "streaming" and not turn.text
+    return BubbleView(
+        "model", turn.status, ROW_MODEL, COL_MODEL, f"{BUBBLE_BASE} {look}", text, note, md, actions,
+        thoughts=turn.thoughts, thinking=thinking,
+    )
 
 
 def build(document: Any, parent: Any, nodes: list[markdown.El | str]) -> None:
@@ -169,6 +187,7 @@ class ChatArea:
         self._rows: list[tuple[Any, Any, Any, Any, Any]] = []  # (row, column, bubble, note, actions)
         self._shown: list[BubbleView | None] = []
         self._streams: dict[int, tuple[Any, markdown.StreamRender, int]] = {}  # index: (bubble, renderer, tail size)
+        self._thoughts: dict[int, tuple[Any, Any, Any]] = {}  # index: (details, summary, text), made on first need
         self._chat = Chat()
         self._proxy = listen(messages, "click", self._click)
 
@@ -210,6 +229,7 @@ class ChatArea:
         while len(self._rows) > len(chat.turns):
             self._rows.pop()[0].remove()
             self._shown.pop()
+            self._thoughts.pop(len(self._rows), None)
         # Follow the newest text unless the reader scrolled up to read older messages;
         # a newly sent message always brings the view down.
         if changed and (grew or near_bottom):
@@ -238,6 +258,33 @@ class ChatArea:
         before = bubble.childNodes.length
         build(document, bubble, update.tail)
         self._streams[index] = (bubble, stream, bubble.childNodes.length - before)
+
+    def _show_thoughts(
+        self, document: Any, column: Any, bubble: Any, view: BubbleView, old: BubbleView | None, index: int
+    ) -> None:
+        """The folded thoughts above the bubble: made once, then only their text grows and the
+        summary changes, so the block stays open or closed as the reader left it."""
+        if index not in self._thoughts:
+            details = document.createElement("details")
+            details.className = THOUGHTS
+            details.dataset.part = "thoughts"
+            summary = document.createElement("summary")
+            summary.className = THOUGHTS_SUMMARY
+            text = document.createElement("div")
+            text.className = THOUGHTS_TEXT
+            details.append(summary, text)
+            column.insertBefore(details, bubble)
+            self._thoughts[index] = (details, summary, text)
+        details, summary, text = self._thoughts[index]
+        details.hidden = not view.thoughts
+        summary.textContent = THINKING if view.thinking else THOUGHTS_LABEL
+        before = old.thoughts if old is not None else ""
+        if before and view.thoughts.startswith(before) and text.firstChild:
+            if len(view.thoughts) > len(before):
+                text.firstChild.appendData(view.thoughts[len(before) :])  # a streamed piece: no copy of the rest
+        elif view.thoughts != before or old is None:
+            details.open = False  # another answer's thoughts in this row: folded, like any new ones
+            text.textContent = view.thoughts
 
     def _near_bottom(self) -> bool:
         s = self._scroller
@@ -279,6 +326,9 @@ class ChatArea:
             else:
                 bubble.textContent = view.text
                 bubble.dataset.markdown = "false"
+        bubble.hidden = not view.text and bool(view.thoughts)  # an answer that only thinks so far: its thoughts alone
+        if view.thoughts or index in self._thoughts:
+            self._show_thoughts(document, column, bubble, view, old, index)
         note.className = NOTE
         note.textContent = view.note
         note.hidden = not view.note

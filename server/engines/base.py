@@ -39,11 +39,14 @@ class TemplateInfo:
 @dataclass(frozen=True)
 class Prompt:
     """A chat rendered for one engine. `payload` is the engine's own form of it, opaque to the
-    rest of the server; `stops` are text markers the stop filter hides if the model writes them."""
+    rest of the server; `stops` are text markers the stop filter hides if the model writes them;
+    `thinking`: the prompt ends inside a think block its template opened, so the answer starts
+    with thoughts."""
 
     n_tokens: int
     stops: tuple[str, ...]
     payload: object
+    thinking: bool = False
 
 
 @dataclass

@@ -33,6 +33,7 @@ from server.engines.base import Answer, EngineError, ModelLoadError, Prompt, Tem
 from server.engines.gguf import read_header
 from server.engines.native import capture_native_output
 from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt, defuse, merge_turns
+from server.reasoning import Tagger, opens_thinking
 from server.sampling import Sampling
 
 log = logging.getLogger("snake_llama")
@@ -73,6 +74,11 @@ class Slots:
     def give_back(self, slot: int) -> None:
         with self._lock:
             self._free.append(slot)
+
+
+def _texts(chat: list[dict[str, str]]) -> list[str]:
+    """The texts of a chat's messages (contents and thoughts), in order."""
+    return [v for m in chat for k, v in m.items() if k != "role"]
 
 
 def add_tool_call(calls: list[dict[str, Any]], delta: dict[str, Any]) -> None:
@@ -200,43 +206,46 @@ class LlamaCppEngine:
         return list(self._post("/tokenize", body)["tokens"])
 
     def render(self, messages: Sequence[Message], system: str | None) -> Prompt:
-        if self.template is SEED:
+        if self.template is SEED:  # the seed's few-shot prompt has no place for thoughts
             text = self._bos + self.tokenize(build_prompt(messages, system))
             return Prompt(len(text), STOP_MARKERS, text)
-        texts = [system.strip()] if system and system.strip() else []
-        roles = ["system"] if texts else []
+        chat = [{"role": "system", "content": system.strip()}] if system and system.strip() else []
         for m in merge_turns(messages):
-            roles.append("user" if m.user else "assistant")
-            texts.append(m.text.strip())
-        if self._is_plain("\n".join(texts)):  # the usual case: llama.cpp's own tokenization
-            tokens = self.tokenize(self._apply_template(roles, texts), special=True)
+            chat.append({"role": "user" if m.user else "assistant", "content": m.text.strip()})
+            if m.thoughts.strip() and not m.user:  # the template decides whether the model sees them again
+                chat[-1]["reasoning_content"] = m.thoughts.strip()
+        if self._is_plain("\n".join(_texts(chat))):  # the usual case: llama.cpp's own tokenization
+            rendered = self._apply_template(chat)
+            tokens = self.tokenize(rendered, special=True)
         else:
-            tokens = self._tokenize_apart(roles, texts)
+            rendered, tokens = self._tokenize_apart(chat)
         if self._bos and tokens[:1] != self._bos:
             tokens = self._bos + tokens
-        return Prompt(len(tokens), self._template_stops, tokens)
+        return Prompt(len(tokens), self._template_stops, tokens, opens_thinking(rendered))
 
     def _is_plain(self, text: str) -> bool:
         """No control-token text in `text`: it tokenizes alike with special tokens parsed or not."""
         return self.tokenize(text, special=True) == self.tokenize(text)
 
-    def _apply_template(self, roles: list[str], texts: list[str]) -> str:
-        chat = [{"role": role, "content": text} for role, text in zip(roles, texts, strict=True)]
+    def _apply_template(self, chat: list[dict[str, str]]) -> str:
         try:
             rendered: str = self._post("/apply-template", {"messages": chat})["prompt"]
         except EngineError as exc:
             raise TemplateError(str(exc).removeprefix("llama.cpp /apply-template: ")) from None
         return rendered
 
-    def _tokenize_apart(self, roles: list[str], texts: list[str]) -> list[int]:
+    def _tokenize_apart(self, chat: list[dict[str, str]]) -> tuple[str, list[int]]:
         """The template's text with special tokens parsed, and each message's text without: the
         template is rendered with a sentinel in place of each text, and cut at the sentinels."""
-        rendered = self._apply_template(roles, [sentinel(i) for i in range(len(texts))])
+        texts = _texts(chat)
+        numbered = iter(range(len(texts)))
+        stand_ins = [{k: v if k == "role" else sentinel(next(numbered)) for k, v in m.items()} for m in chat]
+        rendered = self._apply_template(stand_ins)
         tokens: list[int] = []
         for i, part in enumerate(SENTINEL.split(rendered)):
             if part:
                 tokens += self.tokenize(texts[int(part)]) if i % 2 else self.tokenize(part, special=True)
-        return tokens
+        return rendered, tokens
 
     def render_chat(self, request: dict[str, Any]) -> Prompt:
         """An OpenAI chat request with tools, for llama.cpp's own chat path, which renders the
@@ -306,9 +315,10 @@ class LlamaCppEngine:
         thread = threading.Thread(target=run, name="llama.cpp answer", daemon=True)
         self._answers.add(thread)
         thread.start()
+        tagger = Tagger()  # llama.cpp's chat path reports a thinking model's reasoning apart
         try:
             while (chunk := chunks.get()) is not None:
-                yield from self._read(chunk, usage)
+                yield from self._read(chunk, usage, tagger)
         finally:
             done.set()
             # llama.cpp lets go of the slot at its next token; until then the slot is not free,
@@ -316,16 +326,17 @@ class LlamaCppEngine:
             thread.join()
 
     @staticmethod
-    def _read(chunk: dict[str, Any], usage: Usage) -> Generator[str, None, None]:
+    def _read(chunk: dict[str, Any], usage: Usage, tagger: Tagger) -> Generator[str, None, None]:
         error = chunk.get("error")
         if error is not None:
             raise EngineError(str(error.get("message", error)) if isinstance(error, dict) else str(error))
         for choice in chunk.get("choices") or ():
-            text = choice.get("text") or (choice.get("delta") or {}).get("content")
+            delta = choice.get("delta") or {}
+            text = choice.get("text") or tagger.tagged(delta.get("reasoning_content"), delta.get("content"))
             if text:
                 usage.completion_tokens += 1
                 yield text
-            for call in (choice.get("delta") or {}).get("tool_calls") or ():
+            for call in delta.get("tool_calls") or ():
                 add_tool_call(usage.tool_calls, call)
             if choice.get("finish_reason"):
                 usage.finish_reason = "length" if choice["finish_reason"] == "length" else "stop"

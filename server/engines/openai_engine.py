@@ -3,7 +3,9 @@
 Two ways to prompt it (OPENAI_PROMPT):
 
 - chat: the messages go to the remote's `/chat/completions`, whose chat template (the model's own)
-  renders them; the answer streams back as `choices[0].delta.content`.
+  renders them; the answer streams back as `choices[0].delta.content`, and a thinking model's
+  reasoning, where the remote parses it out, as `delta.reasoning_content` (earlier thoughts are
+  not sent back: what remotes do with them varies).
 - text: the seed's `### Human` template is rendered here and sent to `/completions`, with its
   role markers as the `stop` hint.
 - auto: decided once, at `connect`: chat, unless the remote clearly has no chat template of its
@@ -26,6 +28,7 @@ import httpx
 from client.protocol import Message
 from server.engines.base import Answer, EngineError, ModelLoadError, Prompt, TemplateInfo, Usage
 from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt, defuse, merge_turns
+from server.reasoning import Tagger
 from server.sampling import Sampling
 from server.settings import Settings
 
@@ -304,6 +307,7 @@ class OpenAIEngine:
     def _read_events(self, response: httpx.Response, usage: Usage, url: str) -> Generator[str, None, None]:
         counted = 0
         finished = False
+        tagger = Tagger()
         for line in response.iter_lines():
             if not line.startswith("data:"):
                 continue  # blank separators, comments, `event:` names
@@ -324,7 +328,12 @@ class OpenAIEngine:
                 if not isinstance(choice, dict):
                     continue
                 delta = choice.get("delta")
-                text = (delta.get("content") if isinstance(delta, dict) else None) if self.chat else choice.get("text")
+                if self.chat and isinstance(delta, dict):
+                    # reasoning apart from the answer: llama.cpp and older vLLM name it reasoning_content
+                    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                    text: object = tagger.tagged(reasoning, delta.get("content"))
+                else:
+                    text = None if self.chat else choice.get("text")
                 if isinstance(text, str) and text:
                     counted += 1
                     usage.completion_tokens = max(usage.completion_tokens, counted)
