@@ -14,6 +14,7 @@ CPython without it, `render` is not used and answers show as plain text.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,11 +249,29 @@ def last_cut(text: str, start: int = 0) -> int:
         else:
             if blank and line and not _BLANK.fullmatch(line) and not _NOT_A_CUT.match(line):
                 cut = pos
+            math = mathml.BLOCK_OPEN.match(line)
+            if math:  # displayed math: what looks like a fence inside it is LaTeX
+                spans, _ = mathml.display_block(_lines(text, pos + math.end(), end), mathml.CLOSE[math.group(1)])
+                if spans < 0:
+                    return cut  # not closed yet, and no cut can follow before it is
+                if spans > 0:
+                    for _ in range(spans - 1):
+                        end = text.index("\n", end + 1)
+                    blank, pos = False, end + 1
+                    continue
             fence = _fence_open(line)
             blank = _BLANK.fullmatch(line) is not None
             if fence is not None:
                 blank = False
         pos = end + 1
+
+
+def _lines(text: str, start: int, end: int) -> Iterator[str]:
+    """text[start:end], then the whole lines after `end` (a newline) one by one."""
+    yield text[start:end]
+    while (after := text.find("\n", end + 1)) >= 0:
+        yield text[end + 1 : after]
+        end = after
 
 
 @dataclass

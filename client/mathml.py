@@ -1,12 +1,13 @@
 """LaTeX math in answers as MathML, safely: `$…$` and `\\(…\\)` inline, `$$…$$` and `\\[…\\]` displayed.
 
-Parsing: `use` adds rules to the Markdown parser (client.markdown). The dollar rules are
-mdit-py-plugins' dollarmath, set so currency stays text ("$5 and $10": no space after the
-opening `$` nor before the closing one, no digit right after the closing one); the bracket
-rules are ours, and run before the backslash escape that would otherwise eat `\\(`. Code spans
-and code blocks are parsed first, so math inside them stays code. A blank line ends a math
-attempt, as it does in LaTeX (and GitHub): math never spans one, so the streaming renderer's
-cuts, which follow blank lines, never fall inside it.
+Parsing: `use` adds rules to the Markdown parser (client.markdown). Inline dollars are
+mdit-py-plugins' dollarmath rule, set so currency stays text ("$5 and $10": no space after the
+opening `$` nor before the closing one, no digit right after the closing one); inline brackets
+and display blocks are ours. Inline rules run before the backslash escape that would otherwise
+eat `\\(`. Code stays code: a code span is taken whole where its backticks start, and fenced
+or indented code is never looked into. A blank line ends a math attempt, as it does in LaTeX
+(and on GitHub): math never spans one, so the streaming renderer's cuts, which follow blank
+lines, never fall inside it.
 
 Converting: latex2mathml builds an ElementTree, which `node` walks into `El` nodes with only
 the tags in TAGS and the attributes in ATTRS (values that are lengths, colours or keywords,
@@ -19,7 +20,9 @@ The converter's wheel is loaded after the parser's (`load`), after the page is r
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -46,7 +49,7 @@ TAGS = frozenset(_TAG_NAMES.split())
 _ATTR_NAMES = (
     "display displaystyle scriptlevel mathvariant mathsize mathcolor mathbackground fence separator stretchy "
     "symmetric largeop movablelimits accent accentunder form lspace rspace minsize maxsize width height depth "
-    "voffset linethickness columnalign rowalign columnlines rowlines columnspacing rowspacing frame notation"
+    "voffset linethickness linebreak columnalign rowalign columnlines rowlines columnspacing rowspacing frame notation"
 )
 ATTRS = frozenset(_ATTR_NAMES.split())
 SAFE_VALUE = re.compile(r"[\w#.,%+\- ]*")  # no quote, colon, parenthesis or slash: never a URL
@@ -59,14 +62,14 @@ CLOSE = {"$": "$", "$$": "$$", "\\(": "\\)", "\\[": "\\]"}
 
 def use(md: MarkdownIt) -> MarkdownIt:
     """Add the math rules to `md` (the token types are TOKENS)."""
-    from mdit_py_plugins.dollarmath.index import math_block_dollar, math_inline_dollar
+    from mdit_py_plugins.dollarmath.index import math_inline_dollar
 
     md.inline.ruler.before("escape", "math_inline", math_inline_dollar(False, False, True))
     md.inline.ruler.before("escape", "math_bracket", _bracket_inline)
     # Like a fence, display math may end the paragraph, list or quote above it without a blank line.
     alt: RuleOptionsType = {"alt": ["paragraph", "reference", "blockquote", "list"]}
-    md.block.ruler.before("fence", "math_block", math_block_dollar(False, None, False), alt)
-    md.block.ruler.before("fence", "math_bracket_block", _bracket_block, alt)
+    md.block.ruler.before("fence", "math_block", _block("$$"), alt)
+    md.block.ruler.before("fence", "math_bracket_block", _block("\\["), alt)
     return md
 
 
@@ -87,38 +90,60 @@ def _bracket_inline(state: StateInline, silent: bool) -> bool:
     return True
 
 
-def _bracket_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
-    """`\\[` starting a block, up to the first line ending in `\\]`, with no blank line between."""
-    if state.is_code_block(start):
-        return False
-    begin = state.bMarks[start] + state.tShift[start]
-    if not state.src.startswith("\\[", begin):
-        return False
-    lines: list[str] = []
-    line, text = start, state.src[begin + 2 : state.eMarks[start]]
-    while True:
-        body = text.rstrip()
-        closed = body.endswith("\\]")
-        if "\\]" in (body[:-2] if closed else body):
-            return False  # closed mid-line: the inline rule's case
+# A line that may open a display block, after any list or quote markers (client.markdown.last_cut).
+BLOCK_OPEN = re.compile(r"(?:[ \t]*(?:[-+*]|\d{1,9}[.)]|>)(?=[ \t]|$))* {0,3}(\$\$|\\\[)")
+
+
+def display_block(lines: Iterable[str], closing: str) -> tuple[int, str]:
+    """Where a display block ends: `lines` are the rest of its opening line, then the lines after.
+
+    (lines it spans, its LaTeX) when closed: the first line ending in `closing`; (0, "") when it
+    is none (a blank line or a `closing` inside a line comes first, or it is empty); (-1, "")
+    when `lines` run out first. The block rule and the streaming cuts both ask this.
+    """
+    taken: list[str] = []
+    for count, text in enumerate(lines, 1):
+        body = text.strip()
+        if count > 1 and not body:
+            return 0, ""
+        closed = body.endswith(closing)
+        if closing in (body[: -len(closing)] if closed else body):
+            return 0, ""  # closed inside a line: the inline rule's case
         if closed:
-            lines.append(body[:-2])
-            break
-        lines.append(text)
-        line += 1
-        if line >= end:
+            taken.append(text.rstrip()[: -len(closing)])
+            content = "\n".join(taken)
+            return (count, content) if content.strip() else (0, "")
+        taken.append(text)
+    return -1, ""
+
+
+def _block(opening: str) -> Callable[[StateBlock, int, int, bool], bool]:
+    """The block rule for display math opened by `opening` at the start of a block (see
+    display_block). dollarmath's own cannot end a paragraph: asked silently whether it would,
+    it pushes its token anyway."""
+    closing = CLOSE[opening]
+
+    def rule(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+        if state.is_code_block(start):
             return False
-        text = state.src[state.bMarks[line] + state.tShift[line] : state.eMarks[line]]
-        if not text.strip():
+        begin = state.bMarks[start] + state.tShift[start]
+        if not state.src.startswith(opening, begin):
             return False
-    if not silent:
-        token = state.push("math_block", "math", 0)
-        token.block = True
-        token.content = "\n".join(lines)
-        token.markup = "\\["
-        token.map = [start, line + 1]
-    state.line = line + 1
-    return True
+        first = state.src[begin + len(opening) : state.eMarks[start]]
+        after = (state.src[state.bMarks[n] + state.tShift[n] : state.eMarks[n]] for n in range(start + 1, end))
+        count, content = display_block(itertools.chain([first], after), closing)
+        if count <= 0:
+            return False
+        if not silent:
+            token = state.push("math_block", "math", 0)
+            token.block = True
+            token.content = content
+            token.markup = opening
+            token.map = [start, start + count]
+            state.line = start + count
+        return True
+
+    return rule
 
 
 async def load() -> bool:
