@@ -7,7 +7,7 @@ textContent (client.components.chat_area), so there is no HTML string anywhere f
 hide in. Links keep only http(s), mailto and relative targets; images show their alt text (an
 answer cannot make the page fetch anything). LaTeX math becomes MathML (client.mathml).
 
-The parser's wheels are loaded after the page is ready (it costs import time); until then, and on
+The parser's wheels are loaded after the page is ready (they cost import time); until then, and on
 CPython without it, `render` is not used and answers show as plain text.
 """
 
