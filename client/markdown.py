@@ -5,25 +5,31 @@ HTML renderer we walk its token stream into `El` nodes: only the tags in TAGS, o
 attributes we set ourselves, text always as text. The DOM is then built with createElement and
 textContent (client.components.chat_area), so there is no HTML string anywhere for a payload to
 hide in. Links keep only http(s), mailto and relative targets; images show their alt text (an
-answer cannot make the page fetch anything).
+answer cannot make the page fetch anything). LaTeX math becomes MathML (client.mathml).
 
-The parser wheel is loaded after the page is ready (it costs import time); until then, and on
+The parser's wheels are loaded after the page is ready (they cost import time); until then, and on
 CPython without it, `render` is not used and answers show as plain text.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+from client import mathml
 from client.highlight import highlight
+from client.nodes import El
 
-# Loaded by `load` after the page is ready (client.main); scripts/vendor.py downloads the same files.
-WHEELS = (
+# Loaded by `load` after the page is ready (client.main), the parser's and then the math
+# converter's: every wheel the page loads late, the list scripts/vendor.py downloads.
+PARSER_WHEELS = (
     "/static/wheels/markdown_it_py-4.3.0-py3-none-any.whl",
     "/static/wheels/mdurl-0.1.2-py3-none-any.whl",
+    "/static/wheels/mdit_py_plugins-0.7.0-py3-none-any.whl",
 )
+WHEELS = PARSER_WHEELS + mathml.WHEELS
 _TAG_NAMES = "p h1 h2 h3 h4 h5 h6 ul ol li blockquote pre code em strong s a table thead tbody tr th td hr br div span"
 TAGS = frozenset([*_TAG_NAMES.split(), "button"])
 SAFE_URL = re.compile(r"^(?:https?://|mailto:|/(?!/)|#|\.{1,2}/|[^:/?#]+(?:[/?#]|$))", re.IGNORECASE)
@@ -57,13 +63,8 @@ CLASSES = {
     "code": "rounded bg-gray-300/60 px-1 font-mono text-[0.9em] dark:bg-gray-700/60",
     "hr": "my-3 border-gray-400",
 }
-
-
-@dataclass
-class El:
-    tag: str
-    attrs: dict[str, str] = field(default_factory=dict)
-    children: list[El | str] = field(default_factory=list)
+# Displayed math on its own line; a wide equation scrolls instead of widening the bubble.
+DISPLAY_MATH = "block overflow-x-auto overflow-y-hidden py-1"
 
 
 _md: Any = None
@@ -82,7 +83,8 @@ def _parser() -> Any:
     if _md is None:
         from markdown_it import MarkdownIt
 
-        _md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
+        md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
+        _md = mathml.use(md)
     return _md
 
 
@@ -94,11 +96,12 @@ async def load() -> bool:
     from client.browser import load_wheels
 
     try:
-        await load_wheels(WHEELS)
+        await load_wheels(PARSER_WHEELS)
         render("warm *up*")
     except Exception as exc:
         print(f"Markdown unavailable: {exc!r}")
         return False
+    await mathml.load()  # without it, math shows as its source
     return True
 
 
@@ -174,7 +177,19 @@ def _walk(tokens: list[Any]) -> list[El | str]:
             here.append(El("hr", {"class": CLASSES["hr"]}))
         elif tok.type == "image":
             here.append(tok.content)  # alt text only: no request leaves because of an answer
+        elif tok.type in mathml.TOKENS:
+            here.append(_math(tok))
     return root
+
+
+def _math(tok: Any) -> El:
+    """MathML (displayed on its own line unless `$…$` or `\\(…\\)`), or the source as code."""
+    display = tok.type != "math_inline"
+    math = mathml.node(tok.content.strip(), display)
+    if math is None:
+        source = El("code", {"class": CLASSES["code"]}, [tok.markup + tok.content + mathml.CLOSE[tok.markup]])
+        return El("p", {"class": CLASSES["p"]}, [source]) if tok.block else source
+    return El("span", {"class": DISPLAY_MATH}, [math]) if display else math
 
 
 def text_of(nodes: list[El | str]) -> str:
@@ -234,11 +249,29 @@ def last_cut(text: str, start: int = 0) -> int:
         else:
             if blank and line and not _BLANK.fullmatch(line) and not _NOT_A_CUT.match(line):
                 cut = pos
+            math = mathml.BLOCK_OPEN.match(line)
+            if math:  # displayed math: what looks like a fence inside it is LaTeX
+                spans, _ = mathml.display_block(_lines(text, pos + math.end(), end), mathml.CLOSE[math.group(1)])
+                if spans < 0:
+                    return cut  # not closed yet, and no cut can follow before it is
+                if spans > 0:
+                    for _ in range(spans - 1):
+                        end = text.index("\n", end + 1)
+                    blank, pos = False, end + 1
+                    continue
             fence = _fence_open(line)
             blank = _BLANK.fullmatch(line) is not None
             if fence is not None:
                 blank = False
         pos = end + 1
+
+
+def _lines(text: str, start: int, end: int) -> Iterator[str]:
+    """text[start:end], then the whole lines after `end` (a newline) one by one."""
+    yield text[start:end]
+    while (after := text.find("\n", end + 1)) >= 0:
+        yield text[end + 1 : after]
+        end = after
 
 
 @dataclass

@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from client.markdown import WHEELS as LAZY_WHEEL_URLS  # noqa: E402
 from server.static import APP_DIR, MANIFEST, client_files, client_sources  # noqa: E402
 
 NODE = ROOT / "node_modules"
@@ -65,11 +66,16 @@ WHEELS = {
     "msgspec==0.22.0": "msgspec-0.22.0-cp314-cp314-pyemscripten_2026_0_wasm32.whl",
     "reaktiv==0.24.2": "reaktiv-0.24.2-py3-none-any.whl",
 }
-# Loaded by the page after it is ready (client/markdown.py WHEELS), so they cost no start-up time.
-LAZY_WHEELS = {
-    "markdown-it-py==4.3.0": "markdown_it_py-4.3.0-py3-none-any.whl",
-    "mdurl==0.1.2": "mdurl-0.1.2-py3-none-any.whl",
-}
+
+
+def pinned(filename: str) -> str:
+    """The requirement that pins a wheel's file name: "mdurl-0.1.2-py3-none-any.whl" -> "mdurl==0.1.2"."""
+    name, version = filename.split("-")[:2]
+    return f"{name}=={version}"
+
+
+# Loaded by the page after it is ready, so they cost no start-up time; client.markdown lists them.
+LAZY_WHEELS = {pinned(Path(url).name): Path(url).name for url in LAZY_WHEEL_URLS}
 
 CSS_IN = ROOT / "style" / "input.css"
 CSS_OUT = ROOT / "style" / "output.css"

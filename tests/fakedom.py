@@ -15,6 +15,7 @@ class Node:
         self.children: list[Node] = []
         self.parent: Node | None = None
         self.built = 0  # nodes created under this document
+        self.namespace: str | None = None  # set by createElementNS (MathML)
 
     @property
     def childNodes(self) -> Any:  # noqa: N802 (the DOM's naming)
@@ -47,9 +48,17 @@ class Node:
         self.built += 1
         return Node(tag)
 
+    def createElementNS(self, namespace: str, tag: str) -> Node:  # noqa: N802
+        node = self.createElement(tag)
+        node.namespace = namespace
+        return node
+
     def createTextNode(self, text: str) -> Node:  # noqa: N802
         self.built += 1
         return Node(text=text)
 
     def dump(self) -> Any:
-        return self.text if self.tag == "#text" else (self.tag, self.attrs, [c.dump() for c in self.children])
+        if self.tag == "#text":
+            return self.text
+        tag = f"{self.namespace} {self.tag}" if self.namespace else self.tag
+        return (tag, self.attrs, [c.dump() for c in self.children])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
+import tomllib
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -77,12 +79,17 @@ def test_browser_runtime_versions_are_pinned() -> None:
 
 
 def test_markdown_wheels_loaded_later_are_vendored_and_pinned() -> None:
+    """The page's late wheels (Markdown, math) are what vendor.py downloads and what the
+    CPython tests run: pyproject's dev pins name the same versions."""
     from client.markdown import WHEELS
 
     vendor = load_vendor()
     assert list(WHEELS) == [f"/static/wheels/{name}" for name in vendor.LAZY_WHEELS.values()]
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    pins = {re.sub(r"[-_.]+", "-", pin.split("==")[0]).lower(): pin.split("==")[1] for pin in dev if "==" in pin}
     for requirement in vendor.LAZY_WHEELS:
-        assert "==" in requirement
+        name, version = requirement.split("==")
+        assert pins[re.sub(r"[-_.]+", "-", name).lower()] == version, requirement
 
 
 def test_page_has_no_inline_script_style_or_handlers() -> None:

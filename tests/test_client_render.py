@@ -1,6 +1,6 @@
 """Streaming Markdown (client.markdown.StreamRender): every prefix of an answer, rendered as it
-streams, shows exactly what a one-shot render of that prefix shows, and the work per token does
-not grow with the answer's length."""
+streams, shows exactly what a one-shot render of that prefix shows (math included), and the work
+per token does not grow with the answer's length."""
 
 from __future__ import annotations
 
@@ -39,6 +39,19 @@ BLOCKS = [
     "   \n",
     "\t\n",
     "    \n",
+    # math (client.mathml): inline, displayed, over lines, malformed, currency, inside code
+    "Inline $a^2$ and \\(b_1\\), costs $5 and $10.\n",
+    "$$\nx = \\frac{1}{2}\n$$\n",
+    "\\[\n\\sum_i x_i\n+ y\n\\]\n",
+    "Text then\n$$y$$\n",
+    "Also \\[z\\] and $$w$$ in a line.\n",
+    "$$\nopen\n\nstill open?\n$$\n",
+    "\\[\nnever closed\n",
+    "bad $\\frac{$ math\n",
+    "`$x$` and ```\n$$\n```\n",
+    "- $m$\n  $$\n  n\n  $$\n",
+    "$$\n~~~\n$$\n",  # LaTeX that looks like a fence: not one
+    "- \\[\n  ```\n  \\]\n",
 ]
 
 answers = st.lists(st.sampled_from(BLOCKS), max_size=10).flatmap(
@@ -107,6 +120,9 @@ def test_cuts() -> None:
     assert last_cut("- a\n\n  b\n") == 0
     assert last_cut("```\na\n\nb\n```\n\nc\n") == 14
     assert last_cut("```\na\n\nb\n") == 0
+    assert last_cut("$$\n```\n$$\n\nc\n") == 11  # displayed math holds LaTeX, not a fence
+    assert last_cut("a\n\n\\[\nx\n") == 3  # math still open: nothing after it can be cut yet
+    assert last_cut("$$\n```\n\nc\n") == 0  # a blank line: not math, so that was a fence
 
 
 def long_answer(tokens: int) -> list[str]:

@@ -20,9 +20,10 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
-from client import markdown
+from client import markdown, mathml
 from client.browser import copy_text, listen
 from client.gauge import DROPPED_LABEL, dropped
+from client.nodes import El
 from client.state import Chat, Turn, versions_at
 
 PLACEHOLDER = "..."  # shown in the model's bubble until its first token arrives
@@ -145,16 +146,19 @@ def _view_of(turn: Turn, last: bool, busy: bool, rich: bool, versions: tuple[int
     )
 
 
-def build(document: Any, parent: Any, nodes: list[markdown.El | str]) -> None:
-    """Markdown nodes -> DOM, with createElement/setAttribute/text nodes only."""
+def build(document: Any, parent: Any, nodes: list[El | str]) -> None:
+    """Markdown nodes -> DOM, with createElement(NS)/setAttribute/text nodes only."""
     for node in nodes:
         if isinstance(node, str):
             parent.append(document.createTextNode(node))
             continue
-        if node.tag not in markdown.TAGS:
+        if node.tag in mathml.TAGS:
+            el = document.createElementNS(mathml.NS, node.tag)
+        elif node.tag in markdown.TAGS:
+            el = document.createElement(node.tag)
+        else:
             build(document, parent, node.children)
             continue
-        el = document.createElement(node.tag)
         for name, value in node.attrs.items():
             el.setAttribute(name, value)
         build(document, el, node.children)
