@@ -13,7 +13,7 @@ import msgspec
 from msgspec import Struct
 from msgspec.structs import replace
 
-from client.state import Chat, Fork, Turn, restore, title_of
+from client.state import Chat, Fork, Turn, restore, sent_text, title_of
 
 CHAT_PREFIX = "chat:"
 OPEN_KEY = "open"
@@ -246,7 +246,7 @@ def export_markdown(chat: Chat) -> str:
     for turn in chat.turns:
         who = "You" if turn.user else "Assistant"
         by = f" ({turn.model})" if turn.model and not turn.user else ""
-        lines += [f"**{who}:**{by}", "", turn.text, ""]
+        lines += [f"**{who}:**{by}", "", sent_text(turn), ""]
     return "\n".join(lines)
 
 
