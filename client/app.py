@@ -87,6 +87,7 @@ class App:
         self.tasks: set[asyncio.Task[Any]] = set()
         self._kept: list[object] = []
         self._streams: dict[str, asyncio.Task[None]] = {}  # chat id -> its answer being streamed
+        self._attaching = asyncio.Lock()
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.ensure_future(coro)
@@ -191,14 +192,15 @@ class App:
     async def attach(self, picked: list[Picked]) -> None:
         """Attach the files the user chose or dropped, one after another (each counted with those
         before it); `attach_note` says why any was refused."""
-        self.attach_note.set("")
-        refused = []
-        for one in picked:
-            try:
-                self.attached.set(self.attached() + (await self._checked(one),))
-            except Refused as exc:
-                refused.append(str(exc))
-        self.attach_note.set(" ".join(refused))
+        async with self._attaching:  # a second drop waits: each file is counted with those before it
+            self.attach_note.set("")
+            refused = []
+            for one in picked:
+                try:
+                    self.attached.set(self.attached() + (await self._checked(one),))
+                except Refused as exc:
+                    refused.append(str(exc))
+            self.attach_note.set(" ".join(refused))
 
     async def _checked(self, picked: Picked) -> Pending:
         """The file, read and counted; Refused if it is not text or cannot fit the message or the context."""

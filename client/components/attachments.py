@@ -48,6 +48,7 @@ def chip(document: Any, name: str) -> Any:
     icon.append(path)
     label = document.createElement("span")
     label.className = CHIP_NAME
+    label.dataset.part = "file-name"
     label.textContent = name
     item.append(icon, label)
     return item
