@@ -21,6 +21,9 @@ from tests.harness import ROOT, start_server, stop_server
 
 N_CTX = 512
 SCREENSHOT = ROOT / "test-results" / "attachment.png"
+# The screenshot's file and question: one the 270M model answers well at temperature 0 (code it does not).
+CSV = "country,capital,population\nFrance,Paris,68 million\nItaly,Rome,59 million\nJapan,Tokyo,124 million\n"
+QUESTION = "What is the capital of Japan, according to this file?"
 CODE = 'def greet(name):\n    return f"Hello, {name}!"\n\n\nprint(greet("world"))\n'
 # Markdown with a fence of its own: the fence around it must be longer.
 NOTES = "# Notes\n\n```sh\nmake run\n```\n"
@@ -74,33 +77,51 @@ def test_attach_send_and_screenshot_with_no_axe_violations(chromium: Any, small_
         page = context.new_page()
         page.goto(small_server + "/")
         expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=PYTHON_READY_S * 1000)
-        set_settings(page, {"Max tokens": "24"})
+        set_settings(page, {"Max tokens": "40", "Temperature": "0"})  # the screenshot's answer: the likeliest
         with page.expect_file_chooser() as chooser:
             page.get_by_role("button", name="Attach").click()
-        chooser.value.set_files([file("greet.py", CODE, "text/x-python")])
-        expect(pending(page).get_by_text("greet.py")).to_be_visible(timeout=30_000)
-        expect(page.get_by_role("button", name="Remove greet.py")).to_be_visible()
+        chooser.value.set_files([file("countries.csv", CSV, "text/csv")])
+        expect(pending(page).get_by_text("countries.csv")).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("button", name="Remove countries.csv")).to_be_visible()
         page.set_input_files("#attach-file", [file("photo.png", PNG, "image/png")])
         expect(page.locator("#attach-note")).to_have_text("photo.png is not a text file")
         page.add_script_tag(path=str(AXE))
         assert page.evaluate(RUN_AXE) == []  # the chip, its Remove button and the refusal line
 
         with page.expect_request(lambda r: r.url.endswith("/api/converse")) as asked:
-            ask(page, "What does this program print?")
-        text = sent_text(asked.value)
-        assert text == f"File: greet.py\n```python\n{CODE}```\n\nWhat does this program print?"
+            ask(page, QUESTION)
+        assert sent_text(asked.value) == f"File: countries.csv\n```csv\n{CSV}```\n\n{QUESTION}"
         expect(pending(page)).to_be_hidden()  # the chips went with the message
         expect(page.locator("#attach-note")).to_be_empty()
         question = page.locator("li[data-role=user]").last
-        expect(question.locator("[data-part=file]")).to_have_text("greet.py")
-        expect(question.locator("[data-part=bubble]")).to_have_text("What does this program print?")  # no file text
+        expect(question.locator("[data-part=file]")).to_have_text("countries.csv")
+        expect(question.locator("[data-part=bubble]")).to_have_text(QUESTION)  # not the file's text
         answer = wait_answer(page)
-        expect(answer.locator("[data-part=bubble]")).not_to_be_empty()
+        expect(answer.locator("[data-part=bubble]")).to_contain_text("Tokyo")  # greedy: the same answer each run
         assert page.evaluate(RUN_AXE) == []  # the chip in the sent message
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT))
+        page.set_input_files("#attach-file", [file("photo.png", PNG, "image/png")])
+        expect(page.locator("#attach-note")).to_have_text("photo.png is not a text file")
+        page.emulate_media(color_scheme="dark")
+        assert page.evaluate(RUN_AXE) == []  # dark: the sent chip and the refusal line
     finally:
         context.close()
+
+
+def test_code_is_sent_fenced_with_its_language(recorded_page: RecordedPage, small_server: str) -> None:
+    page = recorded_page.page
+    open_chat(recorded_page, small_server)
+    set_settings(page, {"Max tokens": "16"})
+    page.set_input_files("#attach-file", [file("greet.py", CODE, "text/x-python")])
+    expect(pending(page).locator("[data-part=file-name]")).to_have_text(["greet.py"], timeout=30_000)
+    with page.expect_request(lambda r: r.url.endswith("/api/converse")) as asked:
+        ask(page, "What does this program print?")
+    assert sent_text(asked.value) == f"File: greet.py\n```python\n{CODE}```\n\nWhat does this program print?"
+    question = page.locator("li[data-role=user]").last
+    expect(question.locator("[data-part=file]")).to_have_text("greet.py")
+    wait_answer(page)
+    assert recorded_page.errors == []
 
 
 def test_drop_files_send_without_text_and_edit_keeps_them(recorded_page: RecordedPage, small_server: str) -> None:
