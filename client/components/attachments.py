@@ -18,6 +18,7 @@ CHIP = (
     "inline-flex max-w-full min-w-0 items-center gap-1.5 rounded-lg border border-gray-300 bg-gray-50 px-2 py-1 "
     "text-sm text-gray-800 dark:border-gray-700 dark:bg-gray-900 dark:text-gray-200"
 )
+CHIP_ITEM = "min-w-0 max-w-full"
 CHIP_NAME = "min-w-0 truncate"
 CHIP_ICON = "size-4 shrink-0 text-gray-500 dark:text-gray-400"
 REMOVE = (
@@ -27,10 +28,20 @@ REMOVE = (
 # A page of text with a folded corner (24-unit box), drawn with createElementNS.
 ICON_PATH = "M6 2h8l6 6v14H6z M14 2v6h6"
 SVG = "http://www.w3.org/2000/svg"
+LIST_LABEL = "Attached files"  # the chips' list, here and in a sent message (index.html names the draft's too)
 
 
 def remove_label(name: str) -> str:
     return f"Remove {name}"
+
+
+def chip_item(document: Any, name: str) -> tuple[Any, Any]:
+    """A list item holding a file's chip; returns both (the chip takes a Remove button in the draft)."""
+    item = document.createElement("li")
+    item.className = CHIP_ITEM
+    piece = chip(document, name)
+    item.append(piece)
+    return item, piece
 
 
 def chip(document: Any, name: str) -> Any:
@@ -84,6 +95,8 @@ class Attachments:
         on_pick: Callable[[list[Picked]], object],
         on_remove: Callable[[int], None],
     ) -> None:
+        from js import document
+
         self._form, self._button, self._picker, self._chips, self._note = form, button, picker, chips, note
         self._on_pick, self._on_remove = on_pick, on_remove
         self._shown: tuple[tuple[str, ...], str] | None = None
@@ -93,6 +106,9 @@ class Attachments:
             listen(form, "dragover", self._over),
             listen(form, "dragleave", self._leave),
             listen(form, "drop", self._drop),
+            # Files dropped beside the form: the browser would leave the app to open them.
+            listen(document, "dragover", self._ignore),
+            listen(document, "drop", self._ignore),
             listen(chips, "click", self._click),
         ]
 
@@ -107,9 +123,7 @@ class Attachments:
 
         items = []
         for index, name in enumerate(names):
-            item = document.createElement("li")
-            item.className = "min-w-0 max-w-full"
-            piece = chip(document, name)
+            item, piece = chip_item(document, name)
             remove = document.createElement("button")
             remove.type = "button"
             remove.className = REMOVE
@@ -117,7 +131,6 @@ class Attachments:
             remove.setAttribute("aria-label", remove_label(name))
             remove.textContent = "×"
             piece.append(remove)
-            item.append(piece)
             items.append(item)
         self._chips.replaceChildren(*items)
         self._chips.hidden = not names
@@ -138,6 +151,10 @@ class Attachments:
             event.preventDefault()  # this is a drop target
             event.dataTransfer.dropEffect = "copy"
             self._form.dataset.drop = "true"
+
+    def _ignore(self, event: Any) -> None:
+        if self._carries_files(event) and not event.defaultPrevented:  # the form took it already
+            event.preventDefault()
 
     def _leave(self, event: Any) -> None:
         if not self._form.contains(event.relatedTarget):  # left the form, not just moved onto a child

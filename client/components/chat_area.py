@@ -19,7 +19,7 @@ from typing import Any
 
 from client import markdown
 from client.browser import copy_text, listen
-from client.components.attachments import chip
+from client.components.attachments import LIST_LABEL, chip_item
 from client.gauge import DROPPED_LABEL, dropped
 from client.state import Chat, Turn, versions_at
 
@@ -253,15 +253,9 @@ class ChatArea:
             files = document.createElement("ul")
             files.className = FILES
             files.dataset.part = "files"
-            files.setAttribute("aria-label", "Attached files")
+            files.setAttribute("aria-label", LIST_LABEL)
             column.prepend(files)
-        items = []
-        for name in names:
-            item = document.createElement("li")
-            item.className = "min-w-0 max-w-full"
-            item.append(chip(document, name))
-            items.append(item)
-        files.replaceChildren(*items)
+        files.replaceChildren(*(chip_item(document, name)[0] for name in names))
         files.hidden = not names
 
     def _near_bottom(self) -> bool:

@@ -69,6 +69,20 @@ def drop(page: Any, name: str, text: str) -> None:
     expect(page.locator("#type-area")).not_to_have_attribute("data-drop", "true")
 
 
+def drop_beside_the_form(page: Any) -> bool:
+    """Drop a file on the conversation, outside the form; whether the browser may act on it (open the file)."""
+    return bool(
+        page.evaluate(
+            """() => {
+                const data = new DataTransfer();
+                data.items.add(new File(['x'], 'stray.txt', {type: 'text/plain'}));
+                const drop = new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true});
+                return document.getElementById('messages').dispatchEvent(drop);
+            }"""
+        )
+    )
+
+
 def test_attach_send_and_screenshot_with_no_axe_violations(chromium: Any, small_server: str) -> None:
     assert AXE.is_file(), "run `npm ci` first"
     # bypass_csp: axe is injected as an inline script, which the page's own policy forbids.
@@ -133,6 +147,7 @@ def test_drop_files_send_without_text_and_edit_keeps_them(recorded_page: Recorde
     drop(page, "extra.txt", "spare")
     expect(pending(page).locator("[data-part=file-name]")).to_have_text(["notes.md", "extra.txt"], timeout=30_000)
     page.get_by_role("button", name="Remove extra.txt").click()
+    assert drop_beside_the_form(page) is False  # the page keeps it from leaving the app to open the file
     expect(pending(page).locator("[data-part=file-name]")).to_have_text(["notes.md"])
 
     with page.expect_request(lambda r: r.url.endswith("/api/converse")) as asked:
