@@ -23,9 +23,10 @@ from typing import Any, TypeVar
 
 from reaktiv import Signal
 
+from client import attachments, settings
 from client import library as lib
-from client import settings
-from client.protocol import ErrorEvent, Health, ModelList, SamplingParams
+from client.attachments import Pending, Picked, Refused
+from client.protocol import ErrorEvent, Health, ModelList, SamplingParams, TokensRequest
 from client.rpc import UNAUTHORIZED, Client
 from client.state import (
     Chat,
@@ -80,10 +81,13 @@ class App:
         # The models the server offers (GET /api/models); None: it does not say (an older server, or unreachable).
         self.models: Signal[ModelList | None] = Signal(None)
         self.last_model: Signal[str] = Signal(str(store.get(LAST_MODEL) or ""))
+        self.attached: Signal[tuple[Pending, ...]] = Signal(())  # files for the message being written
+        self.attach_note: Signal[str] = Signal("")  # why the last files picked were refused, if any were
         # Tasks, effects and JS proxies must stay referenced: asyncio, reaktiv and JS hold them weakly.
         self.tasks: set[asyncio.Task[Any]] = set()
         self._kept: list[object] = []
         self._streams: dict[str, asyncio.Task[None]] = {}  # chat id -> its answer being streamed
+        self._attaching = asyncio.Lock()
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.ensure_future(coro)
@@ -144,10 +148,13 @@ class App:
         index = self.editing()
         before = self.current
         now = time.time()
-        after = submit(before, text, now) if index is None else edit(before, index, text, now)
+        files = tuple(p.file for p in self.attached())
+        after = submit(before, text, now, files) if index is None else edit(before, index, text, now, files)
         if after is before:  # blank, or an answer is still streaming
             return
         self.editing.set(None)
+        self.attached.set(())
+        self.attach_note.set("")
         self.change(chat_id, lambda _c: after)
         self.start_answer(chat_id)
 
@@ -176,7 +183,46 @@ class App:
     def start_edit(self, index: int) -> str:
         """Edit user message `index` of the open chat; returns its text for the type area."""
         self.editing.set(index)
-        return self.current.turns[index].text
+        turn = self.current.turns[index]
+        self.attached.set(tuple(Pending(f) for f in turn.files))  # its files stay unless removed
+        return turn.text
+
+    # Attachments.
+
+    async def attach(self, picked: list[Picked]) -> None:
+        """Attach the files the user chose or dropped, one after another (each counted with those
+        before it); `attach_note` says why any was refused."""
+        async with self._attaching:  # a second drop waits: each file is counted with those before it
+            self.attach_note.set("")
+            refused = []
+            for one in picked:
+                try:
+                    self.attached.set(self.attached() + (await self._checked(one),))
+                except Refused as exc:
+                    refused.append(str(exc))
+            self.attach_note.set(" ".join(refused))
+
+    async def _checked(self, picked: Picked) -> Pending:
+        """The file, read and counted; Refused if it is not text or cannot fit the message or the context."""
+        attachments.check_size(picked.name, picked.size)
+        try:
+            data = await picked.read()
+        except Exception as exc:  # a JsException: the file went away, or may not be read
+            raise Refused(f"{picked.name} could not be read: {exc}") from exc
+        file = attachments.read(picked.name, data)
+        before = self.attached()
+        attachments.check_fits_message(file, [p.file for p in before])
+        request = TokensRequest(text=attachments.fenced(file), model=self.chosen_model() or None)
+        count = await self.client.count_tokens(request)
+        if isinstance(count, ErrorEvent):
+            raise Refused(attachments.not_counted(file.name, count.message))
+        answer = self.params().max_tokens or count.max_tokens
+        attachments.check_fits_context(file.name, count, sum(p.tokens for p in before), answer)
+        return Pending(file, count.tokens)
+
+    def remove_attachment(self, index: int) -> None:
+        files = self.attached()
+        self.attached.set(files[:index] + files[index + 1 :])
 
     # Chats.
 

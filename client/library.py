@@ -13,7 +13,7 @@ import msgspec
 from msgspec import Struct
 from msgspec.structs import replace
 
-from client.state import Chat, Fork, Turn, restore, title_of
+from client.state import Chat, Fork, Turn, restore, sent_text, title_of
 
 CHAT_PREFIX = "chat:"
 OPEN_KEY = "open"
@@ -249,7 +249,7 @@ def export_markdown(chat: Chat) -> str:
         lines += [f"**{who}:**{by}", ""]
         if turn.thoughts:  # a quote before the answer, as the page shows them folded above it
             lines += ["> *Thoughts:*", ">", *(f"> {line}".rstrip() for line in turn.thoughts.splitlines()), ""]
-        lines += [turn.text, ""]
+        lines += [sent_text(turn), ""]
     return "\n".join(lines)
 
 

@@ -30,6 +30,7 @@ async def start(typed_ahead: str | None) -> App:
     from client import browser, devreload, markdown, storage
     from client.app import App
     from client.components.api_key_dialog import ApiKeyDialog
+    from client.components.attachments import Attachments
     from client.components.banner import Banner
     from client.components.chat_area import ChatArea
     from client.components.context_gauge import ContextGauge
@@ -43,7 +44,10 @@ async def start(typed_ahead: str | None) -> App:
     boot.reach(boot.MODULES_IMPORTED)
     app = App(Client(), await storage.open_store())
     get = document.getElementById
-    type_area = TypeArea(get("type-area"), get("prompt"), get("send"), on_send=app.send, on_stop=app.stop_answer)
+    type_area = TypeArea(
+        get("type-area"), get("prompt"), get("send"), on_send=app.send, on_stop=app.stop_answer,
+        has_files=lambda: bool(app.attached()),
+    )
     # The box is the app's now: what was typed ahead goes out before the first render shows the chat.
     sent_since = boot.take_over(captured=typed_ahead is not None)
     typed = typed_ahead if typed_ahead is not None else sent_since
@@ -66,6 +70,11 @@ async def start(typed_ahead: str | None) -> App:
         get("model-picker"),
         on_choose=app.choose_model,
         on_open=lambda: app.spawn(app.refresh_models()),
+    )
+    attached = Attachments(
+        get("type-area"), get("attach"), get("attach-file"), get("attached"), get("attach-note"),
+        on_pick=lambda files: app.spawn(app.attach(files)),
+        on_remove=app.remove_attachment,
     )
     gauge = ContextGauge(get("context-field"), get("context-gauge"), get("context-text"))
     def show_saving(saving: bool) -> None:
@@ -113,6 +122,7 @@ async def start(typed_ahead: str | None) -> App:
             Effect(lambda: banner.render(app.banner())),
             Effect(lambda: key_dialog.render(app.key_request())),
             Effect(lambda: panel.show_server(app.health())),
+            Effect(lambda: attached.render(tuple(p.file.name for p in app.attached()), app.attach_note())),
             Effect(lambda: gauge.render(gauge_of(app.current, app.models()))),
             Effect(lambda: picker.render(*options(app.models(), app.health(), app.chosen_model()))),
         ]
@@ -121,6 +131,7 @@ async def start(typed_ahead: str | None) -> App:
     get("open-settings").disabled = False
     sidebar.enable()
     type_area.enable()
+    attached.enable()
     document.body.dataset.ready = "true"  # for people and tests: Python is up
     boot.reach(boot.READY)
     app.spawn(app.check_health())

@@ -144,6 +144,26 @@ class ModelList(Struct):
 MODELS_PATH = "/api/models"
 
 
+class TokensRequest(Struct, forbid_unknown_fields=True):
+    """`POST /api/tokens`: how many tokens `text` takes as a user's message to `model` (None: the default)."""
+
+    text: Text
+    model: ModelName | None = None
+
+
+class TokenCount(Struct):
+    """What `POST /api/tokens` answers, counted by the model's own tokenizer and chat template."""
+
+    model: str
+    tokens: int  # the text's own tokens
+    overhead: int  # what a prompt holding only an empty message takes: template and system prompt
+    n_ctx: int  # the model's context: prompt plus answer
+    max_tokens: int  # the server's answer budget when a request sets none
+
+
+TOKENS_PATH = "/api/tokens"
+
+
 Req = TypeVar("Req", bound=Struct)
 Ev = TypeVar("Ev", bound=Struct)
 

@@ -19,7 +19,20 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from client.protocol import CONVERSE, MODELS_PATH, ConverseRequest, ErrorBody, ErrorEvent, Event, Health, ModelList, Rpc
+from client.protocol import (
+    CONVERSE,
+    MODELS_PATH,
+    TOKENS_PATH,
+    ConverseRequest,
+    ErrorBody,
+    ErrorEvent,
+    Event,
+    Health,
+    ModelList,
+    Rpc,
+    TokenCount,
+    TokensRequest,
+)
 
 Req = TypeVar("Req", bound=msgspec.Struct)
 Ev = TypeVar("Ev", bound=msgspec.Struct)
@@ -204,6 +217,19 @@ def parse_models(body: str) -> ModelList | None:
         return None
 
 
+def parse_token_count(status: int, body: str) -> TokenCount | ErrorEvent:
+    """A `POST /api/tokens` answer: the count, or the error to show."""
+    if not 200 <= status < 300:
+        return error_for_status(status, body)
+    try:
+        return msgspec.json.decode(body, type=TokenCount)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return ErrorEvent(type="protocol", message=f"bad token count from server: {exc}")
+
+
+STARTING_RETRIES = 60  # a server still loading its model answers 503 with Retry-After: 1; wait about a minute
+
+
 class Client:
     """The page's connection to its server: where it is, and the API key the user gave.
 
@@ -236,6 +262,28 @@ class Client:
         except Exception:  # a JsException: server down, connection lost
             return None
         return parse_health(body)
+
+    async def count_tokens(self, request: TokensRequest) -> TokenCount | ErrorEvent:
+        """How many tokens a text takes with a model (the server loads it if need be); an ErrorEvent
+        when it cannot say. A server still starting is waited for."""
+        import asyncio
+
+        from js import fetch
+
+        from client.browser import to_init
+
+        headers = headers_for(self.api_key) | {"Accept": "application/json"}
+        init = to_init({"method": "POST", "headers": headers, "body": msgspec.json.encode(request).decode()})
+        for _ in range(STARTING_RETRIES):
+            try:
+                response = await fetch(self.base_url + TOKENS_PATH, init)
+                status, body = int(response.status), str(await response.text())
+            except Exception as exc:  # a JsException: server down, connection lost
+                return ErrorEvent(type="network", message=f"Cannot reach the server: {exc}")
+            if status != 503 or not response.headers.has("Retry-After"):
+                return parse_token_count(status, body)
+            await asyncio.sleep(1)  # what the server asks (Retry-After: 1) while its model loads
+        return parse_token_count(status, body)
 
     async def models(self) -> ModelList | None:
         """The models the server offers; None when it does not say (an older server: 404), or cannot be reached."""

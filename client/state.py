@@ -13,6 +13,7 @@ from typing import Literal
 from msgspec import Struct
 from msgspec.structs import replace
 
+from client.attachments import Attachment, compose
 from client.protocol import (
     Conversation,
     ConverseRequest,
@@ -42,6 +43,7 @@ class Turn(Struct, frozen=True, omit_defaults=True):
     model: str = ""  # the model that wrote this answer (DoneEvent.model); empty: not known
     tokens: int = 0  # the server's count for this answer: prompt + completion tokens (DoneEvent)
     thoughts: str = ""  # the model's reasoning before its answer (ThoughtEvent), shown folded
+    files: tuple[Attachment, ...] = ()  # text files attached to a user's message (client.attachments)
 
 
 class Branch(Struct, frozen=True, omit_defaults=True):
@@ -79,7 +81,7 @@ class Chat(Struct, frozen=True, omit_defaults=True):
 def title_of(chat: Chat) -> str:
     if chat.title:
         return chat.title
-    first = next((t.text for t in chat.turns if t.user), "")
+    first = next((t.text or ", ".join(f.name for f in t.files) for t in chat.turns if t.user), "")
     words = " ".join(first.split())
     if not words:
         return "New chat"
@@ -90,11 +92,12 @@ def _ask(chat: Chat, turns: tuple[Turn, ...], now: float) -> Chat:
     return replace(chat, turns=turns + (Turn(user=False, text="", status="pending"),), updated=now)
 
 
-def submit(chat: Chat, text: str, now: float = 0.0) -> Chat:
-    """Add the user's message and an empty model answer; unchanged if blank or busy."""
-    if chat.busy or not text.strip():
+def submit(chat: Chat, text: str, now: float = 0.0, files: tuple[Attachment, ...] = ()) -> Chat:
+    """Add the user's message (with its attached files) and an empty model answer; unchanged if
+    blank (no text, no files) or busy."""
+    if chat.busy or not (text.strip() or files):
         return chat
-    return _ask(chat, chat.turns + (Turn(user=True, text=text),), now)
+    return _ask(chat, chat.turns + (Turn(user=True, text=text, files=files),), now)
 
 
 def _fork_at(chat: Chat, at: int) -> Fork | None:
@@ -124,12 +127,12 @@ def regenerate(chat: Chat, now: float = 0.0) -> Chat:
     return _branch(chat, len(chat.turns) - 1, (), now)
 
 
-def edit(chat: Chat, index: int, text: str, now: float = 0.0) -> Chat:
-    """Replace user message `index` and ask again from there; the old message and everything
-    after it stay as a version."""
-    if chat.busy or not text.strip() or not 0 <= index < len(chat.turns) or not chat.turns[index].user:
+def edit(chat: Chat, index: int, text: str, now: float = 0.0, files: tuple[Attachment, ...] = ()) -> Chat:
+    """Replace user message `index` (with `files` attached) and ask again from there; the old
+    message and everything after it stay as a version."""
+    if chat.busy or not (text.strip() or files) or not 0 <= index < len(chat.turns) or not chat.turns[index].user:
         return chat
-    return _branch(chat, index, (Turn(user=True, text=text),), now)
+    return _branch(chat, index, (Turn(user=True, text=text, files=files),), now)
 
 
 def versions_at(chat: Chat, index: int) -> tuple[int, int] | None:
@@ -281,7 +284,7 @@ def request_for(chat: Chat, params: SamplingParams | None = None) -> ConverseReq
     chat's model (none named: the server's default)."""
     kept = ("done", "stopped")
     messages = [
-        Message(user=t.user, text=t.text, thoughts=t.thoughts)
+        Message(user=t.user, text=sent_text(t), thoughts=t.thoughts)
         for t in chat.turns if t.user or (t.status in kept and t.text)
     ]
     return ConverseRequest(
@@ -289,6 +292,11 @@ def request_for(chat: Chat, params: SamplingParams | None = None) -> ConverseReq
         params=params if params is not None else SamplingParams(),
         model=chat.model or None,
     )
+
+
+def sent_text(turn: Turn) -> str:
+    """What the model reads of a turn: a user's message with its files fenced in (client.attachments)."""
+    return compose(turn.text, turn.files) if turn.files else turn.text
 
 
 def choose_model(chat: Chat, model: str) -> Chat:

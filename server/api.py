@@ -1,7 +1,8 @@
-"""Our own front door: `POST /api/converse` (SSE) and `GET /health`."""
+"""Our own front door: `POST /api/converse` (SSE), `POST /api/tokens` and `GET /health`."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import TypeVar
 
@@ -10,8 +11,9 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from client.protocol import CONVERSE, DoneEvent, ErrorEvent, Event, LoadingEvent
+from client.protocol import CONVERSE, DoneEvent, ErrorEvent, Event, LoadingEvent, Message, TokenCount, TokensRequest
 from server.chat import loaded, model_named, models_of, start_chat
+from server.engines.base import Engine, TemplateError
 from server.errors import ApiError
 from server.models import Models
 from server.scheduler import Job, Scheduler
@@ -83,6 +85,32 @@ def sse(events: AsyncIterator[Event]) -> Response:
             yield {"event": name, "data": data}
 
     return EventSourceResponse(encoded(), ping=15, headers={"Cache-Control": "no-store"})
+
+
+async def count_tokens(request: Request) -> Response:
+    """How many tokens a text takes as a user's message to a model (loaded first if need be), and
+    the model's context: the page refuses an attachment that cannot fit before sending anything."""
+    settings: Settings = request.app.state.settings
+    models = models_of(request)
+    body = decode_body(await read_body(request, settings.max_body_bytes), TokensRequest)
+    name = model_named(models, body.model)
+    engine = (models.loaded(name) or await loaded(models, name)).engine
+    try:
+        # tokenizing a long text takes a while: keep it off the event loop
+        whole, empty = await asyncio.to_thread(_message_tokens, engine, body.text)
+    except TemplateError as exc:
+        raise ApiError(400, "invalid_request", f"the model's chat template refused the text: {exc}") from exc
+    count = TokenCount(name, max(whole - empty, 0), empty, engine.n_ctx, settings.max_tokens)
+    return Response(msgspec.json.encode(count), media_type="application/json")
+
+
+def _message_tokens(engine: Engine, text: str) -> tuple[int, int]:
+    """The prompt's tokens with `text` as the one user message, and with an empty one (the template's share)."""
+
+    def count(message: str) -> int:
+        return engine.render([Message(user=True, text=message)], None).n_tokens
+
+    return count(text), count("")
 
 
 async def list_models(request: Request) -> Response:

@@ -15,7 +15,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from client.protocol import CONVERSE, MODELS_PATH
+from client.protocol import CONVERSE, MODELS_PATH, TOKENS_PATH
 from server import api, openai_api
 from server.accesslog import AccessLog
 from server.devreload import reload_route
@@ -78,6 +78,7 @@ def create_app(
         Route("/metrics", metrics.endpoint),
         Route(CONVERSE.path, api.converse, methods=["POST"]),
         Route(MODELS_PATH, api.list_models),
+        Route(TOKENS_PATH, api.count_tokens, methods=["POST"]),
         Route("/v1/models", openai_api.models),
         Route("/v1/chat/completions", openai_api.chat_completions, methods=["POST"]),
         Mount("/client", CachedStatic(directory=CLIENT, max_age=0), name="client"),

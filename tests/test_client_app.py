@@ -10,6 +10,7 @@ import pytest
 
 from client import settings
 from client.app import API_KEY, LAST_MODEL, NEEDS_KEY, NO_SERVER, UNREACHABLE, App, KeyRequest
+from client.attachments import Attachment, Picked
 from client.components.api_key_dialog import ASK, REFUSED, title_for
 from client.protocol import (
     ConverseRequest,
@@ -22,7 +23,9 @@ from client.protocol import (
     ModelList,
     SamplingParams,
     TemplateInfo,
+    TokenCount,
     TokenEvent,
+    TokensRequest,
 )
 from client.rpc import UNAUTHORIZED, Client
 from tests.conftest import run_async
@@ -315,5 +318,100 @@ def test_a_failed_refresh_keeps_the_list() -> None:
         server.offered = None
         await app.refresh_models()
         assert app.models() == TWO_MODELS
+
+    run_async(run())
+
+
+# Attachments.
+
+
+class CountingServer(FakeServer):
+    """Counts a token per character (or says it cannot), with a context of `n_ctx`."""
+
+    def __init__(self, *answers: list[Event], n_ctx: int = 1000, reachable: bool = True) -> None:
+        super().__init__(*answers)
+        self.n_ctx, self.reachable = n_ctx, reachable
+        self.counted: list[TokensRequest] = []
+
+    async def count_tokens(self, request: TokensRequest) -> TokenCount | ErrorEvent:
+        self.counted.append(request)
+        if not self.reachable:
+            return ErrorEvent(type="network", message="Cannot reach the server: TypeError: Failed to fetch")
+        return TokenCount(request.model or "m.gguf", len(request.text), 10, self.n_ctx, 512)
+
+
+def picked(name: str, data: bytes) -> Picked:
+    async def read() -> bytes:
+        return data
+
+    return Picked(name, len(data), read)
+
+
+def attach_app(server: CountingServer, max_tokens: int = 100) -> App:
+    store = FakeStore({settings.SETTINGS_KEY: settings.dump(SamplingParams(max_tokens=max_tokens))})
+    return App(server, store)
+
+
+def test_files_are_attached_counted_with_the_chat_s_model_sent_fenced_then_cleared() -> None:
+    async def run() -> None:
+        server = CountingServer([TokenEvent(text="It greets."), DONE])
+        app = attach_app(server)
+        app.choose_model("other.gguf")
+        await app.attach([picked("greet.py", b"print('hi')\n"), picked("photo.png", b"\x89PNG\x00")])
+        assert [p.file.name for p in app.attached()] == ["greet.py"]
+        assert app.attach_note() == "photo.png is not a text file"
+        block = "File: greet.py\n```python\nprint('hi')\n```"
+        assert server.counted == [TokensRequest(text=block, model="other.gguf")]
+        app.send("")  # files only
+        await settle(app)
+        assert server.calls[0][1].conversation.messages[-1].text == block
+        assert app.attached() == () and app.attach_note() == ""
+        assert app.current.turns[0].files == (Attachment("greet.py", "print('hi')\n"),)
+
+    run_async(run())
+
+
+def test_a_file_that_cannot_fit_the_context_is_refused_and_nothing_is_sent() -> None:
+    async def run() -> None:
+        server = CountingServer(n_ctx=300)
+        app = attach_app(server, max_tokens=100)
+        await app.attach([picked("a.txt", b"a" * 100)])  # 10 + 120 (fenced) + 100 <= 300
+        await app.attach([picked("b.txt", b"b" * 100)])  # with a.txt's 120 it is not
+        assert [p.file.name for p in app.attached()] == ["a.txt"]
+        assert app.attach_note() == (
+            "b.txt is 120 tokens; this chat's model takes 300, 100 of them kept for the answer"
+            " and 120 used by the other files"
+        )
+        app.remove_attachment(0)
+        assert app.attached() == ()
+        app.send("  ")
+        await settle(app)
+        assert server.calls == [] and app.current.turns == ()
+
+    run_async(run())
+
+
+def test_a_file_is_refused_when_its_tokens_cannot_be_counted() -> None:
+    async def run() -> None:
+        app = attach_app(CountingServer(reachable=False))
+        await app.attach([picked("a.txt", b"hello")])
+        assert app.attached() == ()
+        assert app.attach_note().startswith("a.txt was not attached: its tokens could not be counted (Cannot reach")
+
+    run_async(run())
+
+
+def test_editing_a_message_brings_back_its_files() -> None:
+    async def run() -> None:
+        server = CountingServer([TokenEvent(text="ok"), DONE], [TokenEvent(text="ok again"), DONE])
+        app = attach_app(server)
+        await app.attach([picked("a.txt", b"hello")])
+        app.send("Read it.")
+        await settle(app)
+        assert app.start_edit(0) == "Read it."
+        assert [p.file.name for p in app.attached()] == ["a.txt"]
+        app.send("Read it again.")
+        await settle(app)
+        assert server.calls[1][1].conversation.messages[-1].text.startswith("File: a.txt\n")
 
     run_async(run())

@@ -248,3 +248,15 @@ def test_sidebar_lists_pinned_first_and_filters_by_the_search() -> None:
 def test_ctrl_or_cmd_k_is_the_find_key() -> None:
     assert is_find_key("k", ctrl=True, meta=False) and is_find_key("K", ctrl=False, meta=True)
     assert not is_find_key("k", ctrl=False, meta=False) and not is_find_key("j", ctrl=True, meta=False)
+
+
+def test_a_message_shows_its_files_by_name_never_their_text() -> None:
+    from client.attachments import Attachment
+    from client.components.attachments import remove_label
+
+    files = (Attachment("greet.py", "print('secret')"), Attachment("n.md", "# N"))
+    view = view_of(Turn(user=True, text="Explain.", files=files))
+    assert view.files == ("greet.py", "n.md") and view.text == "Explain."
+    assert "secret" not in repr(view)
+    assert view_of(Turn(user=True, text="plain")).files == ()
+    assert remove_label("greet.py") == "Remove greet.py"

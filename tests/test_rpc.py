@@ -173,3 +173,14 @@ def test_models_list_and_what_is_not_one() -> None:
     )
     assert parse_models('{"detail": "Not Found"}') is None
     assert parse_models("<html>") is None
+
+
+def test_token_count_answers_and_errors() -> None:
+    from client.protocol import TokenCount
+    from client.rpc import parse_token_count
+
+    body = '{"model": "m.gguf", "tokens": 7, "overhead": 20, "n_ctx": 512, "max_tokens": 64}'
+    assert parse_token_count(200, body) == TokenCount("m.gguf", 7, 20, 512, 64)
+    refused = '{"error": {"type": "invalid_request", "message": "too long"}}'
+    assert parse_token_count(400, refused) == ErrorEvent(type="invalid_request", message="too long")
+    assert parse_token_count(200, "{}").type == "protocol"  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ import pytest
 
 from client import library as lib
 from client import settings, storage
+from client.attachments import Attachment, compose
 from client.protocol import DoneEvent, ErrorEvent, QueuedEvent, SamplingParams, TokenEvent
 from client.state import (
     Chat,
@@ -534,3 +535,39 @@ def test_thoughts_are_saved_exported_and_imported() -> None:
         msgspec.structs.replace(chat.turns[-1], thoughts="France,\n\nso Paris."),)))
     assert "**Assistant:**\n\n> *Thoughts:*\n>\n> France,\n>\n> so Paris.\n\nParis.\n" in md
     assert "Thoughts" not in lib.export_markdown(answered("hi"))
+
+
+# Attachments.
+
+CODE = Attachment("greet.py", "print('hi')\n")
+
+
+def test_a_message_may_be_files_only_and_the_model_gets_them_fenced() -> None:
+    assert submit(Chat(), "  ") == Chat()  # no text, no files: nothing to send
+    chat = submit(Chat(id="c"), "", files=(CODE,))
+    assert chat.turns[0] == Turn(user=True, text="", files=(CODE,)) and chat.busy
+    assert title_of(chat) == "greet.py"
+    sent = request_for(submit(answer(chat, "It prints hi."), "And?")).conversation.messages
+    assert [m.text for m in sent] == ["File: greet.py\n```python\nprint('hi')\n```", "It prints hi.", "And?"]
+    with_text = submit(Chat(), "Explain.", files=(CODE, Attachment("n.txt", "x")))
+    assert request_for(with_text).conversation.messages[0].text == compose("Explain.", with_text.turns[0].files)
+
+
+def test_edit_replaces_a_message_s_files_and_keeps_the_old_ones_as_a_version() -> None:
+    chat = answer(submit(Chat(id="c"), "Explain.", files=(CODE,)), "It prints.")
+    other = Attachment("other.py", "pass\n")
+    edited = edit(chat, 0, "", files=(other,))
+    assert edited.turns[0].files == (other,) and edited.turns[0].text == ""
+    assert switch_version(answer(edited, "Nothing."), 0, -1).turns[0].files == (CODE,)
+    assert edit(chat, 0, "", files=()) is chat  # blank
+
+
+def test_files_are_saved_exported_and_imported_and_old_records_have_none() -> None:
+    chat = answer(submit(Chat(id="c", updated=1.0), "Explain.", files=(CODE,)), "It prints.")
+    assert lib.find(lib.from_records(lib.records(library_of(chat, open_id="c"))), "c") == chat
+    assert lib.import_json(lib.export_json(chat), "c", now=1.0).turns == chat.turns
+    everything = lib.import_many(lib.export_all_json(library_of(chat, open_id="c")), lambda: "n", 2.0)
+    assert everything.chats[0].turns == chat.turns
+    md = lib.export_markdown(chat)
+    assert "**You:**\n\nFile: greet.py\n```python\nprint('hi')\n```\n\nExplain.\n" in md
+    assert '"files"' not in lib.record_of(answered("plain"))  # a message without files is stored as before

@@ -22,6 +22,7 @@ from typing import Any
 
 from client import markdown, mathml
 from client.browser import copy_text, listen
+from client.components.attachments import LIST_LABEL, chip_item
 from client.gauge import DROPPED_LABEL, dropped
 from client.nodes import El
 from client.state import Chat, Turn, versions_at
@@ -46,6 +47,7 @@ BUBBLE_DROPPED = (
     "border border-dashed border-gray-400 bg-gray-100 text-gray-700 dark:border-gray-600 dark:bg-gray-900 "
     "dark:text-gray-300"
 )
+FILES = "mb-1 flex max-w-full flex-wrap justify-end gap-1"
 NOTE = "mt-1 px-2 text-xs text-gray-600 dark:text-gray-400"
 # The folded thoughts above an answer: a summary line, and the thoughts as plain text.
 THOUGHTS = "mb-1 max-w-full text-sm text-gray-600 dark:text-gray-300"
@@ -99,6 +101,7 @@ class BubbleView:
     dropped: bool = False  # the server left this turn out of the last answer's prompt
     thoughts: str = ""  # the model's reasoning, shown folded above its answer
     thinking: bool = False  # thoughts are streaming and no answer text has come yet
+    files: tuple[str, ...] = ()  # names of the files attached to a user's message, shown as chips
 
 
 def view_of(
@@ -124,7 +127,8 @@ def _view_of(turn: Turn, last: bool, busy: bool, rich: bool, versions: tuple[int
     if turn.user:
         actions += () if busy else (EDIT, COPY)
         look = f"{BUBBLE_BASE} {PLAIN} {BUBBLE_USER}"
-        return BubbleView("user", turn.status, ROW_USER, COL_USER, look, turn.text, "", False, actions)
+        files = tuple(f.name for f in turn.files)
+        return BubbleView("user", turn.status, ROW_USER, COL_USER, look, turn.text, "", False, actions, files=files)
     pending = turn.status == "pending"
     if turn.status == "error":
         look = BUBBLE_ERROR
@@ -290,6 +294,21 @@ class ChatArea:
             details.open = False  # another answer's thoughts in this row: folded, like any new ones
             text.textContent = view.thoughts
 
+    @staticmethod
+    def _show_files(document: Any, column: Any, names: tuple[str, ...]) -> None:
+        """The chips of a message's files, above its bubble (made on first need: most messages have none)."""
+        files = column.querySelector(":scope > [data-part=files]")
+        if not files:  # JS null when there is none yet
+            if not names:
+                return
+            files = document.createElement("ul")
+            files.className = FILES
+            files.dataset.part = "files"
+            files.setAttribute("aria-label", LIST_LABEL)
+            column.prepend(files)
+        files.replaceChildren(*(chip_item(document, name)[0] for name in names))
+        files.hidden = not names
+
     def _near_bottom(self) -> bool:
         s = self._scroller
         return bool(s.scrollHeight - s.scrollTop - s.clientHeight < 80)
@@ -323,6 +342,10 @@ class ChatArea:
         row.dataset.index = str(index)
         column.className = view.column_class
         bubble.className = view.bubble_class
+        if view.files or (old and old.files):  # a message of files only: their chips say it all
+            bubble.hidden = not view.text
+        if (old.files if old else ()) != view.files:
+            self._show_files(document, column, view.files)
         if old is None or (old.text, old.markdown) != (view.text, view.markdown):
             if view.markdown:
                 self._show_markdown(document, bubble, view, old, index)

@@ -31,8 +31,15 @@ class TypeArea:
     """Binds a form, its textarea and its button; calls on_send(text) per message, on_stop() for Stop."""
 
     def __init__(
-        self, form: Any, textarea: Any, button: Any, on_send: Callable[[str], None], on_stop: Callable[[], None]
+        self,
+        form: Any,
+        textarea: Any,
+        button: Any,
+        on_send: Callable[[str], None],
+        on_stop: Callable[[], None],
+        has_files: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`has_files()`: files are attached, so a message with no typed text may be sent."""
         from js import document
         from pyodide.ffi import create_proxy
 
@@ -41,6 +48,7 @@ class TypeArea:
         self._button = button
         self._on_send = on_send
         self._on_stop = on_stop
+        self._has_files = has_files
         self._busy = False
         # Proxies are kept on self: JS holds the listeners for the page's lifetime.
         self._on_submit = create_proxy(self._submit)
@@ -98,7 +106,7 @@ class TypeArea:
 
     def _send(self) -> None:
         text = self._textarea.value
-        if self._busy or not text.strip():
+        if self._busy or not (text.strip() or self._has_files()):
             return
         self._textarea.value = ""
         self._textarea.focus()

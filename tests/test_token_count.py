@@ -1,0 +1,87 @@
+"""`POST /api/tokens` (server.api.count_tokens): a text's tokens by the model's own tokenizer and
+template, what the page checks an attachment against before sending it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from client.protocol import MAX_TEXT, TOKENS_PATH
+from server.app import create_app
+from server.default_model import default_model_path
+from server.engines.base import Engine
+from server.engines.loader import plan_engine
+from server.settings import Settings
+from tests import tinymodels as tm
+from tests.harness import chat, converse
+
+
+def count(url: str, body: object) -> httpx.Response:
+    return httpx.post(url + TOKENS_PATH, json=body, timeout=60)
+
+
+def test_the_count_is_what_the_prompt_of_that_message_takes(live_server: str) -> None:
+    text = "File: greet.py\n```python\nprint('Hello, world!')\n```\n\nWhat does this print?"
+    counted = count(live_server, {"text": text}).json()
+    assert counted["model"] == default_model_path().name
+    assert counted["n_ctx"] == Settings().n_ctx and counted["max_tokens"] == Settings().max_tokens
+    assert 10 < counted["tokens"] < len(text) and counted["overhead"] > 0
+    # The very message as a chat: its prompt is the text's tokens plus the template's.
+    _, events = converse(live_server, chat(text, max_tokens=1))
+    done = events[-1]
+    assert done[0] == "done" and done[1]["prompt_tokens"] == counted["tokens"] + counted["overhead"]
+    assert count(live_server, {"text": text * 3}).json()["tokens"] > 2 * counted["tokens"]
+    assert count(live_server, {"text": ""}).json()["tokens"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error_type"),
+    [
+        (b"{not json", 400, "invalid_json"),
+        (b'{"text": 5}', 400, "invalid_request"),
+        (b"{}", 400, "invalid_request"),
+        (b'{"text": "hi", "extra": 1}', 400, "invalid_request"),
+        (b'{"text": "' + b"a" * (MAX_TEXT + 1) + b'"}', 400, "invalid_request"),
+        (b'{"text": "' + b"a" * (2 << 20) + b'"}', 413, "request_too_large"),
+    ],
+    ids=["not-json", "not-a-string", "no-text", "unknown-field", "over-max-text", "over-body-limit"],
+)
+def test_bad_input_is_a_clear_4xx(live_server: str, body: bytes, status: int, error_type: str) -> None:
+    r = httpx.post(live_server + TOKENS_PATH, content=body, headers={"Content-Type": "application/json"}, timeout=60)
+    assert r.status_code == status and r.json()["error"]["type"] == error_type
+    assert r.json()["error"]["message"]
+
+
+def test_503_while_starting_then_a_model_not_yet_loaded_is_loaded_to_count(tmp_path: Path) -> None:
+    """The real app in-process; its loader waits on a gate, as a big model on a slow disk would."""
+    tm.write_gguf(tmp_path / "default.gguf")
+    tm.write_gguf(tmp_path / "other.gguf", chat_template=tm.CHAT_TEMPLATE)
+    gate = threading.Event()
+    settings = Settings(model_path=str(tmp_path / "default.gguf"), models_dir=str(tmp_path), n_ctx=1024)
+    load = plan_engine(settings)
+
+    def slow_load() -> Engine:
+        gate.wait(30)
+        return load()
+
+    app = create_app(settings, slow_load, lambda exc: None)
+    with TestClient(app) as client:
+        r = client.post(TOKENS_PATH, json={"text": "hi"})
+        assert r.status_code == 503 and r.json()["error"]["type"] == "model_loading" and r.headers["retry-after"]
+        gate.set()
+        deadline = time.monotonic() + 30
+        while client.get("/health").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        loaded = {m["name"]: m["loaded"] for m in client.get("/api/models").json()["models"]}
+        assert loaded == {"default.gguf": True, "other.gguf": False}
+        r = client.post(TOKENS_PATH, json={"text": "hi there", "model": "other.gguf"})
+        assert r.status_code == 200 and r.json()["model"] == "other.gguf" and r.json()["tokens"] > 0
+        assert {m["name"]: m["loaded"] for m in client.get("/api/models").json()["models"]}["other.gguf"]
+        r = client.post(TOKENS_PATH, json={"text": "hi", "model": "nope.gguf"})
+        assert r.status_code == 404 and r.json()["error"]["type"] == "model_not_found"
