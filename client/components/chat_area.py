@@ -342,8 +342,6 @@ class ChatArea:
         row.dataset.index = str(index)
         column.className = view.column_class
         bubble.className = view.bubble_class
-        if view.files or (old and old.files):  # a message of files only: their chips say it all
-            bubble.hidden = not view.text
         if (old.files if old else ()) != view.files:
             self._show_files(document, column, view.files)
         if old is None or (old.text, old.markdown) != (view.text, view.markdown):
@@ -353,7 +351,8 @@ class ChatArea:
             else:
                 bubble.textContent = view.text
                 bubble.dataset.markdown = "false"
-        bubble.hidden = not view.text and bool(view.thoughts)  # an answer that only thinks so far: its thoughts alone
+        # A message of files only: their chips say it all; an answer that only thinks so far: its thoughts alone.
+        bubble.hidden = not view.text and bool(view.files or view.thoughts)
         if view.thoughts or index in self._thoughts:
             self._show_thoughts(document, column, bubble, view, old, index)
         note.className = NOTE
