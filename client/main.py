@@ -32,8 +32,10 @@ async def start(typed_ahead: str | None) -> App:
     from client.components.api_key_dialog import ApiKeyDialog
     from client.components.banner import Banner
     from client.components.chat_area import ChatArea
+    from client.components.chat_settings import ChatSettings
     from client.components.context_gauge import ContextGauge
     from client.components.model_picker import ModelPicker, options
+    from client.components.preset_list import PresetList
     from client.components.settings_panel import SettingsPanel
     from client.components.sidebar import Sidebar
     from client.components.type_area import TypeArea
@@ -59,6 +61,8 @@ async def start(typed_ahead: str | None) -> App:
     )
     sidebar = Sidebar(get("sidebar"), get("toggle-chats"), app, on_new=type_area.focus)
     panel = SettingsPanel(get("settings"), get("settings-form"), get("settings-fields"), on_save=app.save_params)
+    preset_list = PresetList(get("settings"), panel.read, on_save=app.save_preset, on_delete=app.delete_preset)
+    chat_settings = ChatSettings(get("chat-settings"), get("chat-settings-form"), on_save=app.configure_chat)
     banner = Banner(get("banner"), get("banner-text"), get("banner-retry"), lambda: app.spawn(app.check_health()))
     key_dialog = ApiKeyDialog(get("key-dialog"), get("key-form"), get("key-title"), get("api-key"), app.use_key)
     picker = ModelPicker(
@@ -103,6 +107,11 @@ async def start(typed_ahead: str | None) -> App:
     app.keep(
         [
             browser.listen(get("open-settings"), "click", lambda _e: panel.open(app.params())),
+            browser.listen(
+                get("open-chat-settings"),
+                "click",
+                lambda _e: chat_settings.open(app.current, app.params(), app.presets()),
+            ),
             browser.listen(get("export-md"), "click", lambda _e: export("md")),
             browser.listen(get("export-json"), "click", lambda _e: export("json")),
             browser.listen(get("cancel-edit"), "click", lambda _e: app.editing.set(None)),
@@ -113,12 +122,13 @@ async def start(typed_ahead: str | None) -> App:
             Effect(lambda: banner.render(app.banner())),
             Effect(lambda: key_dialog.render(app.key_request())),
             Effect(lambda: panel.show_server(app.health())),
+            Effect(lambda: preset_list.render(app.presets())),
             Effect(lambda: gauge.render(gauge_of(app.current, app.models()))),
             Effect(lambda: picker.render(*options(app.models(), app.health(), app.chosen_model()))),
         ]
     )
     boot.reach(boot.FIRST_RENDER)
-    get("open-settings").disabled = False
+    get("open-settings").disabled = get("open-chat-settings").disabled = False
     sidebar.enable()
     type_area.enable()
     document.body.dataset.ready = "true"  # for people and tests: Python is up
