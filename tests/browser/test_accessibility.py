@@ -28,7 +28,7 @@ def test_chat_page_has_no_axe_violations(chromium, live_server: str, scheme: str
         page.goto(live_server + "/")
         expect(page.get_by_role("button", name="Send")).to_be_enabled(timeout=60_000)
         expect(page.locator("body")).to_have_attribute("data-markdown", "ready", timeout=60_000)
-        page.get_by_role("button", name="Settings").click()
+        page.get_by_role("button", name="Settings", exact=True).click()
         page.get_by_label("Max tokens", exact=True).fill("24")
         page.get_by_role("button", name="Save settings").click()
         page.get_by_role("textbox", name="Message").fill("What is the capital of Italy?")
@@ -47,7 +47,7 @@ def test_chat_page_has_no_axe_violations(chromium, live_server: str, scheme: str
             page.get_by_role("button", name="Chats", exact=True).click()
             assert page.evaluate(RUN_AXE) == []
             page.get_by_role("button", name="Close chats").click()
-        page.get_by_role("button", name="Settings").click()
+        page.get_by_role("button", name="Settings", exact=True).click()
         expect(page.get_by_role("dialog", name="Settings")).to_be_visible()
         assert page.evaluate(RUN_AXE) == []
     finally:
