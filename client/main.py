@@ -94,6 +94,10 @@ async def start(typed_ahead: str | None) -> App:
     def persist() -> None:
         saver.changed(streaming=any(c.busy for c in app.library().chats))
 
+    def open_chat_settings() -> None:
+        sidebar.close()  # on a narrow screen it was opened from the Chats drawer
+        chat_settings.open(app.current, app.params(), app.presets())
+
     def export(kind: str) -> None:
         file = app.export_file(kind)
         if file is not None:
@@ -107,11 +111,8 @@ async def start(typed_ahead: str | None) -> App:
     app.keep(
         [
             browser.listen(get("open-settings"), "click", lambda _e: panel.open(app.params())),
-            browser.listen(
-                get("open-chat-settings"),
-                "click",
-                lambda _e: chat_settings.open(app.current, app.params(), app.presets()),
-            ),
+            browser.listen(get("open-chat-settings"), "click", lambda _e: open_chat_settings()),
+            browser.listen(get("open-chat-settings-nav"), "click", lambda _e: open_chat_settings()),
             browser.listen(get("export-md"), "click", lambda _e: export("md")),
             browser.listen(get("export-json"), "click", lambda _e: export("json")),
             browser.listen(get("cancel-edit"), "click", lambda _e: app.editing.set(None)),
@@ -128,7 +129,8 @@ async def start(typed_ahead: str | None) -> App:
         ]
     )
     boot.reach(boot.FIRST_RENDER)
-    get("open-settings").disabled = get("open-chat-settings").disabled = False
+    for ready in ("open-settings", "open-chat-settings", "open-chat-settings-nav"):
+        get(ready).disabled = False
     sidebar.enable()
     type_area.enable()
     document.body.dataset.ready = "true"  # for people and tests: Python is up

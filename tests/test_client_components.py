@@ -238,3 +238,30 @@ def test_sidebar_lists_pinned_first_and_filters_by_the_search() -> None:
 def test_ctrl_or_cmd_k_is_the_find_key() -> None:
     assert is_find_key("k", ctrl=True, meta=False) and is_find_key("K", ctrl=False, meta=True)
     assert not is_find_key("k", ctrl=False, meta=False) and not is_find_key("j", ctrl=True, meta=False)
+
+
+def test_chat_settings_system_choices_and_preset_options() -> None:
+    from client.components.chat_settings import (
+        DEFAULT,
+        NONE,
+        OWN,
+        choice_of,
+        global_hint,
+        groups,
+        preset_hint,
+        system_of,
+    )
+    from client.protocol import SamplingParams
+
+    own = "Line one\n  line two\n"
+    assert [choice_of(s) for s in (None, "", "  \n", own)] == [DEFAULT, NONE, NONE, OWN]
+    assert [system_of(c, own) for c in (DEFAULT, NONE, OWN)] == [None, "", own]  # kept as written
+    for system in (None, "", own):  # the dialog shows what it saves
+        assert system_of(choice_of(system), system or "") == system
+    assert global_hint(SamplingParams()) == "Settings has none: the model's own default."
+    assert global_hint(SamplingParams(system="Be\nbrief.")) == "From Settings: “Be brief.”"
+    assert global_hint(SamplingParams(system="w " * 200)).endswith("…”")
+    assert groups({}) == (("Built-in", ("Precise", "Balanced", "Creative")),)
+    assert groups({"Cold": SamplingParams(top_k=7)})[1] == ("Yours", ("Cold",))
+    assert preset_hint("", {}) == "The values in Settings."
+    assert preset_hint("Cold", {"Cold": SamplingParams(top_k=7)}) == "Over the values in Settings: Top-k 7."
