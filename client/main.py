@@ -62,7 +62,8 @@ async def start(typed_ahead: str | None) -> App:
     sidebar = Sidebar(get("sidebar"), get("toggle-chats"), app, on_new=type_area.focus)
     panel = SettingsPanel(get("settings"), get("settings-form"), get("settings-fields"), on_save=app.save_params)
     preset_list = PresetList(get("settings"), panel.read, on_save=app.save_preset, on_delete=app.delete_preset)
-    chat_settings = ChatSettings(get("chat-settings"), get("chat-settings-form"), on_save=app.configure_chat)
+    openers = [get("open-chat-settings"), get("open-chat-settings-nav")]
+    chat_settings = ChatSettings(get("chat-settings"), get("chat-settings-form"), openers, app.configure_chat)
     banner = Banner(get("banner"), get("banner-text"), get("banner-retry"), lambda: app.spawn(app.check_health()))
     key_dialog = ApiKeyDialog(get("key-dialog"), get("key-form"), get("key-title"), get("api-key"), app.use_key)
     picker = ModelPicker(
@@ -111,8 +112,7 @@ async def start(typed_ahead: str | None) -> App:
     app.keep(
         [
             browser.listen(get("open-settings"), "click", lambda _e: panel.open(app.params())),
-            browser.listen(get("open-chat-settings"), "click", lambda _e: open_chat_settings()),
-            browser.listen(get("open-chat-settings-nav"), "click", lambda _e: open_chat_settings()),
+            *(browser.listen(opener, "click", lambda _e: open_chat_settings()) for opener in openers),
             browser.listen(get("export-md"), "click", lambda _e: export("md")),
             browser.listen(get("export-json"), "click", lambda _e: export("json")),
             browser.listen(get("cancel-edit"), "click", lambda _e: app.editing.set(None)),
@@ -124,13 +124,14 @@ async def start(typed_ahead: str | None) -> App:
             Effect(lambda: key_dialog.render(app.key_request())),
             Effect(lambda: panel.show_server(app.health())),
             Effect(lambda: preset_list.render(app.presets())),
+            Effect(lambda: chat_settings.mark(app.current)),
             Effect(lambda: gauge.render(gauge_of(app.current, app.models()))),
             Effect(lambda: picker.render(*options(app.models(), app.health(), app.chosen_model()))),
         ]
     )
     boot.reach(boot.FIRST_RENDER)
-    for ready in ("open-settings", "open-chat-settings", "open-chat-settings-nav"):
-        get(ready).disabled = False
+    for ready in (get("open-settings"), *openers):
+        ready.disabled = False
     sidebar.enable()
     type_area.enable()
     document.body.dataset.ready = "true"  # for people and tests: Python is up

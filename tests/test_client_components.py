@@ -249,6 +249,7 @@ def test_chat_settings_system_choices_and_preset_options() -> None:
         global_hint,
         groups,
         preset_hint,
+        summary,
         system_of,
     )
     from client.protocol import SamplingParams
@@ -265,3 +266,6 @@ def test_chat_settings_system_choices_and_preset_options() -> None:
     assert groups({"Cold": SamplingParams(top_k=7)})[1] == ("Yours", ("Cold",))
     assert preset_hint("", {}) == "The values in Settings."
     assert preset_hint("Cold", {"Cold": SamplingParams(top_k=7)}) == "Over the values in Settings: Top-k 7."
+    assert summary(Chat()) == ""
+    assert summary(Chat(system=own, preset="Cold")) == "This chat has its own system prompt and the Cold preset."
+    assert summary(Chat(system="")) == "This chat has no system prompt."

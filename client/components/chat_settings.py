@@ -52,17 +52,30 @@ def groups(user: Presets) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return (("Built-in", built_in),) + ((("Yours", own),) if own else ())
 
 
+def summary(chat: Chat) -> str:
+    """What the chat has of its own, for the buttons that open the dialog; "" when on the defaults."""
+    parts = []
+    if chat.system is not None:
+        parts.append("its own system prompt" if chat.system.strip() else "no system prompt")
+    if chat.preset:
+        parts.append(f"the {chat.preset} preset")
+    return f"This chat has {' and '.join(parts)}." if parts else ""
+
+
 def preset_hint(name: str, user: Presets) -> str:
     preset = every(user).get(name)
     return "The values in Settings." if preset is None else f"Over the values in Settings: {describe(preset)}."
 
 
 class ChatSettings:
-    def __init__(self, dialog: Any, form: Any, on_save: Callable[[str | None, str], None]) -> None:
+    """`openers`: the buttons that open the dialog; they are marked while the open chat has settings of its own."""
+
+    def __init__(self, dialog: Any, form: Any, openers: list[Any], on_save: Callable[[str | None, str], None]) -> None:
         from js import document
 
         get = document.getElementById
-        self._dialog, self._on_save = dialog, on_save
+        self._dialog, self._openers, self._on_save = dialog, openers, on_save
+        self._note = get("chat-settings-note")
         self._text, self._select = get("chat-system"), get("chat-preset")
         self._text.maxLength = SYSTEM_MAX
         self._radios = {value: get(f"chat-system-{value}") for value in (DEFAULT, NONE, OWN)}
@@ -74,6 +87,18 @@ class ChatSettings:
             listen(self._select, "change", lambda _e: self._show_hint()),
             listen(get("chat-settings-cancel"), "click", lambda _e: dialog.close()),
         ]
+
+    def mark(self, chat: Chat) -> None:
+        """Say on the openers (a dot, and their description) whether `chat` has settings of its own."""
+        note = summary(chat)
+        self._note.textContent = note
+        for button in self._openers:
+            button.dataset.custom = "true" if note else "false"
+            button.title = note
+            if note:
+                button.setAttribute("aria-describedby", "chat-settings-note")
+            else:
+                button.removeAttribute("aria-describedby")
 
     def open(self, chat: Chat, params: SamplingParams, user: Presets) -> None:
         from js import document

@@ -96,11 +96,14 @@ def test_a_chats_own_system_prompt_and_preset_are_sent_kept_and_survive_reload(c
         no_axe_violations(page)
         dialog.get_by_role("button", name="Cancel").click()
         configure(page, OWN, "Creative")
+        opener = page.get_by_role("button", name="Chat settings")
+        expect(opener).to_have_accessible_description("This chat has its own system prompt and the Creative preset.")
         first = {"system": OWN, "max_tokens": 4, **msgspec.to_builtins(BUILT_IN["Creative"])}
         assert sent_params(page, "Ahoy there") == first
 
         # Chat two: the global settings, then no system prompt and the user's preset.
         page.get_by_role("button", name="New chat").click()
+        expect(opener).to_have_accessible_description("")  # a new chat starts on the defaults
         assert sent_params(page, "Second chat") == {"system": GLOBAL, "max_tokens": 4}
         configure(page, "", "Cold")
         second = {"max_tokens": 4, "temperature": 0.25, "top_k": 7}
@@ -146,4 +149,3 @@ class _CspFree:
 
     def new_context(self, **options: Any) -> Any:
         return self._browser.new_context(**options, bypass_csp=True)
-
