@@ -259,7 +259,7 @@ def test_chat_settings_system_choices_and_preset_options() -> None:
     assert [system_of(c, own) for c in (DEFAULT, NONE, OWN)] == [None, "", own]  # kept as written
     for system in (None, "", own):  # the dialog shows what it saves
         assert system_of(choice_of(system), system or "") == system
-    assert global_hint(SamplingParams()) == "Settings has none: the model's own default."
+    assert global_hint(SamplingParams()) == "Settings has none: the server's default applies."
     assert global_hint(SamplingParams(system="Be\nbrief.")) == "From Settings: “Be brief.”"
     assert global_hint(SamplingParams(system="w " * 200)).endswith("…”")
     assert groups({}) == (("Built-in", ("Precise", "Balanced", "Creative")),)

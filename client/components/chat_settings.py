@@ -38,7 +38,7 @@ def system_of(choice: str, text: str) -> str | None:
 def global_hint(params: SamplingParams) -> str:
     """What "the one in Settings" is, in a line."""
     if not params.system:
-        return "Settings has none: the model's own default."
+        return "Settings has none: the server's default applies."
     words = " ".join(params.system.split())
     shown = words if len(words) <= HINT_CHARS else words[: HINT_CHARS - 1].rstrip() + "…"
     return f"From Settings: “{shown}”"
