@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from reaktiv import Signal
 
-from client import attachments, settings
+from client import attachments, presets, settings
 from client import library as lib
 from client.attachments import Pending, Picked, Refused
 from client.protocol import ErrorEvent, Health, ModelList, SamplingParams, TokensRequest
@@ -32,6 +32,7 @@ from client.state import (
     Chat,
     apply_event,
     choose_model,
+    configure,
     edit,
     fail,
     regenerate,
@@ -73,6 +74,7 @@ class App:
         client.use_key(str(store.get(API_KEY) or ""))
         self.library: Signal[lib.Library] = Signal(lib.from_records(dict(store)))
         self.params: Signal[SamplingParams] = Signal(settings.load(store.get(settings.SETTINGS_KEY)))
+        self.presets: Signal[dict[str, SamplingParams]] = Signal(presets.load(store.get(presets.PRESETS_KEY)))
         self.editing: Signal[int | None] = Signal(None)  # index of the user message being edited
         self.rich: Signal[bool] = Signal(False)  # Markdown renderer loaded
         self.banner: Signal[str | None] = Signal(None)  # what the page's alert says, if anything
@@ -115,7 +117,8 @@ class App:
             return
         asked = chat.model or self.default_model()  # recorded on the answer if the server does not say
         try:
-            async for event in self.client.converse(request_for(chat, self.params())):
+            params = presets.params_for(chat, self.params(), self.presets())
+            async for event in self.client.converse(request_for(chat, params)):
                 if isinstance(event, ErrorEvent) and event.type == UNAUTHORIZED:
                     self.change(chat_id, lambda c: fail(c, NEEDS_KEY))
                     self.key_request.set(KeyRequest(chat_id, wrong=bool(self.client.api_key)))
@@ -315,6 +318,32 @@ class App:
         self.params.set(value)
         self.store[settings.SETTINGS_KEY] = settings.dump(value)
         self.spawn(self.store.sync())
+
+    def save_preset(self, name: str, params: SamplingParams) -> str:
+        """Keep the sampling values of `params` as the user's preset `name`; returns why not, or ""."""
+        error = presets.name_error(name)
+        if not error and presets.sampling_only(params) == SamplingParams():
+            error = "Set at least one value above to save a preset"
+        if error:
+            return error
+        self._keep_presets(presets.saved(self.presets(), name, params))
+        return ""
+
+    def delete_preset(self, name: str) -> None:
+        """Forget the user's preset `name`; chats that named it go back to the global settings."""
+        self._keep_presets(presets.deleted(self.presets(), name))
+
+    def _keep_presets(self, value: dict[str, SamplingParams]) -> None:
+        self.presets.set(value)
+        self.store[presets.PRESETS_KEY] = presets.dump(value)
+        self.spawn(self.store.sync())
+
+    def configure_chat(self, system: str | None, preset: str) -> None:
+        """The open chat's own system prompt and sampling preset (see client.state.configure);
+        a new chat if none is open."""
+        if not self.library().open_id:
+            self.library.set(lib.new_chat(self.library(), uuid.uuid4().hex, self.start_model()))
+        self.change(self.library().open_id, partial(configure, system=system, preset=preset))
 
     def use_key(self, key: str) -> None:
         """Keep the key the user gave, and retry the answer that asked for it."""

@@ -13,7 +13,7 @@ import msgspec
 from msgspec import Struct
 from msgspec.structs import replace
 
-from client.state import Chat, Fork, Turn, restore, sent_text, title_of
+from client.state import Chat, Fork, SystemPrompt, Turn, configure, restore, sent_text, title_of
 
 CHAT_PREFIX = "chat:"
 OPEN_KEY = "open"
@@ -40,9 +40,10 @@ def find(library: Library, chat_id: str) -> Chat | None:
 
 
 def new_chat(library: Library, chat_id: str, model: str = "") -> Library:
-    """Open a fresh empty chat on `model` (reusing the open one if it is still empty)."""
+    """Open a fresh empty chat on `model` (reusing the open one if it is still empty, back on the
+    default system prompt and settings)."""
     if library.open_id and not library.current.turns:
-        return library
+        return update(library, library.open_id, lambda c: configure(c, system=None, preset=""))
     return replace(library, chats=library.chats + (Chat(id=chat_id, model=model),), open_id=chat_id)
 
 
@@ -157,6 +158,8 @@ class ExportedChat(Struct):
     forks: tuple[Fork, ...] = ()  # earlier versions (Regenerate, Edit) by turn position; older exports have none
     pinned: bool = False  # older exports have none
     updated: float = 0.0  # when it was last sent in; 0: not recorded (older exports)
+    system: SystemPrompt | None = None  # its own system prompt ("": none); None: the global one (older exports)
+    preset: str = ""  # its sampling preset by name; empty: the global settings (older exports have none)
 
 
 class ExportedLibrary(Struct):
@@ -179,6 +182,8 @@ def _exported(chat: Chat, pinned: bool = False) -> ExportedChat:
         forks=chat.forks,
         pinned=pinned,
         updated=chat.updated,
+        system=chat.system,
+        preset=chat.preset,
     )
 
 
@@ -204,6 +209,8 @@ def _chat_from(data: ExportedChat, chat_id: str, updated: float) -> Chat:
         updated=updated,
         model=data.model,
         forks=data.forks,
+        system=data.system,
+        preset=data.preset,
     )
     return restore(chat)
 
@@ -243,6 +250,10 @@ def import_many(text: str, new_id: Callable[[], str], now: float) -> Library:
 
 def export_markdown(chat: Chat) -> str:
     lines = [f"# {title_of(chat)}", ""]
+    if chat.system is not None:  # its own: the reader cannot know the global one
+        lines += ["**System prompt:**", "", chat.system, ""] if chat.system.strip() else ["*No system prompt.*", ""]
+    if chat.preset:
+        lines += [f"*Sampling preset: {chat.preset}*", ""]
     for turn in chat.turns:
         who = "You" if turn.user else "Assistant"
         by = f" ({turn.model})" if turn.model and not turn.user else ""

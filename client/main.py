@@ -33,8 +33,10 @@ async def start(typed_ahead: str | None) -> App:
     from client.components.attachments import Attachments
     from client.components.banner import Banner
     from client.components.chat_area import ChatArea
+    from client.components.chat_settings import ChatSettings
     from client.components.context_gauge import ContextGauge
     from client.components.model_picker import ModelPicker, options
+    from client.components.preset_list import PresetList
     from client.components.settings_panel import SettingsPanel
     from client.components.sidebar import Sidebar
     from client.components.type_area import TypeArea
@@ -63,6 +65,9 @@ async def start(typed_ahead: str | None) -> App:
     )
     sidebar = Sidebar(get("sidebar"), get("toggle-chats"), app, on_new=type_area.focus)
     panel = SettingsPanel(get("settings"), get("settings-form"), get("settings-fields"), on_save=app.save_params)
+    preset_list = PresetList(get("settings"), panel.read, on_save=app.save_preset, on_delete=app.delete_preset)
+    openers = [get("open-chat-settings"), get("open-chat-settings-nav")]
+    chat_settings = ChatSettings(get("chat-settings"), get("chat-settings-form"), openers, app.configure_chat)
     banner = Banner(get("banner"), get("banner-text"), get("banner-retry"), lambda: app.spawn(app.check_health()))
     key_dialog = ApiKeyDialog(get("key-dialog"), get("key-form"), get("key-title"), get("api-key"), app.use_key)
     picker = ModelPicker(
@@ -99,6 +104,10 @@ async def start(typed_ahead: str | None) -> App:
     def persist() -> None:
         saver.changed(streaming=any(c.busy for c in app.library().chats))
 
+    def open_chat_settings() -> None:
+        sidebar.close()  # on a narrow screen it was opened from the Chats drawer
+        chat_settings.open(app.current, app.params(), app.presets())
+
     def export(kind: str) -> None:
         file = app.export_file(kind)
         if file is not None:
@@ -112,6 +121,7 @@ async def start(typed_ahead: str | None) -> App:
     app.keep(
         [
             browser.listen(get("open-settings"), "click", lambda _e: panel.open(app.params())),
+            *(browser.listen(opener, "click", lambda _e: open_chat_settings()) for opener in openers),
             browser.listen(get("export-md"), "click", lambda _e: export("md")),
             browser.listen(get("export-json"), "click", lambda _e: export("json")),
             browser.listen(get("cancel-edit"), "click", lambda _e: app.editing.set(None)),
@@ -123,12 +133,15 @@ async def start(typed_ahead: str | None) -> App:
             Effect(lambda: key_dialog.render(app.key_request())),
             Effect(lambda: panel.show_server(app.health())),
             Effect(lambda: attached.render(tuple(p.file.name for p in app.attached()), app.attach_note())),
+            Effect(lambda: preset_list.render(app.presets())),
+            Effect(lambda: chat_settings.mark(app.current)),
             Effect(lambda: gauge.render(gauge_of(app.current, app.models()))),
             Effect(lambda: picker.render(*options(app.models(), app.health(), app.chosen_model()))),
         ]
     )
     boot.reach(boot.FIRST_RENDER)
-    get("open-settings").disabled = False
+    for ready in (get("open-settings"), *openers):
+        ready.disabled = False
     sidebar.enable()
     type_area.enable()
     attached.enable()

@@ -8,13 +8,14 @@ that the same objects are what the page saves (client.library) and exports as JS
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from msgspec import Struct
+from msgspec import Meta, Struct
 from msgspec.structs import replace
 
 from client.attachments import Attachment, compose
 from client.protocol import (
+    SYSTEM_MAX,
     Conversation,
     ConverseRequest,
     DoneEvent,
@@ -32,6 +33,7 @@ from client.protocol import (
 # or by a page reload mid-answer (the note says which). Stopped text is kept as history.
 Status = Literal["pending", "streaming", "done", "error", "stopped"]
 TITLE_CHARS = 60
+SystemPrompt = Annotated[str, Meta(max_length=SYSTEM_MAX)]  # a chat's own, bounded like the global one
 
 
 class Turn(Struct, frozen=True, omit_defaults=True):
@@ -71,6 +73,8 @@ class Chat(Struct, frozen=True, omit_defaults=True):
     updated: float = 0.0  # when the user last sent, for "newest first"
     model: str = ""  # the model this chat asks (a file name from GET /api/models); empty: the server's default
     forks: tuple[Fork, ...] = ()  # the earlier versions, by position in `turns` (each `at` is unique)
+    system: SystemPrompt | None = None  # its own system prompt, kept as written; None: the global one; "": none
+    preset: str = ""  # the name of its sampling preset (client.presets); empty: the global settings
 
     @property
     def busy(self) -> bool:
@@ -302,3 +306,14 @@ def sent_text(turn: Turn) -> str:
 def choose_model(chat: Chat, model: str) -> Chat:
     """The chat asks `model` from its next answer on (empty: the server's default)."""
     return chat if chat.model == model else replace(chat, model=model)
+
+
+def configure(chat: Chat, system: str | None, preset: str) -> Chat:
+    """The chat's own system prompt (None: the global one; all whitespace: none at all) and sampling
+    preset ("": the global settings), from its next answer on. The prompt is kept as written, up to
+    SYSTEM_MAX characters."""
+    if system is not None:
+        system = system[:SYSTEM_MAX] if system.strip() else ""
+    if (chat.system, chat.preset) == (system, preset):
+        return chat
+    return replace(chat, system=system, preset=preset)

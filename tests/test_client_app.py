@@ -6,12 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import pytest
 
 from client import settings
 from client.app import API_KEY, LAST_MODEL, NEEDS_KEY, NO_SERVER, UNREACHABLE, App, KeyRequest
 from client.attachments import Attachment, Picked
 from client.components.api_key_dialog import ASK, REFUSED, title_for
+from client.presets import BUILT_IN
 from client.protocol import (
     ConverseRequest,
     DoneEvent,
@@ -371,6 +373,33 @@ def test_files_are_attached_counted_with_the_chat_s_model_sent_fenced_then_clear
     run_async(run())
 
 
+def test_each_chat_sends_its_own_system_prompt_and_preset_over_the_global_settings() -> None:
+    async def run() -> None:
+        own = "You are a pirate.\n\n  One word only.\n"
+        store = FakeStore({settings.SETTINGS_KEY: settings.dump(SamplingParams(max_tokens=8, system="Global."))})
+        server = FakeServer([DONE], [DONE], [DONE])
+        app = App(server, store)
+        app.configure_chat(own, "Precise")  # no chat open: a new one, like the first send
+        app.send("Ahoy")
+        await settle(app)
+        precise = BUILT_IN["Precise"]
+        assert server.calls[0][1].params == msgspec.structs.replace(precise, max_tokens=8, system=own)
+        first = app.current.id
+        app.new_chat()
+        assert (app.current.system, app.current.preset) == (None, "")  # a new chat starts on defaults
+        app.send("Plain")
+        await settle(app)
+        assert server.calls[1][1].params == SamplingParams(max_tokens=8, system="Global.")
+        app.open_chat(first)
+        app.configure_chat("", "")  # no system prompt at all, the global sampling values
+        app.send("Again")
+        await settle(app)
+        assert server.calls[2][1].params == SamplingParams(max_tokens=8)
+        assert '"system":""' in app.records()[f"chat:{first}"]  # kept with the chat
+
+    run_async(run())
+
+
 def test_a_file_that_cannot_fit_the_context_is_refused_and_nothing_is_sent() -> None:
     async def run() -> None:
         server = CountingServer(n_ctx=300)
@@ -413,5 +442,28 @@ def test_editing_a_message_brings_back_its_files() -> None:
         app.send("Read it again.")
         await settle(app)
         assert server.calls[1][1].conversation.messages[-1].text.startswith("File: a.txt\n")
+
+    run_async(run())
+
+
+def test_user_presets_are_kept_in_the_store_and_a_deleted_one_falls_back_to_the_settings() -> None:
+    async def run() -> None:
+        store = FakeStore()
+        server = FakeServer([DONE], [DONE])
+        app = App(server, store)
+        assert app.save_preset("Cold", SamplingParams(temperature=0.25, system="dropped")) == ""
+        assert app.save_preset("Empty", SamplingParams(system="only a prompt")) != ""  # sets nothing
+        assert "built-in" in app.save_preset("Creative", SamplingParams(top_k=3))
+        await settle(app)
+        assert App(FakeServer(), store).presets() == {"Cold": SamplingParams(temperature=0.25)}  # a reload finds it
+        app.configure_chat(None, "Cold")
+        app.send("Hi")
+        await settle(app)
+        assert server.calls[0][1].params == SamplingParams(temperature=0.25)
+        app.delete_preset("Cold")
+        app.send("Hi again")
+        await settle(app)
+        assert server.calls[1][1].params == SamplingParams()
+        assert App(FakeServer(), store).presets() == {} and store.syncs >= 2
 
     run_async(run())

@@ -260,3 +260,34 @@ def test_a_message_shows_its_files_by_name_never_their_text() -> None:
     assert "secret" not in repr(view)
     assert view_of(Turn(user=True, text="plain")).files == ()
     assert remove_label("greet.py") == "Remove greet.py"
+
+
+def test_chat_settings_system_choices_and_preset_options() -> None:
+    from client.components.chat_settings import (
+        DEFAULT,
+        NONE,
+        OWN,
+        choice_of,
+        global_hint,
+        groups,
+        preset_hint,
+        summary,
+        system_of,
+    )
+    from client.protocol import SamplingParams
+
+    own = "Line one\n  line two\n"
+    assert [choice_of(s) for s in (None, "", "  \n", own)] == [DEFAULT, NONE, NONE, OWN]
+    assert [system_of(c, own) for c in (DEFAULT, NONE, OWN)] == [None, "", own]  # kept as written
+    for system in (None, "", own):  # the dialog shows what it saves
+        assert system_of(choice_of(system), system or "") == system
+    assert global_hint(SamplingParams()) == "Settings has none: the server's default applies."
+    assert global_hint(SamplingParams(system="Be\nbrief.")) == "From Settings: “Be brief.”"
+    assert global_hint(SamplingParams(system="w " * 200)).endswith("…”")
+    assert groups({}) == (("Built-in", ("Precise", "Balanced", "Creative")),)
+    assert groups({"Cold": SamplingParams(top_k=7)})[1] == ("Yours", ("Cold",))
+    assert preset_hint("", {}) == "The values in Settings."
+    assert preset_hint("Cold", {"Cold": SamplingParams(top_k=7)}) == "Over the values in Settings: Top-k 7."
+    assert summary(Chat()) == ""
+    assert summary(Chat(system=own, preset="Cold")) == "This chat has its own system prompt and the Cold preset."
+    assert summary(Chat(system="")) == "This chat has no system prompt."

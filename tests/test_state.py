@@ -10,12 +10,13 @@ import pytest
 from client import library as lib
 from client import settings, storage
 from client.attachments import Attachment, compose
-from client.protocol import DoneEvent, ErrorEvent, QueuedEvent, SamplingParams, TokenEvent
+from client.protocol import SYSTEM_MAX, DoneEvent, ErrorEvent, QueuedEvent, SamplingParams, TokenEvent
 from client.state import (
     Chat,
     Turn,
     append_token,
     apply_event,
+    configure,
     edit,
     fail,
     regenerate,
@@ -571,3 +572,53 @@ def test_files_are_saved_exported_and_imported_and_old_records_have_none() -> No
     md = lib.export_markdown(chat)
     assert "**You:**\n\nFile: greet.py\n```python\nprint('hi')\n```\n\nExplain.\n" in md
     assert '"files"' not in lib.record_of(answered("plain"))  # a message without files is stored as before
+
+
+# A chat's own settings: system prompt and sampling preset.
+
+OWN = "You are a pirate.\n\n  Answer in one word.\n"
+
+
+def test_configure_keeps_the_system_prompt_as_written_within_its_bound() -> None:
+    chat = configure(Chat(), OWN, "Creative")
+    assert (chat.system, chat.preset) == (OWN, "Creative")
+    assert configure(chat, OWN, "Creative") is chat  # unchanged: the same value
+    assert configure(chat, " \n ", "").system == ""  # all whitespace: no system prompt
+    assert configure(chat, None, "").system is None  # back to the global one
+    assert configure(Chat(), "x" * (SYSTEM_MAX + 5), "").system == "x" * SYSTEM_MAX
+
+
+def test_a_new_chat_starts_on_the_default_settings() -> None:
+    opened = lib.new_chat(lib.Library(), "a")
+    assert (opened.current.system, opened.current.preset) == (None, "")
+    # Set up while still empty, then New chat: the blank chat is reused, back on the defaults.
+    tuned = lib.update(opened, "a", lambda c: configure(c, OWN, "Precise"))
+    again = lib.new_chat(tuned, "b")
+    assert again.open_id == "a" and (again.current.system, again.current.preset) == (None, "")
+
+
+def test_the_chats_settings_are_saved_exported_and_imported() -> None:
+    for system in (OWN, ""):  # its own prompt, and none at all: both distinct from None
+        chat = msgspec.structs.replace(configure(answered("q"), system, "Cold"), id="c1", updated=1.0)
+        restored = lib.from_records(lib.records(lib.Library(chats=(chat,), open_id="c1")))
+        assert restored.current == chat and restored.current.system == system
+        back = lib.import_json(lib.export_json(chat), "c2", 5.0)
+        assert (back.system, back.preset) == (system, "Cold")
+        everything = lib.import_many(lib.export_all_json(restored), iter(["c3"]).__next__, 5.0)
+        assert (everything.chats[0].system, everything.chats[0].preset) == (system, "Cold")
+    plain = msgspec.structs.replace(answered("q"), id="c4")
+    assert "system" not in lib.record_of(plain) and "preset" not in lib.record_of(plain)  # defaults not stored
+    old = '{"format": "snake_llama.chat.v1", "title": "t", "turns": [{"user": true, "text": "hi"}]}'
+    assert (lib.import_json(old, "c5", 1.0).system, lib.import_json(old, "c5", 1.0).preset) == (None, "")
+    too_long = msgspec.json.decode(lib.export_json(chat))
+    too_long["system"] = "x" * 20_000
+    with pytest.raises(ValueError, match="not a snake_llama chat export"):
+        lib.import_json(msgspec.json.encode(too_long).decode(), "c6", 1.0)
+
+
+def test_markdown_export_names_the_chats_own_system_prompt_and_preset() -> None:
+    own = lib.export_markdown(configure(answered("q"), OWN, "Creative"))
+    assert f"**System prompt:**\n\n{OWN}\n" in own and "*Sampling preset: Creative*" in own
+    assert "*No system prompt.*" in lib.export_markdown(configure(answered("q"), "", ""))
+    plain = lib.export_markdown(answered("q"))
+    assert "System prompt" not in plain and "preset" not in plain  # the global ones are not the chat's

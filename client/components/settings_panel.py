@@ -82,8 +82,8 @@ class SettingsPanel:
     def _values(self) -> dict[str, str]:
         return {name: str(box.value) for name, box in self._inputs.items()}
 
-    def _submit(self, event: Any) -> None:
-        event.preventDefault()
+    def read(self) -> SamplingParams | None:
+        """The params the form holds now; None (each bad field marked, the first focused) if any is not valid."""
         params, errors = parse(self._values())
         for name, error in self._errors.items():
             error.textContent = errors.get(name, "")
@@ -91,6 +91,13 @@ class SettingsPanel:
             self._inputs[name].setAttribute("aria-invalid", "true" if name in errors else "false")
         if errors:
             self._inputs[next(iter(errors))].focus()
+            return None
+        return params
+
+    def _submit(self, event: Any) -> None:
+        event.preventDefault()
+        params = self.read()
+        if params is None:
             return
         self._on_save(params)
         self._dialog.close()

@@ -1,5 +1,6 @@
 """axe-core (from node_modules, injected from disk) finds no violations, light or dark, wide or
-narrow, with a chat (an answer in two versions) in the sidebar and with the settings dialog open.
+narrow, with a chat (an answer in two versions) in the sidebar and with the Settings and Chat settings
+dialogs open.
 The light and dark runs also take screenshots, into test-results/ (ignored by git): copy them to
 docs/ for the README."""
 
@@ -28,7 +29,7 @@ def test_chat_page_has_no_axe_violations(chromium, live_server: str, scheme: str
         page.goto(live_server + "/")
         expect(page.get_by_role("button", name="Send")).to_be_enabled(timeout=60_000)
         expect(page.locator("body")).to_have_attribute("data-markdown", "ready", timeout=60_000)
-        page.get_by_role("button", name="Settings").click()
+        page.get_by_role("button", name="Settings", exact=True).click()
         page.get_by_label("Max tokens", exact=True).fill("24")
         page.get_by_role("button", name="Save settings").click()
         page.get_by_role("textbox", name="Message").fill("What is the capital of Italy?")
@@ -47,8 +48,14 @@ def test_chat_page_has_no_axe_violations(chromium, live_server: str, scheme: str
             page.get_by_role("button", name="Chats", exact=True).click()
             assert page.evaluate(RUN_AXE) == []
             page.get_by_role("button", name="Close chats").click()
-        page.get_by_role("button", name="Settings").click()
+        page.get_by_role("button", name="Settings", exact=True).click()
         expect(page.get_by_role("dialog", name="Settings")).to_be_visible()
+        assert page.evaluate(RUN_AXE) == []
+        page.get_by_role("dialog", name="Settings").get_by_role("button", name="Cancel").click()
+        if width < 640:  # no room in the header: Chat settings is in the Chats drawer
+            page.get_by_role("button", name="Chats", exact=True).click()
+        page.get_by_role("button", name="Chat settings").click()
+        expect(page.get_by_role("dialog", name="Chat settings")).to_be_visible()
         assert page.evaluate(RUN_AXE) == []
     finally:
         context.close()

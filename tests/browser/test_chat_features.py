@@ -54,7 +54,7 @@ def wait_answer(page: Any) -> Any:
 
 
 def set_settings(page: Any, values: dict[str, str]) -> None:
-    page.get_by_role("button", name="Settings").click()
+    page.get_by_role("button", name="Settings", exact=True).click()
     dialog = page.get_by_role("dialog", name="Settings")
     expect(dialog).to_be_visible()
     for label, value in values.items():
@@ -92,7 +92,7 @@ def test_chats_survive_reload_new_chat_rename_and_delete(recorded_page: Recorded
     page.get_by_role("button", name="First chat question", exact=True).click()
     expect(page.locator("li[data-role=user] [data-part=bubble]")).to_have_text(["First chat question"])
     expect(page.get_by_role("dialog", name="Settings")).to_be_hidden()
-    page.get_by_role("button", name="Settings").click()  # settings were saved too
+    page.get_by_role("button", name="Settings", exact=True).click()  # settings were saved too
     expect(page.get_by_label("Max tokens", exact=True)).to_have_value("24")
     page.get_by_role("button", name="Cancel").click()
 
@@ -292,7 +292,7 @@ def test_settings_reach_the_server_and_reset(recorded_page: RecordedPage, live_s
     tokens = int(re.search(r"(\d+) tokens", note.inner_text())[1])
     assert 1 <= tokens <= 3  # the server honoured max_tokens
 
-    page.get_by_role("button", name="Settings").click()
+    page.get_by_role("button", name="Settings", exact=True).click()
     page.get_by_label("Temperature", exact=True).fill("7")
     page.get_by_role("button", name="Save settings").click()
     expect(page.get_by_text("Temperature must be between 0.0 and 2.0")).to_be_visible()
@@ -313,7 +313,7 @@ def test_settings_show_the_prompt_template_the_server_reports(recorded_page: Rec
     }
     page.route("**/health", lambda route: route.fulfill(status=200, json=health))
     open_chat(recorded_page, live_server)
-    page.get_by_role("button", name="Settings").click()
+    page.get_by_role("button", name="Settings", exact=True).click()
     dialog = page.get_by_role("dialog", name="Settings")
     expect(dialog.get_by_text("Prompt template: gemma3 chat template (gguf)")).to_be_visible()
     page.get_by_role("button", name="Cancel").click()
