@@ -20,4 +20,5 @@ class ContextGauge:
         self._meter.max = gauge.size or max(gauge.used, 1)
         self._meter.value = gauge.used
         self._meter.setAttribute("aria-valuetext", gauge.text)
+        self._meter.title = gauge.text  # the numbers beside it are hidden where the header is narrow
         self._text.textContent = gauge.text
