@@ -39,6 +39,7 @@ async def start(typed_ahead: str | None) -> App:
     from client.components.type_area import TypeArea
     from client.gauge import gauge_of
     from client.rpc import Client
+    from client.state import resumable
 
     boot.reach(boot.MODULES_IMPORTED)
     app = App(Client(), await storage.open_store())
@@ -88,7 +89,8 @@ async def start(typed_ahead: str | None) -> App:
         get("editing").hidden = app.editing() is None
 
     def persist() -> None:
-        saver.changed(streaming=any(c.busy for c in app.library().chats))
+        chats = app.library().chats
+        saver.changed(streaming=any(c.busy for c in chats), answers=frozenset(filter(None, map(resumable, chats))))
 
     def export(kind: str) -> None:
         file = app.export_file(kind)
@@ -123,6 +125,7 @@ async def start(typed_ahead: str | None) -> App:
     type_area.enable()
     document.body.dataset.ready = "true"  # for people and tests: Python is up
     boot.reach(boot.READY)
+    app.resume_answers()  # answers that were on their way when the page went away
     app.spawn(app.check_health())
     app.spawn(enable_markdown())
     devreload.start(app.spawn)
