@@ -20,6 +20,7 @@ from client.protocol import AnswerEvent, DoneEvent, Event, TokenEvent
 from server.scheduler import Job, Scheduler
 
 KEEP_FINISHED = 256  # finished answers kept for readers to come back to; the oldest go first
+FIRST_READER_S = 10.0  # how long a new answer waits for its first reader (the response that started it)
 
 
 class Answer:
@@ -33,6 +34,7 @@ class Answer:
         self.task: asyncio.Task[None] | None = None
         self.timer: asyncio.TimerHandle | None = None
         self._grew = asyncio.Event()
+        self._began = False  # the task has entered its source
 
     async def follow(self, scheduler: Scheduler, job: Job) -> AsyncIterator[Event]:
         """The job's events; a source for `Answers.start`."""
@@ -43,14 +45,19 @@ class Answer:
     def stop(self) -> None:
         """Cancel the answer at once. One that runs ends with its own `done` (stop reason
         "cancelled") within a token; one still waiting or loading gets that `done` here."""
-        if self.ended:
+        if self.ended or (self.task is not None and self.task.done()):
             return
         if self.job is not None and self.job.started.done():
             self.job.cancelled.set()
+        elif not self._began:
+            # A task cancelled before its first step never enters its source, whose clean-up
+            # (the scheduler's) would then not run: stop once it has.
+            asyncio.get_running_loop().call_soon(self.stop)
         elif self.task is not None:
             self.task.cancel()
 
     async def consume(self, source: AsyncIterator[Event]) -> None:
+        self._began = True
         try:
             async for event in source:
                 self._add(event)
@@ -109,7 +116,9 @@ class Answers:
         answer.task = task = asyncio.create_task(answer.consume(source(answer)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        self._unwatched(answer)  # until its first reader arrives
+        answer.timer = asyncio.get_running_loop().call_later(
+            max(self.grace_s, FIRST_READER_S), self._expire, answer
+        )  # in case the response that started it never reads it
         self._forget_old()
         return answer
 

@@ -24,7 +24,7 @@ def looping(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 async def first_event(client: httpx.AsyncClient, url: str, max_tokens: int) -> tuple[httpx.Response, str, float]:
-    """Open a converse stream; return it, its first event's name after the one naming the answer, and the time it took."""
+    """Open a converse stream; return it, its first event's name after the answer's id, and the time it took."""
     started = time.perf_counter()
     request = client.build_request("POST", f"{url}/api/converse", json=chat("go", max_tokens=max_tokens))
     response = await client.send(request, stream=True)
