@@ -38,7 +38,7 @@ def test_a_reload_mid_answer_resumes_the_same_answer(recorded_page: RecordedPage
     set_settings(page, {**LONG, "Max tokens": "150"})
     requests = watch_requests(page)
     ask(page, COUNT)
-    expect(last_answer(page).locator("[data-part=bubble]")).to_contain_text(re.compile(r"1\d, 1\d,"), timeout=ANSWER_S)
+    expect(last_answer(page).locator("[data-part=bubble]")).to_contain_text(re.compile(r"\d+, \d+, \d+,"), timeout=ANSWER_S)
     # the store's writes in flight are done (the answer's id was written the moment it came)
     expect(page.locator("body")).not_to_have_attribute("data-saving", "true")
     seen = bubble_text(page)
@@ -64,7 +64,7 @@ def test_stop_cancels_the_answer_on_the_server_at_once(recorded_page: RecordedPa
     wait_until(lambda: idle(live_server))
     cancelled = metrics(live_server)["snake_llama_answers_total{stop_reason=cancelled}"]
     ask(page, COUNT)
-    expect(last_answer(page).locator("[data-part=bubble]")).to_contain_text(re.compile(r"1\d,"), timeout=ANSWER_S)
+    expect(last_answer(page).locator("[data-part=bubble]")).to_contain_text(re.compile(r"\d+, \d+,"), timeout=ANSWER_S)
     with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/stop")) as stopping:
         page.get_by_role("button", name="Stop").click()
     assert ANSWERS_PATH in stopping.value.url
