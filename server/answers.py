@@ -24,6 +24,8 @@ FIRST_READER_S = 10.0  # how long a new answer waits for its first reader (the r
 
 
 class Answer:
+    """One answer: its events so far (the log), whether it has ended, and who reads it."""
+
     def __init__(self, answer_id: str) -> None:
         self.id = answer_id
         self.log: list[Event] = [AnswerEvent(answer_id)]
