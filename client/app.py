@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -26,9 +26,10 @@ from reaktiv import Signal
 from client import attachments, presets, settings
 from client import library as lib
 from client.attachments import Pending, Picked, Refused
-from client.protocol import ErrorEvent, Health, ModelList, SamplingParams, TokensRequest
+from client.protocol import ErrorEvent, Event, Health, ModelList, SamplingParams, TokensRequest
 from client.rpc import UNAUTHORIZED, Client
 from client.state import (
+    INTERRUPTED,
     Chat,
     apply_event,
     choose_model,
@@ -36,7 +37,9 @@ from client.state import (
     edit,
     fail,
     regenerate,
+    replay,
     request_for,
+    resumable,
     stop,
     submit,
     switch_version,
@@ -115,18 +118,45 @@ class App:
         chat = lib.find(self.library(), chat_id)
         if chat is None:
             return
-        asked = chat.model or self.default_model()  # recorded on the answer if the server does not say
+        params = presets.params_for(chat, self.params(), self.presets())
+        await self._follow(chat_id, self.client.converse(request_for(chat, params)), self._asked(chat))
+
+    async def resume(self, chat_id: str, answer_id: str) -> None:
+        """Read chat `chat_id`'s answer `answer_id` again from its start (the page was reloaded while it
+        came); the answer is interrupted where the server no longer has it."""
+        chat = lib.find(self.library(), chat_id)
+        if chat is None:
+            return
+        await self._follow(chat_id, self.client.resume(answer_id), self._asked(chat), resumed=True)
+
+    def resume_answers(self) -> None:
+        """At start: resume every answer that was on its way when the page went away."""
+        for chat in self.library().chats:
+            answer_id = resumable(chat)
+            if answer_id:
+                self._streams[chat.id] = self.spawn(self.resume(chat.id, answer_id))
+
+    def _asked(self, chat: Chat) -> str:
+        return chat.model or self.default_model()  # recorded on the answer if the server does not say
+
+    async def _follow(self, chat_id: str, events: AsyncIterator[Event], asked: str, resumed: bool = False) -> None:
+        """Fold `events` into chat `chat_id`; `resumed`: they replay the answer from its start."""
         try:
-            params = presets.params_for(chat, self.params(), self.presets())
-            async for event in self.client.converse(request_for(chat, params)):
+            async for event in events:
+                if isinstance(event, ErrorEvent) and event.type == "network":
+                    self.banner.set(UNREACHABLE)
+                if resumed:  # the first event says whether the server still has the answer
+                    resumed = False
+                    if isinstance(event, ErrorEvent):
+                        self.change(chat_id, partial(stop, why=INTERRUPTED, model=asked))
+                        return
+                    self.change(chat_id, replay)
                 if isinstance(event, ErrorEvent) and event.type == UNAUTHORIZED:
                     self.change(chat_id, lambda c: fail(c, NEEDS_KEY))
                     self.key_request.set(KeyRequest(chat_id, wrong=bool(self.client.api_key)))
                     return
-                if isinstance(event, ErrorEvent) and event.type == "network":
-                    self.banner.set(UNREACHABLE)
                 self.change(chat_id, partial(apply_event, event=event, asked=asked))
-        except asyncio.CancelledError:  # Stop: rpc has aborted the request, the server cancels
+        except asyncio.CancelledError:  # Stop: the server was asked to cancel, and rpc aborted the request
             self.change(chat_id, partial(stop, model=asked))
             raise
         except Exception as exc:  # a bug, not a server error: still never leave the chat stuck
@@ -162,9 +192,15 @@ class App:
         self.start_answer(chat_id)
 
     def stop_answer(self) -> None:
-        """Stop the open chat's answer; with none streaming, leave editing."""
+        """Stop the open chat's answer; with none streaming, leave editing.
+
+        The server is asked to cancel it (leaving it alone would keep it going for the grace period
+        a reload gets), and the local stream ends at once, whatever the server says."""
         task = self._streams.get(self.library().open_id)
         if task is not None:
+            answer_id = resumable(self.current)
+            if answer_id:
+                self.spawn(self.client.stop(answer_id))
             task.cancel()
         elif self.editing() is not None:
             self.editing.set(None)

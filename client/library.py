@@ -124,13 +124,14 @@ def records(library: Library) -> dict[str, str]:
 
 
 def from_records(stored: dict[str, object]) -> Library:
-    """Rebuild the library; unreadable records are skipped, mid-stream answers marked interrupted."""
+    """Rebuild the library; unreadable records are skipped, mid-stream answers the server named are
+    kept for the app to resume (client.app.App.resume_answers), others marked interrupted."""
     chats = []
     for key, value in stored.items():
         if not key.startswith(CHAT_PREFIX) or not isinstance(value, str):
             continue
         try:
-            chats.append(restore(_chat_decoder.decode(value)))
+            chats.append(restore(_chat_decoder.decode(value), resume=True))
         except (msgspec.DecodeError, msgspec.ValidationError):
             continue
     open_id = stored.get(OPEN_KEY)

@@ -42,6 +42,7 @@ async def start(typed_ahead: str | None) -> App:
     from client.components.type_area import TypeArea
     from client.gauge import gauge_of
     from client.rpc import Client
+    from client.state import resumable
 
     boot.reach(boot.MODULES_IMPORTED)
     app = App(Client(), await storage.open_store())
@@ -102,7 +103,8 @@ async def start(typed_ahead: str | None) -> App:
         get("editing").hidden = app.editing() is None
 
     def persist() -> None:
-        saver.changed(streaming=any(c.busy for c in app.library().chats))
+        chats = app.library().chats
+        saver.changed(streaming=any(c.busy for c in chats), answers=frozenset(filter(None, map(resumable, chats))))
 
     def open_chat_settings() -> None:
         sidebar.close()  # on a narrow screen it was opened from the Chats drawer
@@ -147,6 +149,7 @@ async def start(typed_ahead: str | None) -> App:
     attached.enable()
     document.body.dataset.ready = "true"  # for people and tests: Python is up
     boot.reach(boot.READY)
+    app.resume_answers()  # answers that were on their way when the page went away
     app.spawn(app.check_health())
     app.spawn(enable_markdown())
     devreload.start(app.spawn)

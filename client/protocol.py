@@ -100,11 +100,18 @@ class ErrorEvent(Struct):
     message: str
 
 
+class AnswerEvent(Struct):
+    """The first event of an answer: its id, by which a reloaded page reads it again
+    (`answer_path`) or stops it (`stop_path`)."""
+
+    id: str
+
+
 class ErrorBody(Struct):
     error: ErrorEvent
 
 
-Event = TokenEvent | ThoughtEvent | QueuedEvent | LoadingEvent | DoneEvent | ErrorEvent
+Event = TokenEvent | ThoughtEvent | QueuedEvent | LoadingEvent | DoneEvent | ErrorEvent | AnswerEvent
 
 
 class TemplateInfo(Struct):
@@ -142,6 +149,17 @@ class ModelList(Struct):
 
 
 MODELS_PATH = "/api/models"
+# `GET {ANSWERS_PATH}/{id}`: an answer's events from the start (SSE, as CONVERSE sends them);
+# `POST {ANSWERS_PATH}/{id}/stop`: cancel it (204). Unknown or expired ids: 404 `answer_not_found`.
+ANSWERS_PATH = "/api/answers"
+
+
+def answer_path(answer_id: str) -> str:
+    return f"{ANSWERS_PATH}/{answer_id}"
+
+
+def stop_path(answer_id: str) -> str:
+    return f"{answer_path(answer_id)}/stop"
 
 
 class TokensRequest(Struct, forbid_unknown_fields=True):
@@ -201,5 +219,6 @@ CONVERSE: Rpc[ConverseRequest, Event] = Rpc(
     {
         "token": TokenEvent, "thought": ThoughtEvent, "queued": QueuedEvent, "loading": LoadingEvent,
         "done": DoneEvent, "error": ErrorEvent,
+        "answer": AnswerEvent,
     },
 )

@@ -32,6 +32,8 @@ from client.protocol import (
     Rpc,
     TokenCount,
     TokensRequest,
+    answer_path,
+    stop_path,
 )
 
 Req = TypeVar("Req", bound=msgspec.Struct)
@@ -158,30 +160,29 @@ def error_for_status(status: int, body: str) -> ErrorEvent:
 async def stream(
     rpc: Rpc[Req, Ev], request: Req, api_key: str = "", base_url: str = ""
 ) -> AsyncIterator[Ev | ErrorEvent]:
-    """Call a streaming RPC from the browser (Pyodide) and yield its decoded events.
+    """Call a streaming RPC from the browser (Pyodide) and yield its decoded events."""
+    if not isinstance(request, rpc.request):
+        raise TypeError(f"{rpc.path} takes {rpc.request.__name__}, not {type(request).__name__}")
+    init = {"method": "POST", "headers": headers_for(api_key), "body": msgspec.json.encode(request).decode()}
+    async for event in _fetch_events(rpc, base_url + rpc.path, init):
+        yield event
+
+
+async def _fetch_events(rpc: Rpc[Any, Ev], url: str, init: dict[str, Any]) -> AsyncIterator[Ev | ErrorEvent]:
+    """Fetch `url` and yield the events of its answer, decoded as `rpc`'s.
 
     Closing the generator early (the caller's task cancelled by Stop) aborts the fetch and
-    cancels the body reader: the server sees the disconnect and stops generating.
+    cancels the body reader: the server sees the disconnect.
     """
     from js import AbortController, fetch  # browser only: keeps this module importable on CPython
 
     from client.browser import to_init
 
-    if not isinstance(request, rpc.request):
-        raise TypeError(f"{rpc.path} takes {rpc.request.__name__}, not {type(request).__name__}")
     controller = AbortController.new()
-    init = to_init(
-        {
-            "method": "POST",
-            "headers": headers_for(api_key),
-            "body": msgspec.json.encode(request).decode(),
-            "signal": controller.signal,
-        }
-    )
     finished = False
     try:
         try:
-            response = await fetch(base_url + rpc.path, init)
+            response = await fetch(url, to_init({**init, "signal": controller.signal}))
         except Exception as exc:  # a JsException: server down, connection refused
             finished = True
             yield ErrorEvent(type="network", message=f"Cannot reach the server: {exc}")
@@ -245,8 +246,28 @@ class Client:
         self.api_key = key.strip()
 
     def converse(self, request: ConverseRequest) -> AsyncIterator[Event]:
-        """POST the conversation; yield token/queued events, then one done or error event."""
+        """POST the conversation; yield the answer's id, token/queued events, then one done or error event."""
         return stream(CONVERSE, request, self.api_key, self.base_url)
+
+    def resume(self, answer_id: str) -> AsyncIterator[Event]:
+        """An answer the server still holds, from its start (as `converse` streamed it); an ErrorEvent
+        of type "answer_not_found" once the server has let it go."""
+        init = {"method": "GET", "headers": headers_for(self.api_key), "cache": "no-store"}
+        return _fetch_events(CONVERSE, self.base_url + answer_path(answer_id), init)
+
+    async def stop(self, answer_id: str) -> bool:
+        """Ask the server to cancel an answer now; False if it could not be asked (the answer then
+        ends on its own once nobody reads it)."""
+        from js import fetch
+
+        from client.browser import to_init
+
+        init = to_init({"method": "POST", "headers": headers_for(self.api_key)})
+        try:
+            response = await fetch(self.base_url + stop_path(answer_id), init)
+        except Exception:  # a JsException: server down, connection lost
+            return False
+        return bool(response.ok)
 
     async def health(self) -> Health | None:
         """What `/health` says; None when the server cannot be reached or is not ready."""

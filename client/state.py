@@ -16,6 +16,7 @@ from msgspec.structs import replace
 from client.attachments import Attachment, compose
 from client.protocol import (
     SYSTEM_MAX,
+    AnswerEvent,
     Conversation,
     ConverseRequest,
     DoneEvent,
@@ -30,7 +31,8 @@ from client.protocol import (
 
 # pending: asked, nothing back yet (the view shows "..."); streaming: tokens arriving;
 # done: finished; error: failed (text holds the reason); stopped: cut short by the user,
-# or by a page reload mid-answer (the note says which). Stopped text is kept as history.
+# or by a page reload mid-answer that could not be resumed (the note says which). Stopped text
+# is kept as history.
 Status = Literal["pending", "streaming", "done", "error", "stopped"]
 TITLE_CHARS = 60
 SystemPrompt = Annotated[str, Meta(max_length=SYSTEM_MAX)]  # a chat's own, bounded like the global one
@@ -46,6 +48,7 @@ class Turn(Struct, frozen=True, omit_defaults=True):
     tokens: int = 0  # the server's count for this answer: prompt + completion tokens (DoneEvent)
     thoughts: str = ""  # the model's reasoning before its answer (ThoughtEvent), shown folded
     files: tuple[Attachment, ...] = ()  # text files attached to a user's message (client.attachments)
+    answer_id: str = ""  # the server's id for this answer while it is on its way (AnswerEvent): a reload resumes it
 
 
 class Branch(Struct, frozen=True, omit_defaults=True):
@@ -167,6 +170,25 @@ def _answering(chat: Chat) -> bool:
     return chat.busy and not chat.turns[-1].user
 
 
+def started(chat: Chat, answer_id: str) -> Chat:
+    """The server named the answer: kept with it so that a reloaded page can read it again."""
+    if not _answering(chat):
+        return chat
+    return _with_last(chat, answer_id=answer_id)
+
+
+def resumable(chat: Chat) -> str:
+    """The id of the chat's answer that is on its way, if the server named it; else ""."""
+    return chat.turns[-1].answer_id if _answering(chat) else ""
+
+
+def replay(chat: Chat) -> Chat:
+    """The answer is being read again from its start: the text saved before may be stale."""
+    if not _answering(chat):
+        return chat
+    return _with_last(chat, text="", thoughts="", status="pending", note="")
+
+
 def append_token(chat: Chat, text: str) -> Chat:
     if not _answering(chat):
         return chat
@@ -206,7 +228,7 @@ def finish(chat: Chat, done: DoneEvent, asked: str = "") -> Chat:
     note = describe_done(done)
     used = done.prompt_tokens + done.completion_tokens
     changes = {"truncated_turns": done.truncated_turns, "model": done.model or asked, "tokens": used}
-    return _with_last(chat, status="done", note=note, **changes)
+    return _with_last(chat, status="done", note=note, answer_id="", **changes)
 
 
 def fail(chat: Chat, message: str) -> Chat:
@@ -215,7 +237,7 @@ def fail(chat: Chat, message: str) -> Chat:
         return chat
     last = chat.turns[-1]
     text = f"{last.text}\n\n{message}" if last.text else message
-    return _with_last(chat, text=text, status="error", note="")
+    return _with_last(chat, text=text, status="error", note="", answer_id="")
 
 
 def stop(chat: Chat, why: str = "Stopped", model: str = "") -> Chat:
@@ -223,7 +245,7 @@ def stop(chat: Chat, why: str = "Stopped", model: str = "") -> Chat:
     if not _answering(chat):
         return chat
     wrote = model if chat.turns[-1].text or chat.turns[-1].thoughts else ""
-    return _with_last(chat, status="stopped", note=why, model=wrote)
+    return _with_last(chat, status="stopped", note=why, model=wrote, answer_id="")
 
 
 def _sound(forks: tuple[Fork, ...], start: int, end: int) -> tuple[Fork, ...]:
@@ -237,13 +259,19 @@ def _sound(forks: tuple[Fork, ...], start: int, end: int) -> tuple[Fork, ...]:
     return tuple(out)
 
 
-def restore(chat: Chat) -> Chat:
-    """A chat read back from storage or a file: an answer that was streaming when the page went away
-    is over, and versions that do not fit its turns are dropped."""
+INTERRUPTED = "Interrupted: the page was reloaded during this answer"
+
+
+def restore(chat: Chat, resume: bool = False) -> Chat:
+    """A chat read back from storage or a file: versions that do not fit its turns are dropped, and
+    an answer that was on its way when the page went away is over, unless `resume` (the page's
+    own storage: the app reads the answer again from the server) and the server had named it."""
     forks = _sound(chat.forks, 0, len(chat.turns))
     if forks != chat.forks:
         chat = replace(chat, forks=forks)
-    return stop(chat, "Interrupted: the page was reloaded during this answer")
+    if resume and resumable(chat):
+        return chat
+    return stop(chat, INTERRUPTED)
 
 
 def apply_event(chat: Chat, event: object, asked: str = "") -> Chat:
@@ -255,6 +283,8 @@ def apply_event(chat: Chat, event: object, asked: str = "") -> Chat:
         return append_token(chat, event.text)
     if isinstance(event, ThoughtEvent):
         return append_thought(chat, event.text)
+    if isinstance(event, AnswerEvent):
+        return started(chat, event.id)
     if isinstance(event, QueuedEvent):
         return queued(chat, event.position)
     if isinstance(event, LoadingEvent):

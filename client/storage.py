@@ -2,7 +2,8 @@
 
 The page calls `Saver.changed()` on every change of the library. A finished change is written
 at once; while an answer streams, writes are at most one per `interval` seconds, so a reload
-mid-answer still finds most of it (marked interrupted by client.library.from_records).
+mid-answer still finds most of it. The id the server gives an answer is written at once, so that
+even a reload right after sending finds the answer to resume (client.app.App.resume_answers).
 Only records that differ from what was last written go to the database.
 """
 
@@ -62,9 +63,13 @@ class Saver:
         self._saved: dict[str, str] = {k: v for k, v in records().items()}
         self._last = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        self._answers: frozenset[str] = frozenset()
 
-    def changed(self, streaming: bool) -> None:
-        if not streaming:
+    def changed(self, streaming: bool, answers: frozenset[str] = frozenset()) -> None:
+        """`streaming`: an answer is on its way; `answers`: the ids of those the server named."""
+        new_answer = bool(answers - self._answers)
+        self._answers = answers
+        if not streaming or new_answer:
             self._cancel_timer()
             self.flush()
             return

@@ -1,4 +1,5 @@
-"""Our own front door: `POST /api/converse` (SSE), `POST /api/tokens` and `GET /health`."""
+"""Our own front door: `POST /api/converse` (SSE), the answers it starts (`GET /api/answers/{id}`
+to read one again, `POST /api/answers/{id}/stop`), `POST /api/tokens` and `GET /health`."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from client.protocol import CONVERSE, DoneEvent, ErrorEvent, Event, LoadingEvent, Message, TokenCount, TokensRequest
+from server.answers import Answer, Answers
 from server.chat import loaded, model_named, models_of, start_chat
 from server.engines.base import Engine, TemplateError
 from server.errors import ApiError
 from server.models import Models
-from server.scheduler import Job, Scheduler
 from server.settings import Settings
 
 T = TypeVar("T")
@@ -46,18 +47,23 @@ def decode_body(body: bytes, type: type[T]) -> T:
 
 
 async def converse(request: Request) -> Response:
+    """Start an answer and stream it; its first event names it (client.protocol.AnswerEvent), so a
+    page that goes away can read it again or stop it while the answer's grace period lasts."""
     settings: Settings = request.app.state.settings
+    answers: Answers = request.app.state.answers
     models = models_of(request)
     body = decode_body(await read_body(request, settings.max_body_bytes), CONVERSE.request)
     name = model_named(models, body.model)
     scheduler = models.loaded(name)
     if scheduler is not None:  # the usual case: refusals are plain HTTP errors
         job = await start_chat(scheduler, settings, body.conversation.messages, body.params)
-        return sse(relay(request, scheduler, job))
+        answer = answers.start(lambda answer: answer.follow(scheduler, job))
+        return sse(relay(request, answers, answer))
 
-    async def load_then_answer() -> AsyncIterator[Event]:
+    async def load_then_answer(answer: Answer) -> AsyncIterator[Event]:
         """The model loads first, so the stream starts at once and says so; what would have been
         an HTTP error is an error event now."""
+        answer.model = name
         yield LoadingEvent(name)
         try:
             ready = await loaded(models, name)
@@ -65,14 +71,33 @@ async def converse(request: Request) -> Response:
         except ApiError as exc:
             yield ErrorEvent(exc.type, exc.message)
             return
-        async for event in relay(request, ready, job):
+        async for event in answer.follow(ready, job):
             yield event
 
-    return sse(load_then_answer())
+    return sse(relay(request, answers, answers.start(load_then_answer)))
 
 
-async def relay(request: Request, scheduler: Scheduler, job: Job) -> AsyncIterator[Event]:
-    async for event in scheduler.events(job):
+def answer_named(request: Request) -> Answer:
+    answer = request.app.state.answers.get(request.path_params["answer_id"])
+    if answer is None:
+        raise ApiError(404, "answer_not_found", "no such answer: it finished or was cancelled a while ago")
+    assert isinstance(answer, Answer)
+    return answer
+
+
+async def read_answer(request: Request) -> Response:
+    """An answer's events from the start, then as they come: what a reloaded page folds again."""
+    return sse(relay(request, request.app.state.answers, answer_named(request)))
+
+
+async def stop_answer(request: Request) -> Response:
+    """Cancel an answer now (its readers get `done` with stop reason "cancelled")."""
+    answer_named(request).stop()
+    return Response(status_code=204)
+
+
+async def relay(request: Request, answers: Answers, answer: Answer) -> AsyncIterator[Event]:
+    async for event in answers.read(answer):
         if isinstance(event, DoneEvent):
             request.state.completion_tokens = event.completion_tokens
         yield event

@@ -15,9 +15,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from client.protocol import CONVERSE, MODELS_PATH, TOKENS_PATH
+from client.protocol import ANSWERS_PATH, CONVERSE, MODELS_PATH, TOKENS_PATH
 from server import api, openai_api
 from server.accesslog import AccessLog
+from server.answers import Answers
 from server.devreload import reload_route
 from server.engines.base import Engine, ModelLoadError
 from server.engines.loader import EngineLoader
@@ -51,6 +52,7 @@ def create_app(
         return Scheduler(engine, settings.queue_size, on_done=metrics.observe_done)
 
     models = Models(settings, load_engine, make_scheduler)
+    answers = Answers(settings.answer_grace_s)
 
     async def load(app: Starlette) -> None:
         try:
@@ -70,6 +72,7 @@ def create_app(
         loading = asyncio.create_task(load(app))
         yield
         loading.cancel()
+        answers.close()
         models.close()
 
     routes = [
@@ -77,6 +80,8 @@ def create_app(
         Route("/health", api.health),
         Route("/metrics", metrics.endpoint),
         Route(CONVERSE.path, api.converse, methods=["POST"]),
+        Route(ANSWERS_PATH + "/{answer_id}", api.read_answer),
+        Route(ANSWERS_PATH + "/{answer_id}/stop", api.stop_answer, methods=["POST"]),
         Route(MODELS_PATH, api.list_models),
         Route(TOKENS_PATH, api.count_tokens, methods=["POST"]),
         Route("/v1/models", openai_api.models),
@@ -105,5 +110,6 @@ def create_app(
     )
     app.state.settings = settings
     app.state.models = models
+    app.state.answers = answers
     app.state.page = Page(ROOT, STATIC, dev=settings.dev)
     return app

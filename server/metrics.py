@@ -34,6 +34,14 @@ class Metrics:
             registry=r,
         )
         self.queue_depth = Gauge("snake_llama_queue_depth", "Requests waiting for the model", registry=r)
+        self.answers_running = Gauge(
+            "snake_llama_answers_running", "Answers of /api/converse not ended yet (waiting or generating)", registry=r
+        )
+        self.answers_unwatched = Gauge(
+            "snake_llama_answers_unwatched",
+            "Answers not ended that nobody reads: in their grace period (ANSWER_GRACE_S)",
+            registry=r,
+        )
         self.first_token = Histogram(
             "snake_llama_first_token_seconds",
             "Time from request to first token",
@@ -61,4 +69,6 @@ class Metrics:
 
     async def endpoint(self, request: Request) -> Response:
         self.queue_depth.set(request.app.state.models.queue_depth)
+        self.answers_running.set(request.app.state.answers.running)
+        self.answers_unwatched.set(request.app.state.answers.unwatched)
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -30,6 +30,7 @@ class Splitter:
         self.thinking = thinking
         self._held = ""
         self._fresh = True  # at the start of thoughts or answer: leading whitespace is dropped
+        self._blank = True  # nothing of the current thoughts or answer has gone out yet
 
     def feed(self, text: str) -> list[Piece]:
         """Take the next piece of model output; return the thought and answer text now safe to show."""
@@ -42,6 +43,7 @@ class Splitter:
                     self._held = ""
                     return out
                 self._fresh = False
+                self._blank = True
             tags = (CLOSE,) if self.thinking else (OPEN, CLOSE)
             hits = [(i, tag) for tag in tags if (i := buffer.find(tag)) >= 0]
             if not hits:
@@ -49,9 +51,11 @@ class Splitter:
             at, tag = min(hits)
             self._emit(out, buffer[:at].rstrip())
             buffer = buffer[at + len(tag) :]
-            if tag == OPEN or self.thinking:  # a stray </think> in the answer just goes
+            if tag == OPEN or self.thinking:
                 self.thinking = tag == OPEN
                 self._fresh = True
+            else:  # a stray </think> in the answer just goes; at its very start, so does the blank after it
+                self._fresh = self._blank
         cut = _hold_from(buffer, tags)
         self._held = buffer[cut:]
         self._emit(out, buffer[:cut])
@@ -67,6 +71,7 @@ class Splitter:
     def _emit(self, out: list[Piece], text: str) -> None:
         if text:
             out.append((self.thinking, text))
+            self._blank = False
 
 
 def _hold_from(buffer: str, tags: tuple[str, ...]) -> int:

@@ -228,6 +228,12 @@ class Settings:
     queue_size: int = setting(
         32, "Requests that may wait for the model before new ones get 503.", min=0, max=1_000_000
     )
+    answer_grace_s: float = setting(
+        30.0,
+        "Seconds an answer goes on after its page went away (a reload, a closed tab) for the page to come back"
+        " to it; nobody back by then cancels it. 0: cancel as soon as the page hangs up.",
+        min=0, max=3600,
+    )
     max_body_bytes: int = setting(1 << 20, "Largest accepted request body, in bytes.", min=1024, max=1 << 30)
     openai_base_url: str = setting(
         "", "Remote engine (ENGINE=openai): base URL of an OpenAI-compatible server such as vLLM or llama.cpp's.",

@@ -32,7 +32,7 @@ def test_converse_streams_tokens_then_done(live_server: str) -> None:
     assert status == 200
     names = [name for name, _ in events]
     assert names[-1] == "done" and names.count("done") == 1
-    assert set(names[:-1]) == {"token"} and len(names) > 2
+    assert names[0] == "answer" and set(names[1:-1]) == {"token"} and len(names) > 3
     done = events[-1][1]
     assert done["stop_reason"] in ("stop", "length")
     assert done["prompt_tokens"] > 40

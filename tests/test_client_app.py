@@ -9,12 +9,14 @@ from typing import Any
 import msgspec
 import pytest
 
+from client import library as lib
 from client import settings
 from client.app import API_KEY, LAST_MODEL, NEEDS_KEY, NO_SERVER, UNREACHABLE, App, KeyRequest
 from client.attachments import Attachment, Picked
 from client.components.api_key_dialog import ASK, REFUSED, title_for
 from client.presets import BUILT_IN
 from client.protocol import (
+    AnswerEvent,
     ConverseRequest,
     DoneEvent,
     ErrorEvent,
@@ -30,6 +32,7 @@ from client.protocol import (
     TokensRequest,
 )
 from client.rpc import UNAUTHORIZED, Client
+from client.state import INTERRUPTED, Chat, Turn
 from tests.conftest import run_async
 
 UP = Health(status="ok")
@@ -46,7 +49,8 @@ class FakeStore(dict[str, Any]):
 
 
 class FakeServer(Client):
-    """Answers every call with the next scripted list of events; records keys and requests."""
+    """Answers every call (a new answer or one read again) with the next scripted list of events;
+    records keys, requests, and the answers read again or stopped."""
 
     def __init__(self, *answers: list[Event], health: Health | None = UP, models: ModelList | None = None) -> None:
         super().__init__()
@@ -54,9 +58,14 @@ class FakeServer(Client):
         self.said = health
         self.offered = models  # None: an older server, without GET /api/models
         self.calls: list[tuple[str, ConverseRequest]] = []
+        self.resumed: list[str] = []
+        self.stopped: list[str] = []
 
     def converse(self, request: ConverseRequest) -> AsyncIterator[Event]:
         self.calls.append((self.api_key, request))
+        return self.next_answer()
+
+    def next_answer(self) -> AsyncIterator[Event]:
         events = self.answers.pop(0)
 
         async def stream() -> AsyncIterator[Event]:
@@ -64,6 +73,14 @@ class FakeServer(Client):
                 yield event
 
         return stream()
+
+    def resume(self, answer_id: str) -> AsyncIterator[Event]:
+        self.resumed.append(answer_id)
+        return self.next_answer()
+
+    async def stop(self, answer_id: str) -> bool:
+        self.stopped.append(answer_id)
+        return False  # could not be asked: the page stops its answer all the same
 
     async def health(self) -> Health | None:
         return self.said
@@ -171,6 +188,65 @@ def test_stop_cancels_the_open_chats_answer_and_keeps_what_arrived() -> None:
         app.stop_answer()
         await asyncio.gather(*list(app.tasks), return_exceptions=True)
         assert app.current.turns[-1].status == "stopped" and app.current.turns[-1].text == "partial"
+
+    run_async(run())
+
+
+def test_stop_asks_the_server_to_cancel_the_named_answer() -> None:
+    async def run() -> None:
+        release = asyncio.Event()
+
+        class Slow(FakeServer):
+            def converse(self, request: ConverseRequest) -> AsyncIterator[Event]:
+                async def stream() -> AsyncIterator[Event]:
+                    yield AnswerEvent("a1")
+                    yield TokenEvent(text="partial")
+                    await release.wait()
+
+                return stream()
+
+        server = Slow()
+        app = App(server, FakeStore())
+        app.send("Hi")
+        await asyncio.sleep(0.01)
+        app.stop_answer()
+        await asyncio.gather(*list(app.tasks), return_exceptions=True)
+        assert server.stopped == ["a1"]  # and its failing did not keep the answer going here
+        last = app.current.turns[-1]
+        assert last.status == "stopped" and last.text == "partial" and last.answer_id == ""
+
+    run_async(run())
+
+
+def reloaded_mid_answer(stale: str) -> FakeStore:
+    """What the page had saved when it went away: an answer the server named, partly written."""
+    chat = Chat(turns=(Turn(user=True, text="Hi"), Turn(user=False, text=stale, status="streaming", answer_id="a1")),
+                id="c1")
+    return FakeStore(lib.records(lib.Library(chats=(chat,), open_id="c1")))
+
+
+def test_a_reloaded_page_resumes_its_answer_from_the_start() -> None:
+    async def run() -> None:
+        server = FakeServer([AnswerEvent("a1"), TokenEvent(text="The whole"), TokenEvent(text=" answer"), DONE])
+        app = App(server, reloaded_mid_answer("The wh"))
+        assert app.current.busy  # not marked interrupted: it is on its way still
+        app.resume_answers()
+        await settle(app)
+        last = app.current.turns[-1]
+        assert server.resumed == ["a1"] and server.calls == []  # read again, not asked again
+        assert last.text == "The whole answer" and last.status == "done" and last.answer_id == ""
+
+    run_async(run())
+
+
+def test_an_answer_the_server_let_go_is_interrupted() -> None:
+    async def run() -> None:
+        server = FakeServer([ErrorEvent(type="answer_not_found", message="no such answer")])
+        app = App(server, reloaded_mid_answer("The wh"))
+        app.resume_answers()
+        await settle(app)
+        last = app.current.turns[-1]
+        assert last.text == "The wh" and last.status == "stopped" and last.note == INTERRUPTED
 
     run_async(run())
 

@@ -115,7 +115,7 @@ def test_unknown_and_broken_models_are_refused_by_name(served: str) -> None:
     refused = httpx.post(f"{served}/v1/chat/completions", json=body)
     assert refused.status_code == 404 and refused.json()["error"]["code"] == "model_not_found"
     status, events = converse(served, {**chat("Hi"), "model": "broken.gguf"})
-    assert status == 200 and [n for n, _ in events] == ["loading", "error"]
+    assert status == 200 and [n for n, _ in events] == ["answer", "loading", "error"]
     assert "broken.gguf" in events[-1][1]["message"]
     assert httpx.get(f"{served}/health").json()["status"] == "ok"  # and the server serves on
 
@@ -125,7 +125,7 @@ def test_files_come_and_go_without_a_restart(served: str, folder: Path) -> None:
     names = [m["name"] for m in httpx.get(f"{served}/api/models").json()["models"]]
     assert "newcomer.gguf" in names
     status, events = converse(served, {**chat("Hi", temperature=0, max_tokens=24), "model": "newcomer.gguf"})
-    assert events[0][0] == "loading" and answer_of(events) == tm.ANSWER
+    assert events[1][0] == "loading" and answer_of(events) == tm.ANSWER
     (folder / "newcomer.gguf").unlink()  # removed while loaded
     listing = httpx.get(f"{served}/api/models").json()["models"]
     assert "newcomer.gguf" not in [m["name"] for m in listing]
@@ -141,7 +141,7 @@ def one_at_a_time(folder: Path) -> Iterator[str]:
 def test_the_least_recently_used_model_makes_room_and_health_never_waits(one_at_a_time: str) -> None:
     url = one_at_a_time
     _, events = converse(url, {**chat("Hi", temperature=0, max_tokens=24), "model": "tiny.gguf"})
-    assert events[0][0] == "loading" and answer_of(events) == tm.ANSWER
+    assert events[1][0] == "loading" and answer_of(events) == tm.ANSWER
     listing = {m["name"]: m["loaded"] for m in httpx.get(f"{url}/api/models").json()["models"]}
     assert listing["tiny.gguf"] and not listing[DEFAULT]  # the default made room
 
@@ -150,6 +150,7 @@ def test_the_least_recently_used_model_makes_room_and_health_never_waits(one_at_
             body = chat("What is the capital of France?", temperature=0, max_tokens=8)
             async with client.stream("POST", f"{url}/api/converse", json=body) as response:
                 stream = aiter_sse(response)
+                assert (await anext(stream))[0] == "answer"
                 first = await anext(stream)
                 # the default model is loading again now: /health still answers at once
                 health = (await client.get(f"{url}/health")).status_code

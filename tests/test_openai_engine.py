@@ -618,7 +618,8 @@ def scripted() -> Iterator[ScriptedRemote]:
 @pytest.fixture(scope="module")
 def scripted_app(scripted: ScriptedRemote) -> Iterator[str]:
     # no OPENAI_MODEL: the engine takes the first model the remote lists
-    env = {"OPENAI_BASE_URL": scripted.base_url, "OPENAI_MODEL": "", "OPENAI_TIMEOUT": "2"}
+    # ANSWER_GRACE_S=0: a page that leaves cancels its answer at once (test_client_leaving_closes_the_remote_stream)
+    env = {"OPENAI_BASE_URL": scripted.base_url, "OPENAI_MODEL": "", "OPENAI_TIMEOUT": "2", "ANSWER_GRACE_S": "0"}
     proc, url = start_server("--engine", "openai", env=env)
     yield url
     stop_server(proc)

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from client.protocol import answer_path, stop_path
 from server.app import create_app
 from server.engines.base import Engine
 from server.engines.loader import plan_engine
@@ -48,7 +49,13 @@ def test_api_needs_the_key(guarded: tuple[str, Path]) -> None:
     assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
     with httpx.stream("POST", f"{url}/api/converse", json=body, headers={"Authorization": f"Bearer {KEY}"}) as r:
         assert r.status_code == 200
+        answer_id = read_events(r)[0][1]["id"]
     assert httpx.get(f"{url}/v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+    # an answer's id is no key: reading it again or stopping it needs the key too
+    for call in (httpx.get, httpx.post):
+        path = answer_path(answer_id) if call is httpx.get else stop_path(answer_id)
+        assert call(url + path).status_code == 401, path
+        assert call(url + path, headers={"Authorization": f"Bearer {KEY}"}).status_code in (200, 204), path
 
 
 def test_page_and_health_stay_open(guarded: tuple[str, Path]) -> None:

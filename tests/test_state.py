@@ -10,8 +10,9 @@ import pytest
 from client import library as lib
 from client import settings, storage
 from client.attachments import Attachment, compose
-from client.protocol import SYSTEM_MAX, DoneEvent, ErrorEvent, QueuedEvent, SamplingParams, TokenEvent
+from client.protocol import SYSTEM_MAX, AnswerEvent, DoneEvent, ErrorEvent, QueuedEvent, SamplingParams, TokenEvent
 from client.state import (
+    INTERRUPTED,
     Chat,
     Turn,
     append_token,
@@ -20,8 +21,10 @@ from client.state import (
     edit,
     fail,
     regenerate,
+    replay,
     request_for,
     restore,
+    resumable,
     stop,
     submit,
     switch_version,
@@ -226,6 +229,41 @@ def test_reload_mid_answer_marks_it_interrupted() -> None:
     assert restore(done) is done
 
 
+def test_an_answer_the_server_named_is_resumed_after_a_reload_but_not_after_an_import() -> None:
+    named = apply_event(apply_event(asked(), AnswerEvent("a1")), TokenEvent("Part"))
+    assert resumable(named) == "a1" and named.turns[-1].answer_id == "a1"
+    assert restore(named, resume=True) is named  # the page's own storage: the app reads it again
+    unnamed = apply_event(asked(), TokenEvent("Part"))  # an older server, or saved before the id came
+    assert restore(unnamed, resume=True).turns[-1].note == INTERRUPTED
+    imported = restore(named)  # a file is no live answer
+    assert imported.turns[-1].status == "stopped" and imported.turns[-1].note == INTERRUPTED
+    assert resumable(imported) == "" and "answer_id" not in lib.record_of(imported)
+    back = lib.from_records(lib.records(lib.Library(chats=(named,), open_id=named.id)))
+    assert back.current == named
+
+
+def test_a_resumed_answer_is_folded_again_from_its_start() -> None:
+    from client.protocol import ThoughtEvent
+
+    saved = asked()
+    for event in (AnswerEvent("a1"), ThoughtEvent("Hm"), TokenEvent("Stale par")):
+        saved = apply_event(saved, event)
+    again = replay(saved)  # thoughts too are read again
+    assert again.turns[-1] == Turn(user=False, text="", status="pending", answer_id="a1")
+    for event in (AnswerEvent("a1"), TokenEvent("Stale part, and the rest."), DONE):
+        again = apply_event(again, event)
+    last = again.turns[-1]
+    assert last.text == "Stale part, and the rest." and last.status == "done" and last.answer_id == ""
+    assert replay(again) is again  # nothing on its way
+
+
+@pytest.mark.parametrize("end", [DONE, ErrorEvent("engine_error", "boom"), None])
+def test_an_answer_that_ends_forgets_its_id(end: object) -> None:
+    chat = apply_event(asked(), AnswerEvent("a1"))
+    chat = stop(chat) if end is None else apply_event(chat, end)
+    assert chat.turns[-1].answer_id == "" and resumable(chat) == ""
+
+
 def test_titles_come_from_the_first_message_unless_renamed() -> None:
     assert title_of(Chat()) == "New chat"
     assert title_of(answered("  What is\n the  capital? ")) == "What is the capital?"
@@ -322,6 +360,33 @@ def test_saver_says_when_the_store_holds_every_write() -> None:
         return said
 
     assert run_async(main()) == [True, True, False]  # False once, when both writes are in
+
+
+def test_saver_writes_a_new_answer_id_at_once_while_streaming() -> None:
+    async def main() -> None:
+        store, records = storage_with_syncs(), {"chat:a": "asked"}
+        saver = storage.Saver(store, lambda: dict(records), interval=60)
+        records["chat:a"] = "streaming"
+        saver.changed(streaming=True)  # the first write of a stream goes at once...
+        records["chat:a"] = "more text"
+        saver.changed(streaming=True)  # ...then at most one a minute here
+        assert store["chat:a"] == "streaming"
+        records["chat:a"] = "named a1"
+        saver.changed(streaming=True, answers=frozenset({"a1"}))
+        assert store["chat:a"] == "named a1"  # a reload now can still resume it
+        records["chat:a"] = "named a1, more text"
+        saver.changed(streaming=True, answers=frozenset({"a1"}))
+        assert store["chat:a"] == "named a1"  # the same id: throttled again
+
+    run_async(main())
+
+
+def storage_with_syncs() -> dict[str, str]:
+    class Store(dict[str, str]):
+        async def sync(self) -> None:
+            pass
+
+    return Store()
 
 
 def test_export_markdown_and_json_then_import() -> None:

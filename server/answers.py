@@ -1,0 +1,185 @@
+"""Answers by id, so that a page that went away mid-answer can come back to it.
+
+Each answer is read from its source (the scheduler's events for one job) by a task of its own
+into a log; any number of readers replay the log from the start and then follow it. While nobody
+reads an answer, a grace timer runs: a reader arriving within it carries on; at its end an
+unfinished answer is cancelled (its model slot freed) and the answer is forgotten, and so is a
+finished one. `stop` cancels at once.
+
+Memory stays bounded: unfinished answers are bounded by the scheduler's slots and queue, a log by
+the answer's token budget, and finished answers by `KEEP_FINISHED`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Callable
+
+from client.protocol import AnswerEvent, DoneEvent, Event, ThoughtEvent, TokenEvent
+from server.scheduler import Job, Scheduler
+
+KEEP_FINISHED = 256  # finished answers kept for readers to come back to; the oldest go first
+FIRST_READER_S = 10.0  # how long a new answer waits for its first reader (the response that started it)
+
+
+class Answer:
+    """One answer: its events so far (the log), whether it has ended, and who reads it."""
+
+    def __init__(self, answer_id: str) -> None:
+        self.id = answer_id
+        self.log: list[Event] = [AnswerEvent(answer_id)]
+        self.ended = False
+        self.readers = 0
+        self.job: Job | None = None  # the scheduler's job, once it is known
+        self.model = ""  # the model asked, for the `done` of an answer stopped before it ran
+        self.task: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self._grew = asyncio.Event()
+        self._began = False  # the task has entered its source
+
+    async def follow(self, scheduler: Scheduler, job: Job) -> AsyncIterator[Event]:
+        """The job's events; a source for `Answers.start`."""
+        self.job, self.model = job, scheduler.engine.model
+        async for event in scheduler.events(job):
+            yield event
+
+    def stop(self) -> None:
+        """Cancel the answer at once. One that runs ends with its own `done` (stop reason
+        "cancelled") within a token; one still waiting or loading gets that `done` here."""
+        if self.ended or (self.task is not None and self.task.done()):
+            return
+        if self.job is not None and self.job.started.done():
+            self.job.cancelled.set()
+        elif not self._began:
+            # A task cancelled before its first step never enters its source, whose clean-up
+            # (the scheduler's) would then not run: stop once it has.
+            asyncio.get_running_loop().call_soon(self.stop)
+        elif self.task is not None:
+            self.task.cancel()
+
+    async def consume(self, source: AsyncIterator[Event]) -> None:
+        self._began = True
+        try:
+            async for event in source:
+                self._add(event)
+        except asyncio.CancelledError:  # stopped before it ran: readers still get a `done`
+            self._add(DoneEvent("cancelled", 0, 0, None, None, model=self.model))
+        finally:
+            self.ended = True
+            self._wake()
+
+    def _add(self, event: Event) -> None:
+        self.log.append(event)
+        self._wake()
+
+    def _wake(self) -> None:
+        self._grew.set()
+        self._grew = asyncio.Event()
+
+    async def read(self) -> AsyncIterator[Event]:
+        """Every event from the start (what is logged already with its text in one piece), then
+        each as it comes, until the answer ends."""
+        seen = len(self.log)
+        for event in compact(self.log[:seen]):
+            yield event
+        while True:
+            while seen < len(self.log):
+                seen += 1
+                yield self.log[seen - 1]
+            if self.ended:
+                return
+            await self._grew.wait()
+
+
+def compact(events: list[Event]) -> list[Event]:
+    """The events with each run of answer text, and of thoughts, joined into one event: a replay folds the same."""
+    out: list[Event] = []
+    for event in events:
+        last = out[-1] if out else None
+        if isinstance(event, TokenEvent) and isinstance(last, TokenEvent):
+            out[-1] = TokenEvent(last.text + event.text)
+        elif isinstance(event, ThoughtEvent) and isinstance(last, ThoughtEvent):
+            out[-1] = ThoughtEvent(last.text + event.text)
+        else:
+            out.append(event)
+    return out
+
+
+class Answers:
+    """The answers a page may come back to, by id, for `grace_s` seconds after nobody reads one."""
+
+    def __init__(self, grace_s: float) -> None:
+        self.grace_s = grace_s
+        self._answers: dict[str, Answer] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, source: Callable[[Answer], AsyncIterator[Event]]) -> Answer:
+        """A new answer, read from `source(answer)` by a task of its own."""
+        answer = Answer(secrets.token_urlsafe(16))
+        self._answers[answer.id] = answer
+        answer.task = task = asyncio.create_task(answer.consume(source(answer)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        answer.timer = asyncio.get_running_loop().call_later(
+            max(self.grace_s, FIRST_READER_S), self._expire, answer
+        )  # in case the response that started it never reads it
+        self._forget_old()
+        return answer
+
+    def get(self, answer_id: str) -> Answer | None:
+        return self._answers.get(answer_id)
+
+    async def read(self, answer: Answer) -> AsyncIterator[Event]:
+        """`answer.read()`, counted: the grace timer runs while no reader is left."""
+        answer.readers += 1
+        if answer.timer is not None:
+            answer.timer.cancel()
+            answer.timer = None
+        try:
+            async for event in answer.read():
+                yield event
+        finally:
+            answer.readers -= 1
+            if not answer.readers:
+                self._unwatched(answer)
+
+    def _unwatched(self, answer: Answer) -> None:
+        if self.grace_s <= 0:
+            self._expire(answer)
+        else:
+            answer.timer = asyncio.get_running_loop().call_later(self.grace_s, self._expire, answer)
+
+    def _expire(self, answer: Answer) -> None:
+        answer.timer = None
+        if answer.readers:
+            return
+        answer.stop()
+        if self._answers.get(answer.id) is answer:
+            del self._answers[answer.id]
+
+    def _forget_old(self) -> None:
+        finished = [a for a in self._answers.values() if a.ended and not a.readers]
+        for answer in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+            if answer.timer is not None:
+                answer.timer.cancel()
+            del self._answers[answer.id]
+
+    @property
+    def running(self) -> int:
+        """Answers not ended yet, read or not (one that expired counts until its job has ended)."""
+        return len(self._tasks)
+
+    @property
+    def unwatched(self) -> int:
+        """Answers not ended that nobody reads: in their grace period."""
+        return sum(not a.ended and not a.readers for a in self._answers.values())
+
+    def close(self) -> None:
+        for answer in self._answers.values():
+            if answer.timer is not None:
+                answer.timer.cancel()
+        for task in self._tasks:
+            task.cancel()
+        self._answers.clear()
+

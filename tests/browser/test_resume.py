@@ -1,0 +1,77 @@
+"""Answers survive a reload, in real Chromium against the real server and model: the reloaded page
+reads the same answer again by its id (server.answers), and Stop cancels it on the server at once.
+
+The long answer is a count the model keeps going on (greedy, no repeat penalty), so that it is
+still coming when the page reloads or Stop is pressed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from playwright.sync_api import expect
+
+from client.protocol import ANSWERS_PATH, CONVERSE
+from tests.browser.conftest import RecordedPage
+from tests.browser.test_chat_features import ANSWER_S, ask, last_answer, set_settings
+from tests.browser.test_chat_page import assert_only_loopback, open_chat
+from tests.test_answers import COUNT, idle, metrics, wait_until
+
+LONG = {"Temperature": "0", "Repeat penalty": "1.0"}
+
+
+def watch_requests(page: Any) -> list[tuple[str, str]]:
+    """(method, path) of every request the page makes from now on."""
+    seen: list[tuple[str, str]] = []
+    page.on("request", lambda request: seen.append((request.method, re.sub(r"^\w+://[^/]+", "", request.url))))
+    return seen
+
+
+def bubble_text(page: Any) -> str:
+    return " ".join(last_answer(page).locator("[data-part=bubble]").inner_text().split())
+
+
+def test_a_reload_mid_answer_resumes_the_same_answer(recorded_page: RecordedPage, live_server: str) -> None:
+    page = recorded_page.page
+    open_chat(recorded_page, live_server)
+    set_settings(page, {**LONG, "Max tokens": "150"})
+    requests = watch_requests(page)
+    ask(page, COUNT)
+    bubble = last_answer(page).locator("[data-part=bubble]")
+    expect(bubble).to_contain_text(re.compile(r"\d+, \d+, \d+,"), timeout=ANSWER_S)
+    # the store's writes in flight are done (the answer's id was written the moment it came)
+    expect(page.locator("body")).not_to_have_attribute("data-saving", "true")
+    seen = bubble_text(page)
+    asked = [r for r in requests if r == ("POST", CONVERSE.path)]
+    assert len(asked) == 1
+
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=ANSWER_S)
+    expect(last_answer(page)).to_have_attribute("data-status", "done", timeout=3 * ANSWER_S)
+    expect(last_answer(page).locator("[data-part=note]")).to_contain_text("hit the max tokens limit")
+    assert bubble_text(page).startswith(seen) and len(bubble_text(page)) > len(seen)
+    assert [r for r in requests if r == ("POST", CONVERSE.path)] == asked  # read again, never asked again
+    assert any(method == "GET" and path.startswith(ANSWERS_PATH + "/") for method, path in requests)
+    assert "Interrupted" not in last_answer(page).inner_text()
+    assert recorded_page.errors == []
+    assert_only_loopback(recorded_page)
+
+
+def test_stop_cancels_the_answer_on_the_server_at_once(recorded_page: RecordedPage, live_server: str) -> None:
+    page = recorded_page.page
+    open_chat(recorded_page, live_server)
+    set_settings(page, {**LONG, "Max tokens": "2000"})
+    wait_until(lambda: idle(live_server))
+    cancelled = metrics(live_server)["snake_llama_answers_total{stop_reason=cancelled}"]
+    ask(page, COUNT)
+    expect(last_answer(page).locator("[data-part=bubble]")).to_contain_text(re.compile(r"\d+, \d+,"), timeout=ANSWER_S)
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/stop")) as stopping:
+        page.get_by_role("button", name="Stop").click()
+    assert ANSWERS_PATH in stopping.value.url
+    expect(last_answer(page)).to_have_attribute("data-status", "stopped")
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+    # Freed well within the grace period a page that merely went away would get (ANSWER_GRACE_S, 30 s).
+    wait_until(lambda: idle(live_server), timeout=15)
+    assert metrics(live_server)["snake_llama_answers_total{stop_reason=cancelled}"] == cancelled + 1
+    assert recorded_page.errors == []
