@@ -6,18 +6,22 @@ reads an answer, a grace timer runs: a reader arriving within it carries on; at 
 unfinished answer is cancelled (its model slot freed) and the answer is forgotten, and so is a
 finished one. `stop` cancels at once.
 
-Memory stays bounded: unfinished answers are bounded by the scheduler's slots and queue, a log by
-the answer's token budget, and finished answers by `KEEP_FINISHED`.
+Memory stays bounded: an unfinished answer holds a model slot or a queue place (one waiting for
+its model to load holds neither, but it expires like any other once nobody reads it), a log is
+bounded by the answer's token budget, and finished answers by `KEEP_FINISHED`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 
-from client.protocol import AnswerEvent, DoneEvent, Event, ThoughtEvent, TokenEvent
+from client.protocol import AnswerEvent, DoneEvent, ErrorEvent, Event, ThoughtEvent, TokenEvent
 from server.scheduler import Job, Scheduler
+
+log = logging.getLogger("snake_llama")
 
 KEEP_FINISHED = 256  # finished answers kept for readers to come back to; the oldest go first
 FIRST_READER_S = 10.0  # how long a new answer waits for its first reader (the response that started it)
@@ -65,6 +69,9 @@ class Answer:
                 self._add(event)
         except asyncio.CancelledError:  # stopped before it ran: readers still get a `done`
             self._add(DoneEvent("cancelled", 0, 0, None, None, model=self.model))
+        except Exception as exc:  # a fault before the model ran (rendering, loading): this answer's error only
+            log.exception("answer %s failed", self.id)
+            self._add(ErrorEvent("internal_error", f"the answer could not be started: {exc}"))
         finally:
             self.ended = True
             self._wake()

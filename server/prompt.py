@@ -79,9 +79,15 @@ def neutralise(text: str) -> str:
 
 
 def head(system: str | None = None) -> str:
-    """Everything before the conversation: preamble line and few-shot example."""
-    preamble = neutralise(" ".join(system.split())) if system and system.strip() else PREAMBLE
-    return f"{preamble}\n{FEW_SHOT}"
+    """Everything before the conversation: preamble line and few-shot example.
+
+    `system` replaces the preamble, on one line (the format is a line per turn); None keeps ours,
+    and a blank one (a chat set to have no system prompt) leaves the line out.
+    """
+    if system is None:
+        return f"{PREAMBLE}\n{FEW_SHOT}"
+    preamble = " ".join(system.split())
+    return f"{neutralise(preamble)}\n{FEW_SHOT}" if preamble else FEW_SHOT
 
 
 def turn(message: Message) -> str:

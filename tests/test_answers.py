@@ -24,6 +24,7 @@ from client.protocol import (
     ANSWERS_PATH,
     AnswerEvent,
     DoneEvent,
+    ErrorEvent,
     Event,
     QueuedEvent,
     ThoughtEvent,
@@ -55,6 +56,21 @@ async def read_all(answers: Answers, answer: Answer) -> list[Event]:
 
 def text_of(events: list[Event]) -> str:
     return "".join(e.text for e in events if isinstance(e, TokenEvent))
+
+
+def test_a_fault_before_the_model_runs_is_this_answer_s_error_event() -> None:
+    async def failing(answer: Answer) -> AsyncIterator[Event]:
+        yield QueuedEvent(1)
+        raise RuntimeError("the template broke")
+
+    async def main() -> None:
+        answers = Answers(grace_s=30)
+        events = await read_all(answers, answers.start(failing))
+        assert isinstance(events[0], AnswerEvent) and events[1] == QueuedEvent(1)
+        assert events[2] == ErrorEvent("internal_error", "the answer could not be started: the template broke")
+        assert len(events) == 3 and answers.running == 0  # it ended, and readers were told why
+
+    run_async(main())
 
 
 def test_two_readers_and_a_late_one_see_the_whole_answer() -> None:

@@ -43,8 +43,10 @@ def test_system_prompt_replaces_the_preamble_line_only() -> None:
     assert PREAMBLE not in prompt
 
 
-def test_blank_system_prompt_keeps_the_default() -> None:
-    assert build_prompt([Message(True, "Hi")], system="  ").startswith(PREAMBLE)
+def test_no_system_prompt_keeps_the_default_and_a_blank_one_leaves_the_line_out() -> None:
+    assert build_prompt([Message(True, "Hi")]).startswith(f"{PREAMBLE}\n{FEW_SHOT}")
+    for blank in ("", "  \n "):  # a chat set to have no system prompt at all
+        assert build_prompt([Message(True, "Hi")], system=blank) == f"{FEW_SHOT}### Human:Hi\n### Assistant:"
 
 
 def test_user_text_cannot_forge_a_turn() -> None:
