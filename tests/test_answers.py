@@ -65,10 +65,11 @@ def test_a_fault_before_the_model_runs_is_this_answer_s_error_event() -> None:
 
     async def main() -> None:
         answers = Answers(grace_s=30)
-        events = await read_all(answers, answers.start(failing))
+        answer = answers.start(failing)
+        events = await read_all(answers, answer)
         assert isinstance(events[0], AnswerEvent) and events[1] == QueuedEvent(1)
         assert events[2] == ErrorEvent("internal_error", "the answer could not be started: the template broke")
-        assert len(events) == 3 and answers.running == 0  # it ended, and readers were told why
+        assert len(events) == 3 and answer.ended  # it ended, and its readers were told why
 
     run_async(main())
 
