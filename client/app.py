@@ -26,7 +26,16 @@ from reaktiv import Signal
 from client import attachments, presets, settings
 from client import library as lib
 from client.attachments import Pending, Picked, Refused
-from client.protocol import ErrorEvent, Event, Health, ModelList, SamplingParams, TokensRequest
+from client.protocol import (
+    MAX_TEXT,
+    AnswerEvent,
+    ErrorEvent,
+    Event,
+    Health,
+    ModelList,
+    SamplingParams,
+    TokensRequest,
+)
 from client.rpc import UNAUTHORIZED, Client
 from client.state import (
     INTERRUPTED,
@@ -70,6 +79,13 @@ class ExportFile:
     mime: str
 
 
+async def _close(events: AsyncIterator[Event]) -> None:
+    """Close a stream read only in part (an async generator: rpc aborts its fetch when closed)."""
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
 class App:
     def __init__(self, client: Client, store: Store) -> None:
         self.client = client
@@ -92,6 +108,10 @@ class App:
         self.tasks: set[asyncio.Task[Any]] = set()
         self._kept: list[object] = []
         self._streams: dict[str, asyncio.Task[None]] = {}  # chat id -> its answer being streamed
+        self._unheard: set[asyncio.Task[Any]] = set()  # answers streamed that no event came from yet
+        # Answers stopped before their first event: read on to it, only to learn the id to stop them by.
+        self._unnamed_stops: set[asyncio.Task[Any]] = set()
+        self._edit_files: tuple[Pending, ...] = ()  # the files the message being edited brought along
         self._attaching = asyncio.Lock()
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
@@ -141,20 +161,30 @@ class App:
 
     async def _follow(self, chat_id: str, events: AsyncIterator[Event], asked: str, resumed: bool = False) -> None:
         """Fold `events` into chat `chat_id`; `resumed`: they replay the answer from its start."""
+        me = asyncio.current_task()
+        assert me is not None  # always run as a task (start_answer, resume_answers)
+        self._unheard.add(me)
         try:
             async for event in events:
+                self._unheard.discard(me)
+                if me in self._unnamed_stops:  # Stop came before the id: this event brings it, or none will
+                    if isinstance(event, AnswerEvent):
+                        self.spawn(self.client.stop(event.id))  # left alone, it would run on for the grace period
+                    await _close(events)  # now, not when collected: the fetch is aborted
+                    return
                 if isinstance(event, ErrorEvent) and event.type == "network":
                     self.banner.set(UNREACHABLE)
+                # Before the `resumed` check: a 401 asks for the key, it does not mean the answer is gone.
+                if isinstance(event, ErrorEvent) and event.type == UNAUTHORIZED:
+                    self.change(chat_id, lambda c: fail(c, NEEDS_KEY))
+                    self.key_request.set(KeyRequest(chat_id, wrong=bool(self.client.api_key)))
+                    return
                 if resumed:  # the first event says whether the server still has the answer
                     resumed = False
                     if isinstance(event, ErrorEvent):
                         self.change(chat_id, partial(stop, why=INTERRUPTED, model=asked))
                         return
                     self.change(chat_id, replay)
-                if isinstance(event, ErrorEvent) and event.type == UNAUTHORIZED:
-                    self.change(chat_id, lambda c: fail(c, NEEDS_KEY))
-                    self.key_request.set(KeyRequest(chat_id, wrong=bool(self.client.api_key)))
-                    return
                 self.change(chat_id, partial(apply_event, event=event, asked=asked))
         except asyncio.CancelledError:  # Stop: the server was asked to cancel, and rpc aborted the request
             self.change(chat_id, partial(stop, model=asked))
@@ -164,7 +194,9 @@ class App:
             self.change(chat_id, lambda c: fail(c, message))
             raise
         finally:
-            if self._streams.get(chat_id) is asyncio.current_task():  # not a newer answer's task
+            self._unnamed_stops.discard(me)
+            self._unheard.discard(me)
+            if self._streams.get(chat_id) is me:  # not a newer answer's task
                 del self._streams[chat_id]
 
     def start_answer(self, chat_id: str) -> None:
@@ -173,37 +205,53 @@ class App:
             self.remember_model(chat.model)  # the last model used: where a new chat starts
         self._streams[chat_id] = self.spawn(self.answer(chat_id))
 
-    def send(self, text: str) -> None:
-        """Send `text` in the open chat (a new one if none), or replace the message being edited."""
+    def send(self, text: str) -> bool:
+        """Send `text` in the open chat (a new one if none), or replace the message being edited;
+        False if it was not sent: blank, an answer still on its way, or too long with its files
+        (`attach_note` says so)."""
+        files = tuple(p.file for p in self.attached())
+        if files and len(attachments.compose(text, files)) > MAX_TEXT:
+            self.attach_note.set(attachments.too_long(text, files))
+            return False
         if not self.library().open_id:
             self.library.set(lib.new_chat(self.library(), uuid.uuid4().hex, self.start_model()))
         chat_id = self.library().open_id
         index = self.editing()
         before = self.current
         now = time.time()
-        files = tuple(p.file for p in self.attached())
         after = submit(before, text, now, files) if index is None else edit(before, index, text, now, files)
         if after is before:  # blank, or an answer is still streaming
-            return
+            return False
         self.editing.set(None)
+        self._edit_files = ()
         self.attached.set(())
         self.attach_note.set("")
         self.change(chat_id, lambda _c: after)
         self.start_answer(chat_id)
+        return True
 
     def stop_answer(self) -> None:
         """Stop the open chat's answer; with none streaming, leave editing.
 
         The server is asked to cancel it (leaving it alone would keep it going for the grace period
-        a reload gets), and the local stream ends at once, whatever the server says."""
-        task = self._streams.get(self.library().open_id)
-        if task is not None:
-            answer_id = resumable(self.current)
+        a reload gets), and the answer stops here at once, whatever the server says. Before the
+        server has named the answer (no event yet) there is no id to ask with: the stream is read on,
+        folding nothing, up to its first event, which from our server names it; then it is stopped by
+        that id."""
+        chat_id = self.library().open_id
+        task = self._streams.get(chat_id)
+        if task is None:
+            self.end_edit()
+            return
+        answer_id = resumable(self.current)
+        if answer_id or task not in self._unheard:  # named, or from a server that names none
             if answer_id:
                 self.spawn(self.client.stop(answer_id))
             task.cancel()
-        elif self.editing() is not None:
-            self.editing.set(None)
+            return
+        del self._streams[chat_id]  # a new answer may start in this chat at once
+        self._unnamed_stops.add(task)
+        self.change(chat_id, partial(stop, model=self._asked(self.current)))
 
     def regenerate(self, chat_id: str) -> None:
         chat = lib.find(self.library(), chat_id)
@@ -216,32 +264,44 @@ class App:
 
     def switch_version(self, index: int, step: int) -> None:
         """Show the previous (-1) or next (1) version at turn `index` of the open chat."""
-        self.editing.set(None)
+        self.end_edit()
         self.change(self.library().open_id, partial(switch_version, index=index, step=step))
 
     def start_edit(self, index: int) -> str:
-        """Edit user message `index` of the open chat; returns its text for the type area."""
+        """Edit user message `index` of the open chat; returns its text for the type area.
+
+        Its files join those already attached (the user sees them all, and sends what is left);
+        leaving the edit takes back only the files it brought (`end_edit`)."""
+        self.end_edit()
         self.editing.set(index)
         turn = self.current.turns[index]
-        self.attached.set(tuple(Pending(f) for f in turn.files))  # its files stay unless removed
+        self._edit_files = tuple(Pending(f) for f in turn.files)
+        self.attached.set(self._edit_files + self.attached())
         return turn.text
+
+    def end_edit(self) -> None:
+        """Leave the edit unsent: no message is being edited, and the files it brought go."""
+        brought = {id(p) for p in self._edit_files}
+        self._edit_files = ()
+        self.editing.set(None)
+        self.attached.set(tuple(p for p in self.attached() if id(p) not in brought))
 
     # Attachments.
 
-    async def attach(self, picked: list[Picked]) -> None:
+    async def attach(self, picked: list[Picked], typed: str = "") -> None:
         """Attach the files the user chose or dropped, one after another (each counted with those
-        before it); `attach_note` says why any was refused."""
+        before it and the text `typed` so far); `attach_note` says why any was refused."""
         async with self._attaching:  # a second drop waits: each file is counted with those before it
             self.attach_note.set("")
             refused = []
             for one in picked:
                 try:
-                    self.attached.set(self.attached() + (await self._checked(one),))
+                    self.attached.set(self.attached() + (await self._checked(one, typed),))
                 except Refused as exc:
                     refused.append(str(exc))
             self.attach_note.set(" ".join(refused))
 
-    async def _checked(self, picked: Picked) -> Pending:
+    async def _checked(self, picked: Picked, typed: str) -> Pending:
         """The file, read and counted; Refused if it is not text or cannot fit the message or the context."""
         attachments.check_size(picked.name, picked.size)
         try:
@@ -250,12 +310,14 @@ class App:
             raise Refused(f"{picked.name} could not be read: {exc}") from exc
         file = attachments.read(picked.name, data)
         before = self.attached()
-        attachments.check_fits_message(file, [p.file for p in before])
-        request = TokensRequest(text=attachments.fenced(file), model=self.chosen_model() or None)
+        attachments.check_fits_message(file, [p.file for p in before], typed)
+        # Counted as the open chat will send it: its system prompt, its preset's answer budget.
+        params = presets.params_for(self.current, self.params(), self.presets())
+        request = TokensRequest(text=attachments.fenced(file), model=self.chosen_model() or None, system=params.system)
         count = await self.client.count_tokens(request)
         if isinstance(count, ErrorEvent):
             raise Refused(attachments.not_counted(file.name, count.message))
-        answer = self.params().max_tokens or count.max_tokens
+        answer = params.max_tokens or count.max_tokens
         attachments.check_fits_context(file.name, count, sum(p.tokens for p in before), answer)
         return Pending(file, count.tokens)
 
@@ -266,11 +328,11 @@ class App:
     # Chats.
 
     def new_chat(self) -> None:
-        self.editing.set(None)
+        self.end_edit()
         self.library.set(lib.new_chat(self.library(), uuid.uuid4().hex, self.start_model()))
 
     def open_chat(self, chat_id: str) -> None:
-        self.editing.set(None)
+        self.end_edit()
         self.library.set(lib.select(self.library(), chat_id))
 
     def rename_chat(self, chat_id: str, title: str) -> None:
@@ -368,6 +430,7 @@ class App:
     def delete_preset(self, name: str) -> None:
         """Forget the user's preset `name`; chats that named it go back to the global settings."""
         self._keep_presets(presets.deleted(self.presets(), name))
+        self.library.set(lib.forget_preset(self.library(), name))
 
     def _keep_presets(self, value: dict[str, SamplingParams]) -> None:
         self.presets.set(value)

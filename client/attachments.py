@@ -92,13 +92,21 @@ def compose(text: str, files: Sequence[Attachment]) -> str:
     return "\n\n".join([*(fenced(f) for f in files), *([text] if text.strip() or not files else [])])
 
 
-def check_fits_message(file: Attachment, attached: Sequence[Attachment]) -> None:
-    """Refuse a file that would take the message over the server's bound with the files already attached."""
-    total = len(compose("", [*attached, file]))
+def check_fits_message(file: Attachment, attached: Sequence[Attachment], typed: str = "") -> None:
+    """Refuse a file that would take the message over the server's bound with the files already
+    attached and the text `typed` so far."""
+    total = len(compose(typed, [*attached, file]))
     if total > MAX_TEXT:
         chars = len(file.text)
         others = " with the other files" if attached else ""
-        raise Refused(f"{file.name} is too big: {chars:,} characters{others}; a message holds {MAX_TEXT:,}")
+        text = " and the text typed" if typed.strip() else ""
+        raise Refused(f"{file.name} is too big: {chars:,} characters{others}{text}; a message holds {MAX_TEXT:,}")
+
+
+def too_long(text: str, files: Sequence[Attachment]) -> str:
+    """Why a message of `text` and `files` is not sent, when it is over the server's bound."""
+    chars = len(compose(text, files))
+    return f"Not sent: the text and files come to {chars:,} characters; a message holds {MAX_TEXT:,}"
 
 
 def check_fits_context(name: str, count: TokenCount, used: int, answer: int) -> None:

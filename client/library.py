@@ -13,7 +13,8 @@ import msgspec
 from msgspec import Struct
 from msgspec.structs import replace
 
-from client.state import Chat, Fork, SystemPrompt, Turn, configure, restore, sent_text, title_of
+from client.protocol import SystemPrompt
+from client.state import Chat, Fork, Turn, configure, restore, sent_text, title_of
 
 CHAT_PREFIX = "chat:"
 OPEN_KEY = "open"
@@ -68,6 +69,15 @@ def update(library: Library, chat_id: str, change: Callable[[Chat], Chat]) -> Li
 
 def rename(library: Library, chat_id: str, title: str) -> Library:
     return update(library, chat_id, lambda c: replace(c, title=" ".join(title.split())[:200]))
+
+
+def forget_preset(library: Library, name: str) -> Library:
+    """The user's preset `name` was deleted: chats that named it go back to the global settings, so
+    none goes on naming it, nor adopts a later preset given the same name."""
+    if not any(c.preset == name for c in library.chats):
+        return library
+    chats = tuple(configure(c, system=c.system, preset="") if c.preset == name else c for c in library.chats)
+    return replace(library, chats=chats)
 
 
 def set_pinned(library: Library, chat_id: str, pinned: bool) -> Library:

@@ -54,8 +54,8 @@ async def start(typed_ahead: str | None) -> App:
     # The box is the app's now: what was typed ahead goes out before the first render shows the chat.
     sent_since = boot.take_over(captured=typed_ahead is not None)
     typed = typed_ahead if typed_ahead is not None else sent_since
-    if typed is not None:
-        app.send(typed)
+    if typed is not None and not app.send(typed):
+        type_area.fill(typed)  # the open chat's answer is being resumed: the text waits in the box
     chat_area = ChatArea(
         get("chat"),
         get("messages"),
@@ -79,7 +79,7 @@ async def start(typed_ahead: str | None) -> App:
     )
     attached = Attachments(
         get("type-area"), get("attach"), get("attach-file"), get("attached"), get("attach-note"),
-        on_pick=lambda files: app.spawn(app.attach(files)),
+        on_pick=lambda files: app.spawn(app.attach(files, str(get("prompt").value))),
         on_remove=app.remove_attachment,
     )
     gauge = ContextGauge(get("context-field"), get("context-gauge"), get("context-text"))
@@ -126,7 +126,7 @@ async def start(typed_ahead: str | None) -> App:
             *(browser.listen(opener, "click", lambda _e: open_chat_settings()) for opener in openers),
             browser.listen(get("export-md"), "click", lambda _e: export("md")),
             browser.listen(get("export-json"), "click", lambda _e: export("json")),
-            browser.listen(get("cancel-edit"), "click", lambda _e: app.editing.set(None)),
+            browser.listen(get("cancel-edit"), "click", lambda _e: app.end_edit()),
             Effect(render),
             Effect(lambda: type_area.set_busy(app.current.busy)),
             Effect(show_editing),

@@ -76,13 +76,14 @@ def describe(params: SamplingParams) -> str:
 
 def params_for(chat: Chat, params: SamplingParams, user: Presets) -> SamplingParams:
     """What `chat` sends: the global `params`, overridden by the fields its preset sets, with its own
-    system prompt if it has one ("": none at all). A preset that no longer exists is ignored."""
+    system prompt if it has one ("": none at all, which the server takes as such). A preset that
+    no longer exists is ignored."""
     preset = every(user).get(chat.preset) if chat.preset else None
     if preset is not None:
         names = [f.name for f in FIELDS]
         params = replace(params, **{n: getattr(preset, n) for n in names if getattr(preset, n) is not None})
     if chat.system is not None:
-        params = replace(params, system=chat.system if chat.system.strip() else None)
+        params = replace(params, system=chat.system)
     return params
 
 

@@ -33,6 +33,7 @@ TopK = Annotated[int, Meta(ge=0, le=1000)]
 RepeatPenalty = Annotated[float, Meta(ge=0.5, le=2.0)]
 Seed = Annotated[int, Meta(ge=0, le=2**31 - 1)]
 SYSTEM_MAX = 10_000
+SystemPrompt = Annotated[str, Meta(max_length=SYSTEM_MAX)]  # the global one, a chat's own, one to count with
 
 
 def bounds(bounded: Any) -> tuple[float, float]:
@@ -48,7 +49,7 @@ class SamplingParams(Struct, forbid_unknown_fields=True, omit_defaults=True):
     top_k: TopK | None = None
     repeat_penalty: RepeatPenalty | None = None
     seed: Seed | None = None
-    system: Annotated[str, Meta(max_length=SYSTEM_MAX)] | None = None
+    system: SystemPrompt | None = None  # None: the server's default; "": none at all
 
 
 ModelName = Annotated[str, Meta(min_length=1, max_length=255)]
@@ -162,11 +163,13 @@ def stop_path(answer_id: str) -> str:
     return f"{answer_path(answer_id)}/stop"
 
 
-class TokensRequest(Struct, forbid_unknown_fields=True):
-    """`POST /api/tokens`: how many tokens `text` takes as a user's message to `model` (None: the default)."""
+class TokensRequest(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """`POST /api/tokens`: how many tokens `text` takes as a user's message to `model` (None: the
+    default) under `system`, as SamplingParams.system (None: the server's default; "": none)."""
 
     text: Text
     model: ModelName | None = None
+    system: SystemPrompt | None = None
 
 
 class TokenCount(Struct):

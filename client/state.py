@@ -8,9 +8,9 @@ that the same objects are what the page saves (client.library) and exports as JS
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from msgspec import Meta, Struct
+from msgspec import Struct
 from msgspec.structs import replace
 
 from client.attachments import Attachment, compose
@@ -25,6 +25,7 @@ from client.protocol import (
     Message,
     QueuedEvent,
     SamplingParams,
+    SystemPrompt,
     ThoughtEvent,
     TokenEvent,
 )
@@ -35,7 +36,6 @@ from client.protocol import (
 # is kept as history.
 Status = Literal["pending", "streaming", "done", "error", "stopped"]
 TITLE_CHARS = 60
-SystemPrompt = Annotated[str, Meta(max_length=SYSTEM_MAX)]  # a chat's own, bounded like the global one
 
 
 class Turn(Struct, frozen=True, omit_defaults=True):

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from client.protocol import CONVERSE, DoneEvent, ErrorEvent, Event, LoadingEvent, Message, TokenCount, TokensRequest
 from server.answers import Answer, Answers
 from server.chat import loaded, model_named, models_of, start_chat
-from server.engines.base import Engine, TemplateError
+from server.engines.base import Engine, EngineError, TemplateError
 from server.errors import ApiError
 from server.models import Models
 from server.settings import Settings
@@ -113,8 +113,9 @@ def sse(events: AsyncIterator[Event]) -> Response:
 
 
 async def count_tokens(request: Request) -> Response:
-    """How many tokens a text takes as a user's message to a model (loaded first if need be), and
-    the model's context: the page refuses an attachment that cannot fit before sending anything."""
+    """How many tokens a text takes as a user's message to a model (loaded first if need be) under
+    the request's system prompt, and the model's context: the page refuses an attachment that
+    cannot fit before sending anything."""
     settings: Settings = request.app.state.settings
     models = models_of(request)
     body = decode_body(await read_body(request, settings.max_body_bytes), TokensRequest)
@@ -122,18 +123,21 @@ async def count_tokens(request: Request) -> Response:
     engine = (models.loaded(name) or await loaded(models, name)).engine
     try:
         # tokenizing a long text takes a while: keep it off the event loop
-        whole, empty = await asyncio.to_thread(_message_tokens, engine, body.text)
+        whole, empty = await asyncio.to_thread(_message_tokens, engine, body.text, body.system)
     except TemplateError as exc:
         raise ApiError(400, "invalid_request", f"the model's chat template refused the text: {exc}") from exc
+    except EngineError as exc:  # the engine failed, not the request: worth a retry, never a 500
+        raise ApiError(503, "engine_error", f"the model could not count the text: {exc}") from exc
     count = TokenCount(name, max(whole - empty, 0), empty, engine.n_ctx, settings.max_tokens)
     return Response(msgspec.json.encode(count), media_type="application/json")
 
 
-def _message_tokens(engine: Engine, text: str) -> tuple[int, int]:
-    """The prompt's tokens with `text` as the one user message, and with an empty one (the template's share)."""
+def _message_tokens(engine: Engine, text: str, system: str | None) -> tuple[int, int]:
+    """The prompt's tokens with `text` as the one user message, and with an empty one (the
+    template's and the system prompt's share)."""
 
     def count(message: str) -> int:
-        return engine.render([Message(user=True, text=message)], None).n_tokens
+        return engine.render([Message(user=True, text=message)], system).n_tokens
 
     return count(text), count("")
 

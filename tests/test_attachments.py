@@ -87,6 +87,8 @@ def test_files_over_a_message_s_bound_together_are_refused() -> None:
         check_fits_message(half, [half])
     with pytest.raises(Refused, match=r"^all\.txt is too big: 100,000 characters; a message"):
         check_fits_message(Attachment("all.txt", "x" * MAX_TEXT), [])
+    with pytest.raises(Refused, match=r"^half\.txt is too big: 50,000 characters and the text typed; "):
+        check_fits_message(half, [], typed="t" * (MAX_TEXT // 2))  # the typed text goes in the message too
 
 
 def test_a_file_that_cannot_fit_the_context_is_refused_with_its_count() -> None:

@@ -16,6 +16,7 @@ from client.attachments import Attachment, Picked
 from client.components.api_key_dialog import ASK, REFUSED, title_for
 from client.presets import BUILT_IN
 from client.protocol import (
+    MAX_TEXT,
     AnswerEvent,
     ConverseRequest,
     DoneEvent,
@@ -214,6 +215,66 @@ def test_stop_asks_the_server_to_cancel_the_named_answer() -> None:
         assert server.stopped == ["a1"]  # and its failing did not keep the answer going here
         last = app.current.turns[-1]
         assert last.status == "stopped" and last.text == "partial" and last.answer_id == ""
+
+    run_async(run())
+
+
+def test_stop_before_the_answer_is_named_stops_it_here_at_once_and_on_the_server_once_named() -> None:
+    async def run() -> None:
+        asked, named = asyncio.Event(), asyncio.Event()
+        read_on: list[str] = []
+
+        class Unnamed(FakeServer):
+            """The answer's id comes late: a server still fitting the prompt before it answers."""
+
+            def converse(self, request: ConverseRequest) -> AsyncIterator[Event]:
+                if self.calls:
+                    return super().converse(request)
+                self.calls.append((self.api_key, request))
+
+                async def stream() -> AsyncIterator[Event]:
+                    asked.set()
+                    await named.wait()
+                    yield AnswerEvent("a1")
+                    read_on.append("past the id")
+                    yield TokenEvent(text="late")
+                    yield DONE
+
+                return stream()
+
+        server = Unnamed([TokenEvent(text="B"), DONE])
+        app = App(server, FakeStore())
+        app.send("Hi")
+        await asked.wait()
+        app.stop_answer()
+        assert app.current.turns[-1].status == "stopped" and server.stopped == []  # stopped here at once
+        assert app.send("Again")  # the chat is free: a new answer may start before the old one is named
+        named.set()
+        await settle(app)
+        assert server.stopped == ["a1"] and read_on == []  # asked to stop once named, and read no further
+        assert [(t.text, t.status) for t in app.current.turns] == [
+            ("Hi", "done"), ("", "stopped"), ("Again", "done"), ("B", "done")
+        ]
+
+    run_async(run())
+
+
+def test_a_message_is_not_sent_while_the_open_chat_s_answer_is_resumed() -> None:
+    """main.py puts the text back in the box when `send` says it was not sent."""
+    app = App(FakeServer(), reloaded_mid_answer("The wh"))
+    assert app.send("typed while the page loaded") is False
+    assert [t.text for t in app.current.turns] == ["Hi", "The wh"]
+
+
+def test_a_401_while_resuming_asks_for_the_key_and_is_no_lost_answer() -> None:
+    async def run() -> None:
+        server = FakeServer([ErrorEvent(type=UNAUTHORIZED, message="missing key")])
+        app = App(server, reloaded_mid_answer("The wh"))
+        app.resume_answers()
+        await settle(app)
+        assert app.key_request() == KeyRequest("c1", wrong=False)
+        last = app.current.turns[-1]
+        assert last.status == "error" and last.note != INTERRUPTED and NEEDS_KEY in last.text
 
     run_async(run())
 
@@ -470,7 +531,7 @@ def test_each_chat_sends_its_own_system_prompt_and_preset_over_the_global_settin
         app.configure_chat("", "")  # no system prompt at all, the global sampling values
         app.send("Again")
         await settle(app)
-        assert server.calls[2][1].params == SamplingParams(max_tokens=8)
+        assert server.calls[2][1].params == SamplingParams(max_tokens=8, system="")  # "": the server's none
         assert '"system":""' in app.records()[f"chat:{first}"]  # kept with the chat
 
     run_async(run())
@@ -492,6 +553,41 @@ def test_a_file_that_cannot_fit_the_context_is_refused_and_nothing_is_sent() -> 
         app.send("  ")
         await settle(app)
         assert server.calls == [] and app.current.turns == ()
+
+    run_async(run())
+
+
+def test_files_are_counted_with_the_chat_s_own_system_prompt_and_preset_budget() -> None:
+    async def run() -> None:
+        server = CountingServer(n_ctx=400)
+        app = attach_app(server, max_tokens=100)
+        assert app.save_preset("Long", SamplingParams(max_tokens=250)) == ""
+        app.configure_chat("Be brief.", "Long")
+        await app.attach([picked("a.txt", b"a" * 100)])  # 10 + 120 (fenced) + 250 <= 400
+        await app.attach([picked("b.txt", b"b" * 100)])
+        assert [r.system for r in server.counted] == ["Be brief.", "Be brief."]
+        assert [p.file.name for p in app.attached()] == ["a.txt"]
+        assert "250 of them kept for the answer" in app.attach_note()
+        app.configure_chat("", "")  # none at all: counted as such
+        await app.attach([picked("c.txt", b"c")])
+        assert server.counted[-1].system == ""
+
+    run_async(run())
+
+
+def test_typed_text_counts_towards_a_message_s_bound() -> None:
+    async def run() -> None:
+        server = CountingServer([DONE], n_ctx=10 * MAX_TEXT)
+        app = attach_app(server)
+        await app.attach([picked("half.txt", b"h" * (MAX_TEXT // 2))], typed="t" * (MAX_TEXT // 2))
+        assert app.attached() == () and "and the text typed" in app.attach_note()
+        await app.attach([picked("half.txt", b"h" * (MAX_TEXT // 2))])
+        assert app.send("t" * (MAX_TEXT // 2)) is False  # typed after attaching: refused before sending
+        assert app.attach_note().startswith("Not sent: ") and server.calls == []
+        assert [p.file.name for p in app.attached()] == ["half.txt"]  # kept, to remove one or shorten the text
+        assert app.send("What is it?")
+        await settle(app)
+        assert len(server.calls) == 1
 
     run_async(run())
 
@@ -522,6 +618,42 @@ def test_editing_a_message_brings_back_its_files() -> None:
     run_async(run())
 
 
+def test_leaving_an_edit_takes_back_the_files_it_brought_and_keeps_the_draft_s() -> None:
+    async def run() -> None:
+        server = CountingServer([TokenEvent(text="ok"), DONE], [TokenEvent(text="ok too"), DONE])
+        app = attach_app(server)
+        await app.attach([picked("a.txt", b"hello")])
+        app.send("Read it.")
+        await settle(app)
+        await app.attach([picked("draft.txt", b"draft")])
+
+        def names() -> list[str]:
+            return [p.file.name for p in app.attached()]
+
+        leaving = [
+            app.end_edit,  # Cancel edit
+            app.stop_answer,  # Escape, nothing streaming
+            lambda: app.switch_version(1, -1),
+            lambda: app.open_chat(app.current.id),
+            app.new_chat,
+        ]
+        for leave in leaving:
+            app.start_edit(0)
+            assert names() == ["a.txt", "draft.txt"] and app.editing() == 0  # the draft's files are not dropped
+            leave()
+            assert names() == ["draft.txt"] and app.editing() is None
+        app.open_chat(app.library().ordered[0].id)
+        app.start_edit(0)
+        app.start_edit(0)  # editing it again: its files once
+        assert names() == ["a.txt", "draft.txt"]
+        app.send("Read both.")
+        await settle(app)
+        sent = server.calls[1][1].conversation.messages[-1].text
+        assert "File: a.txt" in sent and "File: draft.txt" in sent and app.attached() == ()
+
+    run_async(run())
+
+
 def test_user_presets_are_kept_in_the_store_and_a_deleted_one_falls_back_to_the_settings() -> None:
     async def run() -> None:
         store = FakeStore()
@@ -537,9 +669,11 @@ def test_user_presets_are_kept_in_the_store_and_a_deleted_one_falls_back_to_the_
         await settle(app)
         assert server.calls[0][1].params == SamplingParams(temperature=0.25)
         app.delete_preset("Cold")
+        assert app.current.preset == ""  # no chat names it any more
+        assert app.save_preset("Cold", SamplingParams(temperature=1.5)) == ""  # nor takes up a new one of that name
         app.send("Hi again")
         await settle(app)
         assert server.calls[1][1].params == SamplingParams()
-        assert App(FakeServer(), store).presets() == {} and store.syncs >= 2
+        assert App(FakeServer(), store).presets() == {"Cold": SamplingParams(temperature=1.5)} and store.syncs >= 2
 
     run_async(run())

@@ -38,8 +38,9 @@ def test_a_preset_overrides_only_the_fields_it_sets_and_keeps_the_global_system_
 def test_a_chats_own_system_prompt_is_sent_as_written_and_none_means_none() -> None:
     own = "Line one.\n\n  Indented line two.\n"
     assert params_for(configure(Chat(), own, ""), GLOBAL, {}).system == own
-    assert params_for(configure(Chat(), "", ""), GLOBAL, {}).system is None
-    assert params_for(configure(Chat(), " \n\t", ""), GLOBAL, {}).system is None  # all whitespace: none
+    # "": none at all, as the server reads it (None would be the server's default prompt)
+    assert params_for(configure(Chat(), "", ""), GLOBAL, {}).system == ""
+    assert params_for(configure(Chat(), " \n\t", ""), GLOBAL, {}).system == ""  # all whitespace: none
     assert params_for(configure(Chat(), own, ""), SamplingParams(), {}) == SamplingParams(system=own)
 
 

@@ -681,6 +681,16 @@ def test_the_chats_settings_are_saved_exported_and_imported() -> None:
         lib.import_json(msgspec.json.encode(too_long).decode(), "c6", 1.0)
 
 
+def test_a_deleted_preset_is_named_by_no_chat() -> None:
+    cold = msgspec.structs.replace(configure(answered("q"), OWN, "Cold"), id="a")
+    warm = msgspec.structs.replace(configure(answered("r"), None, "Warm"), id="b")
+    library = lib.Library(chats=(cold, warm), open_id="a")
+    after = lib.forget_preset(library, "Cold")
+    assert [(c.system, c.preset) for c in after.chats] == [(OWN, ""), (None, "Warm")]  # its own prompt stays
+    assert "preset" not in lib.export_markdown(after.current)
+    assert lib.forget_preset(after, "Cold") is after  # none named it: unchanged, nothing to save
+
+
 def test_markdown_export_names_the_chats_own_system_prompt_and_preset() -> None:
     own = lib.export_markdown(configure(answered("q"), OWN, "Creative"))
     assert f"**System prompt:**\n\n{OWN}\n" in own and "*Sampling preset: Creative*" in own

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from client.protocol import MAX_TEXT, TOKENS_PATH
+from client.protocol import MAX_TEXT, SYSTEM_MAX, TOKENS_PATH
 from server.app import create_app
 from server.default_model import default_model_path
-from server.engines.base import Engine
+from server.engines.base import Engine, EngineError
 from server.engines.loader import plan_engine
 from server.settings import Settings
 from tests import tinymodels as tm
@@ -39,6 +39,15 @@ def test_the_count_is_what_the_prompt_of_that_message_takes(live_server: str) ->
     assert count(live_server, {"text": ""}).json()["tokens"] == 0
 
 
+def test_the_overhead_is_that_of_the_chat_s_own_system_prompt(live_server: str) -> None:
+    """The page counts a file under the chat's system prompt: the one a converse request would send."""
+    system = "You are a pirate. Answer every question in rhyme, in one short verse."
+    counted = count(live_server, {"text": "Hi", "system": system}).json()
+    assert counted["overhead"] != count(live_server, {"text": "Hi"}).json()["overhead"]
+    _, events = converse(live_server, chat("Hi", max_tokens=1, system=system))
+    assert events[-1][1]["prompt_tokens"] == counted["tokens"] + counted["overhead"]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "error_type"),
     [
@@ -48,8 +57,9 @@ def test_the_count_is_what_the_prompt_of_that_message_takes(live_server: str) ->
         (b'{"text": "hi", "extra": 1}', 400, "invalid_request"),
         (b'{"text": "' + b"a" * (MAX_TEXT + 1) + b'"}', 400, "invalid_request"),
         (b'{"text": "' + b"a" * (2 << 20) + b'"}', 413, "request_too_large"),
+        (b'{"text": "hi", "system": "' + b"s" * (SYSTEM_MAX + 1) + b'"}', 400, "invalid_request"),
     ],
-    ids=["not-json", "not-a-string", "no-text", "unknown-field", "over-max-text", "over-body-limit"],
+    ids=["not-json", "not-a-string", "no-text", "unknown-field", "over-max-text", "over-body-limit", "over-system-max"],
 )
 def test_bad_input_is_a_clear_4xx(live_server: str, body: bytes, status: int, error_type: str) -> None:
     r = httpx.post(live_server + TOKENS_PATH, content=body, headers={"Content-Type": "application/json"}, timeout=60)
@@ -85,3 +95,28 @@ def test_503_while_starting_then_a_model_not_yet_loaded_is_loaded_to_count(tmp_p
         assert {m["name"]: m["loaded"] for m in client.get("/api/models").json()["models"]}["other.gguf"]
         r = client.post(TOKENS_PATH, json={"text": "hi", "model": "nope.gguf"})
         assert r.status_code == 404 and r.json()["error"]["type"] == "model_not_found"
+
+
+def test_an_engine_fault_is_a_503_with_its_message_never_a_500(tmp_path: Path) -> None:
+    """The real app and engine; only its renderer is made to fail, since no real model fails on cue."""
+    tm.write_gguf(tmp_path / "default.gguf")
+    settings = Settings(model_path=str(tmp_path / "default.gguf"), models_dir=str(tmp_path), n_ctx=1024)
+    load = plan_engine(settings)
+
+    def faulty() -> Engine:
+        engine = load()
+
+        def render(*_args: object) -> None:
+            raise EngineError("the tokenizer went away")
+
+        engine.render = render  # type: ignore[method-assign,assignment]
+        return engine
+
+    with TestClient(create_app(settings, faulty, lambda exc: None)) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/health").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        r = client.post(TOKENS_PATH, json={"text": "hi"})
+        assert r.status_code == 503 and r.json()["error"]["type"] == "engine_error"
+        assert "the tokenizer went away" in r.json()["error"]["message"]

@@ -28,7 +28,7 @@ REMOVE = (
 # A page of text with a folded corner (24-unit box), drawn with createElementNS.
 ICON_PATH = "M6 2h8l6 6v14H6z M14 2v6h6"
 SVG = "http://www.w3.org/2000/svg"
-LIST_LABEL = "Attached files"  # the chips' list, here and in a sent message (index.html names the draft's too)
+LIST_LABEL = "Attached files"  # the chips' list, in the draft and in a sent message
 
 
 def remove_label(name: str) -> str:
@@ -99,6 +99,7 @@ class Attachments:
 
         self._form, self._button, self._picker, self._chips, self._note = form, button, picker, chips, note
         self._on_pick, self._on_remove = on_pick, on_remove
+        chips.setAttribute("aria-label", LIST_LABEL)
         self._shown: tuple[tuple[str, ...], str] | None = None
         self._proxies = [
             listen(button, "click", lambda _e: picker.click()),

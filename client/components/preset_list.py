@@ -95,7 +95,7 @@ class PresetList:
 
     def _click(self, event: Any) -> None:
         button = event.target.closest("button[data-preset]")
-        if button is not None:
+        if button:  # JS null (jsnull in Pyodide 314, not None) when the click missed a button
             name = str(button.dataset.preset)
             self._on_delete(name)
             self._say(f"Deleted preset {name}.")

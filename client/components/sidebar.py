@@ -182,7 +182,7 @@ class Sidebar:
             self.close()
         elif action == "rename":
             new = window.prompt("New name for this chat:", title)
-            if new is not None and str(new).strip():
+            if new and str(new).strip():  # Cancel gives JS null (jsnull in Pyodide 314, not None)
                 self._app.rename_chat(chat_id, str(new))
         elif action == "delete" and window.confirm(f"Delete the chat “{title}”? This cannot be undone."):
             self._app.delete_chat(chat_id)

@@ -28,14 +28,15 @@ def sends_on_key(key: str, shift: bool, composing: bool) -> bool:
 
 
 class TypeArea:
-    """Binds a form, its textarea and its button; calls on_send(text) per message, on_stop() for Stop."""
+    """Binds a form, its textarea and its button; calls on_send(text) per message (False: not sent,
+    so the text goes back in the box), on_stop() for Stop."""
 
     def __init__(
         self,
         form: Any,
         textarea: Any,
         button: Any,
-        on_send: Callable[[str], None],
+        on_send: Callable[[str], bool],
         on_stop: Callable[[], None],
         has_files: Callable[[], bool] = lambda: False,
     ) -> None:
@@ -110,4 +111,5 @@ class TypeArea:
             return
         self._textarea.value = ""
         self._textarea.focus()
-        self._on_send(text)
+        if not self._on_send(text):
+            self._textarea.value = text

@@ -81,6 +81,7 @@ def test_a_chats_own_system_prompt_and_preset_are_sent_kept_and_survive_reload(c
         settings.get_by_role("button", name="Save as preset").click()
         expect(settings.get_by_role("status")).to_have_text("Saved preset Cold: pick it in Chat settings.")
         expect(settings.get_by_role("list", name="Your presets")).to_contain_text("Temperature 0.25 · Top-k 7")
+        settings.get_by_text("Temperature 0.25 · Top-k 7").click()  # a row's text, not its button: no error
         settings.get_by_role("textbox", name="Preset name").fill("Balanced")
         settings.get_by_role("button", name="Save as preset").click()
         expect(settings.get_by_role("status")).to_contain_text("built-in preset")
@@ -106,7 +107,7 @@ def test_a_chats_own_system_prompt_and_preset_are_sent_kept_and_survive_reload(c
         expect(opener).to_have_accessible_description("")  # a new chat starts on the defaults
         assert sent_params(page, "Second chat") == {"system": GLOBAL, "max_tokens": 4}
         configure(page, "", "Cold")
-        second = {"max_tokens": 4, "temperature": 0.25, "top_k": 7}
+        second = {"system": "", "max_tokens": 4, "temperature": 0.25, "top_k": 7}  # "": none at all
         assert sent_params(page, "Still there?") == second
 
         # All of it survives a reload: the chats' settings, and the user's preset.
@@ -136,6 +137,10 @@ def test_a_chats_own_system_prompt_and_preset_are_sent_kept_and_survive_reload(c
         dialog = chat_dialog(page)
         expect(dialog.get_by_role("option", name="Cold")).to_have_count(0)
         dialog.get_by_role("button", name="Cancel").click()
+        # The chat that used it names it no more, nor takes up a new preset of that name.
+        open_listed(page, "Second chat")
+        expect(opener).to_have_accessible_description("This chat has no system prompt.")
+        assert sent_params(page, "Deleted preset") == {"system": "", "max_tokens": 4}
         assert recorded.errors == []
     finally:
         recorded.context.close()

@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from client.protocol import ANSWERS_PATH, CONVERSE
 from tests.browser.conftest import RecordedPage
+from tests.browser.test_boot import HeldRuntime
 from tests.browser.test_chat_features import ANSWER_S, ask, last_answer, set_settings
 from tests.browser.test_chat_page import assert_only_loopback, open_chat
 from tests.test_answers import COUNT, idle, metrics, wait_until
@@ -56,6 +57,30 @@ def test_a_reload_mid_answer_resumes_the_same_answer(recorded_page: RecordedPage
     assert "Interrupted" not in last_answer(page).inner_text()
     assert recorded_page.errors == []
     assert_only_loopback(recorded_page)
+
+
+def test_a_message_sent_while_the_page_loads_waits_in_the_box_while_the_answer_resumes(
+    recorded_page: RecordedPage, live_server: str
+) -> None:
+    page = recorded_page.page
+    open_chat(recorded_page, live_server)
+    set_settings(page, {**LONG, "Max tokens": "150"})
+    ask(page, COUNT)
+    expect(last_answer(page).locator("[data-part=bubble]")).to_contain_text(re.compile(r"\d+, \d+,"), timeout=ANSWER_S)
+    expect(page.locator("body")).not_to_have_attribute("data-saving", "true")
+
+    held = HeldRuntime(page)  # Python cannot start until released: the message is surely typed ahead
+    page.reload(wait_until="domcontentloaded")
+    box = page.get_by_role("textbox", name="Message")
+    box.fill("Typed while it loaded")
+    box.press("Enter")  # sent, as far as the page without Python can tell
+    held.release()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=ANSWER_S)
+    # The chat's answer is on its way again: the message cannot go now, so it is back in the box, not lost.
+    expect(box).to_have_value("Typed while it loaded")
+    expect(page.locator("li[data-role=user]")).to_have_count(1)
+    expect(last_answer(page)).to_have_attribute("data-status", "done", timeout=3 * ANSWER_S)
+    assert recorded_page.errors == []
 
 
 def test_stop_cancels_the_answer_on_the_server_at_once(recorded_page: RecordedPage, live_server: str) -> None:
