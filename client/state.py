@@ -15,6 +15,7 @@ from msgspec.structs import replace
 
 from client.attachments import Attachment, compose
 from client.protocol import (
+    MAX_TEXT,
     SYSTEM_MAX,
     AnswerEvent,
     Conversation,
@@ -315,11 +316,13 @@ def describe_done(done: DoneEvent) -> str:
 def request_for(chat: Chat, params: SamplingParams | None = None) -> ConverseRequest:
     """The wire request for the pending answer: the history without failed or empty answers (each
     answer with its thoughts: the model's template decides whether it sees them again), to the
-    chat's model (none named: the server's default)."""
+    chat's model (none named: the server's default). A model's answer or thoughts longer than a
+    message may be (a long answer can outgrow MAX_TEXT) go cut to fit, so the chat can go on."""
     kept = ("done", "stopped")
     messages = [
-        Message(user=t.user, text=sent_text(t), thoughts=t.thoughts)
-        for t in chat.turns if t.user or (t.status in kept and t.text)
+        Message(user=t.user, text=sent_text(t) if t.user else t.text[:MAX_TEXT], thoughts=t.thoughts[-MAX_TEXT:])
+        for t in chat.turns
+        if t.user or (t.status in kept and t.text)
     ]
     return ConverseRequest(
         conversation=Conversation(messages=messages),

@@ -579,6 +579,20 @@ def test_thoughts_stream_into_the_answer_apart_from_its_text() -> None:
     assert stop(chat, model="m.gguf").turns[-1].model == "m.gguf"  # it thought: it wrote something
 
 
+def test_an_answer_or_thoughts_longer_than_a_message_may_be_are_cut_so_the_chat_goes_on() -> None:
+    from client.protocol import MAX_TEXT, ConverseRequest, ThoughtEvent
+
+    chat = asked("Write a lot")
+    long_thoughts, long_answer = "t" * MAX_TEXT + "end of thoughts", "start of answer" + "a" * MAX_TEXT
+    for event in (ThoughtEvent(long_thoughts), TokenEvent(long_answer), DONE):
+        chat = apply_event(chat, event)
+    request = request_for(submit(chat, "And?"))
+    answer = request.conversation.messages[1]
+    assert len(answer.text) == len(answer.thoughts) == MAX_TEXT
+    assert answer.text.startswith("start of answer") and answer.thoughts.endswith("end of thoughts")
+    assert msgspec.json.decode(msgspec.json.encode(request), type=ConverseRequest) == request  # the server takes it
+
+
 def test_the_next_request_carries_each_answers_thoughts_and_old_requests_are_unchanged() -> None:
     from client.protocol import Message
 
