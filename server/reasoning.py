@@ -74,6 +74,16 @@ class Splitter:
             self._blank = False
 
 
+class NoThoughts:
+    """The splitter for a model that writes no think blocks: all of its text is answer."""
+
+    def feed(self, text: str) -> list[Piece]:
+        return [(False, text)] if text else []
+
+    def flush(self) -> list[Piece]:
+        return []
+
+
 def _hold_from(buffer: str, tags: tuple[str, ...]) -> int:
     """Where the text that must wait starts: a possible tag at the end, and the whitespace before it."""
     cut = len(buffer)

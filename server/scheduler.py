@@ -22,7 +22,7 @@ from typing import Any
 
 from client.protocol import DoneEvent, ErrorEvent, Event, QueuedEvent, StopReason, ThoughtEvent, TokenEvent
 from server.engines.base import Answer, Engine, Prompt, Usage
-from server.reasoning import Piece, Splitter
+from server.reasoning import NoThoughts, Piece, Splitter
 from server.sampling import Sampling
 from server.stops import StopFilter
 
@@ -160,7 +160,7 @@ class Scheduler:
         """Pass the engine's text through the stop filter, then split thoughts from the answer,
         to the client; return the stop reason and when the first text went out."""
         stop = StopFilter(job.stops)
-        split = Splitter(job.prompt.thinking)
+        split = Splitter(job.prompt.thinking) if job.prompt.may_think else NoThoughts()
         first: float | None = None
 
         def send(pieces: list[Piece]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -148,6 +149,23 @@ def plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc, url = start_server("--model", str(path), "--n-ctx", "2048", env={"THREADS": "1"})
     yield url
     stop_server(proc)
+
+
+@pytest.mark.parametrize("template", [tm.CHAT_TEMPLATE, None], ids=["chat template without thoughts", "seed"])
+def test_a_model_whose_prompt_knows_no_thoughts_keeps_think_tags_as_answer_text(
+    tmp_path: Path, template: str | None
+) -> None:
+    """A model writing "<think>" in its answer (code, say) where nothing makes it a thinking model."""
+    written = "Wrap it in <think>like this</think> and go on."
+    path = tmp_path / "writes-tags.gguf"
+    tm.write_gguf(path, "f32", continuation=written, chat_template=template)
+    proc, url = start_server("--model", str(path), "--n-ctx", "2048", env={"THREADS": "1"})
+    try:
+        status, events = converse(url, chat("How do I mark thoughts?", temperature=0, max_tokens=40))
+    finally:
+        stop_server(proc)
+    assert status == 200 and [n for n, _ in events].count("thought") == 0
+    assert "".join(d["text"] for n, d in events if n == "token").startswith(written)
 
 
 def test_the_real_engine_streams_thoughts_then_the_answer(thinking_server: str) -> None:

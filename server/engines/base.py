@@ -41,12 +41,14 @@ class Prompt:
     """A chat rendered for one engine. `payload` is the engine's own form of it, opaque to the
     rest of the server; `stops` are text markers the stop filter hides if the model writes them;
     `thinking`: the prompt ends inside a think block its template opened, so the answer starts
-    with thoughts."""
+    with thoughts; `may_think`: the model may write think blocks at all (False for a prompt format
+    that knows none, so that a base model writing "<think>" in its answer is not hidden as thoughts)."""
 
     n_tokens: int
     stops: tuple[str, ...]
     payload: object
     thinking: bool = False
+    may_think: bool = True
 
 
 @dataclass

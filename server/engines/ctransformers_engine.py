@@ -240,7 +240,7 @@ class CTransformersEngine:
 
     def render(self, messages: Sequence[Message], system: str | None) -> Prompt:
         tokens = self.tokenize(build_prompt(messages, system), add_bos=self.add_bos)
-        return Prompt(len(tokens), STOP_MARKERS, tokens)
+        return Prompt(len(tokens), STOP_MARKERS, tokens, may_think=False)  # the seed's prompt: no thoughts
 
     def stream(self, prompt: Prompt, sampling: Sampling) -> Answer:
         """Answer in whole UTF-8 characters (see the protocol); one answer at a time."""

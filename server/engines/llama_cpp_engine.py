@@ -33,7 +33,7 @@ from server.engines.base import Answer, EngineError, ModelLoadError, Prompt, Tem
 from server.engines.gguf import read_header
 from server.engines.native import capture_native_output
 from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt, defuse, merge_turns
-from server.reasoning import Tagger, opens_thinking
+from server.reasoning import OPEN, Tagger, opens_thinking
 from server.sampling import Sampling
 
 log = logging.getLogger("snake_llama")
@@ -161,6 +161,15 @@ class LlamaCppEngine:
         self._bos = self.tokenize("", special=True, add_special=True)[:1]
         markers = [m for m in TURN_MARKERS if len(self.tokenize(m, special=True)) == 1]
         self._template_stops = tuple(markers)
+        self._may_think = self._thinks(jinja if jinja is not None else meta.get("tokenizer.chat_template"))
+
+    def _thinks(self, template: object) -> bool:
+        """Whether the model may write think blocks: its template knows thoughts, or its vocabulary
+        has `<think>` as a token of its own (a reasoning model's)."""
+        if self.template is SEED:
+            return False
+        knows = isinstance(template, str) and (OPEN in template or "reasoning_content" in template)
+        return knows or len(self.tokenize(OPEN, special=True)) == 1
 
     @staticmethod
     def _load_error(path: Path, said: str, kv_pool: int, version: str) -> ModelLoadError:
@@ -208,7 +217,7 @@ class LlamaCppEngine:
     def render(self, messages: Sequence[Message], system: str | None) -> Prompt:
         if self.template is SEED:  # the seed's few-shot prompt has no place for thoughts
             text = self._bos + self.tokenize(build_prompt(messages, system))
-            return Prompt(len(text), STOP_MARKERS, text)
+            return Prompt(len(text), STOP_MARKERS, text, may_think=False)
         chat = [{"role": "system", "content": system.strip()}] if system and system.strip() else []
         for m in merge_turns(messages):
             chat.append({"role": "user" if m.user else "assistant", "content": m.text.strip()})
@@ -221,7 +230,7 @@ class LlamaCppEngine:
             rendered, tokens = self._tokenize_apart(chat)
         if self._bos and tokens[:1] != self._bos:
             tokens = self._bos + tokens
-        return Prompt(len(tokens), self._template_stops, tokens, opens_thinking(rendered))
+        return Prompt(len(tokens), self._template_stops, tokens, opens_thinking(rendered), self._may_think)
 
     def _is_plain(self, text: str) -> bool:
         """No control-token text in `text`: it tokenizes alike with special tokens parsed or not."""
