@@ -83,9 +83,15 @@ async def start(typed_ahead: str | None) -> App:
         on_remove=app.remove_attachment,
     )
     gauge = ContextGauge(get("context-field"), get("context-gauge"), get("context-text"))
+    writes_begun = 0
+
     def show_saving(saving: bool) -> None:
-        # body[data-saving] while the browser's store has writes in flight (a reload then may lose them)
+        # body[data-saving] while the browser's store has writes in flight (a reload then may lose them);
+        # data-writes counts the writes begun, so a test can wait for one begun after what it saw
+        nonlocal writes_begun
         if saving:
+            writes_begun += 1
+            document.body.dataset.writes = str(writes_begun)
             document.body.dataset.saving = "true"
         else:
             document.body.removeAttribute("data-saving")

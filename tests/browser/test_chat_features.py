@@ -149,7 +149,11 @@ def test_stop_aborts_the_stream_and_a_reload_mid_answer_keeps_it(
     expect(last_answer(page)).to_have_attribute("data-status", "stopped")
     page.get_by_role("button", name="Regenerate").click()
     expect(last_answer(page)).to_contain_text("tick tick tick tick tick tick tick tick tick tick tick tick tick tick")
-    page.wait_for_timeout(1200)  # the throttled save (at most once a second while streaming)
+    # The save is throttled while an answer streams: wait for one begun after this text showed, and written.
+    begun = page.evaluate("() => Number(document.body.dataset.writes || 0)")
+    page.wait_for_function(
+        "begun => Number(document.body.dataset.writes || 0) > begun && !document.body.dataset.saving", arg=begun
+    )
     page.reload()
     expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=ANSWER_S)
     expect(last_answer(page)).to_have_attribute("data-status", "stopped")
