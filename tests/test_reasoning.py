@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from server.reasoning import CLOSE, OPEN, Piece, Splitter, Tagger, opens_thinking
 from tests import tinymodels as tm
 from tests.harness import chat, converse, iter_sse, start_server, start_thinking_server, stop_server
+from tests.test_stops import cut
 
 
 def merged(pieces: list[Piece]) -> list[Piece]:
@@ -43,15 +44,7 @@ fragments = st.sampled_from(
 texts = st.lists(fragments | st.text(max_size=5), max_size=25).map("".join)
 
 
-@st.composite
-def cut_text(draw: st.DrawFn) -> tuple[str, list[str]]:
-    text = draw(texts)
-    cuts = sorted(draw(st.sets(st.integers(0, len(text)), max_size=len(text) + 1)))
-    bounds = [0, *cuts, len(text)]
-    return text, [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
-
-
-@given(cut_text(), st.booleans())
+@given(cut(texts), st.booleans())
 @example(("</think> is", ["</think>", " is"]), False)  # found by hypothesis: a stray tag, then a blank, at the start
 def test_any_cut_of_a_text_splits_as_the_whole_text_does(case: tuple[str, list[str]], thinking: bool) -> None:
     text, pieces = case

@@ -32,14 +32,15 @@ texts = st.lists(fragments | st.text(max_size=6), max_size=25).map("".join)
 
 
 @st.composite
-def split_text(draw: st.DrawFn) -> tuple[str, list[str]]:
+def cut(draw: st.DrawFn, texts: st.SearchStrategy[str]) -> tuple[str, list[str]]:
+    """A text from `texts`, and the same text cut into pieces anywhere (as a tokenizer might)."""
     text = draw(texts)
     cuts = sorted(draw(st.sets(st.integers(0, len(text)), max_size=len(text) + 1)))
     bounds = [0, *cuts, len(text)]
     return text, [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
-@given(split_text())
+@given(cut(texts))
 def test_any_split_gives_the_whole_text_answer(case: tuple[str, list[str]]) -> None:
     text, pieces = case
     out, _ = run(pieces)
@@ -54,7 +55,7 @@ def test_any_split_gives_the_whole_text_answer(case: tuple[str, list[str]]) -> N
     assert not rest or any(m in text for m in STOP_MARKERS) or any(m.startswith(rest) for m in STOP_MARKERS)
 
 
-@given(split_text())
+@given(cut(texts))
 def test_stops_exactly_when_a_marker_completes(case: tuple[str, list[str]]) -> None:
     text, pieces = case
     _, stop = run(pieces)

@@ -8,7 +8,6 @@ default model cannot write LaTeX. Everything else (server, page, Pyodide, the wh
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -18,7 +17,7 @@ from playwright.sync_api import expect
 from client.mathml import NS, WHEELS
 from tests.browser.conftest import FakeConverse, RecordedPage
 from tests.browser.test_accessibility import AXE, ROOT, RUN_AXE
-from tests.browser.test_chat_features import ANSWER_S, ask, wait_answer
+from tests.browser.test_chat_features import ANSWER_S, ask, sse, wait_answer
 from tests.browser.test_chat_page import assert_only_loopback, open_chat
 
 SCREENSHOT = ROOT / "test-results" / "math.png"
@@ -39,14 +38,10 @@ class MathStream(FakeConverse):
 
     def answer(self, body: bytes, out: BinaryIO) -> None:
         pieces = [ANSWER[i : i + 3] for i in range(0, len(ANSWER), 3)]
-        out.write(b"".join(sse("token", {"text": piece}) for piece in pieces))
+        out.write(sse(*(("token", {"text": piece}) for piece in pieces)).encode())
         done = {"stop_reason": "stop", "prompt_tokens": 9, "completion_tokens": len(pieces), "ttft_s": 0.01}
-        out.write(sse("done", {**done, "tokens_per_s": 100.0}))
+        out.write(sse(("done", {**done, "tokens_per_s": 100.0})).encode())
         out.flush()
-
-
-def sse(name: str, data: dict[str, Any]) -> bytes:
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ tiny model stops long before 4,000 tokens, and its speed would hide the page's o
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from typing import Any, BinaryIO
 import pytest
 
 from tests.browser.conftest import FakeConverse, RecordedPage
-from tests.browser.test_chat_features import ANSWER_S, ask, last_answer, wait_answer
+from tests.browser.test_chat_features import ANSWER_S, ask, last_answer, sse, wait_answer
 from tests.browser.test_chat_page import open_chat
 
 TOKENS = 4000
@@ -59,15 +58,11 @@ class LongStream(FakeConverse):
             if number:
                 self.go[number - 1].wait(120)
             self.started.append(time.perf_counter())
-            out.write(b"".join(sse("token", {"text": t}) for t in tokens[start:end]))
+            out.write(sse(*(("token", {"text": t}) for t in tokens[start:end])).encode())
             out.flush()
         done = {"stop_reason": "length", "prompt_tokens": 9, "completion_tokens": TOKENS, "ttft_s": 0.01}
-        out.write(sse("done", {**done, "tokens_per_s": 1000.0}))
+        out.write(sse(("done", {**done, "tokens_per_s": 1000.0})).encode())
         out.flush()
-
-
-def sse(name: str, data: dict[str, Any]) -> bytes:
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
 
 @pytest.fixture
