@@ -26,7 +26,7 @@ node_modules/.installed: package.json package-lock.json
 # Also builds static/app/ (precompiled stdlib, wheels and client bundle: scripts/vendor.py), so it
 # follows the client's sources; the server serves the client file by file while they differ.
 static/.vendored: $(VENV)/.installed node_modules/.installed scripts/vendor.py scripts/pyc.py server/static.py \
-		client/index.html $(wildcard client/*.py client/components/*.py)
+		client/index.html $(wildcard client/*.py client/components/*.py wire/*.py)
 	$(PY) scripts/vendor.py
 	$(PY) -m server.static static
 	touch $@
@@ -51,7 +51,7 @@ test: setup
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check server client tests
+	$(VENV)/bin/ruff check server client wire tests
 	$(VENV)/bin/mypy
 
 bench: setup

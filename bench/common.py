@@ -28,7 +28,6 @@ from typing import Any
 
 import httpx
 
-from client.protocol import Message
 from server.engines.base import Prompt
 from server.sampling import Sampling
 from server.settings import Settings
@@ -45,6 +44,7 @@ from tests.harness import (
     start_server,
     stop_server,
 )
+from wire.types import Message
 
 _DEFAULTS = Settings()
 N_CTX = _DEFAULTS.n_ctx  # one chat's context (our fitting)

@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 
 from bench.common import DECODE_PARAMS, LCP_MODEL, PARALLEL, PEER_MODEL, Stacks, ours_body, percentile, ratio, summary
-from client.protocol import Message
 from tests.harness import aiter_sse, completion
+from wire.types import Message
 
 LEVELS = (1, 4, 8, 16)
 TARGETS = {"ours_agg_8_over_1": 1.6, "ours_slowest_ttft_8_s": 3.0, "ours_health_max_16_s": 0.1}

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.common import DECODE_PARAMS, Run, Stacks, ratio, summary
-from client.protocol import Message
+from wire.types import Message
 
 COUNT = "Count from 1 to 1000: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,"
 TARGET = 0.98

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.common import CHAT_PARAMS, Run, Stacks, ratio, summary
-from client.protocol import Message
+from wire.types import Message
 
 QUESTIONS = [
     "What is the capital of Spain?", "What colour is the sky?", "Name a large animal.",

@@ -26,16 +26,6 @@ from reaktiv import Signal
 from client import attachments, presets, settings
 from client import library as lib
 from client.attachments import Pending, Picked, Refused
-from client.protocol import (
-    MAX_TEXT,
-    AnswerEvent,
-    ErrorEvent,
-    Event,
-    Health,
-    ModelList,
-    SamplingParams,
-    TokensRequest,
-)
 from client.rpc import UNAUTHORIZED, Client
 from client.state import (
     INTERRUPTED,
@@ -54,6 +44,8 @@ from client.state import (
     switch_version,
 )
 from client.storage import Store
+from wire.events import AnswerEvent, ErrorEvent, Event
+from wire.types import MAX_TEXT, Health, ModelList, SamplingParams, TokensRequest
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 
 from msgspec import Struct
 
-from client.protocol import MAX_TEXT, TokenCount
+from wire.types import MAX_TEXT, TokenCount
 
 # UTF-8 takes at most 4 bytes a character: a file over this many bytes cannot fit a message whatever it holds.
 MAX_FILE_BYTES = 4 * MAX_TEXT

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from client.protocol import ModelList
 from client.state import Chat, Turn
+from wire.types import ModelList
 
 DROPPED_LABEL = "Not sent: dropped to fit the context"
 

@@ -13,8 +13,8 @@ import msgspec
 from msgspec import Struct
 from msgspec.structs import replace
 
-from client.protocol import SystemPrompt
 from client.state import Chat, Fork, Turn, configure, restore, sent_text, title_of
+from wire.types import SystemPrompt
 
 CHAT_PREFIX = "chat:"
 OPEN_KEY = "open"

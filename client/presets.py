@@ -14,9 +14,9 @@ from collections.abc import Mapping
 import msgspec
 from msgspec.structs import replace
 
-from client.protocol import SamplingParams
 from client.settings import FIELDS
 from client.state import Chat
+from wire.types import SamplingParams
 
 PRESETS_KEY = "presets"  # the store's key for the user's own presets (a JSON object: name -> params)
 NAME_MAX = 40

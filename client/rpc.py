@@ -1,4 +1,4 @@
-"""The browser's stub for the streaming RPCs declared in client.protocol.
+"""The browser's stub for the streaming RPCs declared in wire.routes.
 
 This is the only module that knows how a call travels: the URL comes from the `Rpc`
 declaration, the body is the msgspec-encoded request, and the answer is a server-sent
@@ -19,22 +19,9 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from client.protocol import (
-    CONVERSE,
-    MODELS_PATH,
-    TOKENS_PATH,
-    ConverseRequest,
-    ErrorBody,
-    ErrorEvent,
-    Event,
-    Health,
-    ModelList,
-    Rpc,
-    TokenCount,
-    TokensRequest,
-    answer_path,
-    stop_path,
-)
+from wire.events import ErrorBody, ErrorEvent, Event
+from wire.routes import CONVERSE, MODELS_PATH, TOKENS_PATH, Rpc, answer_path, stop_path
+from wire.types import ConverseRequest, Health, ModelList, TokenCount, TokensRequest
 
 Req = TypeVar("Req", bound=msgspec.Struct)
 Ev = TypeVar("Ev", bound=msgspec.Struct)

@@ -1,7 +1,7 @@
 """The settings form as data: field limits, parsing form text into `SamplingParams`, storage.
 
 An empty field means "the server's default", so Reset is simply an empty `SamplingParams`.
-The limits come from client.protocol's bounded types: the form shows them, msgspec enforces them.
+The limits come from wire.types' bounded types: the form shows them, msgspec enforces them.
 """
 
 from __future__ import annotations
@@ -10,17 +10,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from client.protocol import (
-    SYSTEM_MAX,
-    MaxTokens,
-    RepeatPenalty,
-    SamplingParams,
-    Seed,
-    Temperature,
-    TopK,
-    TopP,
-    bounds,
-)
+from wire.types import SYSTEM_MAX, MaxTokens, RepeatPenalty, SamplingParams, Seed, Temperature, TopK, TopP, bounds
 
 SETTINGS_KEY = "settings"
 

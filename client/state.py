@@ -14,22 +14,8 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from client.attachments import Attachment, compose
-from client.protocol import (
-    MAX_TEXT,
-    SYSTEM_MAX,
-    AnswerEvent,
-    Conversation,
-    ConverseRequest,
-    DoneEvent,
-    ErrorEvent,
-    LoadingEvent,
-    Message,
-    QueuedEvent,
-    SamplingParams,
-    SystemPrompt,
-    ThoughtEvent,
-    TokenEvent,
-)
+from wire.events import AnswerEvent, DoneEvent, ErrorEvent, LoadingEvent, QueuedEvent, ThoughtEvent, TokenEvent
+from wire.types import MAX_TEXT, SYSTEM_MAX, Conversation, ConverseRequest, Message, SamplingParams, SystemPrompt
 
 # pending: asked, nothing back yet (the view shows "..."); streaming: tokens arriving;
 # done: finished; error: failed (text holds the reason); stopped: cut short by the user,

@@ -18,8 +18,8 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 
-from client.protocol import AnswerEvent, DoneEvent, ErrorEvent, Event, ThoughtEvent, TokenEvent
 from server.scheduler import Job, Scheduler
+from wire.events import AnswerEvent, DoneEvent, ErrorEvent, Event, ThoughtEvent, TokenEvent
 
 log = logging.getLogger("snake_llama")
 

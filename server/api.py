@@ -12,13 +12,15 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from client.protocol import CONVERSE, DoneEvent, ErrorEvent, Event, LoadingEvent, Message, TokenCount, TokensRequest
 from server.answers import Answer, Answers
 from server.chat import loaded, model_named, models_of, start_chat
 from server.engines.base import Engine, EngineError, TemplateError
 from server.errors import ApiError
 from server.models import Models
 from server.settings import Settings
+from wire.events import DoneEvent, ErrorEvent, Event, LoadingEvent
+from wire.routes import CONVERSE
+from wire.types import Message, TokenCount, TokensRequest
 
 T = TypeVar("T")
 
@@ -47,7 +49,7 @@ def decode_body(body: bytes, type: type[T]) -> T:
 
 
 async def converse(request: Request) -> Response:
-    """Start an answer and stream it; its first event names it (client.protocol.AnswerEvent), so a
+    """Start an answer and stream it; its first event names it (wire.events.AnswerEvent), so a
     page that goes away can read it again or stop it while the answer's grace period lasts."""
     settings: Settings = request.app.state.settings
     answers: Answers = request.app.state.answers

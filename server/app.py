@@ -15,7 +15,6 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from client.protocol import ANSWERS_PATH, CONVERSE, MODELS_PATH, TOKENS_PATH
 from server import api, openai_api
 from server.accesslog import AccessLog
 from server.answers import Answers
@@ -29,9 +28,11 @@ from server.scheduler import Scheduler
 from server.security import ApiKeyGuard, SecurityHeaders
 from server.settings import Settings
 from server.static import CachedStatic, Page
+from wire.routes import ANSWERS_PATH, CONVERSE, MODELS_PATH, TOKENS_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ROOT / "client"
+WIRE = ROOT / "wire"
 STATIC = ROOT / "static"
 STYLE = ROOT / "style"
 
@@ -87,11 +88,12 @@ def create_app(
         Route("/v1/models", openai_api.models),
         Route("/v1/chat/completions", openai_api.chat_completions, methods=["POST"]),
         Mount("/client", CachedStatic(directory=CLIENT, max_age=0), name="client"),
+        Mount("/wire", CachedStatic(directory=WIRE, max_age=0), name="wire"),
         Mount("/style", CachedStatic(directory=STYLE, max_age=0, check_dir=False), name="style"),
         Mount("/static", CachedStatic(directory=STATIC, max_age=86400, check_dir=False), name="static"),
     ]
     if settings.dev:
-        routes.append(Route("/dev/reload", reload_route([CLIENT, STYLE / "output.css"])))
+        routes.append(Route("/dev/reload", reload_route([CLIENT, WIRE, STYLE / "output.css"])))
     middleware = [Middleware(AccessLog, metrics=metrics), Middleware(SecurityHeaders)]
     if settings.cors_origins:
         origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]

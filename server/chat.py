@@ -9,7 +9,6 @@ from typing import Any
 
 from starlette.requests import Request
 
-from client.protocol import Message, SamplingParams
 from server.context import ContextTooLong, fit
 from server.engines.base import ModelLoadError, Prompt, TemplateError, ToolEngine
 from server.errors import ApiError
@@ -17,6 +16,7 @@ from server.models import Models, UnknownModel
 from server.sampling import Sampling, resolve
 from server.scheduler import Job, QueueFull, Scheduler
 from server.settings import Settings
+from wire.types import Message, SamplingParams
 
 
 def models_of(request: Request) -> Models:

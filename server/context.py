@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from client.protocol import Message
 from server.engines.base import Prompt
+from wire.types import Message
 
 Render = Callable[[Sequence[Message], str | None], Prompt]
 

@@ -6,7 +6,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from starlette.requests import Request
 from starlette.responses import Response
 
-from client.protocol import DoneEvent
+from wire.events import DoneEvent
 
 ROUTES = {"/", "/health", "/metrics", "/api/converse", "/api/models", "/v1/models", "/v1/chat/completions"}
 

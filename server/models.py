@@ -16,11 +16,11 @@ from pathlib import Path
 
 from msgspec import structs
 
-from client.protocol import ModelInfo, ModelList
 from server.engines.base import Engine, ModelLoadError
 from server.engines.loader import EngineLoader, plan_engine, resolve_model_path
 from server.scheduler import Scheduler
 from server.settings import Settings
+from wire.types import ModelInfo, ModelList
 
 log = logging.getLogger("snake_llama")
 MODEL_SUFFIXES = (".gguf", ".bin")

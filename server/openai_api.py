@@ -19,23 +19,13 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from client.protocol import (
-    DoneEvent,
-    ErrorEvent,
-    MaxTokens,
-    Message,
-    SamplingParams,
-    Seed,
-    Temperature,
-    ThoughtEvent,
-    TokenEvent,
-    TopP,
-)
 from server.api import decode_body, read_body
 from server.chat import loaded, model_named, models_of, start_chat, start_tool_chat
 from server.errors import ApiError, error_body
 from server.scheduler import Job
 from server.settings import Settings
+from wire.events import DoneEvent, ErrorEvent, ThoughtEvent, TokenEvent
+from wire.types import MaxTokens, Message, SamplingParams, Seed, Temperature, TopP
 
 
 class TextPart(Struct):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from client.protocol import Message
 from server.engines.base import TemplateInfo
+from wire.types import Message
 
 HUMAN = "### Human:"
 ASSISTANT = "### Assistant:"

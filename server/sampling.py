@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from client.protocol import SamplingParams
+from wire.types import SamplingParams
 
 TEMPERATURE = 0.7
 TOP_P = 0.95

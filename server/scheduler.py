@@ -20,11 +20,11 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
-from client.protocol import DoneEvent, ErrorEvent, Event, QueuedEvent, StopReason, ThoughtEvent, TokenEvent
 from server.engines.base import Answer, Engine, Prompt, Usage
 from server.reasoning import NoThoughts, Piece, Splitter
 from server.sampling import Sampling
 from server.stops import StopFilter
+from wire.events import DoneEvent, ErrorEvent, Event, QueuedEvent, StopReason, ThoughtEvent, TokenEvent
 
 
 class QueueFull(Exception):

@@ -21,7 +21,7 @@ from client.attachments import (
     not_counted,
     read,
 )
-from client.protocol import MAX_TEXT, TokenCount
+from wire.types import MAX_TEXT, TokenCount
 
 
 def test_utf8_text_is_read_without_its_byte_order_mark() -> None:

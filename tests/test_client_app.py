@@ -15,26 +15,21 @@ from client.app import API_KEY, LAST_MODEL, NEEDS_KEY, NO_SERVER, UNREACHABLE, A
 from client.attachments import Attachment, Picked
 from client.components.api_key_dialog import ASK, REFUSED, title_for
 from client.presets import BUILT_IN
-from client.protocol import (
+from client.rpc import UNAUTHORIZED, Client
+from client.state import INTERRUPTED, Chat, Turn
+from tests.conftest import run_async
+from wire.events import AnswerEvent, DoneEvent, ErrorEvent, Event, LoadingEvent, TokenEvent
+from wire.types import (
     MAX_TEXT,
-    AnswerEvent,
     ConverseRequest,
-    DoneEvent,
-    ErrorEvent,
-    Event,
     Health,
-    LoadingEvent,
     ModelInfo,
     ModelList,
     SamplingParams,
     TemplateInfo,
     TokenCount,
-    TokenEvent,
     TokensRequest,
 )
-from client.rpc import UNAUTHORIZED, Client
-from client.state import INTERRUPTED, Chat, Turn
-from tests.conftest import run_async
 
 UP = Health(status="ok")
 DONE = DoneEvent(stop_reason="stop", prompt_tokens=3, completion_tokens=1, ttft_s=0.1, tokens_per_s=10.0)

@@ -67,7 +67,8 @@ def test_every_client_module_is_shipped_to_the_browser() -> None:
     for url, path in files.items():
         assert url == f"/{path}" and (ROOT / path).is_file(), (url, path)
     entry = script["src"].lstrip("/")
-    wanted = {p.relative_to(ROOT).as_posix() for p in CLIENT.rglob("*.py")} - {entry}
+    modules = [*CLIENT.rglob("*.py"), *(ROOT / "wire").rglob("*.py")]
+    wanted = {p.relative_to(ROOT).as_posix() for p in modules} - {entry}
     assert set(files.values()) == wanted
 
 

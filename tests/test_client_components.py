@@ -13,8 +13,8 @@ from client.components.sidebar import entries, is_find_key
 from client.components.type_area import sends_on_key
 from client.highlight import KEYWORD, STRING, highlight
 from client.library import Library
-from client.protocol import Health, TemplateInfo
 from client.state import Chat, Turn
+from wire.types import Health, TemplateInfo
 
 
 def test_importing_the_client_does_not_touch_the_browser() -> None:
@@ -204,7 +204,7 @@ def test_an_answer_names_its_model_beside_its_stats() -> None:
 
 def test_model_picker_options() -> None:
     from client.components.model_picker import Option, options
-    from client.protocol import ModelInfo, ModelList
+    from wire.types import ModelInfo, ModelList
 
     # No /api/models (an older server): the one model /health names, as the default; or no picker.
     assert options(None, Health(status="ok", model="gemma.gguf"), "") == (
@@ -274,7 +274,7 @@ def test_chat_settings_system_choices_and_preset_options() -> None:
         summary,
         system_of,
     )
-    from client.protocol import SamplingParams
+    from wire.types import SamplingParams
 
     own = "Line one\n  line two\n"
     assert [choice_of(s) for s in (None, "", "  \n", own)] == [DEFAULT, NONE, NONE, OWN]

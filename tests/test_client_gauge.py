@@ -5,8 +5,9 @@ from __future__ import annotations
 from client.components.chat_area import BUBBLE_DROPPED, view_of
 from client.components.context_gauge import ContextGauge
 from client.gauge import DROPPED_LABEL, Gauge, context_size, dropped, gauge_of
-from client.protocol import DoneEvent, ModelInfo, ModelList
 from client.state import Chat, Turn, finish, submit
+from wire.events import DoneEvent
+from wire.types import ModelInfo, ModelList
 
 MODELS = ModelList(
     default="small.gguf",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from client import presets
 from client.presets import BUILT_IN, NAME_MAX, describe, every, name_error, params_for
-from client.protocol import SamplingParams
 from client.settings import FIELDS
 from client.state import Chat, configure
+from wire.types import SamplingParams
 
 GLOBAL = SamplingParams(max_tokens=64, temperature=0.7, seed=3, system="Be global.")
 COLD = SamplingParams(temperature=0.25, top_k=7)

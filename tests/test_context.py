@@ -4,10 +4,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from client.protocol import Message
 from server.context import ContextTooLong, fit
 from server.engines.base import Prompt
 from server.prompt import STOP_MARKERS, build_prompt, head
+from wire.types import Message
 
 
 def words(text: str) -> int:

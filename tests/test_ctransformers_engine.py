@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from client.protocol import SamplingParams
 from server.engines.base import Answer, EngineError, ModelLoadError, Prompt, Usage
 from server.engines.ctransformers_engine import CTransformersEngine, resolve_lib
 from server.sampling import TEMPERATURE, Sampling, resolve
 from tests import tinymodels as tm
+from wire.types import SamplingParams
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = (

@@ -11,12 +11,12 @@ from typing import NamedTuple
 import pytest
 import uvicorn
 
-from client.protocol import Message
 from server.app import create_app
 from server.engines.base import Answer, Prompt
 from server.prompt import SEED
 from server.sampling import Sampling
 from server.settings import Settings
+from wire.types import Message
 
 
 class SilentEngine:

@@ -15,7 +15,6 @@ import httpx
 import pytest
 from msgspec.structs import replace
 
-from client.protocol import Message
 from server.engines.base import ModelLoadError, Prompt, TemplateError
 from server.engines.llama_cpp_engine import LISTENER, LlamaCppEngine, add_tool_call
 from server.prompt import SEED, defuse
@@ -23,6 +22,7 @@ from server.sampling import Sampling
 from tests import tinymodels as tm
 from tests.harness import run_async, start_looping_server, start_server, stop_server
 from tests.sse import chat, converse
+from wire.types import Message
 
 GREEDY = Sampling(max_tokens=40, temperature=0.0)
 LONG = 20_000  # tokens: far more than any test waits for

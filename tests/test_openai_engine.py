@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 import pytest
 
-from client.protocol import Message
 from server.engines.base import EngineError, ModelLoadError
 from server.engines.openai_engine import (
     LLAMA_CPP_FALLBACK_TEMPLATE,
@@ -36,6 +35,7 @@ from server.settings import Settings
 from tests.conftest import ROOT, free_port, run_async, start_server, stop_server
 from tests.llama_server import REMOTE_MODEL, llama_server_fixture  # noqa: F401  (the `llama_server` fixture)
 from tests.sse import chat, converse
+from wire.types import Message
 
 WJ = WORD_JOINER
 

@@ -14,7 +14,6 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from client.protocol import answer_path, stop_path
 from server.app import create_app
 from server.engines.base import Engine
 from server.engines.loader import plan_engine
@@ -23,6 +22,7 @@ from server.settings import Settings
 from tests import tinymodels as tm
 from tests.conftest import ROOT, start_server, stop_server
 from tests.sse import chat, converse, read_events
+from wire.routes import answer_path, stop_path
 
 KEY = "s3cret-key-for-tests"
 
@@ -66,7 +66,7 @@ def test_page_and_health_stay_open(guarded: tuple[str, Path]) -> None:
 
 def test_security_headers_on_every_page(guarded: tuple[str, Path]) -> None:
     url, _ = guarded
-    for path in ("/", "/health", "/client/protocol.py", "/api/converse"):
+    for path in ("/", "/health", "/wire/types.py", "/api/converse"):
         headers = httpx.get(f"{url}{path}").headers
         assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path
         assert headers["x-content-type-options"] == "nosniff"

@@ -1,6 +1,5 @@
 import pytest
 
-from client.protocol import Message
 from server.prompt import (
     ASSISTANT,
     FEW_SHOT,
@@ -13,6 +12,7 @@ from server.prompt import (
     merge_turns,
     neutralise,
 )
+from wire.types import Message
 
 
 def test_prompt_follows_the_seed_template() -> None:

@@ -10,8 +10,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client.protocol import CONVERSE, DoneEvent, ErrorEvent, Health, QueuedEvent, TemplateInfo, TokenEvent
 from client.rpc import SseParser, error_from_http, events_from_chunks, parse_health, parse_models
+from wire.events import DoneEvent, ErrorEvent, QueuedEvent, TokenEvent
+from wire.routes import CONVERSE
+from wire.types import Health, TemplateInfo
 
 DONE = DoneEvent(stop_reason="stop", prompt_tokens=5, completion_tokens=2, ttft_s=0.1, tokens_per_s=20.0)
 
@@ -147,7 +149,7 @@ def test_health_with_and_without_a_template() -> None:
 
 
 def test_loading_events_decode_and_do_not_end_the_stream() -> None:
-    from client.protocol import LoadingEvent
+    from wire.events import LoadingEvent
 
     done = DoneEvent(
         stop_reason="stop", prompt_tokens=5, completion_tokens=2, ttft_s=0.1, tokens_per_s=20.0, model="tiny.gguf"
@@ -157,7 +159,7 @@ def test_loading_events_decode_and_do_not_end_the_stream() -> None:
 
 
 def test_models_list_and_what_is_not_one() -> None:
-    from client.protocol import ModelInfo, ModelList
+    from wire.types import ModelInfo, ModelList
 
     body = (
         '{"default": "big.gguf", "models": [{"name": "big.gguf", "usable": true, "engine": "llama-cpp",'
@@ -176,8 +178,8 @@ def test_models_list_and_what_is_not_one() -> None:
 
 
 def test_token_count_answers_and_errors() -> None:
-    from client.protocol import TokenCount
     from client.rpc import parse_token_count
+    from wire.types import TokenCount
 
     body = '{"model": "m.gguf", "tokens": 7, "overhead": 20, "n_ctx": 512, "max_tokens": 64}'
     assert parse_token_count(200, body) == TokenCount("m.gguf", 7, 20, 512, 64)

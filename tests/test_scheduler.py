@@ -9,12 +9,13 @@ from collections.abc import Generator, Sequence
 
 import pytest
 
-from client.protocol import DoneEvent, ErrorEvent, Message, QueuedEvent, TokenEvent
 from server.engines.base import Answer, Prompt, Usage
 from server.prompt import SEED
 from server.sampling import Sampling
 from server.scheduler import QueueFull, Scheduler
 from tests.conftest import run_async
+from wire.events import DoneEvent, ErrorEvent, QueuedEvent, TokenEvent
+from wire.types import Message
 
 
 class ScriptedEngine:

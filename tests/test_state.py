@@ -10,7 +10,6 @@ import pytest
 from client import library as lib
 from client import settings, storage
 from client.attachments import Attachment, compose
-from client.protocol import SYSTEM_MAX, AnswerEvent, DoneEvent, ErrorEvent, QueuedEvent, SamplingParams, TokenEvent
 from client.state import (
     INTERRUPTED,
     Chat,
@@ -33,6 +32,8 @@ from client.state import (
 )
 from client.storage import diff
 from tests.harness import run_async
+from wire.events import AnswerEvent, DoneEvent, ErrorEvent, QueuedEvent, TokenEvent
+from wire.types import SYSTEM_MAX, SamplingParams
 
 DONE = DoneEvent(stop_reason="stop", prompt_tokens=12, completion_tokens=3, ttft_s=0.25, tokens_per_s=40.0)
 
@@ -243,7 +244,7 @@ def test_an_answer_the_server_named_is_resumed_after_a_reload_but_not_after_an_i
 
 
 def test_a_resumed_answer_is_folded_again_from_its_start() -> None:
-    from client.protocol import ThoughtEvent
+    from wire.events import ThoughtEvent
 
     saved = asked()
     for event in (AnswerEvent("a1"), ThoughtEvent("Hm"), TokenEvent("Stale par")):
@@ -437,7 +438,7 @@ def test_the_chats_model_goes_into_its_request_and_none_means_the_servers_defaul
 
 
 def test_loading_shows_under_the_pending_answer_until_the_first_token() -> None:
-    from client.protocol import LoadingEvent
+    from wire.events import LoadingEvent
 
     chat = apply_event(asked(), LoadingEvent(model="big.gguf"))
     assert chat.turns[-1].note == "Loading big.gguf…" and chat.turns[-1].status == "pending"
@@ -560,7 +561,7 @@ def test_a_one_chat_export_still_imports_through_import_many() -> None:
 
 
 def thinking_chat() -> Chat:
-    from client.protocol import ThoughtEvent
+    from wire.events import ThoughtEvent
 
     chat = asked("Capital of France?")
     for event in (ThoughtEvent("France, "), ThoughtEvent("so Paris."), TokenEvent("Paris."), DONE):
@@ -569,7 +570,7 @@ def thinking_chat() -> Chat:
 
 
 def test_thoughts_stream_into_the_answer_apart_from_its_text() -> None:
-    from client.protocol import ThoughtEvent
+    from wire.events import ThoughtEvent
 
     chat = apply_event(asked(), ThoughtEvent("Hm"))
     assert chat.turns[-1].status == "streaming" and (chat.turns[-1].thoughts, chat.turns[-1].text) == ("Hm", "")
@@ -580,7 +581,8 @@ def test_thoughts_stream_into_the_answer_apart_from_its_text() -> None:
 
 
 def test_an_answer_or_thoughts_longer_than_a_message_may_be_are_cut_so_the_chat_goes_on() -> None:
-    from client.protocol import MAX_TEXT, ConverseRequest, ThoughtEvent
+    from wire.events import ThoughtEvent
+    from wire.types import MAX_TEXT, ConverseRequest
 
     chat = asked("Write a lot")
     long_thoughts, long_answer = "t" * MAX_TEXT + "end of thoughts", "start of answer" + "a" * MAX_TEXT
@@ -594,7 +596,7 @@ def test_an_answer_or_thoughts_longer_than_a_message_may_be_are_cut_so_the_chat_
 
 
 def test_the_next_request_carries_each_answers_thoughts_and_old_requests_are_unchanged() -> None:
-    from client.protocol import Message
+    from wire.types import Message
 
     sent = request_for(submit(thinking_chat(), "And Italy?")).conversation.messages
     assert sent == [Message(True, "Capital of France?"), Message(False, "Paris.", "France, so Paris."),

@@ -57,10 +57,13 @@ def test_a_client_changed_since_the_build_is_served_file_by_file() -> None:
 
 
 def test_the_sources_hash_follows_every_module(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "client", tmp_path / "client", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("client", "wire"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     before = client_sources(client_files(tmp_path, HTML))
-    (tmp_path / "client" / "protocol.py").write_text((tmp_path / "client" / "protocol.py").read_text() + "\n# edit\n")
-    assert client_sources(client_files(tmp_path, HTML)) != before
+    for module in ("client/app.py", "wire/types.py"):
+        (tmp_path / module).write_text((tmp_path / module).read_text() + "\n# edit\n")
+        assert client_sources(client_files(tmp_path, HTML)) != before, module
+        before = client_sources(client_files(tmp_path, HTML))
 
 
 @pytest.mark.parametrize("dev", [False, True])

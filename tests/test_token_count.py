@@ -11,7 +11,6 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from client.protocol import MAX_TEXT, SYSTEM_MAX, TOKENS_PATH
 from server.app import create_app
 from server.default_model import default_model_path
 from server.engines.base import Engine, EngineError
@@ -19,6 +18,8 @@ from server.engines.loader import plan_engine
 from server.settings import Settings
 from tests import tinymodels as tm
 from tests.harness import chat, converse
+from wire.routes import TOKENS_PATH
+from wire.types import MAX_TEXT, SYSTEM_MAX
 
 
 def count(url: str, body: object) -> httpx.Response:

@@ -13,8 +13,8 @@ from typing import Any
 
 from client.browser import listen
 from client.presets import BUILT_IN, Presets, describe, every
-from client.protocol import SYSTEM_MAX, SamplingParams
 from client.state import Chat
+from wire.types import SYSTEM_MAX, SamplingParams
 
 DEFAULT, NONE, OWN = "default", "none", "own"  # the radio buttons' values
 DEFAULT_PRESET = "Default settings"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from client.browser import listen
-from client.protocol import Health, ModelInfo, ModelList
+from wire.types import Health, ModelInfo, ModelList
 
 DEFAULT = ""  # the option value for "the server's default", when the server names no files
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from client.browser import listen
 from client.presets import NAME_MAX, Presets, clean_name, describe
-from client.protocol import SamplingParams
+from wire.types import SamplingParams
 
 ROW = "flex items-center gap-2 rounded-lg px-2 py-1 text-sm odd:bg-gray-50 dark:odd:bg-gray-800/60"
 DELETE = (

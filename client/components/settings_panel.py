@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from client.protocol import Health, SamplingParams
 from client.settings import FIELDS, form_of, parse
+from wire.types import Health, SamplingParams
 
 LABEL = "block text-sm font-medium"
 INPUT = (

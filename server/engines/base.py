@@ -10,8 +10,8 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from client.protocol import Message
 from server.sampling import Sampling
+from wire.types import Message
 
 FinishReason = Literal["stop", "length"]
 

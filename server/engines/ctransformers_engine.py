@@ -36,13 +36,13 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
-from client.protocol import Message
 from server.engines.base import Answer, EngineError, ModelLoadError, Prompt, Usage
 from server.engines.gguf import read_header
 from server.engines.magic import magic_name
 from server.engines.native import capture_native_output
 from server.prompt import SEED, STOP_MARKERS, build_prompt
 from server.sampling import Sampling
+from wire.types import Message
 
 REPEAT_LAST_N = 64
 PROMPT_BATCH = 512

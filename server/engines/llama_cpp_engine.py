@@ -28,13 +28,13 @@ from typing import Any
 
 import httpx
 
-from client.protocol import Message
 from server.engines.base import Answer, EngineError, ModelLoadError, Prompt, TemplateError, TemplateInfo, Usage
 from server.engines.gguf import read_header
 from server.engines.native import capture_native_output
 from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt, defuse, merge_turns
 from server.reasoning import OPEN, Tagger, opens_thinking
 from server.sampling import Sampling
+from wire.types import Message
 
 log = logging.getLogger("snake_llama")
 

@@ -25,12 +25,12 @@ from typing import Any
 
 import httpx
 
-from client.protocol import Message
 from server.engines.base import Answer, EngineError, ModelLoadError, Prompt, TemplateInfo, Usage
 from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt, defuse, merge_turns
 from server.reasoning import Tagger
 from server.sampling import Sampling
 from server.settings import Settings
+from wire.types import Message
 
 CONNECT_TIMEOUT = 5.0
 

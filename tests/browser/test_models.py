@@ -16,10 +16,10 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from client.protocol import MODELS_PATH
 from tests.browser.conftest import FakeConverse, RecordedPage
 from tests.browser.test_chat_features import ANSWER_S, ask, last_answer, set_settings, sse, wait_answer
 from tests.browser.test_chat_page import assert_only_loopback, open_chat
+from wire.routes import MODELS_PATH
 
 
 def picker(page: Any) -> Any:

@@ -1,11 +1,8 @@
-"""The wire contract, defined once: the server imports this module, the browser loads the same file.
-
-Keep it to the subset of Python shared by CPython 3.11 (server) and Pyodide's CPython 3.14.
-"""
+"""What requests and responses carry: messages, sampling and its bounds, models, token counts, health."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
+from typing import Annotated, Any, get_args
 
 import msgspec
 from msgspec import Meta, Struct
@@ -61,60 +58,6 @@ class ConverseRequest(Struct, forbid_unknown_fields=True, omit_defaults=True):
     model: ModelName | None = None  # a file name from GET /api/models; None: the server's default
 
 
-StopReason = Literal["stop", "length", "cancelled"]
-
-
-class TokenEvent(Struct):
-    text: str
-
-
-class ThoughtEvent(Struct):
-    """A piece of the model's reasoning (its think block), streamed apart from the answer."""
-
-    text: str
-
-
-class QueuedEvent(Struct):
-    position: int
-
-
-class LoadingEvent(Struct):
-    """The chat's model is being loaded; the answer follows once it is."""
-
-    model: str
-    progress: float | None = None  # 0 to 1, where the engine tells
-
-
-class DoneEvent(Struct):
-    stop_reason: StopReason
-    prompt_tokens: int
-    completion_tokens: int
-    ttft_s: float | None
-    tokens_per_s: float | None
-    prompt_tokens_evaluated: int = 0
-    truncated_turns: int = 0
-    model: str = ""  # the model that wrote the answer
-
-
-class ErrorEvent(Struct):
-    type: str
-    message: str
-
-
-class AnswerEvent(Struct):
-    """The first event of an answer: its id, by which a reloaded page reads it again
-    (`answer_path`) or stops it (`stop_path`)."""
-
-    id: str
-
-
-class ErrorBody(Struct):
-    error: ErrorEvent
-
-
-Event = TokenEvent | ThoughtEvent | QueuedEvent | LoadingEvent | DoneEvent | ErrorEvent | AnswerEvent
-
-
 class TemplateInfo(Struct):
     """The prompt template the server formats chats with, and where it came from."""
 
@@ -149,20 +92,6 @@ class ModelList(Struct):
     models: list[ModelInfo]
 
 
-MODELS_PATH = "/api/models"
-# `GET {ANSWERS_PATH}/{id}`: an answer's events from the start (SSE, as CONVERSE sends them);
-# `POST {ANSWERS_PATH}/{id}/stop`: cancel it (204). Unknown or expired ids: 404 `answer_not_found`.
-ANSWERS_PATH = "/api/answers"
-
-
-def answer_path(answer_id: str) -> str:
-    return f"{ANSWERS_PATH}/{answer_id}"
-
-
-def stop_path(answer_id: str) -> str:
-    return f"{answer_path(answer_id)}/stop"
-
-
 class TokensRequest(Struct, forbid_unknown_fields=True, omit_defaults=True):
     """`POST /api/tokens`: how many tokens `text` takes as a user's message to `model` (None: the
     default) under `system`, as SamplingParams.system (None: the server's default; "": none)."""
@@ -182,46 +111,3 @@ class TokenCount(Struct):
     max_tokens: int  # the server's answer budget when a request sets none
 
 
-TOKENS_PATH = "/api/tokens"
-
-
-Req = TypeVar("Req", bound=Struct)
-Ev = TypeVar("Ev", bound=Struct)
-
-
-class Rpc(Generic[Req, Ev]):
-    """One streaming RPC: the route, its request type, and its SSE events by name.
-
-    The server registers a handler for it and the browser builds its stub from it,
-    so the URL, the types and the event names exist in one place only. `Ev` is the
-    union of the event types, so both sides see typed events.
-    """
-
-    def __init__(self, path: str, request: type[Req], events: dict[str, type[Ev]]) -> None:
-        self.path = path
-        self.request = request
-        self.events = events
-        self.event_names: dict[type[Ev], str] = {cls: name for name, cls in events.items()}
-        self._decoders: dict[str, msgspec.json.Decoder[Ev]] = {
-            name: msgspec.json.Decoder(cls) for name, cls in events.items()
-        }
-
-    def encode_event(self, event: Ev) -> tuple[str, str]:
-        return self.event_names[type(event)], msgspec.json.encode(event).decode()
-
-    def decode_event(self, name: str, data: str) -> Ev:
-        decoder = self._decoders.get(name)
-        if decoder is None:
-            raise ValueError(f"unknown event {name!r}")
-        return decoder.decode(data)
-
-
-CONVERSE: Rpc[ConverseRequest, Event] = Rpc(
-    "/api/converse",
-    ConverseRequest,
-    {
-        "token": TokenEvent, "thought": ThoughtEvent, "queued": QueuedEvent, "loading": LoadingEvent,
-        "done": DoneEvent, "error": ErrorEvent,
-        "answer": AnswerEvent,
-    },
-)

@@ -1,0 +1,63 @@
+"""What an answer's stream sends, in order: `answer` (its id), then `queued`, `loading`, `token`
+and `thought` events as they come, and last exactly one `done` or `error`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from msgspec import Struct
+
+StopReason = Literal["stop", "length", "cancelled"]
+
+
+class TokenEvent(Struct):
+    text: str
+
+
+class ThoughtEvent(Struct):
+    """A piece of the model's reasoning (its think block), streamed apart from the answer."""
+
+    text: str
+
+
+class QueuedEvent(Struct):
+    position: int
+
+
+class LoadingEvent(Struct):
+    """The chat's model is being loaded; the answer follows once it is."""
+
+    model: str
+    progress: float | None = None  # 0 to 1, where the engine tells
+
+
+class DoneEvent(Struct):
+    stop_reason: StopReason
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_s: float | None
+    tokens_per_s: float | None
+    prompt_tokens_evaluated: int = 0
+    truncated_turns: int = 0
+    model: str = ""  # the model that wrote the answer
+
+
+class ErrorEvent(Struct):
+    type: str
+    message: str
+
+
+class AnswerEvent(Struct):
+    """The first event of an answer: its id, by which a reloaded page reads it again
+    (`answer_path`) or stops it (`stop_path`)."""
+
+    id: str
+
+
+class ErrorBody(Struct):
+    error: ErrorEvent
+
+
+Event = TokenEvent | ThoughtEvent | QueuedEvent | LoadingEvent | DoneEvent | ErrorEvent | AnswerEvent
+
+
