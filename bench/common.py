@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from server.engines.base import Prompt
+from server.engines.base import Prompt, Text
 from server.sampling import Sampling
 from server.settings import Settings
 from tests.harness import (
@@ -234,8 +234,9 @@ def engine_stream(engine: Any, prompt: Prompt, params: dict[str, Any], max_token
     answer = engine.stream(prompt, Sampling(max_tokens=max_tokens, **params))
     try:
         for piece in answer:
-            run.token_times.append(time.perf_counter() - t0)
-            run.text += piece
+            if isinstance(piece, Text):  # progress while the prompt is read is not a token
+                run.token_times.append(time.perf_counter() - t0)
+                run.text += piece.text
     except Exception as exc:  # noqa: BLE001  (recorded, as the HTTP stacks' errors are)
         run.error = f"{type(exc).__name__}: {exc}"
     finally:

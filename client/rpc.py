@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from wire.events import ErrorBody, ErrorEvent, Event
-from wire.routes import CONVERSE, MODELS_PATH, TOKENS_PATH, Rpc, answer_path, stop_path
+from wire.routes import ANSWER, CONVERSE, HEALTH, MODELS, STOP_ANSWER, TOKENS, Rpc
 from wire.types import ConverseRequest, Health, ModelList, TokenCount, TokensRequest
 
 Req = TypeVar("Req", bound=msgspec.Struct)
@@ -148,9 +148,9 @@ async def stream(
     rpc: Rpc[Req, Ev], request: Req, api_key: str = "", base_url: str = ""
 ) -> AsyncIterator[Ev | ErrorEvent]:
     """Call a streaming RPC from the browser (Pyodide) and yield its decoded events."""
-    if not isinstance(request, rpc.request):
-        raise TypeError(f"{rpc.path} takes {rpc.request.__name__}, not {type(request).__name__}")
-    init = {"method": "POST", "headers": headers_for(api_key), "body": msgspec.json.encode(request).decode()}
+    if rpc.request is None or not isinstance(request, rpc.request):
+        raise TypeError(f"{rpc.method} {rpc.path} takes no {type(request).__name__}")
+    init = {"method": rpc.method, "headers": headers_for(api_key), "body": msgspec.json.encode(request).decode()}
     async for event in _fetch_events(rpc, base_url + rpc.path, init):
         yield event
 
@@ -192,7 +192,7 @@ async def _fetch_events(rpc: Rpc[Any, Ev], url: str, init: dict[str, Any]) -> As
 def parse_health(body: str) -> Health:
     """A `/health` answer that came back OK; a body we cannot read still means the server is up."""
     try:
-        return msgspec.json.decode(body, type=Health)
+        return HEALTH.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return Health(status="ok")
 
@@ -200,7 +200,7 @@ def parse_health(body: str) -> Health:
 def parse_models(body: str) -> ModelList | None:
     """A `GET /api/models` answer; None when it cannot be read (the page then offers the default only)."""
     try:
-        return msgspec.json.decode(body, type=ModelList)
+        return MODELS.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
 
@@ -210,7 +210,7 @@ def parse_token_count(status: int, body: str) -> TokenCount | ErrorEvent:
     if not 200 <= status < 300:
         return error_for_status(status, body)
     try:
-        return msgspec.json.decode(body, type=TokenCount)
+        return TOKENS.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         return ErrorEvent(type="protocol", message=f"bad token count from server: {exc}")
 
@@ -239,8 +239,8 @@ class Client:
     def resume(self, answer_id: str) -> AsyncIterator[Event]:
         """An answer the server still holds, from its start (as `converse` streamed it); an ErrorEvent
         of type "answer_not_found" once the server has let it go."""
-        init = {"method": "GET", "headers": headers_for(self.api_key), "cache": "no-store"}
-        return _fetch_events(CONVERSE, self.base_url + answer_path(answer_id), init)
+        init = {"method": ANSWER.method, "headers": headers_for(self.api_key), "cache": "no-store"}
+        return _fetch_events(ANSWER, self.base_url + ANSWER.url(answer_id=answer_id), init)
 
     async def stop(self, answer_id: str) -> bool:
         """Ask the server to cancel an answer now; False if it could not be asked (the answer then
@@ -249,9 +249,9 @@ class Client:
 
         from client.browser import to_init
 
-        init = to_init({"method": "POST", "headers": headers_for(self.api_key)})
+        init = to_init({"method": STOP_ANSWER.method, "headers": headers_for(self.api_key)})
         try:
-            response = await fetch(self.base_url + stop_path(answer_id), init)
+            response = await fetch(self.base_url + STOP_ANSWER.url(answer_id=answer_id), init)
         except Exception:  # a JsException: server down, connection lost
             return False
         return bool(response.ok)
@@ -263,7 +263,7 @@ class Client:
         from client.browser import to_init
 
         try:
-            response = await fetch(self.base_url + "/health", to_init({"cache": "no-store"}))
+            response = await fetch(self.base_url + HEALTH.path, to_init({"cache": "no-store"}))
             if not response.ok:
                 return None
             body = str(await response.text())
@@ -281,10 +281,10 @@ class Client:
         from client.browser import to_init
 
         headers = headers_for(self.api_key) | {"Accept": "application/json"}
-        init = to_init({"method": "POST", "headers": headers, "body": msgspec.json.encode(request).decode()})
+        init = to_init({"method": TOKENS.method, "headers": headers, "body": msgspec.json.encode(request).decode()})
         for _ in range(STARTING_RETRIES):
             try:
-                response = await fetch(self.base_url + TOKENS_PATH, init)
+                response = await fetch(self.base_url + TOKENS.path, init)
                 status, body = int(response.status), str(await response.text())
             except Exception as exc:  # a JsException: server down, connection lost
                 return ErrorEvent(type="network", message=f"Cannot reach the server: {exc}")
@@ -303,7 +303,7 @@ class Client:
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         try:
-            response = await fetch(self.base_url + MODELS_PATH, to_init({"cache": "no-store", "headers": headers}))
+            response = await fetch(self.base_url + MODELS.path, to_init({"cache": "no-store", "headers": headers}))
             if not response.ok:
                 return None
             body = str(await response.text())

@@ -14,7 +14,16 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from client.attachments import Attachment, compose
-from wire.events import AnswerEvent, DoneEvent, ErrorEvent, LoadingEvent, QueuedEvent, ThoughtEvent, TokenEvent
+from wire.events import (
+    AnswerEvent,
+    DoneEvent,
+    ErrorEvent,
+    LoadingEvent,
+    ProgressEvent,
+    QueuedEvent,
+    ThoughtEvent,
+    TokenEvent,
+)
 from wire.types import MAX_TEXT, SYSTEM_MAX, Conversation, ConverseRequest, Message, SamplingParams, SystemPrompt
 
 # pending: asked, nothing back yet (the view shows "..."); streaming: tokens arriving;
@@ -36,6 +45,7 @@ class Turn(Struct, frozen=True, omit_defaults=True):
     thoughts: str = ""  # the model's reasoning before its answer (ThoughtEvent), shown folded
     files: tuple[Attachment, ...] = ()  # text files attached to a user's message (client.attachments)
     answer_id: str = ""  # the server's id for this answer while it is on its way (AnswerEvent): a reload resumes it
+    reading: tuple[int, int] | None = None  # (read, of) prompt tokens while the model reads the prompt (ProgressEvent)
 
 
 class Branch(Struct, frozen=True, omit_defaults=True):
@@ -179,13 +189,13 @@ def replay(chat: Chat) -> Chat:
 def append_token(chat: Chat, text: str) -> Chat:
     if not _answering(chat):
         return chat
-    return _with_last(chat, text=chat.turns[-1].text + text, status="streaming", note="")
+    return _with_last(chat, text=chat.turns[-1].text + text, status="streaming", note="", reading=None)
 
 
 def append_thought(chat: Chat, text: str) -> Chat:
     if not _answering(chat):
         return chat
-    return _with_last(chat, thoughts=chat.turns[-1].thoughts + text, status="streaming", note="")
+    return _with_last(chat, thoughts=chat.turns[-1].thoughts + text, status="streaming", note="", reading=None)
 
 
 def queued(chat: Chat, position: int) -> Chat:
@@ -194,18 +204,22 @@ def queued(chat: Chat, position: int) -> Chat:
     return _with_last(chat, note=f"Queued: position {position}")
 
 
-def loading(chat: Chat, model: str, progress: float | None = None) -> Chat:
-    """The chat's model is being loaded: say so under the pending answer (with progress when known)."""
+def reading(chat: Chat, read: int, of: int) -> Chat:
+    """The model reads the prompt: how far it has come shows in the pending answer, until its first token."""
+    if not _answering(chat) or chat.turns[-1].status != "pending":
+        return chat
+    return _with_last(chat, reading=(read, of), note="")
+
+
+def loading(chat: Chat, model: str) -> Chat:
+    """The chat's model is being loaded: say so under the pending answer."""
     if not _answering(chat):
         return chat
-    return _with_last(chat, note=loading_note(model, progress))
+    return _with_last(chat, note=loading_note(model))
 
 
-def loading_note(model: str, progress: float | None = None) -> str:
-    note = f"Loading {model or 'the model'}…"
-    if progress is not None:
-        note += f" {min(max(progress, 0.0), 1.0):.0%}"
-    return note
+def loading_note(model: str) -> str:
+    return f"Loading {model or 'the model'}…"
 
 
 def finish(chat: Chat, done: DoneEvent, asked: str = "") -> Chat:
@@ -275,7 +289,9 @@ def apply_event(chat: Chat, event: object, asked: str = "") -> Chat:
     if isinstance(event, QueuedEvent):
         return queued(chat, event.position)
     if isinstance(event, LoadingEvent):
-        return loading(chat, event.model, event.progress)
+        return loading(chat, event.model)
+    if isinstance(event, ProgressEvent):
+        return reading(chat, event.processed, event.total)
     if isinstance(event, DoneEvent):
         return finish(chat, event, asked)
     if isinstance(event, ErrorEvent):

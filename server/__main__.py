@@ -78,14 +78,15 @@ def main(argv: list[str] | None = None) -> None:
                     reload_dirs=["server"], factory=False)
         return
     from server.app import create_app
-    from server.engines.loader import plan_engine
+    from server.engines.loader import plan_engine, resolve_model_path
 
     try:
         load_engine = plan_engine(settings)
     except ModelLoadError as exc:
         fail(str(exc))
     app = create_app(settings, load_engine, fail_loading)
-    print(f"snake_llama: loading {settings.model_path or settings.openai_base_url};"
+    where = settings.openai_base_url if settings.engine == "openai" else resolve_model_path(settings)
+    print(f"snake_llama: loading {where};"
           f" serving on http://{settings.host}:{settings.port}", file=sys.stderr)
     # our AccessLog middleware writes one richer line per request instead of uvicorn's
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)

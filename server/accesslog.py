@@ -10,7 +10,7 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.metrics import Metrics, route_label
+from server.metrics import Metrics, method_label, route_label
 
 log = logging.getLogger("snake_llama.access")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -47,4 +47,4 @@ class AccessLog:
                 request_id, scope["method"], scope["path"], status or "-",
                 (time.perf_counter() - started) * 1000, "-" if tokens is None else tokens,
             )
-            self.metrics.requests.labels(scope["method"], route_label(scope["path"]), str(status)).inc()
+            self.metrics.requests.labels(method_label(scope["method"]), route_label(scope), str(status)).inc()

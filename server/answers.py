@@ -1,7 +1,8 @@
 """Answers by id, so that a page that went away mid-answer can come back to it.
 
-Each answer is read from its source (the scheduler's events for one job) by a task of its own
-into a log; any number of readers replay the log from the start and then follow it. While nobody
+Each answer is read from the scheduler (the events of one job) by a task of its own into its
+`AnswerLog`; any number of readers replay the log from the start and then follow it. An answer
+whose model is still loading starts with `Loading` and waits for the chat service to admit it. While nobody
 reads an answer, a grace timer runs: a reader arriving within it carries on; at its end an
 unfinished answer is cancelled (its model slot freed) and the answer is forgotten, and so is a
 finished one. `stop` cancels at once.
@@ -16,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable
 
+from server.events import Done, Event, Failed, Loading, Progress, Text, Thought
 from server.scheduler import Job, Scheduler
-from wire.events import AnswerEvent, DoneEvent, ErrorEvent, Event, ThoughtEvent, TokenEvent
 
 log = logging.getLogger("snake_llama")
 
@@ -27,26 +28,26 @@ KEEP_FINISHED = 256  # finished answers kept for readers to come back to; the ol
 FIRST_READER_S = 10.0  # how long a new answer waits for its first reader (the response that started it)
 
 
-class Answer:
-    """One answer: its events so far (the log), whether it has ended, and who reads it."""
+Admitted = tuple[Scheduler, Job]
+# What `Answers.start` takes: a job admitted already, or the work that admits one once the model
+# has loaded (it comes to a `Failed` where a request would have been refused).
+Admission = Admitted | Awaitable[Admitted | Failed]
 
-    def __init__(self, answer_id: str) -> None:
+
+class AnswerLog:
+    """One answer: its events so far, whether it has ended, and who reads it."""
+
+    def __init__(self, answer_id: str, model: str) -> None:
         self.id = answer_id
-        self.log: list[Event] = [AnswerEvent(answer_id)]
+        self.log: list[Event] = []
         self.ended = False
         self.readers = 0
         self.job: Job | None = None  # the scheduler's job, once it is known
-        self.model = ""  # the model asked, for the `done` of an answer stopped before it ran
+        self.model = model  # for the `done` of an answer stopped before it ran
         self.task: asyncio.Task[None] | None = None
         self.timer: asyncio.TimerHandle | None = None
         self._grew = asyncio.Event()
-        self._began = False  # the task has entered its source
-
-    async def follow(self, scheduler: Scheduler, job: Job) -> AsyncIterator[Event]:
-        """The job's events; a source for `Answers.start`."""
-        self.job, self.model = job, scheduler.engine.model
-        async for event in scheduler.events(job):
-            yield event
+        self._began = False  # the task has begun reading
 
     def stop(self) -> None:
         """Cancel the answer at once. One that runs ends with its own `done` (stop reason
@@ -62,16 +63,25 @@ class Answer:
         elif self.task is not None:
             self.task.cancel()
 
-    async def consume(self, source: AsyncIterator[Event]) -> None:
+    async def consume(self, admission: Admission) -> None:
         self._began = True
         try:
-            async for event in source:
+            if not isinstance(admission, tuple):
+                self._add(Loading(self.model))
+                admitted = await admission
+                if isinstance(admitted, Failed):
+                    self._add(admitted)
+                    return
+                admission = admitted
+            scheduler, self.job = admission
+            self.model = scheduler.engine.model
+            async for event in scheduler.events(self.job):
                 self._add(event)
         except asyncio.CancelledError:  # stopped before it ran: readers still get a `done`
-            self._add(DoneEvent("cancelled", 0, 0, None, None, model=self.model))
+            self._add(Done("cancelled", 0, 0, None, None, model=self.model))
         except Exception as exc:  # a fault before the model ran (rendering, loading): this answer's error only
             log.exception("answer %s failed", self.id)
-            self._add(ErrorEvent("internal_error", f"the answer could not be started: {exc}"))
+            self._add(Failed("internal_error", f"the answer could not be started: {exc}"))
         finally:
             self.ended = True
             self._wake()
@@ -100,14 +110,17 @@ class Answer:
 
 
 def compact(events: list[Event]) -> list[Event]:
-    """The events with each run of answer text, and of thoughts, joined into one event: a replay folds the same."""
+    """The events with each run of answer text, and of thoughts, joined into one event, and each run
+    of progress as its last: a replay folds the same."""
     out: list[Event] = []
     for event in events:
         last = out[-1] if out else None
-        if isinstance(event, TokenEvent) and isinstance(last, TokenEvent):
-            out[-1] = TokenEvent(last.text + event.text)
-        elif isinstance(event, ThoughtEvent) and isinstance(last, ThoughtEvent):
-            out[-1] = ThoughtEvent(last.text + event.text)
+        if isinstance(event, Text) and isinstance(last, Text):
+            out[-1] = Text(last.text + event.text)
+        elif isinstance(event, Thought) and isinstance(last, Thought):
+            out[-1] = Thought(last.text + event.text)
+        elif isinstance(event, Progress) and isinstance(last, Progress):
+            out[-1] = event  # only where the reading stands now
         else:
             out.append(event)
     return out
@@ -118,14 +131,14 @@ class Answers:
 
     def __init__(self, grace_s: float) -> None:
         self.grace_s = grace_s
-        self._answers: dict[str, Answer] = {}
+        self._answers: dict[str, AnswerLog] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def start(self, source: Callable[[Answer], AsyncIterator[Event]]) -> Answer:
-        """A new answer, read from `source(answer)` by a task of its own."""
-        answer = Answer(secrets.token_urlsafe(16))
+    def start(self, model: str, admission: Admission) -> AnswerLog:
+        """A new answer of `model`, read from the scheduler by a task of its own once admitted."""
+        answer = AnswerLog(secrets.token_urlsafe(16), model)
         self._answers[answer.id] = answer
-        answer.task = task = asyncio.create_task(answer.consume(source(answer)))
+        answer.task = task = asyncio.create_task(answer.consume(admission))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         answer.timer = asyncio.get_running_loop().call_later(
@@ -134,10 +147,10 @@ class Answers:
         self._forget_old()
         return answer
 
-    def get(self, answer_id: str) -> Answer | None:
+    def get(self, answer_id: str) -> AnswerLog | None:
         return self._answers.get(answer_id)
 
-    async def read(self, answer: Answer) -> AsyncIterator[Event]:
+    async def read(self, answer: AnswerLog) -> AsyncIterator[Event]:
         """`answer.read()`, counted: the grace timer runs while no reader is left."""
         answer.readers += 1
         if answer.timer is not None:
@@ -151,13 +164,13 @@ class Answers:
             if not answer.readers:
                 self._unwatched(answer)
 
-    def _unwatched(self, answer: Answer) -> None:
+    def _unwatched(self, answer: AnswerLog) -> None:
         if self.grace_s <= 0:
             self._expire(answer)
         else:
             answer.timer = asyncio.get_running_loop().call_later(self.grace_s, self._expire, answer)
 
-    def _expire(self, answer: Answer) -> None:
+    def _expire(self, answer: AnswerLog) -> None:
         answer.timer = None
         if answer.readers:
             return

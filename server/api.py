@@ -3,93 +3,57 @@ to read one again, `POST /api/answers/{id}/stop`), `POST /api/tokens` and `GET /
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
-from typing import TypeVar
 
 import msgspec
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from server.answers import Answer, Answers
-from server.chat import loaded, model_named, models_of, start_chat
-from server.engines.base import Engine, EngineError, TemplateError
+from server.answers import AnswerLog
+from server.bodies import body_of
+from server.chat import ChatService
 from server.errors import ApiError
-from server.models import Models
-from server.settings import Settings
-from wire.events import DoneEvent, ErrorEvent, Event, LoadingEvent
-from wire.routes import CONVERSE
-from wire.types import Message, TokenCount, TokensRequest
-
-T = TypeVar("T")
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to be over `limit` (declared or sent)."""
-    too_large = ApiError(413, "request_too_large", f"the body is over the {limit}-byte limit")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise too_large
-    return bytes(body)
+from server.events import Done, Event, Failed, Loading, Progress, Queued, Text, Thought
+from wire.events import (
+    AnswerEvent,
+    DoneEvent,
+    ErrorEvent,
+    LoadingEvent,
+    ProgressEvent,
+    QueuedEvent,
+    ThoughtEvent,
+    TokenEvent,
+)
+from wire.events import Event as WireEvent
+from wire.routes import CONVERSE, TOKENS
+from wire.types import Health, TemplateInfo, TokenCount
 
 
-def decode_body(body: bytes, type: type[T]) -> T:
-    try:
-        return msgspec.json.decode(body, type=type, strict=True)
-    except msgspec.ValidationError as exc:
-        raise ApiError(400, "invalid_request", str(exc)) from exc
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"the body is not valid UTF-8 JSON: {exc}") from exc
+def chats_of(request: Request) -> ChatService:
+    chats: ChatService = request.app.state.chats
+    return chats
 
 
 async def converse(request: Request) -> Response:
     """Start an answer and stream it; its first event names it (wire.events.AnswerEvent), so a
     page that goes away can read it again or stop it while the answer's grace period lasts."""
-    settings: Settings = request.app.state.settings
-    answers: Answers = request.app.state.answers
-    models = models_of(request)
-    body = decode_body(await read_body(request, settings.max_body_bytes), CONVERSE.request)
-    name = model_named(models, body.model)
-    scheduler = models.loaded(name)
-    if scheduler is not None:  # the usual case: refusals are plain HTTP errors
-        job = await start_chat(scheduler, settings, body.conversation.messages, body.params)
-        answer = answers.start(lambda answer: answer.follow(scheduler, job))
-        return sse(relay(request, answers, answer))
-
-    async def load_then_answer(answer: Answer) -> AsyncIterator[Event]:
-        """The model loads first, so the stream starts at once and says so; what would have been
-        an HTTP error is an error event now."""
-        answer.model = name
-        yield LoadingEvent(name)
-        try:
-            ready = await loaded(models, name)
-            job = await start_chat(ready, settings, body.conversation.messages, body.params)
-        except ApiError as exc:
-            yield ErrorEvent(exc.type, exc.message)
-            return
-        async for event in answer.follow(ready, job):
-            yield event
-
-    return sse(relay(request, answers, answers.start(load_then_answer)))
+    body = await body_of(request, CONVERSE)
+    answer = await chats_of(request).converse(body.model, body.conversation.messages, body.params)
+    return sse(request, answer)
 
 
-def answer_named(request: Request) -> Answer:
-    answer = request.app.state.answers.get(request.path_params["answer_id"])
+def answer_named(request: Request) -> AnswerLog:
+    answer = chats_of(request).answers.get(request.path_params["answer_id"])
     if answer is None:
         raise ApiError(404, "answer_not_found", "no such answer: it finished or was cancelled a while ago")
-    assert isinstance(answer, Answer)
     return answer
 
 
 async def read_answer(request: Request) -> Response:
     """An answer's events from the start, then as they come: what a reloaded page folds again."""
-    return sse(relay(request, request.app.state.answers, answer_named(request)))
+    return sse(request, answer_named(request))
 
 
 async def stop_answer(request: Request) -> Response:
@@ -98,18 +62,39 @@ async def stop_answer(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def relay(request: Request, answers: Answers, answer: Answer) -> AsyncIterator[Event]:
-    async for event in answers.read(answer):
-        if isinstance(event, DoneEvent):
-            request.state.completion_tokens = event.completion_tokens
-        yield event
+def wire_event(event: Event) -> WireEvent | None:
+    """What our API sends for an event of the answer (None: nothing, e.g. a tool call)."""
+    match event:
+        case Text(text):
+            return TokenEvent(text)
+        case Thought(text):
+            return ThoughtEvent(text)
+        case Queued(position):
+            return QueuedEvent(position)
+        case Progress(processed, total, cached):
+            return ProgressEvent(processed, total, cached)
+        case Loading(model):
+            return LoadingEvent(model)
+        case Done():
+            return DoneEvent(**dataclasses.asdict(event))
+        case Failed(type, message):
+            return ErrorEvent(type, message)
+    return None
 
 
-def sse(events: AsyncIterator[Event]) -> Response:
+def sse(request: Request, answer: AnswerLog) -> Response:
+    """The answer's events as our API streams them: its id first, then the log as it grows."""
+
     async def encoded() -> AsyncIterator[dict[str, str]]:
+        events = chats_of(request).answers.read(answer)
+        name, data = CONVERSE.encode_event(AnswerEvent(answer.id))
+        yield {"event": name, "data": data}
         async for event in events:
-            name, data = CONVERSE.encode_event(event)
-            yield {"event": name, "data": data}
+            if isinstance(event, Done):
+                request.state.completion_tokens = event.completion_tokens
+            if (sent := wire_event(event)) is not None:
+                name, data = CONVERSE.encode_event(sent)
+                yield {"event": name, "data": data}
 
     return EventSourceResponse(encoded(), ping=15, headers={"Cache-Control": "no-store"})
 
@@ -118,51 +103,36 @@ async def count_tokens(request: Request) -> Response:
     """How many tokens a text takes as a user's message to a model (loaded first if need be) under
     the request's system prompt, and the model's context: the page refuses an attachment that
     cannot fit before sending anything."""
-    settings: Settings = request.app.state.settings
-    models = models_of(request)
-    body = decode_body(await read_body(request, settings.max_body_bytes), TokensRequest)
-    name = model_named(models, body.model)
-    engine = (models.loaded(name) or await loaded(models, name)).engine
-    try:
-        # tokenizing a long text takes a while: keep it off the event loop
-        whole, empty = await asyncio.to_thread(_message_tokens, engine, body.text, body.system)
-    except TemplateError as exc:
-        raise ApiError(400, "invalid_request", f"the model's chat template refused the text: {exc}") from exc
-    except EngineError as exc:  # the engine failed, not the request: worth a retry, never a 500
-        raise ApiError(503, "engine_error", f"the model could not count the text: {exc}") from exc
-    count = TokenCount(name, max(whole - empty, 0), empty, engine.n_ctx, settings.max_tokens)
+    body = await body_of(request, TOKENS)
+    chats = chats_of(request)
+    engine = await chats.engine(body.model)
+    whole, empty = await chats.count(engine, body.text, body.system)
+    name, budget = chats.model_named(body.model), chats.settings.max_tokens
+    count = TokenCount(name, max(whole - empty, 0), empty, engine.n_ctx, budget)
     return Response(msgspec.json.encode(count), media_type="application/json")
 
 
-def _message_tokens(engine: Engine, text: str, system: str | None) -> tuple[int, int]:
-    """The prompt's tokens with `text` as the one user message, and with an empty one (the
-    template's and the system prompt's share)."""
-
-    def count(message: str) -> int:
-        return engine.render([Message(user=True, text=message)], system).n_tokens
-
-    return count(text), count("")
-
-
 async def list_models(request: Request) -> Response:
-    return Response(msgspec.json.encode(models_of(request).listing()), media_type="application/json")
+    chats = chats_of(request)
+    chats.model_named(None)  # 503 while the default model loads
+    return Response(msgspec.json.encode(chats.models.listing()), media_type="application/json")
 
 
 async def health(request: Request) -> Response:
     """200 once the default model is up; never waits for a model that is loading."""
-    settings: Settings = request.app.state.settings
-    models: Models = request.app.state.models
-    if not request.app.state.ready:
-        loading = {"status": "loading", "engine": settings.engine, "model": None, "model_path": settings.model_path}
-        return JSONResponse(loading, 503, headers={"Retry-After": "1"})
-    body: dict[str, object] = {"status": "ok", "model": models.default, "model_path": settings.model_path}
+    chats = chats_of(request)
+    models, path = chats.models, chats.models.default_path
+    model_path = str(path) if path is not None else chats.settings.model_path
+    if not chats.ready:
+        loading = Health("loading", engine=chats.settings.engine, model_path=model_path)
+        return Response(msgspec.json.encode(loading), 503, headers={"Retry-After": "1"}, media_type="application/json")
+    body = Health("ok", model=models.default, model_path=model_path, models_loaded=models.loaded_names)
     scheduler = models.loaded_default
     if scheduler is not None:
         engine = scheduler.engine
-        body |= {
-            "engine": engine.name, "model": engine.model,
-            "template": {"name": engine.template.name, "source": engine.template.source},
-            "n_ctx": engine.n_ctx, "parallel": engine.parallel,
-        }
-    body["models_loaded"] = models.loaded_names
-    return JSONResponse(body)
+        template = TemplateInfo(engine.template.name, engine.template.source)
+        body = msgspec.structs.replace(
+            body, engine=engine.name, model=engine.model, template=template, n_ctx=engine.n_ctx,
+            parallel=engine.parallel,
+        )
+    return Response(msgspec.json.encode(body), media_type="application/json")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -13,28 +14,52 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount
+from starlette.routing import Route as Endpoint
 
 from server import api, openai_api
 from server.accesslog import AccessLog
 from server.answers import Answers
+from server.chat import ChatService
 from server.devreload import reload_route
 from server.engines.base import Engine, ModelLoadError
 from server.engines.loader import EngineLoader
-from server.errors import ApiError, log, on_api_error, on_hang_up, on_http_error, on_unexpected
+from server.errors import ApiError, ErrorShapes, log, on_api_error, on_hang_up, on_http_error, on_unexpected
 from server.metrics import Metrics
 from server.models import Models
 from server.scheduler import Scheduler
 from server.security import ApiKeyGuard, SecurityHeaders
 from server.settings import Settings
 from server.static import CachedStatic, Page
-from wire.routes import ANSWERS_PATH, CONVERSE, MODELS_PATH, TOKENS_PATH
+from wire.routes import ANSWER, CONVERSE, HEALTH, MODELS, STOP_ANSWER, TOKENS, Route
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ROOT / "client"
 WIRE = ROOT / "wire"
 STATIC = ROOT / "static"
 STYLE = ROOT / "style"
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+# The route table: every route of the API once, with its handler. Registration, the paths the
+# API key guards and the error shape of each path all come from it (metrics name the matched route).
+API: tuple[tuple[Route[Any, Any], Handler], ...] = (
+    (HEALTH, api.health),
+    (CONVERSE, api.converse),
+    (ANSWER, api.read_answer),
+    (STOP_ANSWER, api.stop_answer),
+    (MODELS, api.list_models),
+    (TOKENS, api.count_tokens),
+    (openai_api.MODELS, openai_api.models),
+    (openai_api.CHAT_COMPLETIONS, openai_api.chat_completions),
+)
+OPENAI = (openai_api.MODELS, openai_api.CHAT_COMPLETIONS)
+
+
+def prefixes(routes: Iterable[Route[Any, Any]]) -> tuple[str, ...]:
+    """The first path segments of `routes`, as prefixes ("/api/"): what a guard or an error shape covers."""
+    return tuple(sorted({"/" + route.path.strip("/").split("/")[0] + "/" for route in routes}))
 
 
 async def index(request: Request) -> Response:
@@ -54,6 +79,7 @@ def create_app(
 
     models = Models(settings, load_engine, make_scheduler)
     answers = Answers(settings.answer_grace_s)
+    chats = ChatService(settings, models, answers)
 
     async def load(app: Starlette) -> None:
         try:
@@ -65,35 +91,27 @@ def create_app(
             log.exception("loading the model failed")
             on_load_error(ModelLoadError(f"loading the model failed unexpectedly ({type(exc).__name__}: {exc})"))
             return
-        app.state.ready = True
+        chats.ready = True
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.ready = False
         loading = asyncio.create_task(load(app))
         yield
         loading.cancel()
         answers.close()
         models.close()
 
-    routes = [
-        Route("/", index),
-        Route("/health", api.health),
-        Route("/metrics", metrics.endpoint),
-        Route(CONVERSE.path, api.converse, methods=["POST"]),
-        Route(ANSWERS_PATH + "/{answer_id}", api.read_answer),
-        Route(ANSWERS_PATH + "/{answer_id}/stop", api.stop_answer, methods=["POST"]),
-        Route(MODELS_PATH, api.list_models),
-        Route(TOKENS_PATH, api.count_tokens, methods=["POST"]),
-        Route("/v1/models", openai_api.models),
-        Route("/v1/chat/completions", openai_api.chat_completions, methods=["POST"]),
+    routes: list[BaseRoute] = [
+        Endpoint("/", index),
+        Endpoint("/metrics", metrics.endpoint),
+        *(Endpoint(route.path, handler, methods=[route.method]) for route, handler in API),
         Mount("/client", CachedStatic(directory=CLIENT, max_age=0), name="client"),
         Mount("/wire", CachedStatic(directory=WIRE, max_age=0), name="wire"),
         Mount("/style", CachedStatic(directory=STYLE, max_age=0, check_dir=False), name="style"),
         Mount("/static", CachedStatic(directory=STATIC, max_age=86400, check_dir=False), name="static"),
     ]
     if settings.dev:
-        routes.append(Route("/dev/reload", reload_route([CLIENT, WIRE, STYLE / "output.css"])))
+        routes.append(Endpoint("/dev/reload", reload_route([CLIENT, WIRE, STYLE / "output.css"])))
     middleware = [Middleware(AccessLog, metrics=metrics), Middleware(SecurityHeaders)]
     if settings.cors_origins:
         origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
@@ -101,7 +119,9 @@ def create_app(
             Middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                        allow_headers=["Authorization", "Content-Type"])
         )
-    middleware.append(Middleware(ApiKeyGuard, api_key=settings.api_key))
+    shapes = ErrorShapes(prefixes(OPENAI))
+    guarded = prefixes(route for route, _ in API if route.guarded)
+    middleware.append(Middleware(ApiKeyGuard, api_key=settings.api_key, guarded=guarded, shapes=shapes))
     app = Starlette(
         routes=routes,
         middleware=middleware,
@@ -111,7 +131,7 @@ def create_app(
         },
     )
     app.state.settings = settings
-    app.state.models = models
-    app.state.answers = answers
+    app.state.chats = chats
+    app.state.error_shapes = shapes
     app.state.page = Page(ROOT, STATIC, dev=settings.dev)
     return app

@@ -1,100 +1,182 @@
-"""Start an answer on the model a chat names: the one path both front doors (ours, OpenAI's) take."""
+"""The chat service: the one path every front door takes down to the model.
+
+It names the model a request asks for (loading it if need be), resolves the sampling, fits the
+chat into the context window and admits it to the model's scheduler, or refuses it with an
+`ApiError` before any response starts. Our API's answers then go to the answer log (read again
+by id); the OpenAI front door reads the scheduler's events itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
-from starlette.requests import Request
-
+from server.answers import Admitted, AnswerLog, Answers
 from server.context import ContextTooLong, fit
-from server.engines.base import ModelLoadError, Prompt, TemplateError, ToolEngine
+from server.engines.base import Engine, EngineError, ModelLoadError, Prompt, TemplateError, ToolEngine
 from server.errors import ApiError
+from server.events import Event, Failed
 from server.models import Models, UnknownModel
 from server.sampling import Sampling, resolve
-from server.scheduler import Job, QueueFull, Scheduler
+from server.scheduler import QueueFull, Scheduler
 from server.settings import Settings
 from wire.types import Message, SamplingParams
 
 
-def models_of(request: Request) -> Models:
-    """The models on offer, or 503 while the default model is still loading at startup."""
-    if not request.app.state.ready:
-        raise ApiError(503, "model_loading", "the model is still loading; retry in a moment", {"Retry-After": "1"})
-    models: Models = request.app.state.models
-    return models
+@dataclass(frozen=True)
+class Completion:
+    """An answer its front door reads itself. `cancel` ends it however far it got: a client that
+    hangs up before the first event (while its prompt is read) has not begun `events`, so
+    leaving them would not."""
+
+    engine: Engine
+    events: AsyncIterator[Event]
+    cancel: Callable[[], None]
 
 
-def model_named(models: Models, name: str | None) -> str:
-    """The model a request names (None: the default), or 404 in OpenAI's words."""
-    try:
-        return models.resolve(name)
-    except UnknownModel as exc:
-        raise ApiError(404, "model_not_found", str(exc)) from exc
+class ChatService:
+    def __init__(self, settings: Settings, models: Models, answers: Answers) -> None:
+        self.settings = settings
+        self.models = models
+        self.answers = answers
+        self.ready = False  # the default model has loaded: until then every request is a 503
 
+    # -- the front doors' calls ---------------------------------------------------------------
 
-async def loaded(models: Models, name: str) -> Scheduler:
-    """The model's scheduler, loading it first if need be; a model that fails to load is the
-    request's 400, naming the file and the cause."""
-    try:
-        return await models.load(name)
-    except ModelLoadError as exc:
-        raise ApiError(400, "model_load_failed", f"model {name} cannot be loaded: {exc}") from exc
+    async def converse(self, model: str | None, messages: Sequence[Message], params: SamplingParams) -> AnswerLog:
+        """Start an answer in the answer log. With its model loaded, a refusal is the request's
+        error; otherwise the answer starts at once with `Loading`, and a refusal is its `Failed`."""
+        name = self.model_named(model)
+        scheduler = self.models.touch(name)
+        if scheduler is not None:
+            return self.answers.start(name, await self._admit_chat(scheduler, messages, params))
+        return self.answers.start(name, self._load_then_admit(name, messages, params))
 
+    async def complete(
+        self,
+        model: str | None,
+        messages: Sequence[Message],
+        params: SamplingParams,
+        stops: tuple[str, ...] = (),
+        json_schema: dict[str, Any] | None = None,
+        tools: dict[str, Any] | None = None,
+    ) -> Completion:
+        """An answer read straight from the scheduler, its model loaded first (OpenAI clients know
+        no loading event); `tools`: an OpenAI chat request with tools, which the engine renders."""
+        scheduler = await self.load(self.model_named(model))
+        if tools is not None:
+            _, job = await self._admit_tool_chat(scheduler, tools, params, json_schema, stops)
+        else:
+            _, job = await self._admit_chat(scheduler, messages, params, stops, json_schema)
+        return Completion(scheduler.engine, scheduler.events(job), partial(scheduler.cancel, job))
 
-async def start_chat(
-    scheduler: Scheduler,
-    settings: Settings,
-    messages: Sequence[Message],
-    params: SamplingParams,
-    stops: tuple[str, ...] = (),
-    json_schema: dict[str, Any] | None = None,
-) -> Job:
-    """Fit the chat into the context window and queue it; refuse with a 4xx/503 otherwise."""
-    if not messages or not messages[-1].user:
-        raise ApiError(400, "invalid_request", "the last message must be from the user")
-    engine = scheduler.engine
-    sampling = replace(resolve(params, settings.max_tokens), json_schema=json_schema)
-    try:
-        # rendering and tokenizing a long history takes a while: keep it off the event loop
-        prompt, dropped = await asyncio.to_thread(
-            fit, messages, params.system, engine.render, engine.n_ctx, sampling.max_tokens
-        )
-    except ContextTooLong as exc:
-        raise ApiError(400, "context_length_exceeded", str(exc)) from exc
-    except TemplateError as exc:
-        raise ApiError(400, "invalid_request", f"the model's chat template refused the chat: {exc}") from exc
-    return admit(scheduler, prompt, sampling, dropped, stops)
+    async def engine(self, model: str | None) -> Engine:
+        """The engine of the model a request names, loaded first if need be."""
+        return (await self.load(self.model_named(model))).engine
 
+    async def count(self, engine: Engine, text: str, system: str | None) -> tuple[int, int]:
+        """The tokens of a prompt holding `text` as the one user message, and of one holding an
+        empty message (the template's and the system prompt's share)."""
 
-async def start_tool_chat(
-    scheduler: Scheduler,
-    settings: Settings,
-    request: dict[str, Any],
-    params: SamplingParams,
-    json_schema: dict[str, Any] | None,
-    stops: tuple[str, ...],
-) -> Job:
-    """An OpenAI request with tools, rendered by the engine as it stands: a chat with tools is
-    not cut to fit (dropping turns could orphan a tool's answer), so it must fit whole."""
-    engine = scheduler.engine
-    if not isinstance(engine, ToolEngine):
-        raise ApiError(400, "unsupported_parameter", "tools is not supported by this server's engine")
-    sampling = replace(resolve(params, settings.max_tokens), json_schema=json_schema)
-    try:
-        prompt = await asyncio.to_thread(engine.render_chat, request)
-    except TemplateError as exc:
-        raise ApiError(400, "invalid_request", f"the model's chat template refused the chat: {exc}") from exc
-    needed = prompt.n_tokens + sampling.max_tokens
-    if needed > engine.n_ctx:
-        raise ApiError(400, "context_length_exceeded", str(ContextTooLong(needed, engine.n_ctx)))
-    return admit(scheduler, prompt, sampling, 0, stops)
+        def count(message: str) -> int:
+            return engine.render([Message(user=True, text=message)], system).n_tokens
 
+        try:
+            # tokenizing a long text takes a while: keep it off the event loop
+            return await asyncio.to_thread(count, text), await asyncio.to_thread(count, "")
+        except TemplateError as exc:
+            raise ApiError(400, "invalid_request", f"the model's chat template refused the text: {exc}") from exc
+        except EngineError as exc:  # the engine failed, not the request: worth a retry, never a 500
+            raise ApiError(503, "engine_error", f"the model could not count the text: {exc}") from exc
 
-def admit(scheduler: Scheduler, prompt: Prompt, sampling: Sampling, dropped: int, stops: tuple[str, ...]) -> Job:
-    try:
-        return scheduler.admit(prompt, sampling, dropped, stops)
-    except QueueFull as exc:
-        raise ApiError(503, "queue_full", f"{exc}; retry shortly", {"Retry-After": "5"}) from exc
+    # -- the model ------------------------------------------------------------------------------
+
+    def model_named(self, name: str | None) -> str:
+        """The model a request names (None: the default), or 404 in OpenAI's words; 503 while
+        the default model is still loading at startup."""
+        if not self.ready:
+            raise ApiError(503, "model_loading", "the model is still loading; retry in a moment", {"Retry-After": "1"})
+        try:
+            return self.models.resolve(name)
+        except UnknownModel as exc:
+            raise ApiError(404, "model_not_found", str(exc)) from exc
+
+    async def load(self, name: str) -> Scheduler:
+        """The model's scheduler, loading it first if need be; a model that fails to load is the
+        request's 400, naming the file and the cause."""
+        try:
+            return await self.models.load(name)
+        except ModelLoadError as exc:
+            raise ApiError(400, "model_load_failed", f"model {name} cannot be loaded: {exc}") from exc
+
+    async def _load_then_admit(
+        self, name: str, messages: Sequence[Message], params: SamplingParams
+    ) -> Admitted | Failed:
+        try:
+            return await self._admit_chat(await self.load(name), messages, params)
+        except ApiError as exc:
+            return Failed(exc.type, exc.message)
+
+    # -- admission ------------------------------------------------------------------------------
+
+    def _sampling(self, params: SamplingParams, json_schema: dict[str, Any] | None) -> Sampling:
+        return replace(resolve(params, self.settings.max_tokens), json_schema=json_schema)
+
+    async def _admit_chat(
+        self,
+        scheduler: Scheduler,
+        messages: Sequence[Message],
+        params: SamplingParams,
+        stops: tuple[str, ...] = (),
+        json_schema: dict[str, Any] | None = None,
+    ) -> Admitted:
+        """Fit the chat into the context window and queue it; refuse with a 4xx/503 otherwise."""
+        if not messages or not messages[-1].user:
+            raise ApiError(400, "invalid_request", "the last message must be from the user")
+        engine = scheduler.engine
+        sampling = self._sampling(params, json_schema)
+        try:
+            # rendering and tokenizing a long history takes a while: keep it off the event loop
+            prompt, dropped = await asyncio.to_thread(
+                fit, messages, params.system, engine.render, engine.n_ctx, sampling.max_tokens
+            )
+        except ContextTooLong as exc:
+            raise ApiError(400, "context_length_exceeded", str(exc)) from exc
+        except TemplateError as exc:
+            raise ApiError(400, "invalid_request", f"the model's chat template refused the chat: {exc}") from exc
+        return self._admit(scheduler, prompt, sampling, dropped, stops)
+
+    async def _admit_tool_chat(
+        self,
+        scheduler: Scheduler,
+        request: dict[str, Any],
+        params: SamplingParams,
+        json_schema: dict[str, Any] | None,
+        stops: tuple[str, ...],
+    ) -> Admitted:
+        """An OpenAI request with tools, rendered by the engine as it stands: a chat with tools is
+        not cut to fit (dropping turns could orphan a tool's answer), so it must fit whole."""
+        engine = scheduler.engine
+        if not isinstance(engine, ToolEngine):
+            raise ApiError(400, "unsupported_parameter", "tools is not supported by this server's engine")
+        sampling = self._sampling(params, json_schema)
+        try:
+            prompt = await asyncio.to_thread(engine.render_chat, request)
+        except TemplateError as exc:
+            raise ApiError(400, "invalid_request", f"the model's chat template refused the chat: {exc}") from exc
+        needed = prompt.n_tokens + sampling.max_tokens
+        if needed > engine.n_ctx:
+            raise ApiError(400, "context_length_exceeded", str(ContextTooLong(needed, engine.n_ctx)))
+        return self._admit(scheduler, prompt, sampling, 0, stops)
+
+    @staticmethod
+    def _admit(
+        scheduler: Scheduler, prompt: Prompt, sampling: Sampling, dropped: int, stops: tuple[str, ...]
+    ) -> Admitted:
+        try:
+            return scheduler, scheduler.admit(prompt, sampling, dropped, stops)
+        except QueueFull as exc:
+            raise ApiError(503, "queue_full", f"{exc}; retry shortly", {"Retry-After": "5"}) from exc

@@ -1,7 +1,8 @@
 """One error shape everywhere, never a traceback.
 
-Our API: `{"error": {"type", "message"}}`. Under `/v1/` the same errors take OpenAI's shape,
-`{"error": {"message", "type", "code", "param"}}`, so OpenAI clients raise the right exception.
+Our API: `{"error": {"type", "message"}}`. Under the OpenAI front door's paths the same errors
+take OpenAI's shape, `{"error": {"message", "type", "code", "param"}}`, so OpenAI clients raise
+the right exception. Which paths those are comes from the route table (server.app).
 """
 
 from __future__ import annotations
@@ -29,23 +30,40 @@ class ApiError(Exception):
 _OPENAI_TYPES = {401: "authentication_error", 404: "not_found_error", 429: "rate_limit_error"}
 
 
-def error_body(path: str, status: int, type: str, message: str) -> dict[str, object]:
-    if path.startswith("/v1/"):
-        kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-        return {"error": {"message": message, "type": kind, "code": type, "param": None}}
+def our_error(status: int, type: str, message: str) -> dict[str, object]:
     return {"error": {"type": type, "message": message}}
 
 
+def openai_error(status: int, type: str, message: str) -> dict[str, object]:
+    kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"message": message, "type": kind, "code": type, "param": None}}
+
+
+class ErrorShapes:
+    """Which shape an error takes on a path: OpenAI's under `openai_prefixes`, ours elsewhere."""
+
+    def __init__(self, openai_prefixes: tuple[str, ...]) -> None:
+        self.openai_prefixes = openai_prefixes
+
+    def body(self, path: str, status: int, type: str, message: str) -> dict[str, object]:
+        shape = openai_error if path.startswith(self.openai_prefixes) else our_error
+        return shape(status, type, message)
+
+    def encode(self, path: str, status: int, type: str, message: str) -> bytes:
+        return msgspec.json.encode(self.body(path, status, type, message))
+
+
 def error_response(
-    path: str, status: int, type: str, message: str, headers: Mapping[str, str] | None = None
+    request: Request, status: int, type: str, message: str, headers: Mapping[str, str] | None = None
 ) -> Response:
-    body = msgspec.json.encode(error_body(path, status, type, message))
+    shapes: ErrorShapes = request.app.state.error_shapes
+    body = shapes.encode(request.url.path, status, type, message)
     return Response(body, status, headers=headers, media_type="application/json")
 
 
 async def on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(request.url.path, exc.status, exc.type, exc.message, exc.headers)
+    return error_response(request, exc.status, exc.type, exc.message, exc.headers)
 
 
 _HTTP_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
@@ -54,7 +72,7 @@ _HTTP_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_la
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     kind = _HTTP_TYPES.get(exc.status_code, "http_error")
-    return error_response(request.url.path, exc.status_code, kind, str(exc.detail), exc.headers)
+    return error_response(request, exc.status_code, kind, str(exc.detail), exc.headers)
 
 
 async def on_hang_up(request: Request, exc: Exception) -> Response:
@@ -69,4 +87,4 @@ async def on_hang_up(request: Request, exc: Exception) -> Response:
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return error_response(request.url.path, 500, "internal_error", "the server failed unexpectedly; see its log")
+    return error_response(request, 500, "internal_error", "the server failed unexpectedly; see its log")

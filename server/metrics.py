@@ -5,17 +5,23 @@ from __future__ import annotations
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
-from wire.events import DoneEvent
+from server.events import Done
 
-ROUTES = {"/", "/health", "/metrics", "/api/converse", "/api/models", "/v1/models", "/v1/chat/completions"}
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def route_label(path: str) -> str:
-    """Known routes by name, everything else by its first segment: labels stay few."""
-    if path in ROUTES:
-        return path
-    return "/" + path.strip("/").split("/", 1)[0] + "/*"
+def route_label(scope: Scope) -> str:
+    """The route that answered, by its declared path ("/api/answers/{answer_id}"), or "other":
+    a client's paths never become labels of their own, so the series stay few."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else "other"
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "other"
 
 
 class Metrics:
@@ -57,7 +63,7 @@ class Metrics:
             registry=r,
         )
 
-    def observe_done(self, done: DoneEvent) -> None:
+    def observe_done(self, done: Done) -> None:
         """Called on the model thread when an answer ends (prometheus_client is thread-safe)."""
         self.answers.labels(done.model, done.stop_reason).inc()
         self.tokens.labels(done.model).inc(done.completion_tokens)
@@ -68,7 +74,8 @@ class Metrics:
             self.speed.labels(done.model).observe(done.tokens_per_s)
 
     async def endpoint(self, request: Request) -> Response:
-        self.queue_depth.set(request.app.state.models.queue_depth)
-        self.answers_running.set(request.app.state.answers.running)
-        self.answers_unwatched.set(request.app.state.answers.unwatched)
+        chats = request.app.state.chats
+        self.queue_depth.set(chats.models.queue_depth)
+        self.answers_running.set(chats.answers.running)
+        self.answers_unwatched.set(chats.answers.unwatched)
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

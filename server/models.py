@@ -66,8 +66,8 @@ class Models:
         self._load_default = load_default
         self._make_scheduler = make_scheduler
         remote = settings.engine == "openai"
-        self._default_path = None if remote else resolve_model_path(settings)
-        self.default = (settings.openai_model or "remote") if self._default_path is None else self._default_path.name
+        self.default_path = None if remote else resolve_model_path(settings)  # None: the remote engine's model
+        self.default = (settings.openai_model or "remote") if self.default_path is None else self.default_path.name
         self._described: dict[tuple[str, float, int], ModelInfo] = {}
         self._loaded: dict[str, Scheduler] = {}  # least recently used first
         self._loading: dict[str, asyncio.Task[Scheduler]] = {}
@@ -77,11 +77,11 @@ class Models:
 
     def files(self) -> dict[str, ModelFile]:
         """Every model on offer, by name, the folder read now."""
-        if self._default_path is None:
+        if self.default_path is None:
             scheduler = self._loaded.get(self.default)
             n_ctx = scheduler.engine.n_ctx if scheduler else self.settings.n_ctx
             return {self.default: ModelFile(ModelInfo(self.default, True, engine="openai", n_ctx=n_ctx), None)}
-        paths = [self._default_path]
+        paths = [self.default_path]
         folder = self.settings.models_dir
         if folder:
             try:
@@ -124,7 +124,8 @@ class Models:
 
     # -- loading ---------------------------------------------------------------------------------
 
-    def loaded(self, name: str) -> Scheduler | None:
+    def touch(self, name: str) -> Scheduler | None:
+        """The model's scheduler if it is loaded, now the most recently used."""
         scheduler = self._loaded.get(name)
         if scheduler is not None:
             self._loaded[name] = self._loaded.pop(name)  # now the most recently used
@@ -148,7 +149,7 @@ class Models:
     async def load(self, name: str) -> Scheduler:
         """The model's scheduler, loading the model first if need be (one load per model, however
         many requests wait for it). `ModelLoadError` names the file and the cause."""
-        if (ready := self.loaded(name)) is not None:
+        if (ready := self.touch(name)) is not None:
             return ready
         task = self._loading.get(name)
         if task is None:

@@ -19,12 +19,11 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.api import decode_body, read_body
-from server.chat import loaded, model_named, models_of, start_chat, start_tool_chat
-from server.errors import ApiError, error_body
-from server.scheduler import Job
-from server.settings import Settings
-from wire.events import DoneEvent, ErrorEvent, ThoughtEvent, TokenEvent
+from server.bodies import body_of
+from server.chat import ChatService, Completion
+from server.errors import ApiError, openai_error
+from server.events import Done, Event, Failed, Text, Thought, ToolCall
+from wire.routes import Route
 from wire.types import MaxTokens, Message, SamplingParams, Seed, Temperature, TopP
 
 
@@ -127,59 +126,76 @@ class ChatCompletionRequest(Struct):
         return messages, params, stops
 
 
+MODELS: Route[Any, Any] = Route("GET", "/v1/models")
+CHAT_COMPLETIONS: Route[ChatCompletionRequest, Any] = Route("POST", "/v1/chat/completions", ChatCompletionRequest)
+
 FINISH = {"stop": "stop", "length": "length", "cancelled": "stop"}
 
 
-def finish_reason(done: DoneEvent, job: Job) -> str:
-    return "tool_calls" if job.usage and job.usage.tool_calls else FINISH[done.stop_reason]
+def finish_reason(done: Done, calls: list[dict[str, Any]]) -> str:
+    return "tool_calls" if calls else FINISH[done.stop_reason]
 
 
-def usage(done: DoneEvent) -> dict[str, int]:
+def usage(done: Done) -> dict[str, int]:
     total = done.prompt_tokens + done.completion_tokens
     return {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens, "total_tokens": total}
 
 
 async def chat_completions(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
-    models = models_of(request)
-    body = decode_body(await read_body(request, settings.max_body_bytes), ChatCompletionRequest)
-    scheduler = await loaded(models, model_named(models, body.model))  # OpenAI clients know no loading event
-    body.check_supported(scheduler.engine.supports)
+    chats: ChatService = request.app.state.chats
+    body = await body_of(request, CHAT_COMPLETIONS)
+    body.check_supported((await chats.engine(body.model)).supports)
     messages, params, stops = body.conversation()
     schema = body.response_format.schema() if body.response_format else None
-    if body.tools:
-        job = await start_tool_chat(scheduler, settings, body.tool_request(), params, schema, stops)
-    else:
-        job = await start_chat(scheduler, settings, messages, params, stops, schema)
-    head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": scheduler.engine.model}
-    events = scheduler.events(job)
+    tools = body.tool_request() if body.tools else None
+    completion = await chats.complete(body.model, messages, params, stops, schema, tools)
+    head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": completion.engine.model}
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return EventSourceResponse(stream_chunks(head, job, events, include_usage, request), ping=15)
+        return EventSourceResponse(stream_chunks(head, completion, include_usage, request), ping=15)
+    try:
+        return await whole_answer(head, completion, request)
+    finally:
+        completion.cancel()
+
+
+async def whole_answer(head: dict[str, Any], completion: Completion, request: Request) -> Response:
     text: list[str] = []
     thoughts: list[str] = []
-    async for event in events:
-        if isinstance(event, TokenEvent):
+    calls: list[dict[str, Any]] = []
+    async for event in completion.events:
+        if isinstance(event, Text):
             text.append(event.text)
-        elif isinstance(event, ThoughtEvent):
+        elif isinstance(event, Thought):
             thoughts.append(event.text)
-        elif isinstance(event, ErrorEvent):
-            return JSONResponse(error_body(request.url.path, 500, event.type, event.message), 500)
-        elif isinstance(event, DoneEvent):
+        elif isinstance(event, ToolCall):
+            calls.append(event.call)
+        elif isinstance(event, Failed):
+            return JSONResponse(openai_error(500, event.type, event.message), 500)
+        elif isinstance(event, Done):
             request.state.completion_tokens = event.completion_tokens
             message: dict[str, Any] = {"role": "assistant", "content": "".join(text)}
-            if job.usage and job.usage.tool_calls:
-                message = {"role": "assistant", "content": message["content"] or None,
-                           "tool_calls": job.usage.tool_calls}
+            if calls:
+                message = {"role": "assistant", "content": message["content"] or None, "tool_calls": calls}
             if thoughts:  # llama.cpp's field for them: `content` is the answer alone
                 message["reasoning_content"] = "".join(thoughts)
-            choice = {"index": 0, "message": message, "finish_reason": finish_reason(event, job)}
+            choice = {"index": 0, "message": message, "finish_reason": finish_reason(event, calls)}
             return JSONResponse({**head, "object": "chat.completion", "choices": [choice], "usage": usage(event)})
     raise RuntimeError("the answer ended without a done event")  # pragma: no cover - scheduler guarantees one
 
 
 async def stream_chunks(
-    head: dict[str, Any], job: Job, events: AsyncIterator[object], include_usage: bool, request: Request
+    head: dict[str, Any], completion: Completion, include_usage: bool, request: Request
+) -> AsyncIterator[dict[str, str]]:
+    try:
+        async for chunk in chunks(head, completion.events, include_usage, request):
+            yield chunk
+    finally:  # the client hung up, maybe while its prompt was still being read
+        completion.cancel()
+
+
+async def chunks(
+    head: dict[str, Any], events: AsyncIterator[Event], include_usage: bool, request: Request
 ) -> AsyncIterator[dict[str, str]]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, str]:
         choice = {"index": 0, "delta": delta, "finish_reason": finish}
@@ -187,19 +203,22 @@ async def stream_chunks(
         return {"data": msgspec.json.encode(body).decode()}
 
     yield chunk({"role": "assistant", "content": ""})
+    calls: list[dict[str, Any]] = []
     async for event in events:
-        if isinstance(event, TokenEvent):
+        if isinstance(event, Text):
             yield chunk({"content": event.text})
-        elif isinstance(event, ThoughtEvent):
+        elif isinstance(event, Thought):
             yield chunk({"reasoning_content": event.text})
-        elif isinstance(event, ErrorEvent):
-            body = error_body(request.url.path, 500, event.type, event.message)
+        elif isinstance(event, ToolCall):
+            calls.append(event.call)
+        elif isinstance(event, Failed):
+            body = openai_error(500, event.type, event.message)
             yield {"data": msgspec.json.encode(body).decode()}
-        elif isinstance(event, DoneEvent):
+        elif isinstance(event, Done):
             request.state.completion_tokens = event.completion_tokens
-            if job.usage and job.usage.tool_calls:  # whole calls, in one piece each
-                yield chunk({"tool_calls": [{"index": i, **c} for i, c in enumerate(job.usage.tool_calls)]})
-            yield chunk({}, finish_reason(event, job))
+            if calls:  # whole calls, in one piece each
+                yield chunk({"tool_calls": [{"index": i, **c} for i, c in enumerate(calls)]})
+            yield chunk({}, finish_reason(event, calls))
             if include_usage:
                 yield {"data": msgspec.json.encode({**head, "object": "chat.completion.chunk", "choices": [],
                                                     "usage": usage(event)}).decode()}
@@ -208,7 +227,9 @@ async def stream_chunks(
 
 async def models(request: Request) -> Response:
     """The usable models, by file name, with what else we know of each."""
-    listing = models_of(request).listing()
+    chats: ChatService = request.app.state.chats
+    chats.model_named(None)  # 503 while the default model loads
+    listing = chats.models.listing()
     data = [
         {"id": m.name, "object": "model", "created": 0, "owned_by": "snake_llama",
          "meta": {"engine": m.engine, "n_ctx": m.n_ctx, "template": m.template, "loaded": m.loaded}}

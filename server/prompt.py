@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from server.engines.base import TemplateInfo
+from server.engines.base import PromptTemplate
 from wire.types import Message
 
 HUMAN = "### Human:"
 ASSISTANT = "### Assistant:"
 STOP_MARKERS = ("### Human", "### Assistant")
-SEED = TemplateInfo("seed (### Human / ### Assistant)", "built-in")
+SEED = PromptTemplate("seed (### Human / ### Assistant)", "built-in")
 
 # Control-token texts that llama.cpp treats as end of turn or that open a turn, in the vocabularies we know.
 # Those that are special tokens of the loaded model are the stop filter's safety net: the model

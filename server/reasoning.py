@@ -3,8 +3,8 @@
 Thinking models write their reasoning between `<think>` and `</think>`; templates such as
 DeepSeek-R1's and QwQ's open the block in the prompt itself, so such an answer starts inside it
 (`Splitter(thinking=True)`). Engines that report reasoning apart (llama.cpp's and vLLM's
-`reasoning_content`) pass it on wrapped in the same tags (`tagged`), so this is the one place
-where thoughts are told from the answer, for every engine.
+`reasoning_content`) hand it over as thoughts (`feed_thought`), and their answer text ends
+them, so thoughts and answer are trimmed alike for every engine.
 
 The answer never contains either tag: `<think>` opens thoughts, a stray `</think>` is dropped.
 Text that might be the start of a tag is held back until it is completed or proven harmless, and
@@ -14,10 +14,12 @@ blank space (the blank line after `</think>` does not start the answer).
 
 from __future__ import annotations
 
+from server.stops import held_from
+
 OPEN = "<think>"
 CLOSE = "</think>"
 
-Piece = tuple[bool, str]  # (is thought, text)
+Part = tuple[bool, str]  # (is thought, text)
 
 
 def opens_thinking(rendered: str) -> bool:
@@ -31,10 +33,31 @@ class Splitter:
         self._held = ""
         self._fresh = True  # at the start of thoughts or answer: leading whitespace is dropped
         self._blank = True  # nothing of the current thoughts or answer has gone out yet
+        self._apart = False  # the thoughts now going on were reported apart from the text
 
-    def feed(self, text: str) -> list[Piece]:
+    def feed(self, text: str) -> list[Part]:
         """Take the next piece of model output; return the thought and answer text now safe to show."""
-        out: list[Piece] = []
+        out = self._switch(False) if self._apart else []
+        self._apart = False
+        return out + self._take(text)
+
+    def feed_thought(self, text: str) -> list[Part]:
+        """Take a piece of reasoning the engine reported apart from the answer."""
+        out = self._switch(True)
+        self._apart = True
+        return out + self._take(text)
+
+    def _switch(self, thinking: bool) -> list[Part]:
+        """Begin thoughts or answer, as an opening or closing tag would."""
+        out: list[Part] = []
+        if thinking != self.thinking:
+            held, self._held = self._held, ""
+            self._emit(out, held.rstrip())
+            self.thinking, self._fresh = thinking, True
+        return out
+
+    def _take(self, text: str) -> list[Part]:
+        out: list[Part] = []
         buffer = self._held + text
         while True:
             if self._fresh:
@@ -56,19 +79,19 @@ class Splitter:
                 self._fresh = True
             else:  # a stray </think> in the answer just goes; at its very start, so does the blank after it
                 self._fresh = self._blank
-        cut = _hold_from(buffer, tags)
+        cut = held_from(buffer, tags)
         self._held = buffer[cut:]
         self._emit(out, buffer[:cut])
         return out
 
-    def flush(self) -> list[Piece]:
+    def flush(self) -> list[Part]:
         """The text still held once the answer is over (a partial tag is text after all)."""
-        out: list[Piece] = []
+        out: list[Part] = []
         held, self._held = self._held, ""
         self._emit(out, held.rstrip())
         return out
 
-    def _emit(self, out: list[Piece], text: str) -> None:
+    def _emit(self, out: list[Part], text: str) -> None:
         if text:
             out.append((self.thinking, text))
             self._blank = False
@@ -77,38 +100,11 @@ class Splitter:
 class NoThoughts:
     """The splitter for a model that writes no think blocks: all of its text is answer."""
 
-    def feed(self, text: str) -> list[Piece]:
+    def feed(self, text: str) -> list[Part]:
         return [(False, text)] if text else []
 
-    def flush(self) -> list[Piece]:
+    def feed_thought(self, text: str) -> list[Part]:
+        return [(True, text)] if text else []
+
+    def flush(self) -> list[Part]:
         return []
-
-
-def _hold_from(buffer: str, tags: tuple[str, ...]) -> int:
-    """Where the text that must wait starts: a possible tag at the end, and the whitespace before it."""
-    cut = len(buffer)
-    for k in range(min(len(buffer), max(map(len, tags)) - 1), 0, -1):
-        if any(tag.startswith(buffer[-k:]) for tag in tags):
-            cut = len(buffer) - k
-            break
-    while cut > 0 and buffer[cut - 1].isspace():
-        cut -= 1
-    return cut
-
-
-class Tagger:
-    """Engines that report reasoning in a field of its own: both fields as one text, the
-    reasoning wrapped in think tags, for the `Splitter` to take apart again."""
-
-    def __init__(self) -> None:
-        self._open = False
-
-    def tagged(self, reasoning: object, content: object) -> str:
-        text = ""
-        if isinstance(reasoning, str) and reasoning:
-            text += reasoning if self._open else OPEN + reasoning
-            self._open = True
-        if isinstance(content, str) and content:
-            text += CLOSE + content if self._open else content
-            self._open = False
-        return text

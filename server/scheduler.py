@@ -1,10 +1,10 @@
 """One shared model, many requests: as many answers at once as the engine has slots, then a
 bounded FIFO queue.
 
-Each running answer has a worker thread that relays the engine's text through the stop filter
-and splits its thoughts from its answer; the event loop only moves events to the clients, so it
-stays responsive. A request cancelled
-while queued never reaches the model; one cancelled while running stops within a token, and its
+Each running answer has a worker thread that passes the engine's pieces up, its text through the
+stop filter and its thoughts split from its answer (`server.events`); the event loop only moves
+events to the clients, so it stays responsive. A request cancelled while queued never reaches
+the model; one cancelled while running stops within a token, and its
 slot goes straight to the next request in the queue.
 """
 
@@ -20,11 +20,14 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.engines.base import Answer, Engine, Prompt, Usage
-from server.reasoning import NoThoughts, Piece, Splitter
+from server.engines.base import Engine, Generation, Progress, Prompt, Text, Thought, Usage
+from server.events import Done, Event, Failed, Queued
+from server.reasoning import NoThoughts, Part, Splitter
 from server.sampling import Sampling
 from server.stops import StopFilter
-from wire.events import DoneEvent, ErrorEvent, Event, QueuedEvent, StopReason, ThoughtEvent, TokenEvent
+from wire.events import StopReason
+
+PROGRESS_EVERY_S = 0.25  # the least time between two progress events of one answer, and before the first
 
 
 class QueueFull(Exception):
@@ -40,13 +43,12 @@ class Job:
     cancelled: threading.Event = field(default_factory=threading.Event)
     started: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     events: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
-    usage: Usage | None = None  # the engine's account, once the answer runs
     admitted_at: float = field(default_factory=time.perf_counter)
 
 
 class Scheduler:
     def __init__(
-        self, engine: Engine, queue_size: int = 32, on_done: Callable[[DoneEvent], None] | None = None
+        self, engine: Engine, queue_size: int = 32, on_done: Callable[[Done], None] | None = None
     ) -> None:
         self.engine = engine
         self.queue_size = queue_size
@@ -99,18 +101,23 @@ class Scheduler:
             while (event := await job.events.get()) is not None:
                 yield event
         finally:
-            job.cancelled.set()
-            if job in self._waiting:
-                self._waiting.remove(job)
-                self._notify_moved()
+            self.cancel(job)
 
-    async def _wait_turn(self, job: Job) -> AsyncIterator[QueuedEvent]:
+    def cancel(self, job: Job) -> None:
+        """End the job: one waiting never runs, one running stops at its next piece. Leaving
+        `events` early does the same, once it has begun; before that, only this does."""
+        job.cancelled.set()
+        if job in self._waiting:
+            self._waiting.remove(job)
+            self._notify_moved()
+
+    async def _wait_turn(self, job: Job) -> AsyncIterator[Queued]:
         shown = 0
         while not job.started.done():
             position = self._waiting.index(job) + 1
             if position != shown:
                 shown = position
-                yield QueuedEvent(position)
+                yield Queued(position)
             moved = asyncio.ensure_future(self._moved.wait())
             waiters: set[asyncio.Future[Any]] = {job.started, moved}
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -143,48 +150,62 @@ class Scheduler:
 
         try:
             # closing(): the answer ends (and frees its slot) however we leave it
-            with closing(self.engine.stream(job.prompt, job.sampling)) as answer:
-                job.usage = answer.usage
-                reason, first = self._relay(job, answer, emit)
-            done = self._done(job, answer.usage, reason, first, self.engine.model)
+            with closing(self.engine.stream(job.prompt, job.sampling)) as generation:
+                reason, first = self._pass_on(job, generation, emit)
+            done = self._done(job, generation.usage, reason, first, self.engine.model)
             if self.on_done:
                 self.on_done(done)
             emit(done)
         except Exception as exc:  # an engine fault ends this answer, never the server
-            emit(ErrorEvent("engine_error", f"the model failed while answering: {exc}"))
+            emit(Failed("engine_error", f"the model failed while answering: {exc}"))
         finally:
             emit(None)
 
     @staticmethod
-    def _relay(job: Job, answer: Answer, emit: Callable[[Event | None], None]) -> tuple[StopReason, float | None]:
-        """Pass the engine's text through the stop filter, then split thoughts from the answer,
-        to the client; return the stop reason and when the first text went out."""
+    def _pass_on(
+        job: Job, generation: Generation, emit: Callable[[Event | None], None]
+    ) -> tuple[StopReason, float | None]:
+        """Pass the engine's pieces up: its text through the stop filter, then its thoughts split
+        from its answer; return the stop reason and when the first text went out."""
         stop = StopFilter(job.stops)
         split = Splitter(job.prompt.thinking) if job.prompt.may_think else NoThoughts()
         first: float | None = None
+        shown = time.perf_counter()  # when progress last went up: a prompt read at once shows none
 
-        def send(pieces: list[Piece]) -> None:
+        def send(parts: list[Part]) -> None:
             nonlocal first
-            for thought, text in pieces:
+            for thought, text in parts:
                 first = first or time.perf_counter()
-                emit(ThoughtEvent(text) if thought else TokenEvent(text))
+                emit(Thought(text) if thought else Text(text))
 
-        for piece in answer:
+        for piece in generation:
             if job.cancelled.is_set():
                 return "cancelled", first
-            send(split.feed(stop.feed(piece)))
-            if stop.stopped:
-                send(split.flush())
-                return "stop", first
+            if isinstance(piece, Text):
+                send(split.feed(stop.feed(piece.text)))
+                if stop.stopped:
+                    send(split.flush())
+                    return "stop", first
+            elif isinstance(piece, Thought):
+                send(split.feed_thought(piece.text))
+            elif isinstance(piece, Progress):
+                # a GPU reads batches many times a second: a few updates a second are enough to watch
+                now = time.perf_counter()
+                reading = piece.cached < piece.processed < piece.total  # read in part: not all from cache, not done
+                if first is None and reading and now - shown >= PROGRESS_EVERY_S:
+                    shown = now
+                    emit(piece)
+            else:  # tool calls go up as they are
+                emit(piece)
         send(split.flush())
-        return answer.usage.finish_reason, first
+        return generation.usage.finish_reason, first
 
     @staticmethod
-    def _done(job: Job, usage: Usage, reason: StopReason, first: float | None, model: str) -> DoneEvent:
+    def _done(job: Job, usage: Usage, reason: StopReason, first: float | None, model: str) -> Done:
         end = time.perf_counter()
         # tokens/s counts the tokens after the first, over the time after the first
         decode = end - first if first and usage.completion_tokens > 1 else 0.0
-        return DoneEvent(
+        return Done(
             stop_reason=reason,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import hmac
 
-import msgspec
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.errors import error_body
+from server.errors import ErrorShapes
 
-PROTECTED = ("/api/", "/v1/")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 # Pyodide compiles WebAssembly ('wasm-unsafe-eval'), and its loader and PyScript's bundle call
@@ -65,15 +63,19 @@ class SecurityHeaders:
 
 
 class ApiKeyGuard:
-    """With a key set, `/api/*` and `/v1/*` need `Authorization: Bearer <key>`."""
+    """With a key set, every path under `guarded` (the guarded routes' prefixes: `/api/`, `/v1/`,
+    so that an unknown path there is a 401 too, not a 404 that says what exists) needs
+    `Authorization: Bearer <key>`."""
 
-    def __init__(self, app: ASGIApp, api_key: str) -> None:
+    def __init__(self, app: ASGIApp, api_key: str, guarded: tuple[str, ...], shapes: ErrorShapes) -> None:
         self.app = app
         self.key = api_key.encode()
+        self.guarded = guarded
+        self.shapes = shapes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not self.key or not path.startswith(PROTECTED):
+        if scope["type"] != "http" or not self.key or not path.startswith(self.guarded):
             await self.app(scope, receive, send)
             return
         scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
@@ -82,7 +84,7 @@ class ApiKeyGuard:
             await self.app(scope, receive, send)
             return
         message = "missing or wrong API key: send the header `Authorization: Bearer <API_KEY>`"
-        body = msgspec.json.encode(error_body(path, 401, "invalid_api_key", message))
+        body = self.shapes.encode(path, 401, "invalid_api_key", message)
         await send(
             {
                 "type": "http.response.start",

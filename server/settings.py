@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 from dotenv import load_dotenv
 
+from wire.types import MaxTokens, bounds
+
 T = TypeVar("T")
 
 ENGINES = ("auto", "llama-cpp", "ctransformers", "openai")
@@ -172,7 +174,7 @@ def _template_ok(value: str) -> bool:
     return value in ("auto", "seed") or Path(value).expanduser().is_file()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
     host: str = setting("127.0.0.1", "Address to bind; keep a loopback address unless API_KEY protects the API.")
     port: int = setting(3000, "Port to listen on.", min=1, max=65535)
@@ -224,7 +226,9 @@ class Settings:
         check=_template_ok, wants="auto, seed, or the path of an existing template file",
     )
     threads: int = setting(0, "CPU threads for the model (0: all cores).", min=0)
-    max_tokens: int = setting(512, "Answer budget in tokens when a request sets none.", min=1, max=1_048_576)
+    max_tokens: int = setting(
+        512, "Answer budget in tokens when a request sets none.", min=1, max=int(bounds(MaxTokens)[1])
+    )
     queue_size: int = setting(
         32, "Requests that may wait for the model before new ones get 503.", min=0, max=1_000_000
     )
@@ -273,7 +277,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         for declared in SETTINGS:
-            setattr(self, declared.name, declared.check_value(getattr(self, declared.name)))
+            # frozen, so checked values go in the way dataclasses' own __init__ puts them
+            object.__setattr__(self, declared.name, declared.check_value(getattr(self, declared.name)))
 
     @classmethod
     def load(cls, env_file: str | os.PathLike[str] | None = ".env", **overrides: object) -> Settings:

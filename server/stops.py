@@ -30,16 +30,19 @@ class StopFilter:
             self.stopped = True
             self._held = ""
             return buffer[: min(hits)].rstrip()
-        cut = self._hold_from(buffer)
+        cut = held_from(buffer, self.markers)
         self._held = buffer[cut:]
         return buffer[:cut]
 
-    def _hold_from(self, buffer: str) -> int:
-        cut = len(buffer)
-        for k in range(min(len(buffer), max(map(len, self.markers), default=1) - 1), 0, -1):
-            if any(m.startswith(buffer[-k:]) for m in self.markers):
-                cut = len(buffer) - k
-                break
-        while cut > 0 and buffer[cut - 1].isspace():
-            cut -= 1
-        return cut
+
+def held_from(buffer: str, markers: Sequence[str]) -> int:
+    """Where the text that must wait starts: a possible start of a marker at the end of
+    `buffer`, and the whitespace before it (the think splitter holds its tags the same way)."""
+    cut = len(buffer)
+    for k in range(min(len(buffer), max(map(len, markers), default=1) - 1), 0, -1):
+        if any(m.startswith(buffer[-k:]) for m in markers):
+            cut = len(buffer) - k
+            break
+    while cut > 0 and buffer[cut - 1].isspace():
+        cut -= 1
+    return cut

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -177,6 +177,13 @@ def rss(pid: int) -> dict[str, int]:
 
 
 # -- server-sent events ---------------------------------------------------------------------------
+
+
+def text_pieces(pieces: Iterable[object]) -> list[str]:
+    """The answer text of an engine's pieces (`server.engines.base.Text`), piece by piece."""
+    from server.engines.base import Text
+
+    return [p.text for p in pieces if isinstance(p, Text)]
 
 
 def iter_sse(response: httpx.Response) -> Iterator[tuple[str, str]]:

@@ -367,7 +367,7 @@ def test_the_chats_model_is_asked_and_a_new_chat_starts_on_the_last_one_used() -
     async def run() -> None:
         store = FakeStore()
         server = FakeServer(
-            [LoadingEvent(model="tiny.gguf", progress=0.5), TokenEvent(text="Paris"), done_by("tiny.gguf")],
+            [LoadingEvent(model="tiny.gguf"), TokenEvent(text="Paris"), done_by("tiny.gguf")],
             [TokenEvent(text="Rome"), done_by("big.gguf")],
             [TokenEvent(text="again"), done_by("tiny.gguf")],
             models=TWO_MODELS,

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from client import markdown
-from client.components.chat_area import BubbleView, ChatArea, build, view_of
+from client.components.chat_area import PLACEHOLDER, BubbleView, ChatArea, build, view_of
 from client.markdown import El, StreamRender, last_cut
 from client.state import Turn
 from tests.fakedom import Node
@@ -186,3 +186,12 @@ def test_a_bubble_that_showed_something_else_starts_over() -> None:
     expected = Node("div")
     build(Node(), expected, markdown.render("a\n\nb\n\nc d"))
     assert bubble.dump() == expected.dump()
+
+
+def test_a_prompt_being_read_replaces_the_placeholder_with_its_count() -> None:
+    reading = view_of(Turn(user=False, text="", status="pending", reading=(1536, 3412)), last=True, busy=True)
+    assert reading.text == "Reading the conversation… 1,536 / 3,412 tokens" and reading.reading == (1536, 3412)
+    waiting = view_of(Turn(user=False, text="", status="pending"), last=True, busy=True)
+    assert waiting.text == PLACEHOLDER and waiting.reading is None
+    streaming = view_of(Turn(user=False, text="Hi", status="streaming", reading=(1, 2)), last=True, busy=True)
+    assert streaming.text == "Hi" and streaming.reading is None

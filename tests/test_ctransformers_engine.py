@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from server.engines.base import Answer, EngineError, ModelLoadError, Prompt, Usage
+from server.engines.base import EngineError, Generation, ModelLoadError, Piece, Prompt, Text, Usage
 from server.engines.ctransformers_engine import CTransformersEngine, resolve_lib
 from server.sampling import TEMPERATURE, Sampling, resolve
 from tests import tinymodels as tm
+from tests.harness import text_pieces
 from wire.types import SamplingParams
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +60,7 @@ def load(path: Path, **kw: Any) -> CTransformersEngine:
     return CTransformersEngine(path, **kw)
 
 
-def start(engine: CTransformersEngine, text: str, sampling: Sampling = GREEDY) -> Answer:
+def start(engine: CTransformersEngine, text: str, sampling: Sampling = GREEDY) -> Generation:
     """An answer to `text` as it stands (no template), with BOS as the model wants."""
     tokens = engine.tokenize(text, add_bos=engine.add_bos)
     return engine.stream(Prompt(len(tokens), (), tokens), sampling)
@@ -67,7 +68,7 @@ def start(engine: CTransformersEngine, text: str, sampling: Sampling = GREEDY) -
 
 def run(engine: CTransformersEngine, text: str, sampling: Sampling = GREEDY) -> tuple[list[str], Usage]:
     answer = start(engine, text, sampling)
-    return list(answer), answer.usage
+    return text_pieces(answer), answer.usage
 
 
 def prompt_tokens(kind: str, prompt: str) -> int:
@@ -158,7 +159,8 @@ def test_tokenize_trap_is_real_and_avoided(models: dict[str, Path]) -> None:
             for _ in range(20):
                 n = e.count_tokens({text!r})
             tokens = e.tokenize({WORLD!r} + "\\n### Assistant:", add_bos=True)
-            out = "".join(e.stream(Prompt(len(tokens), (), tokens), Sampling(max_tokens=512, temperature=0)))
+            answer = e.stream(Prompt(len(tokens), (), tokens), Sampling(max_tokens=512, temperature=0))
+            out = "".join(p.text for p in answer)
             print("TOKENS", n + 1)
             print("ANSWER", repr(out))
         """)
@@ -272,8 +274,8 @@ def test_max_tokens_ends_an_answer_that_never_ends(tmp_path: Path) -> None:
 def test_closing_the_generator_stops_generation(models: dict[str, Path]) -> None:
     engine = load(models["gguf-f16"])
     answer = start(engine, PROMPT)
-    it: Iterator[str] = iter(answer)
-    assert next(it) == "Paris"
+    it: Iterator[Piece] = iter(answer)
+    assert next(it) == Text("Paris")
     answer.close()
     assert answer.usage.completion_tokens == 1
     # Nothing ran after the close: the yielded token was never even evaluated.
@@ -285,10 +287,10 @@ def test_closing_the_generator_stops_generation(models: dict[str, Path]) -> None
 def test_one_generation_at_a_time(models: dict[str, Path]) -> None:
     engine = load(models["ggjt-f16"])
     first = iter(start(engine, PROMPT))
-    assert next(first) == "Paris"
+    assert next(first) == Text("Paris")
     with pytest.raises(EngineError, match="one generation at a time"):
         run(engine, PROMPT)
-    assert "".join(first) == tm.CONTINUATION[len("Paris") :]
+    assert "".join(text_pieces(first)) == tm.CONTINUATION[len("Paris") :]
 
 
 def test_cached_prefix_is_not_evaluated_again(models: dict[str, Path]) -> None:

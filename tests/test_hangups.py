@@ -12,7 +12,7 @@ import pytest
 import uvicorn
 
 from server.app import create_app
-from server.engines.base import Answer, Prompt
+from server.engines.base import Generation, Prompt
 from server.prompt import SEED
 from server.sampling import Sampling
 from server.settings import Settings
@@ -31,7 +31,7 @@ class SilentEngine:
     def render(self, messages: Sequence[Message], system: str | None) -> Prompt:
         raise AssertionError("no prompt should be rendered")
 
-    def stream(self, prompt: Prompt, sampling: Sampling) -> Answer:
+    def stream(self, prompt: Prompt, sampling: Sampling) -> Generation:
         raise AssertionError("no answer should start")
 
     def close(self) -> None:

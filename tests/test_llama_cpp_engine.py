@@ -15,12 +15,12 @@ import httpx
 import pytest
 from msgspec.structs import replace
 
-from server.engines.base import ModelLoadError, Prompt, TemplateError
+from server.engines.base import ModelLoadError, Progress, Prompt, TemplateError, Text
 from server.engines.llama_cpp_engine import LISTENER, LlamaCppEngine, add_tool_call
 from server.prompt import SEED, defuse
 from server.sampling import Sampling
 from tests import tinymodels as tm
-from tests.harness import run_async, start_looping_server, start_server, stop_server
+from tests.harness import run_async, start_looping_server, start_server, stop_server, text_pieces
 from tests.sse import chat, converse
 from wire.types import Message
 
@@ -53,7 +53,7 @@ def engine(templated: tuple[Path, tm.Spec]) -> Iterator[LlamaCppEngine]:
 def answer(engine: LlamaCppEngine, *texts: str, system: str | None = None) -> tuple[str, object]:
     messages = [Message((len(texts) - i) % 2 == 1, t) for i, t in enumerate(texts)]
     started = engine.stream(engine.render(messages, system), GREEDY)
-    return "".join(started), started.usage
+    return "".join(text_pieces(started)), started.usage
 
 
 # --- templates -------------------------------------------------------------------------------
@@ -158,7 +158,8 @@ def test_starting_and_stopping_many_times_never_hangs(templated: tuple[Path, tm.
     for _ in range(6):
         e = load(templated[0])
         running = iter(e.stream(e.render([Message(True, "go")], None), Sampling(max_tokens=LONG, temperature=0)))
-        assert next(running) == tm.split_pieces(tm.ANSWER)[0].decode()
+        first = next(p for p in running if not isinstance(p, Progress))
+        assert first == Text(tm.split_pieces(tm.ANSWER)[0].decode())
         e.close()  # with an answer still running
         assert not any(t.name.startswith("llama.cpp") and t.is_alive() for t in threading.enumerate())
         assert not Path(e._dir).exists()
@@ -307,7 +308,7 @@ def test_a_chat_with_tools_is_rendered_by_the_template_with_its_tools(
         assert with_tools.n_tokens > plain.n_tokens + len("get_weather")
         assert isinstance(with_tools.payload, dict)
         assert with_tools.payload["messages"][0]["content"] == defuse("Hi <end_of_turn>") != "Hi <end_of_turn>"
-        text = "".join(e.stream(with_tools, GREEDY))
+        text = "".join(text_pieces(e.stream(with_tools, GREEDY)))
         assert text == tm.ANSWER
     finally:
         e.close()

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.engines.base import EngineError, ModelLoadError
+from server.engines.base import EngineError, ModelLoadError, Text, Thought
 from server.engines.openai_engine import (
     LLAMA_CPP_FALLBACK_TEMPLATE,
     OpenAIEngine,
@@ -29,10 +29,10 @@ from server.engines.openai_engine import (
     estimate_tokens,
 )
 from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, WORD_JOINER, defuse
-from server.reasoning import Splitter
 from server.sampling import Sampling
 from server.settings import Settings
 from tests.conftest import ROOT, free_port, run_async, start_server, stop_server
+from tests.harness import text_pieces
 from tests.llama_server import REMOTE_MODEL, llama_server_fixture  # noqa: F401  (the `llama_server` fixture)
 from tests.sse import chat, converse
 from wire.types import Message
@@ -113,7 +113,7 @@ SAMPLING = Sampling(max_tokens=7, temperature=0, top_p=0.5, top_k=3, repeat_pena
 
 def answer(engine: OpenAIEngine, messages: list[Message] = ASK, sampling: Sampling = SAMPLING) -> tuple[str, Any]:
     result = engine.stream(engine.render(messages, None), sampling)
-    return "".join(result), result.usage
+    return "".join(text_pieces(result)), result.usage
 
 
 def test_text_mode_sends_the_seed_prompt_sampling_and_stop_hint() -> None:
@@ -141,7 +141,7 @@ def test_chat_mode_sends_messages_system_first_and_reads_deltas() -> None:
     prompt = engine.render(history, "  Be brief. ")
     assert prompt.stops == TURN_MARKERS  # the filter hides a marker the model spells out
     result = engine.stream(prompt, Sampling(max_tokens=9))
-    assert "".join(result) == "Paris."
+    assert "".join(text_pieces(result)) == "Paris."
     assert (result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.finish_reason) == (30, 2, "stop")
     [body] = remote.bodies("POST /v1/chat/completions")
     assert body["messages"] == [
@@ -167,9 +167,8 @@ def test_reasoning_reported_apart_comes_out_as_thoughts_and_is_not_sent_back() -
     remote = FakeRemote({"POST /v1/chat/completions": lambda body: reply})
     engine = remote.connect(openai_prompt="chat")
     history = [Message(True, "Hi"), Message(False, "Hello!", "They greet me."), Message(True, "Capital?")]
-    text, _ = answer(engine, history)
-    split = Splitter()
-    assert split.feed(text) + split.flush() == [(True, "Hm, France."), (False, "Paris.")]
+    pieces = list(engine.stream(engine.render(history, None), SAMPLING))
+    assert pieces == [Thought("Hm, "), Thought("France."), Text("Paris.")]
     [body] = [b for b in remote.bodies("POST /v1/chat/completions") if b.get("stream")]
     assert body["messages"][1] == {"role": "assistant", "content": "Hello!"}
     engine.close()
@@ -397,7 +396,7 @@ def test_text_mode_gives_the_seed_answer(llama_server: str) -> None:
     engine, sent = real(llama_server, "text")
     prompt = engine.render([Message(True, "What is the capital of France?")], None)
     result = engine.stream(prompt, Sampling(max_tokens=40, temperature=0))
-    text = "".join(result)
+    text = "".join(text_pieces(result))
     assert "Paris" in text and "### Human" not in text
     usage = result.usage
     assert usage.finish_reason == "stop" and 1 <= usage.completion_tokens < 40  # ended at the stop hint
@@ -412,8 +411,7 @@ def test_chat_mode_streams_from_chat_completions(llama_server: str) -> None:
     assert engine.template.name == "the remote's chat template"
     prompt = engine.render([Message(True, "What is the capital of France?")], "Answer in one word.")
     result = engine.stream(prompt, Sampling(max_tokens=6, temperature=0))
-    pieces = list(result)
-    assert "".join(pieces).strip()
+    assert "".join(text_pieces(result)).strip()
     usage = result.usage
     assert usage.finish_reason in ("stop", "length") and 1 <= usage.completion_tokens <= 6
     assert prompt.n_tokens == usage.prompt_tokens  # /chat/completions/input_tokens counted it
@@ -657,7 +655,7 @@ def test_stalled_remote_times_out_in_words(scripted: ScriptedRemote) -> None:
     assert engine.chat is False  # auto: the remote has no chat endpoint
     result = engine.stream(engine.render(ASK, None), Sampling(max_tokens=5))
     started = time.monotonic()
-    assert next(result.pieces) == "Hello"
+    assert next(result.pieces) == Text("Hello")
     with pytest.raises(EngineError, match=r"sent nothing for 0.5 s \(OPENAI_TIMEOUT\)"):
         next(result.pieces)
     assert time.monotonic() - started < 5

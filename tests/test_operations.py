@@ -22,7 +22,7 @@ from server.settings import Settings
 from tests import tinymodels as tm
 from tests.conftest import ROOT, start_server, stop_server
 from tests.sse import chat, converse, read_events
-from wire.routes import answer_path, stop_path
+from wire.routes import ANSWER, STOP_ANSWER
 
 KEY = "s3cret-key-for-tests"
 
@@ -53,7 +53,7 @@ def test_api_needs_the_key(guarded: tuple[str, Path]) -> None:
     assert httpx.get(f"{url}/v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
     # an answer's id is no key: reading it again or stopping it needs the key too
     for call in (httpx.get, httpx.post):
-        path = answer_path(answer_id) if call is httpx.get else stop_path(answer_id)
+        path = ANSWER.url(answer_id=answer_id) if call is httpx.get else STOP_ANSWER.url(answer_id=answer_id)
         assert call(url + path).status_code == 401, path
         assert call(url + path, headers={"Authorization": f"Bearer {KEY}"}).status_code in (200, 204), path
 

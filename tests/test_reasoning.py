@@ -13,15 +13,15 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from server.reasoning import CLOSE, OPEN, Piece, Splitter, Tagger, opens_thinking
+from server.reasoning import CLOSE, OPEN, Part, Splitter, opens_thinking
 from tests import tinymodels as tm
 from tests.harness import chat, converse, iter_sse, start_server, start_thinking_server, stop_server
 from tests.test_stops import cut
 
 
-def merged(pieces: list[Piece]) -> list[Piece]:
+def merged(pieces: list[Part]) -> list[Part]:
     """Consecutive pieces of one kind as one (how a reader sees them)."""
-    out: list[Piece] = []
+    out: list[Part] = []
     for thought, text in pieces:
         if out and out[-1][0] == thought:
             out[-1] = (thought, out[-1][1] + text)
@@ -30,7 +30,7 @@ def merged(pieces: list[Piece]) -> list[Piece]:
     return out
 
 
-def run(pieces: list[str], thinking: bool = False) -> list[Piece]:
+def run(pieces: list[str], thinking: bool = False) -> list[Part]:
     split = Splitter(thinking)
     out = [p for piece in pieces for p in split.feed(piece)]
     return merged(out + split.flush())
@@ -58,7 +58,7 @@ def test_any_cut_of_a_text_splits_as_the_whole_text_does(case: tuple[str, list[s
     assert whole == reference(text, thinking)
 
 
-def reference(text: str, thinking: bool) -> list[Piece]:
+def reference(text: str, thinking: bool) -> list[Part]:
     """The split of a whole text, written plainly: blocks between tags, each without blank edges
     (a stray `</think>` in the answer is only dropped, and the blank before it)."""
     blocks: list[tuple[bool, str]] = []
@@ -96,7 +96,7 @@ def reference(text: str, thinking: bool) -> list[Piece]:
         (["Let me see", " more"], True, [(True, "Let me see more")]),
     ],
 )
-def test_examples(pieces: list[str], thinking: bool, expected: list[Piece]) -> None:
+def test_examples(pieces: list[str], thinking: bool, expected: list[Part]) -> None:
     assert run(pieces, thinking) == expected
 
 
@@ -118,10 +118,12 @@ def test_a_prompt_opens_thinking_when_its_template_leaves_a_think_block_open(ren
 
 def test_reasoning_reported_apart_is_split_the_same() -> None:
     """llama.cpp's and vLLM's `reasoning_content` deltas, then `content` ones."""
-    tagger = Tagger()
-    deltas = [("Hm", None), (", France.", None), (None, "Paris"), (None, " is lovely.")]
-    assert run([tagger.tagged(r, c) for r, c in deltas]) == [(True, "Hm, France."), (False, "Paris is lovely.")]
-    assert Tagger().tagged(None, "Plain.") == "Plain."
+    split = Splitter()
+    parts = split.feed_thought("Hm") + split.feed_thought(", France. ") + split.feed("\n\nParis")
+    parts += split.feed(" is lovely.") + split.flush()
+    assert merged(parts) == [(True, "Hm, France."), (False, "Paris is lovely.")]
+    split = Splitter()
+    assert split.feed("Plain.") + split.flush() == [(False, "Plain.")]
 
 
 # --- the real server on a tiny thinking model ------------------------------------------------------

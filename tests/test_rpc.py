@@ -154,7 +154,7 @@ def test_loading_events_decode_and_do_not_end_the_stream() -> None:
     done = DoneEvent(
         stop_reason="stop", prompt_tokens=5, completion_tokens=2, ttft_s=0.1, tokens_per_s=20.0, model="tiny.gguf"
     )
-    events = [LoadingEvent("tiny.gguf"), LoadingEvent("tiny.gguf", 0.5), TokenEvent("Paris"), done]
+    events = [LoadingEvent("tiny.gguf"), LoadingEvent("other.gguf"), TokenEvent("Paris"), done]
     assert collect([frame(events)]) == events
 
 

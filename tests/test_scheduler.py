@@ -9,12 +9,12 @@ from collections.abc import Generator, Sequence
 
 import pytest
 
-from server.engines.base import Answer, Prompt, Usage
+from server.engines.base import Generation, Piece, Progress, Prompt, Text, Usage
+from server.events import Done, Failed, Queued
 from server.prompt import SEED
 from server.sampling import Sampling
-from server.scheduler import QueueFull, Scheduler
+from server.scheduler import PROGRESS_EVERY_S, QueueFull, Scheduler
 from tests.conftest import run_async
-from wire.events import DoneEvent, ErrorEvent, QueuedEvent, TokenEvent
 from wire.types import Message
 
 
@@ -41,11 +41,11 @@ class ScriptedEngine:
     def render(self, messages: Sequence[Message], system: str | None) -> Prompt:
         return Prompt(len(messages), (), messages[-1].text)
 
-    def stream(self, prompt: Prompt, sampling: Sampling) -> Answer:
+    def stream(self, prompt: Prompt, sampling: Sampling) -> Generation:
         usage = Usage(prompt_tokens=prompt.n_tokens)
-        return Answer(self._words(str(prompt.payload), sampling, usage), usage)
+        return Generation(self._words(str(prompt.payload), sampling, usage), usage)
 
-    def _words(self, name: str, sampling: Sampling, usage: Usage) -> Generator[str, None, None]:
+    def _words(self, name: str, sampling: Sampling, usage: Usage) -> Generator[Text, None, None]:
         with self.lock:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
@@ -58,7 +58,7 @@ class ScriptedEngine:
                 time.sleep(0.02)
                 usage.completion_tokens += 1
                 self.produced[name] += 1
-                yield f"w{i} "
+                yield Text(f"w{i} ")
             usage.finish_reason = "length"
         finally:
             with self.lock:
@@ -85,10 +85,10 @@ def test_one_at_a_time_first_come_first_served() -> None:
         assert engine.ran == [f"p{i}" for i in range(5)]
         assert engine.max_active == 1
         for i, events in enumerate(results):
-            assert isinstance(events[-1], DoneEvent) and events[-1].stop_reason == "length"
-            queued = [e.position for e in events if isinstance(e, QueuedEvent)]
+            assert isinstance(events[-1], Done) and events[-1].stop_reason == "length"
+            queued = [e.position for e in events if isinstance(e, Queued)]
             assert queued == list(range(i, 0, -1))  # positions count down as the queue moves
-            assert "".join(e.text for e in events if isinstance(e, TokenEvent)) == "w0 w1 w2 w3 w4"
+            assert "".join(e.text for e in events if isinstance(e, Text)) == "w0 w1 w2 w3 w4"
         scheduler.close()
 
     run_async(main())
@@ -101,7 +101,7 @@ def test_full_queue_is_refused_at_once() -> None:
         with pytest.raises(QueueFull):
             admit(scheduler, "one too many")
         for job in jobs:
-            assert isinstance([e async for e in scheduler.events(job)][-1], DoneEvent)
+            assert isinstance([e async for e in scheduler.events(job)][-1], Done)
         admit(scheduler, "room again", 1)
         scheduler.close()
 
@@ -115,11 +115,11 @@ def test_cancelled_while_queued_never_runs() -> None:
         first = admit(scheduler, "first")
         doomed = admit(scheduler, "doomed")
         stream = scheduler.events(doomed)
-        assert await anext(stream) == QueuedEvent(1)
+        assert await anext(stream) == Queued(1)
         await stream.aclose()  # the client went away while waiting
         last = await collect(scheduler, "last", 2)
-        assert isinstance([e async for e in scheduler.events(first)][-1], DoneEvent)
-        assert isinstance(last[-1], DoneEvent)
+        assert isinstance([e async for e in scheduler.events(first)][-1], Done)
+        assert isinstance(last[-1], Done)
         assert engine.ran == ["first", "last"]
         scheduler.close()
 
@@ -132,11 +132,11 @@ def test_cancel_while_running_stops_within_a_token_and_frees_the_model() -> None
         scheduler = Scheduler(engine, queue_size=8)
         job = admit(scheduler, "long", 200)
         stream = scheduler.events(job)
-        assert isinstance(await anext(stream), TokenEvent)
+        assert isinstance(await anext(stream), Text)
         await stream.aclose()
         nxt = await collect(scheduler, "next", 1)
         assert engine.produced["long"] <= 3  # the next request got the model after a token or two
-        assert isinstance(nxt[-1], DoneEvent)
+        assert isinstance(nxt[-1], Done)
         scheduler.close()
 
     run_async(main())
@@ -147,10 +147,10 @@ def test_engine_fault_is_an_error_event_and_the_next_request_is_served() -> None
         engine = ScriptedEngine(fail_at=2)
         scheduler = Scheduler(engine, queue_size=8)
         events = await collect(scheduler, "boom")
-        assert isinstance(events[-1], ErrorEvent) and "scripted fault" in events[-1].message
-        assert [e.text for e in events if isinstance(e, TokenEvent)] == ["w0", " w1"]
+        assert isinstance(events[-1], Failed) and "scripted fault" in events[-1].message
+        assert [e.text for e in events if isinstance(e, Text)] == ["w0", " w1"]
         engine.fail_at = None
-        assert isinstance((await collect(scheduler, "fine"))[-1], DoneEvent)
+        assert isinstance((await collect(scheduler, "fine"))[-1], Done)
         scheduler.close()
 
     run_async(main())
@@ -163,8 +163,8 @@ def test_an_engine_with_parallel_slots_runs_that_many_at_once() -> None:
         results = await asyncio.gather(*(collect(scheduler, f"p{i}") for i in range(7)))
         assert engine.max_active == 3
         assert engine.ran[:3] == ["p0", "p1", "p2"] and sorted(engine.ran) == [f"p{i}" for i in range(7)]
-        assert all(isinstance(events[-1], DoneEvent) for events in results)
-        assert [e for e in results[6] if isinstance(e, QueuedEvent)][0] == QueuedEvent(4)
+        assert all(isinstance(events[-1], Done) for events in results)
+        assert [e for e in results[6] if isinstance(e, Queued)][0] == Queued(4)
         scheduler.close()
         assert engine.closed
 
@@ -178,9 +178,37 @@ def test_answers_wait_rather_than_overflow_the_engines_kv_cache() -> None:
         scheduler = Scheduler(engine, queue_size=8)
         results = await asyncio.gather(*(collect(scheduler, f"p{i}", 5, 40) for i in range(6)))
         assert engine.max_active == 2
-        assert all(isinstance(events[-1], DoneEvent) for events in results)
+        assert all(isinstance(events[-1], Done) for events in results)
         # a job bigger than the whole cache still runs alone (context fitting bounds one chat)
-        assert isinstance((await collect(scheduler, "huge", 5, 500))[-1], DoneEvent)
+        assert isinstance((await collect(scheduler, "huge", 5, 500))[-1], Done)
+        scheduler.close()
+
+    run_async(main())
+
+
+class ReadingEngine(ScriptedEngine):
+    """Reads a 1,000-token prompt in 20 batches of 50, 30 ms each, then answers two words."""
+
+    def _words(self, name: str, sampling: Sampling, usage: Usage) -> Generator[Piece, None, None]:
+        for batch in range(21):
+            yield Progress(batch * 50, 1000, 0)
+            if batch < 20:
+                time.sleep(0.03)
+        yield Text("done ")
+        yield Progress(1000, 1000, 0)  # an engine may report again: nobody needs it after the first text
+        yield Text("now")
+
+
+def test_progress_goes_up_a_few_times_a_second_and_only_before_the_first_text() -> None:
+    async def main() -> None:
+        scheduler = Scheduler(ReadingEngine(), queue_size=8)
+        events = await collect(scheduler, "long")
+        progress = [e for e in events if isinstance(e, Progress)]
+        assert 1 <= len(progress) <= 0.6 / PROGRESS_EVERY_S + 1  # 0.6 s of reading
+        assert all(0 < p.processed < p.total for p in progress)
+        assert [p.processed for p in progress] == sorted(p.processed for p in progress)
+        last_progress = max(i for i, e in enumerate(events) if isinstance(e, Progress))
+        assert last_progress < min(i for i, e in enumerate(events) if isinstance(e, Text))
         scheduler.close()
 
     run_async(main())

@@ -442,8 +442,6 @@ def test_loading_shows_under_the_pending_answer_until_the_first_token() -> None:
 
     chat = apply_event(asked(), LoadingEvent(model="big.gguf"))
     assert chat.turns[-1].note == "Loading big.gguf…" and chat.turns[-1].status == "pending"
-    chat = apply_event(chat, LoadingEvent(model="big.gguf", progress=0.42))
-    assert chat.turns[-1].note == "Loading big.gguf… 42%"
     chat = apply_event(chat, TokenEvent("Hi"))
     assert chat.turns[-1].note == "" and chat.turns[-1].status == "streaming"
     finished = apply_event(chat, DONE)
@@ -713,3 +711,16 @@ def test_markdown_export_names_the_chats_own_system_prompt_and_preset() -> None:
     assert "*No system prompt.*" in lib.export_markdown(configure(answered("q"), "", ""))
     plain = lib.export_markdown(answered("q"))
     assert "System prompt" not in plain and "preset" not in plain  # the global ones are not the chat's
+
+
+def test_a_prompt_being_read_shows_in_the_pending_answer_until_its_first_token() -> None:
+    from wire.events import ProgressEvent
+
+    chat = apply_event(asked(), QueuedEvent(position=2))
+    chat = apply_event(chat, ProgressEvent(processed=256, total=3412, cached=0))
+    assert chat.turns[-1].reading == (256, 3412) and chat.turns[-1].note == "" and chat.turns[-1].status == "pending"
+    chat = apply_event(chat, ProgressEvent(processed=1536, total=3412, cached=0))
+    assert chat.turns[-1].reading == (1536, 3412)
+    chat = apply_event(chat, TokenEvent("Hi"))
+    assert chat.turns[-1].reading is None and chat.turns[-1].status == "streaming"
+    assert apply_event(chat, ProgressEvent(processed=3000, total=3412, cached=0)) is chat  # too late: ignored

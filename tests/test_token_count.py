@@ -18,12 +18,12 @@ from server.engines.loader import plan_engine
 from server.settings import Settings
 from tests import tinymodels as tm
 from tests.harness import chat, converse
-from wire.routes import TOKENS_PATH
+from wire.routes import TOKENS
 from wire.types import MAX_TEXT, SYSTEM_MAX
 
 
 def count(url: str, body: object) -> httpx.Response:
-    return httpx.post(url + TOKENS_PATH, json=body, timeout=60)
+    return httpx.post(url + TOKENS.path, json=body, timeout=60)
 
 
 def test_the_count_is_what_the_prompt_of_that_message_takes(live_server: str) -> None:
@@ -63,7 +63,7 @@ def test_the_overhead_is_that_of_the_chat_s_own_system_prompt(live_server: str) 
     ids=["not-json", "not-a-string", "no-text", "unknown-field", "over-max-text", "over-body-limit", "over-system-max"],
 )
 def test_bad_input_is_a_clear_4xx(live_server: str, body: bytes, status: int, error_type: str) -> None:
-    r = httpx.post(live_server + TOKENS_PATH, content=body, headers={"Content-Type": "application/json"}, timeout=60)
+    r = httpx.post(live_server + TOKENS.path, content=body, headers={"Content-Type": "application/json"}, timeout=60)
     assert r.status_code == status and r.json()["error"]["type"] == error_type
     assert r.json()["error"]["message"]
 
@@ -82,7 +82,7 @@ def test_503_while_starting_then_a_model_not_yet_loaded_is_loaded_to_count(tmp_p
 
     app = create_app(settings, slow_load, lambda exc: None)
     with TestClient(app) as client:
-        r = client.post(TOKENS_PATH, json={"text": "hi"})
+        r = client.post(TOKENS.path, json={"text": "hi"})
         assert r.status_code == 503 and r.json()["error"]["type"] == "model_loading" and r.headers["retry-after"]
         gate.set()
         deadline = time.monotonic() + 30
@@ -91,10 +91,10 @@ def test_503_while_starting_then_a_model_not_yet_loaded_is_loaded_to_count(tmp_p
             time.sleep(0.05)
         loaded = {m["name"]: m["loaded"] for m in client.get("/api/models").json()["models"]}
         assert loaded == {"default.gguf": True, "other.gguf": False}
-        r = client.post(TOKENS_PATH, json={"text": "hi there", "model": "other.gguf"})
+        r = client.post(TOKENS.path, json={"text": "hi there", "model": "other.gguf"})
         assert r.status_code == 200 and r.json()["model"] == "other.gguf" and r.json()["tokens"] > 0
         assert {m["name"]: m["loaded"] for m in client.get("/api/models").json()["models"]}["other.gguf"]
-        r = client.post(TOKENS_PATH, json={"text": "hi", "model": "nope.gguf"})
+        r = client.post(TOKENS.path, json={"text": "hi", "model": "nope.gguf"})
         assert r.status_code == 404 and r.json()["error"]["type"] == "model_not_found"
 
 
@@ -118,6 +118,6 @@ def test_an_engine_fault_is_a_503_with_its_message_never_a_500(tmp_path: Path) -
         while client.get("/health").status_code != 200:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        r = client.post(TOKENS_PATH, json={"text": "hi"})
+        r = client.post(TOKENS.path, json={"text": "hi"})
         assert r.status_code == 503 and r.json()["error"]["type"] == "engine_error"
         assert "the tokenizer went away" in r.json()["error"]["message"]

@@ -1,5 +1,5 @@
-"""What an answer's stream sends, in order: `answer` (its id), then `queued`, `loading`, `token`
-and `thought` events as they come, and last exactly one `done` or `error`."""
+"""What an answer's stream sends, in order: `answer` (its id), then `queued`, `loading`,
+`progress`, `thought` and `token` events as they come, and last exactly one `done` or `error`."""
 
 from __future__ import annotations
 
@@ -28,7 +28,16 @@ class LoadingEvent(Struct):
     """The chat's model is being loaded; the answer follows once it is."""
 
     model: str
-    progress: float | None = None  # 0 to 1, where the engine tells
+
+
+class ProgressEvent(Struct):
+    """How far the model has read the prompt before its first token: `processed` of `total`
+    tokens, `cached` of them restored from its cache rather than read. Sent a few times a second
+    at most, and only while a long prompt is read."""
+
+    processed: int
+    total: int
+    cached: int
 
 
 class DoneEvent(Struct):
@@ -58,6 +67,8 @@ class ErrorBody(Struct):
     error: ErrorEvent
 
 
-Event = TokenEvent | ThoughtEvent | QueuedEvent | LoadingEvent | DoneEvent | ErrorEvent | AnswerEvent
+Event = (
+    TokenEvent | ThoughtEvent | QueuedEvent | LoadingEvent | ProgressEvent | DoneEvent | ErrorEvent | AnswerEvent
+)
 
 

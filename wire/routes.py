@@ -1,47 +1,74 @@
-"""Every route of our API, with its request, response and event types."""
+"""Every route of our API, declared once: its method and path, its request and response types.
+
+The server registers its handlers from these declarations (and from them derives the paths the
+API key guards and the routes its metrics name); the browser builds its calls from the same
+ones, so a URL, a method or a type cannot drift between the two.
+"""
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 from msgspec import Struct
 
-from wire.events import AnswerEvent, DoneEvent, ErrorEvent, Event, LoadingEvent, QueuedEvent, ThoughtEvent, TokenEvent
-from wire.types import ConverseRequest
-
-MODELS_PATH = "/api/models"
-# `GET {ANSWERS_PATH}/{id}`: an answer's events from the start (SSE, as CONVERSE sends them);
-# `POST {ANSWERS_PATH}/{id}/stop`: cancel it (204). Unknown or expired ids: 404 `answer_not_found`.
-ANSWERS_PATH = "/api/answers"
-
-
-def answer_path(answer_id: str) -> str:
-    return f"{ANSWERS_PATH}/{answer_id}"
-
-
-def stop_path(answer_id: str) -> str:
-    return f"{answer_path(answer_id)}/stop"
-
-
-TOKENS_PATH = "/api/tokens"
-
+from wire.events import (
+    AnswerEvent,
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    LoadingEvent,
+    ProgressEvent,
+    QueuedEvent,
+    ThoughtEvent,
+    TokenEvent,
+)
+from wire.types import ConverseRequest, Health, ModelList, TokenCount, TokensRequest
 
 Req = TypeVar("Req", bound=Struct)
+Res = TypeVar("Res", bound=Struct)
 Ev = TypeVar("Ev", bound=Struct)
 
 
-class Rpc(Generic[Req, Ev]):
-    """One streaming RPC: the route, its request type, and its SSE events by name.
+class Route(Generic[Req, Res]):
+    """One route. `path` may hold `{name}` parameters (`url` fills them in); `request` is the
+    type its JSON body decodes as (None: no body), `response` the type of its JSON answer (None:
+    none, e.g. a 204, or an event stream); `guarded`: the API key, when one is set, is required."""
 
-    The server registers a handler for it and the browser builds its stub from it,
-    so the URL, the types and the event names exist in one place only. `Ev` is the
-    union of the event types, so both sides see typed events.
-    """
-
-    def __init__(self, path: str, request: type[Req], events: dict[str, type[Ev]]) -> None:
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        request: type[Req] | None = None,
+        response: type[Res] | None = None,
+        guarded: bool = True,
+    ) -> None:
+        self.method = method
         self.path = path
         self.request = request
+        self.response = response
+        self.guarded = guarded
+
+    def url(self, **params: str) -> str:
+        return self.path.format(**params)
+
+    def decode(self, body: str | bytes) -> Res:
+        """The response body as its declared type (msgspec.DecodeError or ValidationError if it is not)."""
+        if self.response is None:
+            raise TypeError(f"{self.method} {self.path} answers no JSON body")
+        return msgspec.json.decode(body, type=self.response)
+
+
+class Rpc(Route[Req, Ev]):
+    """A streaming route: its answer is server-sent events, named by type.
+
+    `Ev` is the union of the event types, so both sides see typed events.
+    """
+
+    def __init__(
+        self, method: str, path: str, request: type[Req] | None, events: dict[str, type[Ev]]
+    ) -> None:
+        super().__init__(method, path, request)
         self.events = events
         self.event_names: dict[type[Ev], str] = {cls: name for name, cls in events.items()}
         self._decoders: dict[str, msgspec.json.Decoder[Ev]] = {
@@ -58,12 +85,25 @@ class Rpc(Generic[Req, Ev]):
         return decoder.decode(data)
 
 
-CONVERSE: Rpc[ConverseRequest, Event] = Rpc(
-    "/api/converse",
-    ConverseRequest,
-    {
-        "token": TokenEvent, "thought": ThoughtEvent, "queued": QueuedEvent, "loading": LoadingEvent,
-        "done": DoneEvent, "error": ErrorEvent,
-        "answer": AnswerEvent,
-    },
-)
+ANSWER_EVENTS: dict[str, type[Event]] = {
+    "answer": AnswerEvent, "queued": QueuedEvent, "loading": LoadingEvent, "progress": ProgressEvent,
+    "thought": ThoughtEvent, "token": TokenEvent, "done": DoneEvent, "error": ErrorEvent,
+}
+
+HEALTH: Route[Any, Health] = Route("GET", "/health", response=Health, guarded=False)
+"""200 once the default model is up, 503 (with Retry-After) while it loads."""
+
+CONVERSE: Rpc[ConverseRequest, Event] = Rpc("POST", "/api/converse", ConverseRequest, ANSWER_EVENTS)
+"""Start an answer; its first event names it, for ANSWER and STOP_ANSWER."""
+
+ANSWER: Rpc[Any, Event] = Rpc("GET", "/api/answers/{answer_id}", None, ANSWER_EVENTS)
+"""An answer's events from its start, as CONVERSE sent them. Unknown or expired: 404 `answer_not_found`."""
+
+STOP_ANSWER: Route[Any, Any] = Route("POST", "/api/answers/{answer_id}/stop")
+"""Cancel an answer now (204); its readers get `done` with stop reason "cancelled"."""
+
+MODELS: Route[Any, ModelList] = Route("GET", "/api/models", response=ModelList)
+
+TOKENS: Route[TokensRequest, TokenCount] = Route("POST", "/api/tokens", TokensRequest, TokenCount)
+
+ROUTES: tuple[Route[Any, Any], ...] = (HEALTH, CONVERSE, ANSWER, STOP_ANSWER, MODELS, TOKENS)

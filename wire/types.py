@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from msgspec import Meta, Struct
@@ -59,20 +59,25 @@ class ConverseRequest(Struct, forbid_unknown_fields=True, omit_defaults=True):
 
 
 class TemplateInfo(Struct):
-    """The prompt template the server formats chats with, and where it came from."""
+    """The prompt template the server formats chats with, and where it came from, in words: the
+    model file's `tokenizer.chat_template`, "built-in" for the seed's, or a template file's path."""
 
     name: str
-    source: str  # "gguf" (the model file's own), "seed" (ours), or a template file's path
+    source: str
 
 
 class Health(Struct):
-    """`GET /health`. Unknown fields are fine (a newer server may add some); older ones send no template."""
+    """`GET /health`: "ok" once the default model is up (200), "loading" until then (503).
+    Unknown fields are fine (a newer server may add some); older ones send no template."""
 
-    status: str
+    status: Literal["ok", "loading"]
     engine: str | None = None
-    model: str | None = None
-    model_path: str | None = None
+    model: str | None = None  # the default model
+    model_path: str | None = None  # its file (None for a remote model)
     template: TemplateInfo | None = None
+    n_ctx: int | None = None
+    parallel: int | None = None  # answers it streams at once
+    models_loaded: list[str] = msgspec.field(default_factory=list)
 
 
 class ModelInfo(Struct):
@@ -83,7 +88,7 @@ class ModelInfo(Struct):
     reason: str = ""  # why it is not usable
     engine: str = ""
     n_ctx: int = 0
-    template: str = ""  # where its prompt template comes from
+    template: str = ""  # where its prompt template comes from: "gguf" (the file's own), "seed", or a file's path
     loaded: bool = False
 
 

@@ -28,6 +28,7 @@ from client.nodes import El
 from client.state import Chat, Turn, versions_at
 
 PLACEHOLDER = "..."  # shown in the model's bubble until its first token arrives
+READING_BAR = "mt-1 block h-2 w-48 max-w-full accent-blue-600"  # the prompt's reading, under its label
 
 # Full class strings (not built from pieces) so Tailwind's scanner finds them in this file.
 ROW_USER = "flex justify-end"
@@ -102,6 +103,7 @@ class BubbleView:
     thoughts: str = ""  # the model's reasoning, shown folded above its answer
     thinking: bool = False  # thoughts are streaming and no answer text has come yet
     files: tuple[str, ...] = ()  # names of the files attached to a user's message, shown as chips
+    reading: tuple[int, int] | None = None  # (read, of) prompt tokens: a progress bar in place of the placeholder
 
 
 def view_of(
@@ -139,15 +141,21 @@ def _view_of(turn: Turn, last: bool, busy: bool, rich: bool, versions: tuple[int
     md = rich and turn.status in ("streaming", "done", "stopped")
     if not md:
         look = f"{look} {PLAIN}"
-    text = PLACEHOLDER if pending and not turn.text else turn.text
+    reading = turn.reading if pending and not turn.text else None
+    text = reading_label(reading) if reading else PLACEHOLDER if pending and not turn.text else turn.text
     if turn.status not in ("pending", "streaming"):
         actions += (COPY, REGENERATE) if last else (COPY,)
     note = " · ".join(part for part in (turn.model, turn.note) if part)  # which model wrote it, beside its stats
     thinking = turn.status == "streaming" and not turn.text
     return BubbleView(
         "model", turn.status, ROW_MODEL, COL_MODEL, f"{BUBBLE_BASE} {look}", text, note, md, actions,
-        thoughts=turn.thoughts, thinking=thinking,
+        thoughts=turn.thoughts, thinking=thinking, reading=reading,
     )
+
+
+def reading_label(reading: tuple[int, int]) -> str:
+    read, of = reading
+    return f"Reading the conversation… {read:,} / {of:,} tokens"
 
 
 def build(document: Any, parent: Any, nodes: list[El | str]) -> None:
@@ -329,6 +337,15 @@ class ChatArea:
         self._messages.append(row)
         return row, column, bubble, note, actions
 
+    @staticmethod
+    def _show_reading(document: Any, bubble: Any, reading: tuple[int, int]) -> None:
+        bar = document.createElement("progress")
+        bar.dataset.part = "reading"
+        bar.className = READING_BAR
+        bar.max, bar.value = reading[1], reading[0]
+        bar.setAttribute("aria-label", "Prompt read")
+        bubble.append(bar)
+
     def _update(
         self, parts: tuple[Any, Any, Any, Any, Any], view: BubbleView, old: BubbleView | None, index: int
     ) -> None:
@@ -351,6 +368,8 @@ class ChatArea:
             else:
                 bubble.textContent = view.text
                 bubble.dataset.markdown = "false"
+            if view.reading:
+                self._show_reading(document, bubble, view.reading)
         # A message of files only: their chips say it all; an answer that only thinks so far: its thoughts alone.
         bubble.hidden = not view.text and bool(view.files or view.thoughts)
         if view.thoughts or index in self._thoughts:

@@ -1,7 +1,9 @@
 """The engine protocol: everything above it (context fitting, stops, scheduling, streaming) is shared.
 
 An engine renders a chat into a `Prompt` (its own form: token ids, text or messages, with the
-token count that context fitting needs), then streams the answer to that prompt as an `Answer`.
+token count that context fitting needs), then streams the answer to that prompt as a
+`Generation` of typed pieces: answer `Text`, `Thought`s reported apart, whole `ToolCall`s and
+prompt-reading `Progress`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class TemplateError(EngineError):
 
 
 @dataclass(frozen=True)
-class TemplateInfo:
+class PromptTemplate:
     """The prompt template in use and where it came from (shown by /health and the page)."""
 
     name: str
@@ -59,18 +61,52 @@ class Usage:
     prompt_tokens_evaluated: int = 0
     completion_tokens: int = 0
     finish_reason: FinishReason = "stop"
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # OpenAI's shape, whole
+
+
+@dataclass(frozen=True)
+class Text:
+    """The model's text, in whole UTF-8 characters. Where the prompt may think it may hold think
+    tags, which the scheduler splits off; stop markers are hidden there too."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Thought:
+    """Reasoning the engine reports apart from the answer (llama.cpp's and vLLM's `reasoning_content`)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One whole tool call, in OpenAI's shape (`id`, `type`, `function` with `name` and `arguments`)."""
+
+    call: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the engine has read the prompt: `processed` of `total` tokens, `cached` of them
+    restored from its cache rather than read."""
+
+    processed: int
+    total: int
+    cached: int
+
+
+Piece = Text | Thought | ToolCall | Progress
 
 
 @dataclass
-class Answer:
-    """A running answer: iterate for text pieces (whole UTF-8 characters); closing the pieces
-    cancels the answer and frees the engine's slot."""
+class Generation:
+    """A running answer: iterate for its pieces; closing it cancels the answer and frees the
+    engine's slot."""
 
-    pieces: Generator[str, None, None]
+    pieces: Generator[Piece, None, None]
     usage: Usage = field(default_factory=Usage)
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[Piece]:
         return self.pieces
 
     def close(self) -> None:
@@ -101,7 +137,7 @@ class Engine(Protocol):
         ...
 
     @property
-    def template(self) -> TemplateInfo: ...
+    def template(self) -> PromptTemplate: ...
 
     @property
     def supports(self) -> frozenset[str]:
@@ -113,9 +149,10 @@ class Engine(Protocol):
         """The prompt for `messages` (the last one is the user's), counted in tokens."""
         ...
 
-    def stream(self, prompt: Prompt, sampling: Sampling) -> Answer:
+    def stream(self, prompt: Prompt, sampling: Sampling) -> Generation:
         """Start answering `prompt`; generation ends at end of turn or `sampling.max_tokens`.
-        Stop markers are handled above the engine."""
+        An engine may stop at `prompt.stops` itself, to stop generating early; the scheduler
+        hides a marker either way, however the text is cut."""
         ...
 
     def close(self) -> None:

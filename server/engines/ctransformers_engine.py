@@ -36,7 +36,7 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
-from server.engines.base import Answer, EngineError, ModelLoadError, Prompt, Usage
+from server.engines.base import EngineError, Generation, ModelLoadError, Prompt, Text, Usage
 from server.engines.gguf import read_header
 from server.engines.magic import magic_name
 from server.engines.native import capture_native_output
@@ -242,13 +242,13 @@ class CTransformersEngine:
         tokens = self.tokenize(build_prompt(messages, system), add_bos=self.add_bos)
         return Prompt(len(tokens), STOP_MARKERS, tokens, may_think=False)  # the seed's prompt: no thoughts
 
-    def stream(self, prompt: Prompt, sampling: Sampling) -> Answer:
+    def stream(self, prompt: Prompt, sampling: Sampling) -> Generation:
         """Answer in whole UTF-8 characters (see the protocol); one answer at a time."""
         assert isinstance(prompt.payload, list)
         usage = Usage(prompt_tokens=len(prompt.payload))
-        return Answer(self._one_at_a_time(prompt.payload, sampling, usage), usage)
+        return Generation(self._one_at_a_time(prompt.payload, sampling, usage), usage)
 
-    def _one_at_a_time(self, tokens: list[int], sampling: Sampling, usage: Usage) -> Generator[str, None, None]:
+    def _one_at_a_time(self, tokens: list[int], sampling: Sampling, usage: Usage) -> Generator[Text, None, None]:
         if not self._busy.acquire(blocking=False):
             raise EngineError("the ctransformers engine runs one generation at a time")
         try:
@@ -256,7 +256,7 @@ class CTransformersEngine:
         finally:
             self._busy.release()
 
-    def _generate(self, tokens: list[int], sampling: Sampling, usage: Usage) -> Generator[str, None, None]:
+    def _generate(self, tokens: list[int], sampling: Sampling, usage: Usage) -> Generator[Text, None, None]:
         if not tokens:
             raise EngineError("the prompt is empty")
         room = self.n_ctx - len(tokens)
@@ -302,7 +302,7 @@ class CTransformersEngine:
             usage.completion_tokens += 1
             text = decoder.decode(self.detokenize(token))  # holds an incomplete character
             if text:
-                yield text
+                yield Text(text)
             if usage.completion_tokens >= limit:
                 return  # "length"; an incomplete last character is dropped, never U+FFFD
             self._eval([token], len(self._past))

@@ -28,11 +28,24 @@ from typing import Any
 
 import httpx
 
-from server.engines.base import Answer, EngineError, ModelLoadError, Prompt, TemplateError, TemplateInfo, Usage
+from server.engines.base import (
+    EngineError,
+    Generation,
+    ModelLoadError,
+    Piece,
+    Progress,
+    Prompt,
+    PromptTemplate,
+    TemplateError,
+    Text,
+    Thought,
+    ToolCall,
+    Usage,
+)
 from server.engines.gguf import read_header
 from server.engines.native import capture_native_output
 from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt, defuse, merge_turns
-from server.reasoning import OPEN, Tagger, opens_thinking
+from server.reasoning import OPEN, opens_thinking
 from server.sampling import Sampling
 from wire.types import Message
 
@@ -40,7 +53,17 @@ log = logging.getLogger("snake_llama")
 
 SENTINEL = re.compile("\ue000(\\d+)\ue001")  # private-use characters: no template writes them
 CLOSE_TIMEOUT = 10.0
+# llama.cpp reports a prompt's progress, and so can be cancelled, once per batch: on a CPU a
+# batch this size takes about a second, so Stop frees the model within one while a long prompt
+# is read. A GPU reads llama.cpp's default batch (2048) faster than that.
+CPU_PROMPT_BATCH = 256
 LISTENER = "http://localhost"  # the host is a formality: requests go to the Unix socket
+
+
+def _has_gpu(xllamacpp: Any) -> bool:
+    """Whether this build of xllamacpp sees a GPU (a CPU wheel sees none, whatever N_GPU_LAYERS says)."""
+    cpu = xllamacpp.ggml_backend_dev_type.GGML_BACKEND_DEVICE_TYPE_CPU
+    return any(device.get("type") != cpu for device in xllamacpp.get_device_info())
 
 
 def sentinel(i: int) -> str:
@@ -138,6 +161,8 @@ class LlamaCppEngine:
         # one): clearing them at every new answer would make chats taking turns re-read everything.
         params.cache_idle_slots = False
         params.n_gpu_layers = n_gpu_layers
+        if n_gpu_layers == 0 or not _has_gpu(xllamacpp):
+            params.n_batch = min(params.n_batch, CPU_PROMPT_BATCH)
         params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads or os.cpu_count() or 1
         params.chat_template = jinja or ""
         params.hostnames = [os.path.join(self._dir, "llama.sock")]
@@ -186,17 +211,17 @@ class LlamaCppEngine:
         )
 
     @staticmethod
-    def _pick_template(path: Path, meta: dict[str, Any], choice: str) -> tuple[str | None, TemplateInfo]:
+    def _pick_template(path: Path, meta: dict[str, Any], choice: str) -> tuple[str | None, PromptTemplate]:
         """The Jinja source to give llama.cpp (None: the model's own, or the seed's template when
         the answer is `SEED`) and how to name it."""
         if choice == "seed":
             return None, SEED
         if choice == "auto":
             if isinstance(meta.get("tokenizer.chat_template"), str):
-                return None, TemplateInfo("the model's own chat template", f"{path.name}: tokenizer.chat_template")
+                return None, PromptTemplate("the model's own chat template", f"{path.name}: tokenizer.chat_template")
             return None, SEED
         file = Path(choice).expanduser()
-        return file.read_text(), TemplateInfo(file.name, str(file))
+        return file.read_text(), PromptTemplate(file.name, str(file))
 
     # -- tokens and templates --------------------------------------------------------------
 
@@ -273,7 +298,7 @@ class LlamaCppEngine:
 
     # -- answers ---------------------------------------------------------------------------
 
-    def stream(self, prompt: Prompt, sampling: Sampling) -> Answer:
+    def stream(self, prompt: Prompt, sampling: Sampling) -> Generation:
         usage = Usage(prompt_tokens=prompt.n_tokens, prompt_tokens_evaluated=prompt.n_tokens)
         if isinstance(prompt.payload, dict):  # an OpenAI chat request (render_chat)
             request: dict[str, Any] = dict(prompt.payload)
@@ -282,6 +307,7 @@ class LlamaCppEngine:
         request |= {
             "stream": True,
             "stream_options": {"include_usage": True},
+            "return_progress": True,  # a chunk per batch of the prompt: Stop need not wait for all of it
             "max_tokens": sampling.max_tokens,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
@@ -293,9 +319,9 @@ class LlamaCppEngine:
             request["seed"] = sampling.seed
         if sampling.json_schema is not None:
             request["json_schema"] = sampling.json_schema
-        return Answer(self._relay(request, usage), usage)
+        return Generation(self._run(request, usage), usage)
 
-    def _relay(self, request: dict[str, Any], usage: Usage) -> Generator[str, None, None]:
+    def _run(self, request: dict[str, Any], usage: Usage) -> Generator[Piece, None, None]:
         """Run the request on a thread of its own (the native call blocks until the answer ends)
         and pass its chunks on; leaving early tells llama.cpp to cancel at its next token."""
         chunks: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
@@ -324,10 +350,12 @@ class LlamaCppEngine:
         thread = threading.Thread(target=run, name="llama.cpp answer", daemon=True)
         self._answers.add(thread)
         thread.start()
-        tagger = Tagger()  # llama.cpp's chat path reports a thinking model's reasoning apart
+        calls: list[dict[str, Any]] = []  # llama.cpp streams a tool call in pieces: pass on whole ones
         try:
             while (chunk := chunks.get()) is not None:
-                yield from self._read(chunk, usage, tagger)
+                yield from self._read(chunk, usage, calls)
+            for call in calls:
+                yield ToolCall(call)
         finally:
             done.set()
             # llama.cpp lets go of the slot at its next token; until then the slot is not free,
@@ -335,18 +363,26 @@ class LlamaCppEngine:
             thread.join()
 
     @staticmethod
-    def _read(chunk: dict[str, Any], usage: Usage, tagger: Tagger) -> Generator[str, None, None]:
+    def _read(chunk: dict[str, Any], usage: Usage, calls: list[dict[str, Any]]) -> Generator[Piece, None, None]:
         error = chunk.get("error")
         if error is not None:
             raise EngineError(str(error.get("message", error)) if isinstance(error, dict) else str(error))
+        progress = chunk.get("prompt_progress")
+        if isinstance(progress, dict):
+            processed, total, cache = (int(progress.get(key, 0)) for key in ("processed", "total", "cache"))
+            yield Progress(processed, total, cache)
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
-            text = choice.get("text") or tagger.tagged(delta.get("reasoning_content"), delta.get("content"))
-            if text:
+            # the chat path (tools) reports a thinking model's reasoning apart from its answer
+            reasoning, text = delta.get("reasoning_content"), choice.get("text") or delta.get("content")
+            if reasoning or text:
                 usage.completion_tokens += 1
-                yield text
+            if reasoning:
+                yield Thought(reasoning)
+            if text:
+                yield Text(text)
             for call in delta.get("tool_calls") or ():
-                add_tool_call(usage.tool_calls, call)
+                add_tool_call(calls, call)
             if choice.get("finish_reason"):
                 usage.finish_reason = "length" if choice["finish_reason"] == "length" else "stop"
         counts = chunk.get("usage")

@@ -31,7 +31,6 @@ def plan_engine(settings: Settings) -> EngineLoader:
         remote = OpenAIEngine.connect(settings)  # a quick check: an unreachable remote stops us here
         return lambda: remote
     path = resolve_model_path(settings)
-    settings.model_path = str(path)
     kind = settings.engine
     if kind == "auto":
         from server.engines.magic import detect_format

@@ -25,9 +25,18 @@ from typing import Any
 
 import httpx
 
-from server.engines.base import Answer, EngineError, ModelLoadError, Prompt, TemplateInfo, Usage
+from server.engines.base import (
+    EngineError,
+    Generation,
+    ModelLoadError,
+    Piece,
+    Prompt,
+    PromptTemplate,
+    Text,
+    Thought,
+    Usage,
+)
 from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt, defuse, merge_turns
-from server.reasoning import Tagger
 from server.sampling import Sampling
 from server.settings import Settings
 from wire.types import Message
@@ -105,7 +114,7 @@ class OpenAIEngine:
         # answers streamed at once: the remote's slots (llama-server --parallel N), or vLLM's batch
         self.parallel = settings.openai_parallel
         self.chat = settings.openai_prompt != "text"
-        self.template = TemplateInfo("the remote's chat template", self.base_url) if self.chat else SEED
+        self.template = PromptTemplate("the remote's chat template", self.base_url) if self.chat else SEED
         headers = {"Authorization": f"Bearer {settings.openai_api_key}"} if settings.openai_api_key else {}
         timeout = httpx.Timeout(settings.openai_timeout, connect=CONNECT_TIMEOUT)
         # One client for the answers (as many connections as answers run), one for counting,
@@ -265,11 +274,11 @@ class OpenAIEngine:
             body["repetition_penalty"] = sampling.repeat_penalty  # vLLM, TGI
         return body
 
-    def stream(self, prompt: Prompt, sampling: Sampling) -> Answer:
+    def stream(self, prompt: Prompt, sampling: Sampling) -> Generation:
         usage = Usage(prompt_tokens=prompt.n_tokens, prompt_tokens_evaluated=prompt.n_tokens)
-        return Answer(self._answer(prompt, sampling, usage), usage)
+        return Generation(self._answer(prompt, sampling, usage), usage)
 
-    def _answer(self, prompt: Prompt, sampling: Sampling, usage: Usage) -> Generator[str, None, None]:
+    def _answer(self, prompt: Prompt, sampling: Sampling, usage: Usage) -> Generator[Piece, None, None]:
         url = f"{self.base_url}/chat/completions" if self.chat else f"{self.base_url}/completions"
         body = self._request(prompt, sampling)
         try:
@@ -304,10 +313,9 @@ class OpenAIEngine:
             f"the remote model server at {url} answered HTTP {response.status_code}: {_error_text(response)}"
         )
 
-    def _read_events(self, response: httpx.Response, usage: Usage, url: str) -> Generator[str, None, None]:
+    def _read_events(self, response: httpx.Response, usage: Usage, url: str) -> Generator[Piece, None, None]:
         counted = 0
         finished = False
-        tagger = Tagger()
         for line in response.iter_lines():
             if not line.startswith("data:"):
                 continue  # blank separators, comments, `event:` names
@@ -327,17 +335,14 @@ class OpenAIEngine:
             for choice in chunk.get("choices") or ():
                 if not isinstance(choice, dict):
                     continue
-                delta = choice.get("delta")
-                if self.chat and isinstance(delta, dict):
-                    # reasoning apart from the answer: llama.cpp and older vLLM name it reasoning_content
-                    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                    text: object = tagger.tagged(reasoning, delta.get("content"))
-                else:
-                    text = None if self.chat else choice.get("text")
-                if isinstance(text, str) and text:
+                reasoning, text = self._texts(choice)
+                if reasoning or text:
                     counted += 1
                     usage.completion_tokens = max(usage.completion_tokens, counted)
-                    yield text
+                if reasoning:
+                    yield Thought(reasoning)
+                if text:
+                    yield Text(text)
                 reason = choice.get("finish_reason")
                 if reason:
                     finished = True
@@ -346,6 +351,18 @@ class OpenAIEngine:
         else:
             if not finished:
                 raise EngineError(f"the remote model server at {url} ended the stream mid-answer")
+
+    def _texts(self, choice: dict[str, Any]) -> tuple[str, str]:
+        """A streamed choice's reasoning and answer text ("" for none or a malformed field)."""
+        delta = choice.get("delta")
+        if not self.chat:
+            reasoning, text = None, choice.get("text")
+        elif isinstance(delta, dict):
+            # reasoning apart from the answer: llama.cpp and older vLLM name it reasoning_content
+            reasoning, text = delta.get("reasoning_content") or delta.get("reasoning"), delta.get("content")
+        else:
+            reasoning = text = None
+        return (reasoning if isinstance(reasoning, str) else ""), (text if isinstance(text, str) else "")
 
     @staticmethod
     def _read_usage(chunk: dict[str, Any], usage: Usage) -> None:
