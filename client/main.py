@@ -155,7 +155,7 @@ async def start(typed_ahead: str | None) -> App:
     attached.enable()
     document.body.dataset.ready = "true"  # for people and tests: Python is up
     boot.reach(boot.READY)
-    app.resume_answers()  # answers that were on their way when the page went away
+    app.streams.resume_all()  # answers that were on their way when the page went away
     app.spawn(app.check_health())
     app.spawn(enable_markdown())
     devreload.start(app.spawn)

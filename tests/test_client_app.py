@@ -11,12 +11,13 @@ import pytest
 
 from client import library as lib
 from client import settings
-from client.app import API_KEY, LAST_MODEL, NEEDS_KEY, NO_SERVER, UNREACHABLE, App, KeyRequest
+from client.app import API_KEY, LAST_MODEL, NO_SERVER, App
 from client.attachments import Attachment, Picked
 from client.components.api_key_dialog import ASK, REFUSED, title_for
 from client.presets import BUILT_IN
 from client.rpc import UNAUTHORIZED, Client
 from client.state import INTERRUPTED, Chat, Turn
+from client.streams import NEEDS_KEY, UNREACHABLE, KeyRequest
 from tests.conftest import run_async
 from wire.events import AnswerEvent, DoneEvent, ErrorEvent, Event, LoadingEvent, TokenEvent
 from wire.types import (
@@ -265,7 +266,7 @@ def test_a_401_while_resuming_asks_for_the_key_and_is_no_lost_answer() -> None:
     async def run() -> None:
         server = FakeServer([ErrorEvent(type=UNAUTHORIZED, message="missing key")])
         app = App(server, reloaded_mid_answer("The wh"))
-        app.resume_answers()
+        app.streams.resume_all()
         await settle(app)
         assert app.key_request() == KeyRequest("c1", wrong=False)
         last = app.current.turns[-1]
@@ -286,7 +287,7 @@ def test_a_reloaded_page_resumes_its_answer_from_the_start() -> None:
         server = FakeServer([AnswerEvent("a1"), TokenEvent(text="The whole"), TokenEvent(text=" answer"), DONE])
         app = App(server, reloaded_mid_answer("The wh"))
         assert app.current.busy  # not marked interrupted: it is on its way still
-        app.resume_answers()
+        app.streams.resume_all()
         await settle(app)
         last = app.current.turns[-1]
         assert server.resumed == ["a1"] and server.calls == []  # read again, not asked again
@@ -299,7 +300,7 @@ def test_an_answer_the_server_let_go_is_interrupted() -> None:
     async def run() -> None:
         server = FakeServer([ErrorEvent(type="answer_not_found", message="no such answer")])
         app = App(server, reloaded_mid_answer("The wh"))
-        app.resume_answers()
+        app.streams.resume_all()
         await settle(app)
         last = app.current.turns[-1]
         assert last.text == "The wh" and last.status == "stopped" and last.note == INTERRUPTED
