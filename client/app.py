@@ -3,9 +3,9 @@
 All chats live in one reaktiv Signal, `library`; settings in another; what the banner says and
 whether an API key is wanted are signals too. Components only render these (through Effects)
 or change them (through the methods here, which apply the pure transitions of client.state and
-client.library). Each answer's stream is folded into *its* chat by id, so switching chats
-mid-answer is harmless. Saving to IndexedDB is an Effect too (client.storage), not a second
-source of truth.
+client.library). The answers on their way are followed by `streams` (client.streams), each
+into *its* chat by id, so switching chats mid-answer is harmless. Saving to IndexedDB is an
+Effect too (client.storage), not a second source of truth.
 
 The browser comes in through two objects only, the RPC `Client` and the `Store`; tests hand in
 fakes, so this module runs on CPython.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -26,42 +26,18 @@ from reaktiv import Signal
 from client import attachments, presets, settings
 from client import library as lib
 from client.attachments import Pending, Picked, Refused
-from client.rpc import UNAUTHORIZED, Client
-from client.state import (
-    INTERRUPTED,
-    Chat,
-    apply_event,
-    choose_model,
-    configure,
-    edit,
-    fail,
-    regenerate,
-    replay,
-    request_for,
-    resumable,
-    stop,
-    submit,
-    switch_version,
-)
+from client.rpc import Client
+from client.state import Chat, choose_model, configure, edit, regenerate, request_for, submit, switch_version
 from client.storage import Store
-from wire.events import AnswerEvent, ErrorEvent, Event
-from wire.types import MAX_TEXT, Health, ModelList, SamplingParams, TokensRequest
+from client.streams import AnswerStreams, KeyRequest
+from wire.events import ErrorEvent
+from wire.types import MAX_TEXT, ConverseRequest, Health, ModelList, SamplingParams, TokensRequest
 
 T = TypeVar("T")
 
 API_KEY = "api_key"  # the store's key for the API key
 LAST_MODEL = "last_model"  # the store's key for the model last picked or sent with: new chats start on it
-UNREACHABLE = "Cannot reach the server."
 NO_SERVER = "Cannot reach the server. Is `make run` running?"
-NEEDS_KEY = "This server needs an API key."
-
-
-@dataclass(frozen=True)
-class KeyRequest:
-    """The server refused an answer for want of an API key: ask for one, then retry `chat_id`."""
-
-    chat_id: str
-    wrong: bool  # a key was sent, and refused
 
 
 @dataclass(frozen=True)
@@ -69,13 +45,6 @@ class ExportFile:
     text: str
     filename: str
     mime: str
-
-
-async def _close(events: AsyncIterator[Event]) -> None:
-    """Close a stream read only in part (an async generator: rpc aborts its fetch when closed)."""
-    aclose = getattr(events, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 class App:
@@ -99,10 +68,15 @@ class App:
         # Tasks, effects and JS proxies must stay referenced: asyncio, reaktiv and JS hold them weakly.
         self.tasks: set[asyncio.Task[Any]] = set()
         self._kept: list[object] = []
-        self._streams: dict[str, asyncio.Task[None]] = {}  # chat id -> its answer being streamed
-        self._unheard: set[asyncio.Task[Any]] = set()  # answers streamed that no event came from yet
-        # Answers stopped before their first event: read on to it, only to learn the id to stop them by.
-        self._unnamed_stops: set[asyncio.Task[Any]] = set()
+        self.streams = AnswerStreams(
+            client,
+            self.library,
+            self.spawn,
+            request=self._request_for,
+            default_model=self.default_model,
+            banner=self.banner,
+            key_request=self.key_request,
+        )
         self._edit_files: tuple[Pending, ...] = ()  # the files the message being edited brought along
         self._attaching = asyncio.Lock()
 
@@ -123,79 +97,16 @@ class App:
     def change(self, chat_id: str, transition: Callable[[Chat], Chat]) -> None:
         self.library.set(lib.update(self.library(), chat_id, transition))
 
-    # Answers.
+    # Answers (each one's stream is followed by client.streams).
 
-    async def answer(self, chat_id: str) -> None:
-        """Stream the model's answer to the last user message of chat `chat_id` into it."""
-        chat = lib.find(self.library(), chat_id)
-        if chat is None:
-            return
-        params = presets.params_for(chat, self.params(), self.presets())
-        await self._follow(chat_id, self.client.converse(request_for(chat, params)), self._asked(chat))
-
-    async def resume(self, chat_id: str, answer_id: str) -> None:
-        """Read chat `chat_id`'s answer `answer_id` again from its start (the page was reloaded while it
-        came); the answer is interrupted where the server no longer has it."""
-        chat = lib.find(self.library(), chat_id)
-        if chat is None:
-            return
-        await self._follow(chat_id, self.client.resume(answer_id), self._asked(chat), resumed=True)
-
-    def resume_answers(self) -> None:
-        """At start: resume every answer that was on its way when the page went away."""
-        for chat in self.library().chats:
-            answer_id = resumable(chat)
-            if answer_id:
-                self._streams[chat.id] = self.spawn(self.resume(chat.id, answer_id))
-
-    def _asked(self, chat: Chat) -> str:
-        return chat.model or self.default_model()  # recorded on the answer if the server does not say
-
-    async def _follow(self, chat_id: str, events: AsyncIterator[Event], asked: str, resumed: bool = False) -> None:
-        """Fold `events` into chat `chat_id`; `resumed`: they replay the answer from its start."""
-        me = asyncio.current_task()
-        assert me is not None  # always run as a task (start_answer, resume_answers)
-        self._unheard.add(me)
-        try:
-            async for event in events:
-                self._unheard.discard(me)
-                if me in self._unnamed_stops:  # Stop came before the id: this event brings it, or none will
-                    if isinstance(event, AnswerEvent):
-                        self.spawn(self.client.stop(event.id))  # left alone, it would run on for the grace period
-                    await _close(events)  # now, not when collected: the fetch is aborted
-                    return
-                if isinstance(event, ErrorEvent) and event.type == "network":
-                    self.banner.set(UNREACHABLE)
-                # Before the `resumed` check: a 401 asks for the key, it does not mean the answer is gone.
-                if isinstance(event, ErrorEvent) and event.type == UNAUTHORIZED:
-                    self.change(chat_id, lambda c: fail(c, NEEDS_KEY))
-                    self.key_request.set(KeyRequest(chat_id, wrong=bool(self.client.api_key)))
-                    return
-                if resumed:  # the first event says whether the server still has the answer
-                    resumed = False
-                    if isinstance(event, ErrorEvent):
-                        self.change(chat_id, partial(stop, why=INTERRUPTED, model=asked))
-                        return
-                    self.change(chat_id, replay)
-                self.change(chat_id, partial(apply_event, event=event, asked=asked))
-        except asyncio.CancelledError:  # Stop: the server was asked to cancel, and rpc aborted the request
-            self.change(chat_id, partial(stop, model=asked))
-            raise
-        except Exception as exc:  # a bug, not a server error: still never leave the chat stuck
-            message = f"Error in the page: {exc!r}"
-            self.change(chat_id, lambda c: fail(c, message))
-            raise
-        finally:
-            self._unnamed_stops.discard(me)
-            self._unheard.discard(me)
-            if self._streams.get(chat_id) is me:  # not a newer answer's task
-                del self._streams[chat_id]
+    def _request_for(self, chat: Chat) -> ConverseRequest:
+        return request_for(chat, presets.params_for(chat, self.params(), self.presets()))
 
     def start_answer(self, chat_id: str) -> None:
         chat = lib.find(self.library(), chat_id)
         if chat is not None:
             self.remember_model(chat.model)  # the last model used: where a new chat starts
-        self._streams[chat_id] = self.spawn(self.answer(chat_id))
+        self.streams.start(chat_id)
 
     def send(self, text: str) -> bool:
         """Send `text` in the open chat (a new one if none), or replace the message being edited;
@@ -223,27 +134,9 @@ class App:
         return True
 
     def stop_answer(self) -> None:
-        """Stop the open chat's answer; with none streaming, leave editing.
-
-        The server is asked to cancel it (leaving it alone would keep it going for the grace period
-        a reload gets), and the answer stops here at once, whatever the server says. Before the
-        server has named the answer (no event yet) there is no id to ask with: the stream is read on,
-        folding nothing, up to its first event, which from our server names it; then it is stopped by
-        that id."""
-        chat_id = self.library().open_id
-        task = self._streams.get(chat_id)
-        if task is None:
+        """Stop the open chat's answer (client.streams.AnswerStreams.stop); with none streaming, leave editing."""
+        if not self.streams.stop(self.library().open_id):
             self.end_edit()
-            return
-        answer_id = resumable(self.current)
-        if answer_id or task not in self._unheard:  # named, or from a server that names none
-            if answer_id:
-                self.spawn(self.client.stop(answer_id))
-            task.cancel()
-            return
-        del self._streams[chat_id]  # a new answer may start in this chat at once
-        self._unnamed_stops.add(task)
-        self.change(chat_id, partial(stop, model=self._asked(self.current)))
 
     def regenerate(self, chat_id: str) -> None:
         chat = lib.find(self.library(), chat_id)

@@ -135,7 +135,7 @@ def records(library: Library) -> dict[str, str]:
 
 def from_records(stored: dict[str, object]) -> Library:
     """Rebuild the library; unreadable records are skipped, mid-stream answers the server named are
-    kept for the app to resume (client.app.App.resume_answers), others marked interrupted."""
+    kept for the app to resume (client.streams.AnswerStreams.resume_all), others marked interrupted."""
     chats = []
     for key, value in stored.items():
         if not key.startswith(CHAT_PREFIX) or not isinstance(value, str):

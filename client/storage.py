@@ -3,7 +3,7 @@
 The page calls `Saver.changed()` on every change of the library. A finished change is written
 at once; while an answer streams, writes are at most one per `interval` seconds, so a reload
 mid-answer still finds most of it. The id the server gives an answer is written at once, so that
-even a reload right after sending finds the answer to resume (client.app.App.resume_answers).
+even a reload right after sending finds the answer to resume (client.streams.AnswerStreams.resume_all).
 Only records that differ from what was last written go to the database.
 """
 

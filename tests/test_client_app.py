@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -11,17 +10,17 @@ import pytest
 
 from client import library as lib
 from client import settings
-from client.app import API_KEY, LAST_MODEL, NEEDS_KEY, NO_SERVER, UNREACHABLE, App, KeyRequest
+from client.app import API_KEY, LAST_MODEL, NO_SERVER, App
 from client.attachments import Attachment, Picked
 from client.components.api_key_dialog import ASK, REFUSED, title_for
 from client.presets import BUILT_IN
-from client.rpc import UNAUTHORIZED, Client
-from client.state import INTERRUPTED, Chat, Turn
+from client.rpc import UNAUTHORIZED
+from client.streams import NEEDS_KEY, UNREACHABLE, KeyRequest
 from tests.conftest import run_async
-from wire.events import AnswerEvent, DoneEvent, ErrorEvent, Event, LoadingEvent, TokenEvent
+from tests.test_client_streams import DONE, FakeServer, mid_answer
+from wire.events import DoneEvent, ErrorEvent, Event, LoadingEvent, TokenEvent
 from wire.types import (
     MAX_TEXT,
-    ConverseRequest,
     Health,
     ModelInfo,
     ModelList,
@@ -31,9 +30,6 @@ from wire.types import (
     TokensRequest,
 )
 
-UP = Health(status="ok")
-DONE = DoneEvent(stop_reason="stop", prompt_tokens=3, completion_tokens=1, ttft_s=0.1, tokens_per_s=10.0)
-
 
 class FakeStore(dict[str, Any]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -42,47 +38,6 @@ class FakeStore(dict[str, Any]):
 
     async def sync(self) -> None:
         self.syncs += 1
-
-
-class FakeServer(Client):
-    """Answers every call (a new answer or one read again) with the next scripted list of events;
-    records keys, requests, and the answers read again or stopped."""
-
-    def __init__(self, *answers: list[Event], health: Health | None = UP, models: ModelList | None = None) -> None:
-        super().__init__()
-        self.answers = list(answers)
-        self.said = health
-        self.offered = models  # None: an older server, without GET /api/models
-        self.calls: list[tuple[str, ConverseRequest]] = []
-        self.resumed: list[str] = []
-        self.stopped: list[str] = []
-
-    def converse(self, request: ConverseRequest) -> AsyncIterator[Event]:
-        self.calls.append((self.api_key, request))
-        return self.next_answer()
-
-    def next_answer(self) -> AsyncIterator[Event]:
-        events = self.answers.pop(0)
-
-        async def stream() -> AsyncIterator[Event]:
-            for event in events:
-                yield event
-
-        return stream()
-
-    def resume(self, answer_id: str) -> AsyncIterator[Event]:
-        self.resumed.append(answer_id)
-        return self.next_answer()
-
-    async def stop(self, answer_id: str) -> bool:
-        self.stopped.append(answer_id)
-        return False  # could not be asked: the page stops its answer all the same
-
-    async def health(self) -> Health | None:
-        return self.said
-
-    async def models(self) -> ModelList | None:
-        return self.offered
 
 
 async def settle(app: App) -> None:
@@ -164,96 +119,6 @@ def test_banner_on_network_errors_and_health() -> None:
     run_async(run())
 
 
-def test_stop_cancels_the_open_chats_answer_and_keeps_what_arrived() -> None:
-    async def run() -> None:
-        release = asyncio.Event()
-
-        class Slow(FakeServer):
-            def converse(self, request: ConverseRequest) -> AsyncIterator[Event]:
-                async def stream() -> AsyncIterator[Event]:
-                    yield TokenEvent(text="partial")
-                    await release.wait()
-                    yield DONE
-
-                return stream()
-
-        app = App(Slow(), FakeStore())
-        app.send("Hi")
-        await asyncio.sleep(0.01)
-        assert app.current.turns[-1].status == "streaming"
-        app.stop_answer()
-        await asyncio.gather(*list(app.tasks), return_exceptions=True)
-        assert app.current.turns[-1].status == "stopped" and app.current.turns[-1].text == "partial"
-
-    run_async(run())
-
-
-def test_stop_asks_the_server_to_cancel_the_named_answer() -> None:
-    async def run() -> None:
-        release = asyncio.Event()
-
-        class Slow(FakeServer):
-            def converse(self, request: ConverseRequest) -> AsyncIterator[Event]:
-                async def stream() -> AsyncIterator[Event]:
-                    yield AnswerEvent("a1")
-                    yield TokenEvent(text="partial")
-                    await release.wait()
-
-                return stream()
-
-        server = Slow()
-        app = App(server, FakeStore())
-        app.send("Hi")
-        await asyncio.sleep(0.01)
-        app.stop_answer()
-        await asyncio.gather(*list(app.tasks), return_exceptions=True)
-        assert server.stopped == ["a1"]  # and its failing did not keep the answer going here
-        last = app.current.turns[-1]
-        assert last.status == "stopped" and last.text == "partial" and last.answer_id == ""
-
-    run_async(run())
-
-
-def test_stop_before_the_answer_is_named_stops_it_here_at_once_and_on_the_server_once_named() -> None:
-    async def run() -> None:
-        asked, named = asyncio.Event(), asyncio.Event()
-        read_on: list[str] = []
-
-        class Unnamed(FakeServer):
-            """The answer's id comes late: a server still fitting the prompt before it answers."""
-
-            def converse(self, request: ConverseRequest) -> AsyncIterator[Event]:
-                if self.calls:
-                    return super().converse(request)
-                self.calls.append((self.api_key, request))
-
-                async def stream() -> AsyncIterator[Event]:
-                    asked.set()
-                    await named.wait()
-                    yield AnswerEvent("a1")
-                    read_on.append("past the id")
-                    yield TokenEvent(text="late")
-                    yield DONE
-
-                return stream()
-
-        server = Unnamed([TokenEvent(text="B"), DONE])
-        app = App(server, FakeStore())
-        app.send("Hi")
-        await asked.wait()
-        app.stop_answer()
-        assert app.current.turns[-1].status == "stopped" and server.stopped == []  # stopped here at once
-        assert app.send("Again")  # the chat is free: a new answer may start before the old one is named
-        named.set()
-        await settle(app)
-        assert server.stopped == ["a1"] and read_on == []  # asked to stop once named, and read no further
-        assert [(t.text, t.status) for t in app.current.turns] == [
-            ("Hi", "done"), ("", "stopped"), ("Again", "done"), ("B", "done")
-        ]
-
-    run_async(run())
-
-
 def test_a_message_is_not_sent_while_the_open_chat_s_answer_is_resumed() -> None:
     """main.py puts the text back in the box when `send` says it was not sent."""
     app = App(FakeServer(), reloaded_mid_answer("The wh"))
@@ -261,50 +126,9 @@ def test_a_message_is_not_sent_while_the_open_chat_s_answer_is_resumed() -> None
     assert [t.text for t in app.current.turns] == ["Hi", "The wh"]
 
 
-def test_a_401_while_resuming_asks_for_the_key_and_is_no_lost_answer() -> None:
-    async def run() -> None:
-        server = FakeServer([ErrorEvent(type=UNAUTHORIZED, message="missing key")])
-        app = App(server, reloaded_mid_answer("The wh"))
-        app.resume_answers()
-        await settle(app)
-        assert app.key_request() == KeyRequest("c1", wrong=False)
-        last = app.current.turns[-1]
-        assert last.status == "error" and last.note != INTERRUPTED and NEEDS_KEY in last.text
-
-    run_async(run())
-
-
 def reloaded_mid_answer(stale: str) -> FakeStore:
     """What the page had saved when it went away: an answer the server named, partly written."""
-    chat = Chat(turns=(Turn(user=True, text="Hi"), Turn(user=False, text=stale, status="streaming", answer_id="a1")),
-                id="c1")
-    return FakeStore(lib.records(lib.Library(chats=(chat,), open_id="c1")))
-
-
-def test_a_reloaded_page_resumes_its_answer_from_the_start() -> None:
-    async def run() -> None:
-        server = FakeServer([AnswerEvent("a1"), TokenEvent(text="The whole"), TokenEvent(text=" answer"), DONE])
-        app = App(server, reloaded_mid_answer("The wh"))
-        assert app.current.busy  # not marked interrupted: it is on its way still
-        app.resume_answers()
-        await settle(app)
-        last = app.current.turns[-1]
-        assert server.resumed == ["a1"] and server.calls == []  # read again, not asked again
-        assert last.text == "The whole answer" and last.status == "done" and last.answer_id == ""
-
-    run_async(run())
-
-
-def test_an_answer_the_server_let_go_is_interrupted() -> None:
-    async def run() -> None:
-        server = FakeServer([ErrorEvent(type="answer_not_found", message="no such answer")])
-        app = App(server, reloaded_mid_answer("The wh"))
-        app.resume_answers()
-        await settle(app)
-        last = app.current.turns[-1]
-        assert last.text == "The wh" and last.status == "stopped" and last.note == INTERRUPTED
-
-    run_async(run())
+    return FakeStore(lib.records(mid_answer(stale)))
 
 
 def test_edit_export_and_import() -> None:

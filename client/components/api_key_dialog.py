@@ -1,6 +1,6 @@
 """ApiKeyDialog: a native modal <dialog> asking for the API key the server wants.
 
-It shows whenever the app has a key request (client.app.KeyRequest) and closes when there is
+It shows whenever the app has a key request (client.streams.KeyRequest) and closes when there is
 none; the key typed in goes to `on_key`, which keeps it and retries the refused answer.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from client.app import KeyRequest
 from client.browser import listen
+from client.streams import KeyRequest
 
 ASK = "API key needed"
 REFUSED = "That API key was refused"

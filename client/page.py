@@ -1,0 +1,193 @@
+"""The page's components, built on its elements and bound to the app's signals (client.main runs this).
+
+`build` makes the components, each handed the app's actions for what the user does; `bind`
+returns the listeners and Effects that keep them showing the app's state (the first render is
+the Effects' first run); `enable` lets the user in. Imported by client.main only once the
+interpreter is up, so that importing the app's modules is a start-up phase of its own; nothing
+here touches the DOM at import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from reaktiv import Effect
+
+from client import browser, markdown, storage
+from client.app import App
+from client.components.api_key_dialog import ApiKeyDialog
+from client.components.attachments import Attachments
+from client.components.banner import Banner
+from client.components.chat_area import ChatArea
+from client.components.chat_settings import ChatSettings
+from client.components.context_gauge import ContextGauge
+from client.components.model_picker import ModelPicker, options
+from client.components.preset_list import PresetList
+from client.components.settings_panel import SettingsPanel
+from client.components.sidebar import Sidebar
+from client.components.type_area import TypeArea
+from client.gauge import gauge_of
+from client.state import resumable
+
+
+@dataclass(frozen=True)
+class Components:
+    type_area: TypeArea
+    chat_area: ChatArea
+    sidebar: Sidebar
+    panel: SettingsPanel
+    preset_list: PresetList
+    chat_settings: ChatSettings
+    openers: tuple[Any, ...]  # the buttons that open Chat settings (the header's, the drawer's)
+    banner: Banner
+    key_dialog: ApiKeyDialog
+    picker: ModelPicker
+    attached: Attachments
+    gauge: ContextGauge
+
+
+def build(app: App) -> Components:
+    from js import document
+
+    get = document.getElementById
+    # Built in this order (each listens on the page as it is made), then handed over as one.
+    type_area = TypeArea(
+        get("type-area"), get("prompt"), get("send"), on_send=app.send, on_stop=app.stop_answer,
+        has_files=lambda: bool(app.attached()),
+    )
+    chat_area = ChatArea(
+        get("chat"),
+        get("messages"),
+        on_edit=lambda index: type_area.fill(app.start_edit(index)),
+        on_regenerate=lambda: app.regenerate(app.current.id),
+        on_switch=app.switch_version,
+        spawn=app.spawn,
+    )
+    sidebar = Sidebar(get("sidebar"), get("toggle-chats"), app, on_new=type_area.focus)
+    panel = SettingsPanel(get("settings"), get("settings-form"), get("settings-fields"), on_save=app.save_params)
+    preset_list = PresetList(get("settings"), panel.read, on_save=app.save_preset, on_delete=app.delete_preset)
+    openers = [get("open-chat-settings"), get("open-chat-settings-nav")]
+    chat_settings = ChatSettings(get("chat-settings"), get("chat-settings-form"), openers, app.configure_chat)
+    banner = Banner(get("banner"), get("banner-text"), get("banner-retry"), lambda: app.spawn(app.check_health()))
+    key_dialog = ApiKeyDialog(get("key-dialog"), get("key-form"), get("key-title"), get("api-key"), app.use_key)
+    picker = ModelPicker(
+        get("model-field"),
+        get("model-picker"),
+        on_choose=app.choose_model,
+        on_open=lambda: app.spawn(app.refresh_models()),
+    )
+    attached = Attachments(
+        get("type-area"), get("attach"), get("attach-file"), get("attached"), get("attach-note"),
+        on_pick=lambda files: app.spawn(app.attach(files, str(get("prompt").value))),
+        on_remove=app.remove_attachment,
+    )
+    gauge = ContextGauge(get("context-field"), get("context-gauge"), get("context-text"))
+    return Components(
+        type_area, chat_area, sidebar, panel, preset_list, chat_settings, tuple(openers), banner, key_dialog, picker,
+        attached, gauge,
+    )
+
+
+def bind(app: App, page: Components) -> list[object]:
+    """The listeners and Effects that tie `page` to `app`; the caller keeps them (app.keep)."""
+    return [*_listeners(app, page), *_effects(app, page, _saver(app))]
+
+
+def _listeners(app: App, page: Components) -> list[object]:
+    from js import document
+
+    get = document.getElementById
+
+    def open_chat_settings() -> None:
+        page.sidebar.close()  # on a narrow screen it was opened from the Chats drawer
+        page.chat_settings.open(app.current, app.params(), app.presets())
+
+    def export(kind: str) -> None:
+        file = app.export_file(kind)
+        if file is not None:
+            browser.download(file.text, file.filename, file.mime)
+
+    return [
+        browser.listen(get("open-settings"), "click", lambda _e: page.panel.open(app.params())),
+        *(browser.listen(opener, "click", lambda _e: open_chat_settings()) for opener in page.openers),
+        browser.listen(get("export-md"), "click", lambda _e: export("md")),
+        browser.listen(get("export-json"), "click", lambda _e: export("json")),
+        browser.listen(get("cancel-edit"), "click", lambda _e: app.end_edit()),
+    ]
+
+
+def _saver(app: App) -> storage.Saver:
+    """What writes the chats to the browser's store, marking the page while it does."""
+    from js import document
+
+    writes_begun = 0
+
+    def show_saving(saving: bool) -> None:
+        # body[data-saving] while the browser's store has writes in flight (a reload then may lose them);
+        # data-writes counts the writes begun, so a test can wait for one begun after what it saw
+        nonlocal writes_begun
+        if saving:
+            writes_begun += 1
+            document.body.dataset.writes = str(writes_begun)
+            document.body.dataset.saving = "true"
+        else:
+            document.body.removeAttribute("data-saving")
+
+    return storage.Saver(app.store, app.records, on_saving=show_saving)
+
+
+def _effects(app: App, page: Components, saver: storage.Saver) -> list[Effect]:
+    from js import document
+
+    get = document.getElementById
+
+    def render() -> None:
+        chat = app.current
+        page.chat_area.render(chat, app.rich())
+        get("intro").hidden = bool(chat.turns)
+        get("export-md").disabled = get("export-json").disabled = not chat.turns
+        page.sidebar.render(app.library())
+
+    def show_editing() -> None:
+        get("editing").hidden = app.editing() is None
+
+    def persist() -> None:
+        chats = app.library().chats
+        saver.changed(streaming=any(c.busy for c in chats), answers=frozenset(filter(None, map(resumable, chats))))
+
+    return [
+        Effect(render),
+        Effect(lambda: page.type_area.set_busy(app.current.busy)),
+        Effect(show_editing),
+        Effect(persist),
+        Effect(lambda: page.banner.render(app.banner())),
+        Effect(lambda: page.key_dialog.render(app.key_request())),
+        Effect(lambda: page.panel.show_server(app.health())),
+        Effect(lambda: page.attached.render(tuple(p.file.name for p in app.attached()), app.attach_note())),
+        Effect(lambda: page.preset_list.render(app.presets())),
+        Effect(lambda: page.chat_settings.mark(app.current)),
+        Effect(lambda: page.gauge.render(gauge_of(app.current, app.models()))),
+        Effect(lambda: page.picker.render(*options(app.models(), app.health(), app.chosen_model()))),
+    ]
+
+
+def enable(page: Components) -> None:
+    """Let the user in: the buttons that wait for Python, and the components'."""
+    from js import document
+
+    get = document.getElementById
+    for ready in (get("open-settings"), *page.openers):
+        ready.disabled = False
+    page.sidebar.enable()
+    page.type_area.enable()
+    page.attached.enable()
+    document.body.dataset.ready = "true"  # for people and tests: Python is up
+
+
+async def enable_markdown(app: App) -> None:
+    from js import document
+
+    if await markdown.load():
+        app.rich.set(True)
+        document.body.dataset.markdown = "ready"  # for tests: answers now render as Markdown
