@@ -16,7 +16,7 @@ from tests.browser.conftest import RecordedPage
 from tests.browser.test_boot import HeldRuntime
 from tests.browser.test_chat_features import ANSWER_S, ask, last_answer, set_settings
 from tests.browser.test_chat_page import assert_only_loopback, open_chat
-from tests.test_answers import COUNT, idle, metrics, wait_until
+from tests.server.test_answers import COUNT, idle, metrics, wait_until
 from wire.routes import ANSWERS_PATH, CONVERSE
 
 LONG = {"Temperature": "0", "Repeat penalty": "1.0"}

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from server.static import APP_DIR, MANIFEST, CachedStatic, Page, client_files, client_sources, page, py_script
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HTML = (ROOT / "client" / "index.html").read_text()
 
 

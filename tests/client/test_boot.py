@@ -10,7 +10,7 @@ import pytest
 from client import boot
 from client.boot import TypeAhead, take
 
-INDEX = Path(__file__).resolve().parent.parent / "client" / "index.html"
+INDEX = Path(__file__).resolve().parents[2] / "client" / "index.html"
 
 
 # The type-ahead rule: a final newline is Enter's, so the text before it was sent.

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from server.reasoning import CLOSE, OPEN, Piece, Splitter, Tagger, opens_thinking
 from tests import tinymodels as tm
 from tests.harness import chat, converse, iter_sse, start_server, start_thinking_server, stop_server
-from tests.test_stops import cut
+from tests.server.test_stops import cut
 
 
 def merged(pieces: list[Piece]) -> list[Piece]:

@@ -23,7 +23,7 @@ from server.sampling import TEMPERATURE, Sampling, resolve
 from tests import tinymodels as tm
 from wire.types import SamplingParams
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 PROMPT = (
     "A chat between a human and an assistant.\n"
     "### Assistant:Hello - How may I help you today?\n"

@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from server.answers import KEEP_FINISHED, Answer, Answers, compact
 from server.scheduler import Scheduler
 from tests.harness import aiter_sse, chat, run_async, start_server, stop_server
-from tests.test_scheduler import ScriptedEngine, admit
+from tests.server.test_scheduler import ScriptedEngine, admit
 from wire.events import AnswerEvent, DoneEvent, ErrorEvent, Event, QueuedEvent, ThoughtEvent, TokenEvent
 from wire.routes import ANSWERS_PATH, answer_path, stop_path
 
