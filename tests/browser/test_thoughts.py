@@ -3,7 +3,7 @@
 The first test's answers come from a stand-in for /api/converse (`ThinkingStream`): the default
 model (Gemma 3 270M) never writes think blocks, and the test must hold the stream between pieces
 to open the block mid-thought. The stand-in sends what the real server sends for a thinking model
-(`thought` events, then `token` events; tests/test_reasoning.py checks the server end to end).
+(`thought` events, then `token` events; tests/server/test_reasoning.py checks the server end to end).
 The second test has no fake: the real server on a tiny thinking model (tests/tinymodels.py).
 """
 

@@ -1,6 +1,6 @@
 """LaTeX math in answers (client.mathml, through client.markdown.render): the four delimiters,
 code left alone, currency left alone, malformed LaTeX shown as its source, and only whitelisted
-MathML out of the converter. Streaming math is covered by tests/test_client_render.py."""
+MathML out of the converter. Streaming math is covered by tests/client/test_markdown.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Scheduling logic with a scripted engine (the real model's behaviour is in test_app/test_load)."""
+"""Scheduling logic with a scripted engine (the real model's behaviour is in tests/server/test_app.py and test_load.py)."""
 
 from __future__ import annotations
 
