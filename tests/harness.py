@@ -7,7 +7,10 @@ request bodies, and a process's resident memory.
   (`tests.llama_server`, xllamacpp on loopback) as the peer.
 - `iter_sse`, `aiter_sse` and `read_events` read an event stream with the browser's own parser
   (`client.rpc.SseParser`); `converse` posts to /api/converse and reads the answer.
-- `chat`, `openai_chat` and `completion` build request bodies.
+- `chat`, `openai_chat` and `completion` build request bodies; `answer_of` joins an answer's tokens.
+- `run_server` runs `python -m server` to its end (a start that must fail); `wait_until` polls a
+  condition, `wait_healthy` an in-process app's /health; `metrics` reads /metrics.
+- `cut` is a hypothesis strategy: a text, and the same text cut into pieces anywhere.
 
     python -m tests.harness llama-server [--threads N] [--kv-unified] MODEL PORT [tests.llama_server flags]
 
@@ -26,14 +29,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from client.rpc import SseParser
+from server.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 Popen = subprocess.Popen[str]
@@ -115,6 +122,49 @@ def start_server(
     url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "server", "--port", str(port), *args]
     return spawn(argv, f"{url}/health" if wait else None, env, timeout), url
+
+
+def run_server(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m server` with `args`, run to its end: for a start that must fail. It sees only the
+    settings in `env`, none of this process's own."""
+    clean = {k: v for k, v in os.environ.items() if k not in {d.env for d in SETTINGS}}
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args], cwd=ROOT, env={**clean, **(env or {})},
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 60, interval: float = 0.1) -> None:
+    """Poll `condition` every `interval` seconds until it holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(interval)
+
+
+def wait_healthy(client: httpx.Client, timeout: float = 30) -> None:
+    """Poll an app's /health through `client` (a Starlette TestClient, say) until it answers 200:
+    its model has loaded."""
+    wait_until(lambda: client.get("/health").status_code == 200, timeout, interval=0.05)
+
+
+def metrics(url: str) -> dict[str, float]:
+    """/metrics, each sample summed over its labels, and by stop reason too where it has one
+    (`snake_llama_answers_total{stop_reason=cancelled}`); 0 for one not sampled yet."""
+    out: defaultdict[str, float] = defaultdict(float)
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
+        for sample in family.samples:
+            keys = [sample.name]
+            if "stop_reason" in sample.labels:
+                keys.append(f"{sample.name}{{stop_reason={sample.labels['stop_reason']}}}")
+            for key in keys:
+                out[key] += sample.value
+    return out
+
+
+def idle(url: str) -> bool:
+    """No answer runs on the server at `url`."""
+    return metrics(url)["snake_llama_answers_running"] == 0
 
 
 def start_looping_server(folder: Path, **env: str) -> tuple[Popen, str]:
@@ -218,6 +268,16 @@ def chat(*texts: str, **params: Any) -> dict[str, Any]:
     return {"conversation": {"messages": messages}, "params": params}
 
 
+# A prompt the default model keeps answering (greedy, no repeat penalty: the next number always
+# follows), so that an answer is still running when a test hangs up, whatever the machine's speed.
+COUNT = "Count from 1 to 100: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,"
+
+
+def answer_of(events: Sequence[tuple[str, Any]]) -> str:
+    """The answer's text: its `token` events joined."""
+    return "".join(data["text"] for name, data in events if name == "token")
+
+
 def openai_chat(*texts: str, model: str = "", system: str | None = None, stream: bool = True,
                 **params: Any) -> dict[str, Any]:
     """A /v1/chat/completions body: alternating user/assistant messages, the last from the user."""
@@ -236,6 +296,18 @@ def completion(prompt: str | Sequence[int], *, model: str = "", stream: bool = T
     if stream:
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+# -- hypothesis -----------------------------------------------------------------------------------
+
+
+@st.composite
+def cut(draw: st.DrawFn, texts: st.SearchStrategy[str]) -> tuple[str, list[str]]:
+    """A text from `texts`, and the same text cut into pieces anywhere (as a tokenizer might)."""
+    text = draw(texts)
+    cuts = sorted(draw(st.sets(st.integers(0, len(text)), max_size=len(text) + 1)))
+    bounds = [0, *cuts, len(text)]
+    return text, [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 # -- `python -m tests.harness llama-server ...` ---------------------------------------------------

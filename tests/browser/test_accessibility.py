@@ -6,15 +6,13 @@ docs/ for the README."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+from tests.browser.helpers import AXE, RUN_AXE
+from tests.harness import ROOT
+
 SCREENSHOTS = {"light": ROOT / "test-results" / "screenshot.png", "dark": ROOT / "test-results" / "screenshot-dark.png"}
-RUN_AXE = "axe.run().then(r => r.violations.map(v => `${v.id} (${v.impact}): ${v.nodes[0].target}`))"
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,17 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import VIEWPORT, RecordedPage
-from tests.browser.test_accessibility import AXE, RUN_AXE
-from tests.browser.test_chat_features import ask, set_settings, wait_answer
-from tests.browser.test_chat_page import PYTHON_READY_S, open_chat
+from tests.browser.helpers import (
+    AXE,
+    PYTHON_READY_S,
+    RUN_AXE,
+    VIEWPORT,
+    RecordedPage,
+    ask,
+    open_chat,
+    set_settings,
+    wait_answer,
+)
 from tests.harness import ROOT, start_server, stop_server
 
 N_CTX = 512

@@ -10,9 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from client.gauge import DROPPED_LABEL
-from tests.browser.conftest import RecordedPage
-from tests.browser.test_chat_features import ask, set_settings, wait_answer
-from tests.browser.test_chat_page import open_chat
+from tests.browser.helpers import RecordedPage, ask, open_chat, set_settings, wait_answer
 from tests.harness import start_server, stop_server
 
 N_CTX = 512

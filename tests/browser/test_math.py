@@ -15,10 +15,19 @@ import pytest
 from playwright.sync_api import expect
 
 from client.mathml import NS, WHEELS
-from tests.browser.conftest import FakeConverse, RecordedPage
-from tests.browser.test_accessibility import AXE, ROOT, RUN_AXE
-from tests.browser.test_chat_features import ANSWER_S, ask, sse, wait_answer
-from tests.browser.test_chat_page import assert_only_loopback, open_chat
+from tests.browser.helpers import (
+    ANSWER_S,
+    AXE,
+    RUN_AXE,
+    RecordedPage,
+    ask,
+    assert_only_loopback,
+    open_chat,
+    sse,
+    wait_answer,
+)
+from tests.fakes import FakeConverse
+from tests.harness import ROOT
 
 SCREENSHOT = ROOT / "test-results" / "math.png"
 MALFORMED = "$\\frac{1}{$"

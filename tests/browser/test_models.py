@@ -16,9 +16,18 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import FakeConverse, RecordedPage
-from tests.browser.test_chat_features import ANSWER_S, ask, last_answer, set_settings, sse, wait_answer
-from tests.browser.test_chat_page import assert_only_loopback, open_chat
+from tests.browser.helpers import (
+    ANSWER_S,
+    RecordedPage,
+    ask,
+    assert_only_loopback,
+    last_answer,
+    open_chat,
+    set_settings,
+    sse,
+    wait_answer,
+)
+from tests.fakes import FakeConverse
 from wire.routes import MODELS_PATH
 
 

@@ -17,9 +17,8 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from tests.browser.conftest import FakeConverse, RecordedPage
-from tests.browser.test_chat_features import ANSWER_S, ask, last_answer, sse, wait_answer
-from tests.browser.test_chat_page import open_chat
+from tests.browser.helpers import ANSWER_S, RecordedPage, ask, last_answer, open_chat, sse, wait_answer
+from tests.fakes import FakeConverse
 
 TOKENS = 4000
 WINDOW = 500  # tokens timed at the start and at the end

@@ -19,9 +19,8 @@ from playwright.sync_api import expect
 
 from client.components.chat_area import THINKING, THOUGHTS_LABEL
 from tests import tinymodels as tm
-from tests.browser.conftest import VIEWPORT, FakeConverse
-from tests.browser.test_accessibility import AXE, RUN_AXE
-from tests.browser.test_chat_features import ANSWER_S, ask, done, last_answer, sse, wait_answer
+from tests.browser.helpers import ANSWER_S, AXE, RUN_AXE, VIEWPORT, ask, done, last_answer, sse, wait_answer
+from tests.fakes import FakeConverse
 from tests.harness import start_thinking_server, stop_server
 
 PYTHON_READY_MS = 60_000

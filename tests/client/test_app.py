@@ -17,7 +17,7 @@ from client.components.api_key_dialog import ASK, REFUSED, title_for
 from client.presets import BUILT_IN
 from client.rpc import UNAUTHORIZED, Client
 from client.state import INTERRUPTED, Chat, Turn
-from tests.conftest import run_async
+from tests.harness import run_async
 from wire.events import AnswerEvent, DoneEvent, ErrorEvent, Event, LoadingEvent, TokenEvent
 from wire.types import (
     MAX_TEXT,

@@ -11,19 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from server.answers import KEEP_FINISHED, Answer, Answers, compact
 from server.scheduler import Scheduler
-from tests.harness import aiter_sse, chat, run_async, start_server, stop_server
-from tests.server.test_scheduler import ScriptedEngine, admit
+from tests.fakes import ScriptedEngine, admit
+from tests.harness import (
+    COUNT,
+    aiter_sse,
+    answer_of,
+    chat,
+    idle,
+    metrics,
+    run_async,
+    start_server,
+    stop_server,
+    wait_until,
+)
 from wire.events import AnswerEvent, DoneEvent, ErrorEvent, Event, QueuedEvent, ThoughtEvent, TokenEvent
 from wire.routes import ANSWERS_PATH, answer_path, stop_path
 
@@ -183,36 +191,8 @@ def test_finished_answers_kept_are_bounded() -> None:
 
 # -- the real server and model -------------------------------------------------------------------
 
-COUNT = "Count from 1 to 100: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,"
-
-
 def counting(max_tokens: int) -> dict[str, Any]:
     return chat(COUNT, max_tokens=max_tokens, temperature=0, repeat_penalty=1.0)
-
-
-def metrics(url: str) -> dict[str, float]:
-    """/metrics, each sample summed over its labels, and by stop reason too where it has one
-    (`snake_llama_answers_total{stop_reason=cancelled}`); 0 for one not sampled yet."""
-    out: defaultdict[str, float] = defaultdict(float)
-    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
-        for sample in family.samples:
-            keys = [sample.name]
-            if "stop_reason" in sample.labels:
-                keys.append(f"{sample.name}{{stop_reason={sample.labels['stop_reason']}}}")
-            for key in keys:
-                out[key] += sample.value
-    return out
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
-def idle(url: str) -> bool:
-    return metrics(url)["snake_llama_answers_running"] == 0
 
 
 async def open_answer(client: httpx.AsyncClient, url: str, body: Any, tokens: int) -> tuple[str, str, Any]:
@@ -261,7 +241,7 @@ def test_a_page_that_comes_back_gets_the_whole_answer_generated_once(live_server
     names = [name for name, _ in events]
     assert events[0] == ("answer", {"id": answer_id})
     assert names.count("done") == 1 and names[-1] == "done" and set(names[1:-1]) == {"token"}
-    text = "".join(data["text"] for name, data in events if name == "token")
+    text = answer_of(events)
     assert text.startswith(seen) and len(text) > len(seen)
     done = events[-1][1]
     assert done["stop_reason"] == "length" and done["completion_tokens"] == 40  # it went on while nobody read

@@ -4,7 +4,6 @@ template, what the page checks an attachment against before sending it."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,7 @@ from server.engines.base import Engine, EngineError
 from server.engines.loader import plan_engine
 from server.settings import Settings
 from tests import tinymodels as tm
-from tests.harness import chat, converse
+from tests.harness import chat, converse, wait_healthy
 from wire.routes import TOKENS_PATH
 from wire.types import MAX_TEXT, SYSTEM_MAX
 
@@ -85,10 +84,7 @@ def test_503_while_starting_then_a_model_not_yet_loaded_is_loaded_to_count(tmp_p
         r = client.post(TOKENS_PATH, json={"text": "hi"})
         assert r.status_code == 503 and r.json()["error"]["type"] == "model_loading" and r.headers["retry-after"]
         gate.set()
-        deadline = time.monotonic() + 30
-        while client.get("/health").status_code != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_healthy(client)
         loaded = {m["name"]: m["loaded"] for m in client.get("/api/models").json()["models"]}
         assert loaded == {"default.gguf": True, "other.gguf": False}
         r = client.post(TOKENS_PATH, json={"text": "hi there", "model": "other.gguf"})
@@ -114,10 +110,7 @@ def test_an_engine_fault_is_a_503_with_its_message_never_a_500(tmp_path: Path) -
         return engine
 
     with TestClient(create_app(settings, faulty, lambda exc: None)) as client:
-        deadline = time.monotonic() + 30
-        while client.get("/health").status_code != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_healthy(client)
         r = client.post(TOKENS_PATH, json={"text": "hi"})
         assert r.status_code == 503 and r.json()["error"]["type"] == "engine_error"
         assert "the tokenizer went away" in r.json()["error"]["message"]

@@ -9,12 +9,7 @@ import httpx
 import pytest
 
 from server.prompt import STOP_MARKERS
-from tests.conftest import run_async, start_server, stop_server
-from tests.sse import chat, converse
-
-
-def answer_of(events: list[tuple[str, object]]) -> str:
-    return "".join(data["text"] for name, data in events if name == "token")  # type: ignore[index]
+from tests.harness import answer_of, chat, converse, run_async, start_server, stop_server
 
 
 def test_health_names_engine_and_model(live_server: str) -> None:

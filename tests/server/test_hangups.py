@@ -5,37 +5,15 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import pytest
 import uvicorn
 
 from server.app import create_app
-from server.engines.base import Answer, Prompt
-from server.prompt import SEED
-from server.sampling import Sampling
 from server.settings import Settings
-from wire.types import Message
-
-
-class SilentEngine:
-    """An engine that is never asked for an answer here: the request ends before its body is in."""
-
-    name = "silent"
-    model = "silent"
-    n_ctx = capacity = 4096
-    parallel = 1
-    template = SEED
-
-    def render(self, messages: Sequence[Message], system: str | None) -> Prompt:
-        raise AssertionError("no prompt should be rendered")
-
-    def stream(self, prompt: Prompt, sampling: Sampling) -> Answer:
-        raise AssertionError("no answer should start")
-
-    def close(self) -> None:
-        pass
+from tests.fakes import SilentEngine
 
 
 class Records(logging.Handler):

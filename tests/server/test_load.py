@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.harness import run_async, start_looping_server, stop_server
-from tests.sse import chat
+from tests.harness import chat, run_async, start_looping_server, stop_server
 
 LONG = 20_000  # tokens: far more than any test waits for; cancelled when each test ends
 

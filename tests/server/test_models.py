@@ -8,7 +8,6 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -17,13 +16,9 @@ from server.default_model import default_model_path
 from server.models import describe
 from server.settings import Settings
 from tests import tinymodels as tm
-from tests.harness import aiter_sse, chat, converse, run_async, start_server, stop_server
+from tests.harness import aiter_sse, answer_of, chat, converse, run_async, start_server, stop_server
 
 DEFAULT = default_model_path().name
-
-
-def answer_of(events: list[tuple[str, Any]]) -> str:
-    return "".join(d["text"] for n, d in events if n == "token")
 
 
 def test_describe_tells_models_from_other_files(tmp_path: Path) -> None:

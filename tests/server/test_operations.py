@@ -6,7 +6,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +19,7 @@ from server.engines.loader import plan_engine
 from server.security import CONTENT_SECURITY_POLICY
 from server.settings import Settings
 from tests import tinymodels as tm
-from tests.conftest import ROOT, start_server, stop_server
-from tests.sse import chat, converse, read_events
+from tests.harness import ROOT, chat, converse, read_events, start_server, stop_server, wait_healthy
 from wire.routes import answer_path, stop_path
 
 KEY = "s3cret-key-for-tests"
@@ -144,10 +142,7 @@ def test_health_is_503_while_the_model_loads_then_200(tmp_path: Path) -> None:
         r = client.post("/api/converse", json=chat("Hi"))
         assert r.status_code == 503 and r.json()["error"]["type"] == "model_loading"
         gate.set()
-        deadline = time.monotonic() + 30
-        while client.get("/health").status_code != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_healthy(client)
         assert client.get("/health").json()["engine"] == "llama-cpp"
     assert not failures
 

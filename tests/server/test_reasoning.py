@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 
 from server.reasoning import CLOSE, OPEN, Piece, Splitter, Tagger, opens_thinking
 from tests import tinymodels as tm
-from tests.harness import chat, converse, iter_sse, start_server, start_thinking_server, stop_server
-from tests.server.test_stops import cut
+from tests.harness import answer_of, chat, converse, cut, iter_sse, start_server, start_thinking_server, stop_server
 
 
 def merged(pieces: list[Piece]) -> list[Piece]:
@@ -158,7 +157,7 @@ def test_a_model_whose_prompt_knows_no_thoughts_keeps_think_tags_as_answer_text(
     finally:
         stop_server(proc)
     assert status == 200 and [n for n, _ in events].count("thought") == 0
-    assert "".join(d["text"] for n, d in events if n == "token").startswith(written)
+    assert answer_of(events).startswith(written)
 
 
 def test_the_real_engine_streams_thoughts_then_the_answer(thinking_server: str) -> None:
@@ -170,7 +169,7 @@ def test_the_real_engine_streams_thoughts_then_the_answer(thinking_server: str) 
     assert names[0] == "thought" and names[-1] == "done"
     assert names.index("token") > max(i for i, n in enumerate(names) if n == "thought")  # thoughts come first
     assert "".join(d["text"] for n, d in events if n == "thought") == tm.THOUGHTS
-    assert "".join(d["text"] for n, d in events if n == "token") == tm.ANSWER  # no tags, no leading blank
+    assert answer_of(events) == tm.ANSWER  # no tags, no leading blank
     assert events[-1][1]["stop_reason"] == "stop"
 
 

@@ -1,75 +1,15 @@
-"""Scheduling logic with a scripted engine (the real model's behaviour is in tests/server/test_app.py and test_load.py)."""
+"""Scheduling logic with a scripted engine (the real model's behaviour is in test_app.py and test_load.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
-from collections.abc import Generator, Sequence
 
 import pytest
 
-from server.engines.base import Answer, Prompt, Usage
-from server.prompt import SEED
-from server.sampling import Sampling
 from server.scheduler import QueueFull, Scheduler
-from tests.conftest import run_async
+from tests.fakes import ScriptedEngine, admit
+from tests.harness import run_async
 from wire.events import DoneEvent, ErrorEvent, QueuedEvent, TokenEvent
-from wire.types import Message
-
-
-class ScriptedEngine:
-    """Yields `max_tokens` words slowly; records what ran and how many ran at once. A prompt's
-    payload is its name, and it counts `tokens` tokens."""
-
-    name = "scripted"
-    model = "scripted"
-    n_ctx = 4096
-    template = SEED
-
-    def __init__(self, fail_at: int | None = None, parallel: int = 1, capacity: int = 1 << 20) -> None:
-        self.parallel = parallel
-        self.capacity = capacity
-        self.ran: list[str] = []
-        self.produced: dict[str, int] = {}
-        self.active = 0
-        self.max_active = 0
-        self.fail_at = fail_at
-        self.closed = False
-        self.lock = threading.Lock()
-
-    def render(self, messages: Sequence[Message], system: str | None) -> Prompt:
-        return Prompt(len(messages), (), messages[-1].text)
-
-    def stream(self, prompt: Prompt, sampling: Sampling) -> Answer:
-        usage = Usage(prompt_tokens=prompt.n_tokens)
-        return Answer(self._words(str(prompt.payload), sampling, usage), usage)
-
-    def _words(self, name: str, sampling: Sampling, usage: Usage) -> Generator[str, None, None]:
-        with self.lock:
-            self.active += 1
-            self.max_active = max(self.max_active, self.active)
-        self.ran.append(name)
-        self.produced[name] = 0
-        try:
-            for i in range(sampling.max_tokens):
-                if i == self.fail_at:
-                    raise RuntimeError("scripted fault")
-                time.sleep(0.02)
-                usage.completion_tokens += 1
-                self.produced[name] += 1
-                yield f"w{i} "
-            usage.finish_reason = "length"
-        finally:
-            with self.lock:
-                self.active -= 1
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def admit(scheduler: Scheduler, name: str, max_tokens: int = 5, tokens: int = 1):  # type: ignore[no-untyped-def]
-    return scheduler.admit(Prompt(tokens, (), name), Sampling(max_tokens=max_tokens))
 
 
 async def collect(scheduler: Scheduler, name: str, max_tokens: int = 5, tokens: int = 1) -> list[object]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +9,7 @@ import pytest
 from server import settings as settings_module
 from server.__main__ import parse_args
 from server.settings import BY_NAME, SETTINGS, SettingError, Settings
-from tests.conftest import ROOT
+from tests.harness import ROOT, run_server
 
 
 @pytest.fixture
@@ -132,14 +129,6 @@ def test_bools_and_templates_accept_their_spellings(clean_env: pytest.MonkeyPatc
     for accepted in ("auto", "seed", str(template)):
         clean_env.setenv("PROMPT_TEMPLATE", accepted)
         assert Settings.load(env_file=None).prompt_template == accepted
-
-
-def run_server(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {d.env for d in SETTINGS}}
-    return subprocess.run(
-        [sys.executable, "-m", "server", *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env={**clean, **env},
-    )
 
 
 @pytest.mark.parametrize(("args", "env"), [(["--port", "abc"], {}), ([], {"PORT": "abc"})])

@@ -3,6 +3,7 @@ from hypothesis import strategies as st
 
 from server.prompt import STOP_MARKERS
 from server.stops import StopFilter
+from tests.harness import cut
 
 
 def reference(text: str) -> str:
@@ -29,15 +30,6 @@ fragments = st.sampled_from(
      "### Human", "### Assistant", "Paris", " is", "é", "中文", "🙂", "H", "A"]
 )
 texts = st.lists(fragments | st.text(max_size=6), max_size=25).map("".join)
-
-
-@st.composite
-def cut(draw: st.DrawFn, texts: st.SearchStrategy[str]) -> tuple[str, list[str]]:
-    """A text from `texts`, and the same text cut into pieces anywhere (as a tokenizer might)."""
-    text = draw(texts)
-    cuts = sorted(draw(st.sets(st.integers(0, len(text)), max_size=len(text) + 1)))
-    bounds = [0, *cuts, len(text)]
-    return text, [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 @given(cut(texts))

@@ -20,8 +20,7 @@ from server.engines.llama_cpp_engine import LISTENER, LlamaCppEngine, add_tool_c
 from server.prompt import SEED, defuse
 from server.sampling import Sampling
 from tests import tinymodels as tm
-from tests.harness import run_async, start_looping_server, start_server, stop_server
-from tests.sse import chat, converse
+from tests.harness import answer_of, chat, converse, run_async, start_looping_server, start_server, stop_server
 from wire.types import Message
 
 GREEDY = Sampling(max_tokens=40, temperature=0.0)
@@ -252,7 +251,7 @@ def test_health_names_the_template_and_where_it_came_from(templated_server: str)
 def test_converse_and_openai_answer_through_the_template(templated_server: str, typed: str) -> None:
     status, got = converse(templated_server, chat(typed, temperature=0, max_tokens=40))
     assert status == 200
-    assert "".join(d["text"] for n, d in got if n == "token") == tm.ANSWER
+    assert answer_of(got) == tm.ANSWER
     assert got[-1][0] == "done" and got[-1][1]["stop_reason"] == "stop"
     body = {"messages": [{"role": "user", "content": typed}], "temperature": 0, "max_tokens": 40}
     reply = httpx.post(f"{templated_server}/v1/chat/completions", json=body, timeout=60).json()

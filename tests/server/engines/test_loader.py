@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +9,7 @@ import httpx
 import pytest
 
 from tests import tinymodels as tm
-from tests.conftest import ROOT, start_server, stop_server
-from tests.sse import chat, converse
+from tests.harness import answer_of, chat, converse, run_server, start_server, stop_server
 
 WORLD = "你好，世界！🌍🎉 こんにちは 👩‍👩‍👧"
 
@@ -36,10 +33,6 @@ def served(request: pytest.FixtureRequest, tiny: dict[str, Path]) -> Iterator[tu
     stop_server(proc)
 
 
-def answer_of(events: list[tuple[str, dict[str, object]]]) -> str:
-    return "".join(str(d["text"]) for n, d in events if n == "token")
-
-
 def test_health_names_the_engine_picked(served: tuple[str, str]) -> None:
     url, engine = served
     assert httpx.get(f"{url}/health").json()["engine"] == engine
@@ -59,12 +52,6 @@ def test_chinese_and_emoji_input_is_answered(served: tuple[str, str]) -> None:
         status, events = converse(url, chat(WORLD * 4, temperature=0, max_tokens=40))
         assert status == 200 and answer_of(events) == tm.ANSWER
     assert httpx.get(f"{url}/health").status_code == 200
-
-
-def run_server(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "server", "--port", "1", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
 
 
 def test_startup_errors_are_one_clear_line_and_exit_2(tmp_path: Path, tiny: dict[str, Path]) -> None:
@@ -87,7 +74,7 @@ def test_startup_errors_are_one_clear_line_and_exit_2(tmp_path: Path, tiny: dict
         "pool beyond memory": (["--kv-pool", "16000000", "--n-ctx", "32768"], "KV_POOL=16000000"),
     }
     for case, (args, needle) in cases.items():
-        result = run_server(*args)
+        result = run_server("--port", "1", *args)
         assert result.returncode == 2, (case, result.stderr)
         lines = [line for line in result.stderr.splitlines() if line.startswith("snake_llama: error:")]
         assert len(lines) == 1 and needle in lines[0], (case, result.stderr)

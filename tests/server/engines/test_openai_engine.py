@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,16 +29,11 @@ from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, WORD_JOINER, defuse
 from server.reasoning import Splitter
 from server.sampling import Sampling
 from server.settings import Settings
-from tests.conftest import ROOT, free_port, run_async, start_server, stop_server
+from tests.harness import answer_of, chat, converse, free_port, run_async, run_server, start_server, stop_server
 from tests.llama_server import REMOTE_MODEL, llama_server_fixture  # noqa: F401  (the `llama_server` fixture)
-from tests.sse import chat, converse
 from wire.types import Message
 
 WJ = WORD_JOINER
-
-
-def answer_of(events: list[tuple[str, Any]]) -> str:
-    return "".join(data["text"] for name, data in events if name == "token")
 
 
 # -- fake remotes behind httpx.MockTransport -----------------------------------------------------
@@ -465,16 +457,10 @@ def test_our_server_in_front_of_llama_cpp(llama_app: str) -> None:
 # -- failures to start ---------------------------------------------------------------------------
 
 
-def run_server(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "server", "--engine", "openai", "--port", str(free_port())],
-        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
-    )
-
-
 def test_unreachable_remote_exits_2_with_one_line() -> None:
     url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
-    result = run_server({"OPENAI_BASE_URL": url, "OPENAI_MODEL": ""})
+    env = {"OPENAI_BASE_URL": url, "OPENAI_MODEL": ""}
+    result = run_server("--engine", "openai", "--port", str(free_port()), env=env)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -484,7 +470,7 @@ def test_unreachable_remote_exits_2_with_one_line() -> None:
 
 
 def test_unset_base_url_exits_2_and_names_the_setting() -> None:
-    result = run_server({"OPENAI_BASE_URL": ""})
+    result = run_server("--engine", "openai", "--port", str(free_port()), env={"OPENAI_BASE_URL": ""})
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
