@@ -3,6 +3,7 @@
 - `ScriptedEngine` yields `max_tokens` words slowly and records what ran (the scheduler and
   answer-registry tests); `admit` asks a scheduler for one of its answers.
 - `SilentEngine` must never be asked for anything (a request that ends before its body is in).
+- `FakeStore` is the page's storage (client.storage.Store): a dict that counts its syncs.
 - `FakeConverse` serves /api/converse on a loopback port of its own, for answers the real model
   cannot be made to give; `SlowStream` is one that never finishes and notes the hang-up.
 
@@ -15,7 +16,8 @@ import http.server
 import threading
 import time
 from collections.abc import Generator, Sequence
-from typing import Any, BinaryIO
+from io import BufferedIOBase
+from typing import Any
 
 from server.engines.base import Answer, Prompt, Usage
 from server.prompt import SEED
@@ -103,6 +105,20 @@ class SilentEngine:
         pass
 
 
+# -- the page's storage ---------------------------------------------------------------------------
+
+
+class FakeStore(dict[str, Any]):
+    """A pyscript Storage stand-in: a dict whose `sync()` is counted."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.syncs = 0
+
+    async def sync(self) -> None:
+        self.syncs += 1
+
+
 # -- a fake /api/converse -------------------------------------------------------------------------
 
 
@@ -129,7 +145,7 @@ class FakeConverse:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/converse"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def answer(self, body: bytes, out: BinaryIO) -> None:
+    def answer(self, body: bytes, out: BufferedIOBase) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -149,7 +165,7 @@ class SlowStream(FakeConverse):
         self.disconnected = threading.Event()
         super().__init__()
 
-    def answer(self, body: bytes, out: BinaryIO) -> None:
+    def answer(self, body: bytes, out: BufferedIOBase) -> None:
         self.requests.append(body)
         try:
             # Like the real server with a busy model: where we are in its queue, first.

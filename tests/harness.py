@@ -1,12 +1,13 @@
 """What the tests and the benchmarks share: processes, ports, our server and llama.cpp's, SSE,
-request bodies, and a process's resident memory.
+request bodies, polling, /metrics, and a process's resident memory.
 
 - `spawn` starts a process with its output in a log file and waits until a URL answers 200;
   `stop_server` ends it (terminate, then kill).
 - `start_server` runs `python -m server`; `start_llama_server` runs llama.cpp's own server
   (`tests.llama_server`, xllamacpp on loopback) as the peer.
 - `iter_sse`, `aiter_sse` and `read_events` read an event stream with the browser's own parser
-  (`client.rpc.SseParser`); `converse` posts to /api/converse and reads the answer.
+  (`client.rpc.SseParser`); `converse` posts to /api/converse and reads the answer; `hang_up`
+  closes a stream part-way.
 - `chat`, `openai_chat` and `completion` build request bodies; `answer_of` joins an answer's tokens.
 - `run_server` runs `python -m server` to its end (a start that must fail); `wait_until` polls a
   condition, `wait_healthy` an in-process app's /health; `metrics` reads /metrics.
@@ -30,10 +31,10 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from hypothesis import strategies as st
@@ -43,9 +44,16 @@ from client.rpc import SseParser
 from server.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
-Popen = subprocess.Popen[str]
 T = TypeVar("T")
 LLAMA_SERVER_MODEL = "gemma-remote"  # tests.llama_server.REMOTE_MODEL (not imported: that module needs pytest)
+
+
+class Popen(subprocess.Popen[str]):
+    """A process `spawn` started: its output is in the file `log_path`, and it took `ready_s`
+    seconds to answer its ready URL."""
+
+    log_path: str = ""
+    ready_s: float = 0.0
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -75,12 +83,12 @@ def spawn(argv: list[str], ready_url: str | None, env: dict[str, str] | None = N
     """
     log = tempfile.NamedTemporaryFile("w+", prefix="snake_llama-", suffix=".log", delete=False)  # noqa: SIM115
     started = time.perf_counter()
-    proc = subprocess.Popen(
+    proc = Popen(
         argv, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         stdout=log, stderr=subprocess.STDOUT, text=True,
     )
     log.close()
-    proc.log_path = log.name  # type: ignore[attr-defined]
+    proc.log_path = log.name
     name = argv[2] if len(argv) > 2 and argv[1] == "-m" else argv[0]
     deadline = time.monotonic() + timeout
     while ready_url:
@@ -95,7 +103,7 @@ def spawn(argv: list[str], ready_url: str | None, env: dict[str, str] | None = N
             stop_server(proc)
             raise RuntimeError(f"{name} did not answer {ready_url} in {timeout:.0f} s")
         time.sleep(0.05)
-    proc.ready_s = time.perf_counter() - started  # type: ignore[attr-defined]
+    proc.ready_s = time.perf_counter() - started
     return proc
 
 
@@ -111,7 +119,7 @@ def stop_server(proc: Popen, timeout: float = 10) -> None:
 
 
 def remove_log(proc: Popen) -> None:
-    Path(proc.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
+    Path(proc.log_path).unlink(missing_ok=True)
 
 
 def start_server(
@@ -142,7 +150,19 @@ def wait_until(condition: Callable[[], bool], timeout: float = 60, interval: flo
         time.sleep(interval)
 
 
-def wait_healthy(client: httpx.Client, timeout: float = 30) -> None:
+class Status(Protocol):
+    @property
+    def status_code(self) -> int: ...
+
+
+class Gets(Protocol):
+    """A client that GETs a path of the app it is bound to: an httpx.Client with a base_url, or
+    Starlette's TestClient (built on httpx2, whose Response is another class)."""
+
+    def get(self, url: str) -> Status: ...
+
+
+def wait_healthy(client: Gets, timeout: float = 30) -> None:
     """Poll an app's /health through `client` (a Starlette TestClient, say) until it answers 200:
     its model has loaded."""
     wait_until(lambda: client.get("/health").status_code == 200, timeout, interval=0.05)
@@ -256,6 +276,13 @@ def converse(url: str, body: Any, timeout: float = 120) -> tuple[int, list[tuple
             return response.status_code, read_events(response)
         response.read()
         return response.status_code, [("http_error", response.json())]
+
+
+async def hang_up(stream: AsyncIterator[Any]) -> None:
+    """Close an event stream part-way, as a client going away does. The servers' streams are async
+    generators, typed as the AsyncIterator they promise; closing one is what the test is about."""
+    assert isinstance(stream, AsyncGenerator), stream
+    await stream.aclose()
 
 
 # -- request bodies -------------------------------------------------------------------------------

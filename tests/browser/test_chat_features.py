@@ -180,7 +180,12 @@ XSS = [
 def test_xss_payloads_from_user_and_model_show_as_text(recorded_page: RecordedPage, live_server: str) -> None:
     page = recorded_page.page
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     open_chat(recorded_page, live_server)
     expect(page.locator("body")).to_have_attribute("data-markdown", "ready", timeout=ANSWER_S)
     payload = "\n\n".join(XSS)
@@ -259,7 +264,9 @@ def test_settings_reach_the_server_and_reset(recorded_page: RecordedPage, live_s
     answer = wait_answer(page)
     note = answer.locator("[data-part=note]")
     expect(note).to_contain_text("tokens")  # stats from the real server's done event
-    tokens = int(re.search(r"(\d+) tokens", note.inner_text())[1])
+    stats = re.search(r"(\d+) tokens", note.inner_text())
+    assert stats is not None
+    tokens = int(stats[1])
     assert 1 <= tokens <= 3  # the server honoured max_tokens
 
     page.get_by_role("button", name="Settings", exact=True).click()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -27,8 +28,8 @@ def small_server() -> Iterator[str]:
     stop_server(proc)
 
 
-def used_tokens(page: object) -> int:
-    text = page.locator("#context-text").text_content() or ""  # type: ignore[attr-defined]
+def used_tokens(page: Any) -> int:
+    text = page.locator("#context-text").text_content() or ""
     match = re.fullmatch(r"([\d,]+) / 512 tokens", text)
     assert match, text
     return int(match.group(1).replace(",", ""))

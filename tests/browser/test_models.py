@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from io import BufferedIOBase
+from typing import Any
 
 import httpx
 import pytest
@@ -63,7 +64,7 @@ class LoadingStream(FakeConverse):
         self.release = threading.Event()
         super().__init__()
 
-    def answer(self, body: bytes, out: BinaryIO) -> None:
+    def answer(self, body: bytes, out: BufferedIOBase) -> None:
         request = json.loads(body)
         self.requests.append(request)
         model = request.get("model") or "big.gguf"

@@ -13,7 +13,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from io import BufferedIOBase
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ class LongStream(FakeConverse):
         self.started: list[float] = []  # perf_counter when each phase began writing
         super().__init__()
 
-    def answer(self, body: bytes, out: BinaryIO) -> None:
+    def answer(self, body: bytes, out: BufferedIOBase) -> None:
         tokens = answer_tokens()
         phases = [(0, WINDOW), (WINDOW, TOKENS - WINDOW), (TOKENS - WINDOW, TOKENS)]
         for number, (start, end) in enumerate(phases):

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from io import BufferedIOBase
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -37,7 +38,7 @@ class ThinkingStream(FakeConverse):
         self.answer_now = threading.Event()
         super().__init__()
 
-    def answer(self, body: bytes, out: BinaryIO) -> None:
+    def answer(self, body: bytes, out: BufferedIOBase) -> None:
         self.requests.append(json.loads(body))
         if len(self.requests) > 1:
             out.write(sse(("token", {"text": "Rome."}), done()).encode())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import msgspec
 import pytest
@@ -17,6 +16,7 @@ from client.components.api_key_dialog import ASK, REFUSED, title_for
 from client.presets import BUILT_IN
 from client.rpc import UNAUTHORIZED, Client
 from client.state import INTERRUPTED, Chat, Turn
+from tests.fakes import FakeStore
 from tests.harness import run_async
 from wire.events import AnswerEvent, DoneEvent, ErrorEvent, Event, LoadingEvent, TokenEvent
 from wire.types import (
@@ -33,15 +33,6 @@ from wire.types import (
 
 UP = Health(status="ok")
 DONE = DoneEvent(stop_reason="stop", prompt_tokens=3, completion_tokens=1, ttft_s=0.1, tokens_per_s=10.0)
-
-
-class FakeStore(dict[str, Any]):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.syncs = 0
-
-    async def sync(self) -> None:
-        self.syncs += 1
 
 
 class FakeServer(Client):
@@ -110,7 +101,7 @@ def test_an_answer_streams_into_its_chat_with_the_saved_settings() -> None:
 
 def test_a_refused_answer_asks_for_a_key_then_retries_with_it() -> None:
     async def run() -> None:
-        refused = [ErrorEvent(type=UNAUTHORIZED, message="missing key")]
+        refused: list[Event] = [ErrorEvent(type=UNAUTHORIZED, message="missing key")]
         store = FakeStore()
         server = FakeServer(refused, refused, [TokenEvent(text="ok"), DONE])
         app = App(server, store)
@@ -183,7 +174,8 @@ def test_stop_cancels_the_open_chats_answer_and_keeps_what_arrived() -> None:
         assert app.current.turns[-1].status == "streaming"
         app.stop_answer()
         await asyncio.gather(*list(app.tasks), return_exceptions=True)
-        assert app.current.turns[-1].status == "stopped" and app.current.turns[-1].text == "partial"
+        stopped = app.current.turns[-1]  # read afresh: mypy still holds the "streaming" above
+        assert stopped.status == "stopped" and stopped.text == "partial"
 
     run_async(run())
 
@@ -402,7 +394,7 @@ def test_the_chats_model_is_asked_and_a_new_chat_starts_on_the_last_one_used() -
         # Reloaded: chats keep their models, and a new chat starts on the last one used.
         app.open_chat(app.library().ordered[-1].id)
         assert app.current.model == "big.gguf"
-        again = App(FakeServer(models=TWO_MODELS), store.copy() | app.records())
+        again = App(FakeServer(models=TWO_MODELS), FakeStore(store | app.records()))
         await again.check_health()
         assert again.current.model == "big.gguf"
         again.new_chat()

@@ -8,13 +8,16 @@ import re
 import tomllib
 from html.parser import HTMLParser
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT = ROOT / "client"
 
 
-def load_vendor():
+def load_vendor() -> ModuleType:
     spec = importlib.util.spec_from_file_location("vendor", ROOT / "scripts" / "vendor.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -39,9 +42,11 @@ def scan() -> PageScan:
     return page
 
 
-def pyscript_config() -> dict:
+def pyscript_config() -> dict[str, Any]:
     [script] = scan().py_scripts
-    return json.loads(script["config"])
+    assert script["config"] is not None
+    config: dict[str, Any] = json.loads(script["config"])
+    return config
 
 
 def test_page_loads_nothing_from_another_host() -> None:
@@ -66,6 +71,7 @@ def test_every_client_module_is_shipped_to_the_browser() -> None:
     files = pyscript_config()["files"]
     for url, path in files.items():
         assert url == f"/{path}" and (ROOT / path).is_file(), (url, path)
+    assert script["src"] is not None
     entry = script["src"].lstrip("/")
     modules = [*CLIENT.rglob("*.py"), *(ROOT / "wire").rglob("*.py")]
     wanted = {p.relative_to(ROOT).as_posix() for p in modules} - {entry}

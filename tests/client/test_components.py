@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+from collections.abc import Sequence
 
 from client import markdown
 from client.components.chat_area import COPY, EDIT, NEXT, PLACEHOLDER, PREVIOUS, REGENERATE, view_of
@@ -13,6 +14,7 @@ from client.components.sidebar import entries, is_find_key
 from client.components.type_area import sends_on_key
 from client.highlight import KEYWORD, STRING, highlight
 from client.library import Library
+from client.nodes import El
 from client.state import Chat, Turn
 from wire.types import Health, TemplateInfo
 
@@ -109,10 +111,10 @@ def test_markdown_only_for_model_answers_once_loaded() -> None:
     assert not view_of(Turn(user=False, text="boom", status="error"), rich=True).markdown
 
 
-def tags(nodes: list) -> list[str]:
+def tags(nodes: Sequence[El | str]) -> list[str]:
     out = []
     for node in nodes:
-        if isinstance(node, markdown.El):
+        if isinstance(node, El):
             out += [node.tag, *tags(node.children)]
     return out
 
@@ -123,17 +125,25 @@ def test_markdown_renders_structure() -> None:
         "h1", "ol", "li", "li", "em", "table", "thead", "tr", "th", "th", "tbody", "tr", "td", "td",
         "blockquote", "p", "p", "code", "s", "hr",
     ]  # fmt: skip
-    table = nodes[2]
-    assert "text-center" in table.children[0].children[0].children[0].attrs["class"]
+    assert "text-center" in child(nodes[2], 0, 0, 0).attrs["class"]  # table > thead > tr > th
     assert all("style" not in n.attrs for n in _walk_els(nodes))  # no inline styles (CSP)
 
 
-def _walk_els(nodes: list) -> list:
+def _walk_els(nodes: Sequence[El | str]) -> list[El]:
     out = []
     for node in nodes:
-        if isinstance(node, markdown.El):
+        if isinstance(node, El):
             out += [node, *_walk_els(node.children)]
     return out
+
+
+def child(node: El | str, *path: int) -> El:
+    """The element at `path` (child indexes) below `node`."""
+    for i in path:
+        assert isinstance(node, El), node
+        node = node.children[i]
+    assert isinstance(node, El), node
+    return node
 
 
 PAYLOADS = [

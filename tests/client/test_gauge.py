@@ -37,7 +37,8 @@ def test_gauge_is_the_last_answers_prompt_plus_completion_out_of_its_models_cont
     assert gauge_of(chat, MODELS) == Gauge(50, 512)
     chat = answered(chat, "two", done(90, 20))
     assert gauge_of(chat, MODELS) == Gauge(110, 512)  # the newest answer, not a sum
-    assert gauge_of(chat, MODELS) is not None and gauge_of(chat, MODELS).text == "110 / 512 tokens"  # type: ignore[union-attr]
+    gauge = gauge_of(chat, MODELS)
+    assert gauge is not None and gauge.text == "110 / 512 tokens"
     # The model that wrote the answer decides the size; then the chat's own; then the server's default.
     assert gauge_of(answered(Chat(), "q", done(5, 5, model="big.gguf")), MODELS) == Gauge(10, 8192)
     assert context_size(Chat(model="big.gguf"), MODELS) == 8192

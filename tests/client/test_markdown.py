@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from client import markdown
 from client.components.chat_area import BubbleView, ChatArea, build, view_of
-from client.markdown import El, StreamRender, last_cut
+from client.markdown import StreamRender, last_cut
+from client.nodes import El
 from client.state import Turn
 from tests.fakedom import Node
 

@@ -62,7 +62,7 @@ def test_displayed_math_gets_its_own_scrolling_line() -> None:
 
 
 def test_symbols_are_characters_not_references() -> None:
-    text = markdown.text_of(maths("$\\alpha \\le \\infty$"))
+    text = markdown.text_of([*maths("$\\alpha \\le \\infty$")])
     assert text == "α≤∞"
 
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from client.rpc import SseParser, error_from_http, events_from_chunks, parse_health, parse_models
-from wire.events import DoneEvent, ErrorEvent, QueuedEvent, TokenEvent
+from tests.harness import run_async
+from wire.events import DoneEvent, ErrorEvent, Event, QueuedEvent, TokenEvent
 from wire.routes import CONVERSE
 from wire.types import Health, TemplateInfo
 
@@ -48,10 +47,7 @@ def collect(chunks: list[bytes]) -> list[Any]:
     async def run() -> list[Any]:
         return [event async for event in events_from_chunks(CONVERSE, source())]
 
-    # In a thread of its own: Playwright's sync API keeps a loop running on the main thread
-    # while a browser fixture is alive, and asyncio.run refuses to nest.
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, run()).result()
+    return run_async(run())
 
 
 def test_parses_named_events_with_crlf_lf_and_cr_line_ends() -> None:
@@ -81,7 +77,9 @@ wire_events = st.lists(st.one_of(texts.map(TokenEvent), st.integers(0, 50).map(Q
 
 
 @given(wire_events, st.sampled_from(["\r\n", "\n", "\r"]), st.booleans(), st.data())
-def test_any_split_of_a_valid_stream_yields_the_same_events(events, eol, ping, data) -> None:
+def test_any_split_of_a_valid_stream_yields_the_same_events(
+    events: list[Event], eol: str, ping: bool, data: st.DataObject
+) -> None:
     stream = frame(events, eol=eol, ping=ping)
     cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=20))
     expected = [CONVERSE.encode_event(event) for event in events]
@@ -185,4 +183,5 @@ def test_token_count_answers_and_errors() -> None:
     assert parse_token_count(200, body) == TokenCount("m.gguf", 7, 20, 512, 64)
     refused = '{"error": {"type": "invalid_request", "message": "too long"}}'
     assert parse_token_count(400, refused) == ErrorEvent(type="invalid_request", message="too long")
-    assert parse_token_count(200, "{}").type == "protocol"  # type: ignore[union-attr]
+    garbled = parse_token_count(200, "{}")
+    assert isinstance(garbled, ErrorEvent) and garbled.type == "protocol"

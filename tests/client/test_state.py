@@ -31,8 +31,9 @@ from client.state import (
     versions_at,
 )
 from client.storage import diff
+from tests.fakes import FakeStore
 from tests.harness import run_async
-from wire.events import AnswerEvent, DoneEvent, ErrorEvent, QueuedEvent, TokenEvent
+from wire.events import AnswerEvent, DoneEvent, ErrorEvent, Event, QueuedEvent, TokenEvent
 from wire.types import SYSTEM_MAX, SamplingParams
 
 DONE = DoneEvent(stop_reason="stop", prompt_tokens=12, completion_tokens=3, ttft_s=0.25, tokens_per_s=40.0)
@@ -217,9 +218,9 @@ def test_an_old_export_without_versions_imports_and_broken_versions_are_dropped(
     assert texts(chat) == ["q", "a"] and chat.forks == () and chat.title == "Old"
     bad = msgspec.json.decode(lib.export_json(regenerate(answered("one"))))
     bad["forks"][0]["at"] = 7  # past the turns
-    assert lib.import_json(msgspec.json.encode(bad), "y", 1.0).forks == ()
+    assert lib.import_json(msgspec.json.encode(bad).decode(), "y", 1.0).forks == ()
     bad["forks"][0].update(at=1, shown=5)
-    assert lib.import_json(msgspec.json.encode(bad), "y", 1.0).forks == ()
+    assert lib.import_json(msgspec.json.encode(bad).decode(), "y", 1.0).forks == ()
 
 
 def test_reload_mid_answer_marks_it_interrupted() -> None:
@@ -247,6 +248,7 @@ def test_a_resumed_answer_is_folded_again_from_its_start() -> None:
     from wire.events import ThoughtEvent
 
     saved = asked()
+    event: Event
     for event in (AnswerEvent("a1"), ThoughtEvent("Hm"), TokenEvent("Stale par")):
         saved = apply_event(saved, event)
     again = replay(saved)  # thoughts too are read again
@@ -310,10 +312,16 @@ def test_chats_are_listed_newest_first_and_leaving_an_empty_chat_forgets_it() ->
     assert lib.select(opened, "missing") is opened
 
 
+def found(library: lib.Library, chat_id: str) -> Chat:
+    chat = lib.find(library, chat_id)
+    assert chat is not None, chat_id
+    return chat
+
+
 def test_rename_and_delete() -> None:
     a, b = (msgspec.structs.replace(answered(x), id=x, updated=u) for x, u in (("a", 1.0), ("b", 2.0)))
     library = lib.rename(library_of(a, b, open_id="b"), "a", "  My   chat ")
-    assert title_of(lib.find(library, "a")) == "My chat"
+    assert title_of(found(library, "a")) == "My chat"
     after = lib.delete(library, "b")  # the open one: the newest remaining opens
     assert after.open_id == "a" and [c.id for c in after.chats] == ["a"]
     assert lib.delete(after, "a") == lib.Library()
@@ -327,7 +335,7 @@ def test_records_round_trip_and_survive_garbage() -> None:
     back = lib.from_records({**records, "chat:bad": "{not json", "settings": "{}", "chat:num": 3})
     assert back.open_id == "c"
     assert lib.find(back, "c") == answered("x")
-    assert lib.find(back, "s").turns[-1].status == "stopped"  # the reload interrupted it
+    assert found(back, "s").turns[-1].status == "stopped"  # the reload interrupted it
     assert lib.from_records({"chat:s": records["chat:s"], "open": "gone"}).open_id == "s"
 
 
@@ -365,7 +373,7 @@ def test_saver_says_when_the_store_holds_every_write() -> None:
 
 def test_saver_writes_a_new_answer_id_at_once_while_streaming() -> None:
     async def main() -> None:
-        store, records = storage_with_syncs(), {"chat:a": "asked"}
+        store, records = FakeStore(), {"chat:a": "asked"}
         saver = storage.Saver(store, lambda: dict(records), interval=60)
         records["chat:a"] = "streaming"
         saver.changed(streaming=True)  # the first write of a stream goes at once...
@@ -380,14 +388,6 @@ def test_saver_writes_a_new_answer_id_at_once_while_streaming() -> None:
         assert store["chat:a"] == "named a1"  # the same id: throttled again
 
     run_async(main())
-
-
-def storage_with_syncs() -> dict[str, str]:
-    class Store(dict[str, str]):
-        async def sync(self) -> None:
-            pass
-
-    return Store()
 
 
 def test_export_markdown_and_json_then_import() -> None:

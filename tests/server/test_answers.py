@@ -25,6 +25,7 @@ from tests.harness import (
     aiter_sse,
     answer_of,
     chat,
+    hang_up,
     idle,
     metrics,
     run_async,
@@ -127,7 +128,7 @@ def test_nobody_back_within_the_grace_period_cancels_and_forgets() -> None:
         reader = answers.read(answer)
         while not isinstance(await anext(reader), TokenEvent):
             pass
-        await reader.aclose()  # the page went away
+        await hang_up(reader)  # the page went away
         assert answers.unwatched == 1 and answers.get(answer.id) is answer
         await scheduler.idle()  # the grace period ends, the job is cancelled
         assert answers.get(answer.id) is None
@@ -144,7 +145,7 @@ def test_a_reader_back_within_the_grace_period_carries_on() -> None:
         answer = answers.start(source)
         reader = answers.read(answer)
         await anext(reader)
-        await reader.aclose()
+        await hang_up(reader)
         events = await read_all(answers, answer)  # back at once: the answer never stopped
         assert isinstance(events[-1], DoneEvent) and events[-1].stop_reason == "length"
         assert answers.get(answer.id) is answer  # read again for a grace period more...
@@ -162,7 +163,7 @@ def test_no_grace_cancels_on_hang_up() -> None:
         answer = answers.start(source)
         reader = answers.read(answer)
         await anext(reader)
-        await reader.aclose()
+        await hang_up(reader)
         assert answers.get(answer.id) is None
         await scheduler.idle()
         assert isinstance(answer.log[-1], DoneEvent) and answer.log[-1].stop_reason == "cancelled"

@@ -106,7 +106,7 @@ def test_an_engine_fault_is_a_503_with_its_message_never_a_500(tmp_path: Path) -
         def render(*_args: object) -> None:
             raise EngineError("the tokenizer went away")
 
-        engine.render = render  # type: ignore[method-assign,assignment]
+        engine.render = render  # type: ignore[method-assign,assignment]  # broken on purpose
         return engine
 
     with TestClient(create_app(settings, faulty, lambda exc: None)) as client:

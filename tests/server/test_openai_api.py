@@ -7,6 +7,8 @@ import json
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
+from openai.types.shared_params import FunctionDefinition, ResponseFormatJSONSchema
 
 from server.prompt import STOP_MARKERS
 
@@ -16,7 +18,7 @@ def client(live_server: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{live_server}/v1", api_key="unused", max_retries=0)
 
 
-QUESTION = [{"role": "user", "content": "What is the capital of Germany?"}]
+QUESTION: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What is the capital of Germany?"}]
 
 
 def test_models_lists_the_loaded_model(client: openai.OpenAI) -> None:
@@ -47,11 +49,14 @@ def test_streamed_text_equals_non_streamed_at_temperature_zero(client: openai.Op
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert streamed == whole.choices[0].message.content
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == whole.choices[0].finish_reason
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == whole.usage.completion_tokens  # type: ignore[union-attr]
+    assert chunks[-1].usage is not None and whole.usage is not None
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
 
 
 def test_system_message_and_stop_strings_are_honoured(client: openai.OpenAI) -> None:
-    messages = [{"role": "system", "content": "A chat in which the assistant counts."}, *QUESTION]
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": "A chat in which the assistant counts."}, *QUESTION
+    ]
     free = client.chat.completions.create(model="any", messages=messages, temperature=0, max_tokens=32)
     text = free.choices[0].message.content or ""
     word = text.split()[1] if len(text.split()) > 1 else text.split()[0]
@@ -85,9 +90,10 @@ def test_response_format_json_schema_constrains_the_answer(client: openai.OpenAI
         "required": ["city", "sunny"],
         "additionalProperties": False,
     }
+    weather: ResponseFormatJSONSchema = {"type": "json_schema", "json_schema": {"name": "weather", "schema": schema}}
     result = client.chat.completions.create(
         model="any", messages=QUESTION, temperature=0, max_tokens=40,
-        response_format={"type": "json_schema", "json_schema": {"name": "weather", "schema": schema}},
+        response_format=weather,
     )
     answer = json.loads(result.choices[0].message.content or "")
     assert set(answer) == {"city", "sunny"} and answer["city"] in ("Paris", "Berlin")
@@ -103,7 +109,8 @@ def test_fields_we_cannot_honour_are_refused_by_name(client: openai.OpenAI) -> N
 def test_tools_reach_the_models_template(client: openai.OpenAI) -> None:
     """The default model has no template of its own (llama.cpp falls back to ChatML, which has no
     tool calls), so this shows the request takes llama.cpp's chat path and answers."""
-    tools = [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}]
+    get_time: FunctionDefinition = {"name": "get_time", "parameters": {"type": "object", "properties": {}}}
+    tools: list[ChatCompletionFunctionToolParam] = [{"type": "function", "function": get_time}]
     result = client.chat.completions.create(model="any", messages=QUESTION, tools=tools, temperature=0, max_tokens=16)
     assert result.choices[0].finish_reason in ("stop", "length", "tool_calls")
     assert result.usage is not None and result.usage.prompt_tokens > 0

@@ -205,7 +205,7 @@ def test_thoughts_sent_back_reach_the_model_only_where_its_template_shows_them(
 
 
 def test_a_request_without_thoughts_is_as_before_and_bad_thoughts_are_refused(thinking_server: str) -> None:
-    status, events = converse(thinking_server, {"conversation": {"messages": history(123)}})  # type: ignore[arg-type]
+    status, events = converse(thinking_server, {"conversation": {"messages": history(123)}})  # type: ignore[arg-type]  # a bad type on purpose
     assert status == 400 and "thoughts" in events[0][1]["error"]["message"]
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from server.scheduler import QueueFull, Scheduler
 from tests.fakes import ScriptedEngine, admit
-from tests.harness import run_async
+from tests.harness import hang_up, run_async
 from wire.events import DoneEvent, ErrorEvent, QueuedEvent, TokenEvent
 
 
@@ -56,7 +56,7 @@ def test_cancelled_while_queued_never_runs() -> None:
         doomed = admit(scheduler, "doomed")
         stream = scheduler.events(doomed)
         assert await anext(stream) == QueuedEvent(1)
-        await stream.aclose()  # the client went away while waiting
+        await hang_up(stream)  # the client went away while waiting
         last = await collect(scheduler, "last", 2)
         assert isinstance([e async for e in scheduler.events(first)][-1], DoneEvent)
         assert isinstance(last[-1], DoneEvent)
@@ -73,7 +73,7 @@ def test_cancel_while_running_stops_within_a_token_and_frees_the_model() -> None
         job = admit(scheduler, "long", 200)
         stream = scheduler.events(job)
         assert isinstance(await anext(stream), TokenEvent)
-        await stream.aclose()
+        await hang_up(stream)
         nxt = await collect(scheduler, "next", 1)
         assert engine.produced["long"] <= 3  # the next request got the model after a token or two
         assert isinstance(nxt[-1], DoneEvent)

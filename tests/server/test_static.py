@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HTML = (ROOT / "client" / "index.html").read_text()
 
 
-def manifest(sources: str) -> dict:
+def manifest(sources: str) -> dict[str, Any]:
     return {
         "urls": {
             "/static/pyodide/": "/static/app/pyodide-aaa/",

@@ -316,7 +316,12 @@ def test_loading_never_probes_the_cpu(models: dict[str, Path], monkeypatch: pyte
     import cpuinfo
 
     probes: list[str] = []
-    monkeypatch.setattr(cpuinfo, "get_cpu_info", lambda: probes.append("probed") or {"flags": []})
+
+    def probe() -> dict[str, list[str]]:
+        probes.append("probed")
+        return {"flags": []}
+
+    monkeypatch.setattr(cpuinfo, "get_cpu_info", probe)
     for kind in ("ggjt-q8_0", "gguf-f16"):
         assert load(models[kind]).n_ctx == 512
     assert probes == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -84,7 +85,7 @@ def test_startup_errors_are_one_clear_line_and_exit_2(tmp_path: Path, tiny: dict
 def test_openai_fields_an_engine_cannot_honour_are_refused_by_name(served: tuple[str, str]) -> None:
     url, engine = served
     question = [{"role": "user", "content": "What is the capital of France?"}]
-    extras = {
+    extras: dict[str, dict[str, Any]] = {
         "tools": {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]},
         "response_format": {"response_format": {"type": "json_object"}},
     }
