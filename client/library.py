@@ -7,7 +7,7 @@ mapping between the library and the key-value store (client.storage does the I/O
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import msgspec
 from msgspec import Struct
@@ -133,7 +133,7 @@ def records(library: Library) -> dict[str, str]:
     return out
 
 
-def from_records(stored: dict[str, object]) -> Library:
+def from_records(stored: Mapping[str, object]) -> Library:
     """Rebuild the library; unreadable records are skipped, mid-stream answers the server named are
     kept for the app to resume (client.streams.AnswerStreams.resume_all), others marked interrupted."""
     chats = []

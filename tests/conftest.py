@@ -1,6 +1,9 @@
 """Shared fixtures: the real server, on loopback, with the real default model.
 
-The helpers live in `tests.harness` (the benchmarks use them too); they are re-exported here.
+Tests import their helpers from `tests.harness` (processes, SSE, request bodies; the benchmarks
+use it too), `tests.fakes` (fake engines and servers), `tests.tinymodels`, `tests.fakedom` and
+`tests.llama_server`, never from another test module; the browser tests' own are in
+`tests.browser.helpers`.
 """
 
 from __future__ import annotations
@@ -9,9 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.harness import ROOT, Popen, free_port, run_async, spawn, start_server, stop_server
-
-__all__ = ["ROOT", "Popen", "free_port", "live_server", "run_async", "spawn", "start_server", "stop_server"]
+from tests.harness import start_server, stop_server
 
 
 @pytest.fixture(scope="session")

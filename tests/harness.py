@@ -1,13 +1,17 @@
 """What the tests and the benchmarks share: processes, ports, our server and llama.cpp's, SSE,
-request bodies, and a process's resident memory.
+request bodies, polling, /metrics, and a process's resident memory.
 
 - `spawn` starts a process with its output in a log file and waits until a URL answers 200;
   `stop_server` ends it (terminate, then kill).
 - `start_server` runs `python -m server`; `start_llama_server` runs llama.cpp's own server
   (`tests.llama_server`, xllamacpp on loopback) as the peer.
 - `iter_sse`, `aiter_sse` and `read_events` read an event stream with the browser's own parser
-  (`client.rpc.SseParser`); `converse` posts to /api/converse and reads the answer.
-- `chat`, `openai_chat` and `completion` build request bodies.
+  (`client.rpc.SseParser`); `converse` posts to /api/converse and reads the answer; `hang_up`
+  closes a stream part-way.
+- `chat`, `openai_chat` and `completion` build request bodies; `answer_of` joins an answer's tokens.
+- `run_server` runs `python -m server` to its end (a start that must fail); `wait_until` polls a
+  condition, `wait_healthy` an in-process app's /health; `metrics` reads /metrics.
+- `cut` is a hypothesis strategy: a text, and the same text cut into pieces anywhere.
 
     python -m tests.harness llama-server [--threads N] [--kv-unified] MODEL PORT [tests.llama_server flags]
 
@@ -26,19 +30,30 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
+from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from client.rpc import SseParser
+from server.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
-Popen = subprocess.Popen[str]
 T = TypeVar("T")
 LLAMA_SERVER_MODEL = "gemma-remote"  # tests.llama_server.REMOTE_MODEL (not imported: that module needs pytest)
+
+
+class Popen(subprocess.Popen[str]):
+    """A process `spawn` started: its output is in the file `log_path`, and it took `ready_s`
+    seconds to answer its ready URL."""
+
+    log_path: str = ""
+    ready_s: float = 0.0
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -68,12 +83,12 @@ def spawn(argv: list[str], ready_url: str | None, env: dict[str, str] | None = N
     """
     log = tempfile.NamedTemporaryFile("w+", prefix="snake_llama-", suffix=".log", delete=False)  # noqa: SIM115
     started = time.perf_counter()
-    proc = subprocess.Popen(
+    proc = Popen(
         argv, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         stdout=log, stderr=subprocess.STDOUT, text=True,
     )
     log.close()
-    proc.log_path = log.name  # type: ignore[attr-defined]
+    proc.log_path = log.name
     name = argv[2] if len(argv) > 2 and argv[1] == "-m" else argv[0]
     deadline = time.monotonic() + timeout
     while ready_url:
@@ -88,7 +103,7 @@ def spawn(argv: list[str], ready_url: str | None, env: dict[str, str] | None = N
             stop_server(proc)
             raise RuntimeError(f"{name} did not answer {ready_url} in {timeout:.0f} s")
         time.sleep(0.05)
-    proc.ready_s = time.perf_counter() - started  # type: ignore[attr-defined]
+    proc.ready_s = time.perf_counter() - started
     return proc
 
 
@@ -104,7 +119,7 @@ def stop_server(proc: Popen, timeout: float = 10) -> None:
 
 
 def remove_log(proc: Popen) -> None:
-    Path(proc.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
+    Path(proc.log_path).unlink(missing_ok=True)
 
 
 def start_server(
@@ -115,6 +130,61 @@ def start_server(
     url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "server", "--port", str(port), *args]
     return spawn(argv, f"{url}/health" if wait else None, env, timeout), url
+
+
+def run_server(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m server` with `args`, run to its end: for a start that must fail. It sees only the
+    settings in `env`, none of this process's own."""
+    clean = {k: v for k, v in os.environ.items() if k not in {d.env for d in SETTINGS}}
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args], cwd=ROOT, env={**clean, **(env or {})},
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 60, interval: float = 0.1) -> None:
+    """Poll `condition` every `interval` seconds until it holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(interval)
+
+
+class Status(Protocol):
+    @property
+    def status_code(self) -> int: ...
+
+
+class Gets(Protocol):
+    """A client that GETs a path of the app it is bound to: an httpx.Client with a base_url, or
+    Starlette's TestClient (built on httpx2, whose Response is another class)."""
+
+    def get(self, url: str) -> Status: ...
+
+
+def wait_healthy(client: Gets, timeout: float = 30) -> None:
+    """Poll an app's /health through `client` (a Starlette TestClient, say) until it answers 200:
+    its model has loaded."""
+    wait_until(lambda: client.get("/health").status_code == 200, timeout, interval=0.05)
+
+
+def metrics(url: str) -> dict[str, float]:
+    """/metrics, each sample summed over its labels, and by stop reason too where it has one
+    (`snake_llama_answers_total{stop_reason=cancelled}`); 0 for one not sampled yet."""
+    out: defaultdict[str, float] = defaultdict(float)
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
+        for sample in family.samples:
+            keys = [sample.name]
+            if "stop_reason" in sample.labels:
+                keys.append(f"{sample.name}{{stop_reason={sample.labels['stop_reason']}}}")
+            for key in keys:
+                out[key] += sample.value
+    return out
+
+
+def idle(url: str) -> bool:
+    """No answer runs on the server at `url`."""
+    return metrics(url)["snake_llama_answers_running"] == 0
 
 
 def start_looping_server(folder: Path, **env: str) -> tuple[Popen, str]:
@@ -215,6 +285,13 @@ def converse(url: str, body: Any, timeout: float = 120) -> tuple[int, list[tuple
         return response.status_code, [("http_error", response.json())]
 
 
+async def hang_up(stream: AsyncIterator[Any]) -> None:
+    """Close an event stream part-way, as a client going away does. The servers' streams are async
+    generators, typed as the AsyncIterator they promise; closing one is what the test is about."""
+    assert isinstance(stream, AsyncGenerator), stream
+    await stream.aclose()
+
+
 # -- request bodies -------------------------------------------------------------------------------
 
 
@@ -223,6 +300,16 @@ def chat(*texts: str, **params: Any) -> dict[str, Any]:
     n = len(texts)
     messages = [{"user": (n - i) % 2 == 1, "text": t} for i, t in enumerate(texts)]
     return {"conversation": {"messages": messages}, "params": params}
+
+
+# A prompt the default model keeps answering (greedy, no repeat penalty: the next number always
+# follows), so that an answer is still running when a test hangs up, whatever the machine's speed.
+COUNT = "Count from 1 to 100: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,"
+
+
+def answer_of(events: Sequence[tuple[str, Any]]) -> str:
+    """The answer's text: its `token` events joined."""
+    return "".join(data["text"] for name, data in events if name == "token")
 
 
 def openai_chat(*texts: str, model: str = "", system: str | None = None, stream: bool = True,
@@ -243,6 +330,18 @@ def completion(prompt: str | Sequence[int], *, model: str = "", stream: bool = T
     if stream:
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+# -- hypothesis -----------------------------------------------------------------------------------
+
+
+@st.composite
+def cut(draw: st.DrawFn, texts: st.SearchStrategy[str]) -> tuple[str, list[str]]:
+    """A text from `texts`, and the same text cut into pieces anywhere (as a tokenizer might)."""
+    text = draw(texts)
+    cuts = sorted(draw(st.sets(st.integers(0, len(text)), max_size=len(text) + 1)))
+    bounds = [0, *cuts, len(text)]
+    return text, [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 # -- `python -m tests.harness llama-server ...` ---------------------------------------------------

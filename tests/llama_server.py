@@ -62,7 +62,7 @@ def llama_server_fixture() -> Iterator[str]:
     import sys
 
     from server.default_model import default_model_path
-    from tests.conftest import free_port, spawn, stop_server
+    from tests.harness import free_port, spawn, stop_server
 
     port = free_port()
     root = f"http://127.0.0.1:{port}"

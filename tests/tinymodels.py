@@ -29,6 +29,7 @@ import re
 import struct
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -240,7 +241,7 @@ def _tensor_bytes(a: np.ndarray, ftype: str) -> tuple[int, bytes]:
     raise ValueError(f"unsupported ftype {ftype!r}")
 
 
-def _pad(f, alignment: int = 32) -> None:  # type: ignore[no-untyped-def]
+def _pad(f: IO[bytes], alignment: int = 32) -> None:
     f.write(b"\0" * (-f.tell() % alignment))
 
 
@@ -309,14 +310,17 @@ def _gguf_kv(key: str, vtype: int, value: object) -> bytes:
     if vtype == GGUF_F32:
         return out + struct.pack("<f", value)
     if vtype == GGUF_STR:
-        return out + _gguf_str(value)  # type: ignore[arg-type]
+        assert isinstance(value, str | bytes), value
+        return out + _gguf_str(value)
     raise ValueError(vtype)
 
 
 def _gguf_array(key: str, etype: int, values: Sequence[object]) -> bytes:
     out = _gguf_str(key) + struct.pack("<IIQ", GGUF_ARR, etype, len(values))
     if etype == GGUF_STR:
-        return out + b"".join(_gguf_str(v) for v in values)  # type: ignore[arg-type]
+        strings = [v for v in values if isinstance(v, str | bytes)]
+        assert len(strings) == len(values), values
+        return out + b"".join(_gguf_str(v) for v in strings)
     fmt = {GGUF_I32: "i", GGUF_F32: "f", GGUF_U32: "I"}[etype]
     return out + struct.pack(f"<{len(values)}{fmt}", *values)
 
@@ -335,7 +339,7 @@ def write_gguf(
     gains Gemma's turn tokens, and the answer ends with `<end_of_turn>` instead of EOS."""
     if ftype not in GGUF_FTYPES:
         raise ValueError(f"GGUF ftype must be one of {sorted(GGUF_FTYPES)}")
-    turns = TURN_TOKENS if chat_template else ()
+    turns: tuple[str, ...] = TURN_TOKENS if chat_template else ()
     spec = Spec(continuation, loop, specials=turns, end=turns[-1] if turns else "")
     tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
     tokens += [p.decode().replace(" ", SPM_SPACE) for p in spec.pieces]  # whole characters only

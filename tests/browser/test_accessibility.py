@@ -6,21 +6,21 @@ docs/ for the README."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+from tests.browser.helpers import AXE, RUN_AXE
+from tests.harness import ROOT
+
 SCREENSHOTS = {"light": ROOT / "test-results" / "screenshot.png", "dark": ROOT / "test-results" / "screenshot-dark.png"}
-RUN_AXE = "axe.run().then(r => r.violations.map(v => `${v.id} (${v.impact}): ${v.nodes[0].target}`))"
 
 
 @pytest.mark.parametrize(
     ("scheme", "width"), [("light", 1100), ("dark", 1100), ("light", 360)], ids=["light", "dark", "narrow"]
 )
-def test_chat_page_has_no_axe_violations(chromium, live_server: str, scheme: str, width: int) -> None:
+def test_chat_page_has_no_axe_violations(chromium: Any, live_server: str, scheme: str, width: int) -> None:
     assert AXE.is_file(), "run `npm ci` first"
     # bypass_csp: axe is injected as an inline script, which the page's own policy forbids.
     context = chromium.new_context(viewport={"width": width, "height": 700}, color_scheme=scheme, bypass_csp=True)

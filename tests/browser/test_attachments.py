@@ -13,10 +13,19 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import VIEWPORT, RecordedPage
-from tests.browser.test_accessibility import AXE, RUN_AXE
-from tests.browser.test_chat_features import ask, set_settings, wait_answer
-from tests.browser.test_chat_page import PYTHON_READY_S, open_chat
+from tests.browser.helpers import (
+    AXE,
+    PYTHON_READY_S,
+    RUN_AXE,
+    VIEWPORT,
+    RecordedPage,
+    ask,
+    file,
+    open_chat,
+    pending,
+    set_settings,
+    wait_answer,
+)
 from tests.harness import ROOT, start_server, stop_server
 
 N_CTX = 512
@@ -31,8 +40,9 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001
 BIG = "The quick brown fox jumps over the lazy dog. " * 80  # about 800 tokens: over 512
 
 
-def file(name: str, data: str | bytes, mime: str = "text/plain") -> dict[str, Any]:
-    return {"name": name, "mimeType": mime, "buffer": data.encode() if isinstance(data, str) else data}
+def sent_text(request: Any) -> str:
+    """The last message's text in a /api/converse request."""
+    return str(json.loads(request.post_data)["conversation"]["messages"][-1]["text"])
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +50,6 @@ def small_server() -> Iterator[str]:
     proc, url = start_server("--n-ctx", str(N_CTX), env={"MODEL_PATH": ""})
     yield url
     stop_server(proc)
-
-
-def pending(page: Any) -> Any:
-    """The chips of the files attached to the message being written."""
-    return page.locator("#attached")
-
-
-def sent_text(request: Any) -> str:
-    """The last message's text in a /api/converse request."""
-    return str(json.loads(request.post_data)["conversation"]["messages"][-1]["text"])
 
 
 def drop(page: Any, name: str, text: str) -> None:

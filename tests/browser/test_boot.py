@@ -14,11 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from client import boot
-from tests.browser.conftest import RecordedPage
-from tests.browser.test_chat_page import PYTHON_READY_S, assert_only_loopback
-
-ANSWER_S = 60_000
-WASM = "**/pyodide.asm.wasm"  # wherever the build puts it (server/static.py)
+from tests.browser.helpers import ANSWER_S, PYTHON_READY_S, HeldRuntime, RecordedPage, assert_only_loopback
 
 # Test code, not the page's: every text the status line and the pending note are given, in order.
 RECORD_TEXTS = """
@@ -30,27 +26,6 @@ new MutationObserver((records) => {
   }
 }).observe(document, {childList: true, characterData: true, subtree: true});
 """
-
-
-class HeldRuntime:
-    """Holds every request for Pyodide's wasm until `release()`: Python cannot start before."""
-
-    def __init__(self, page: Any) -> None:
-        self.held: list[Any] = []
-        self.released = False
-        page.route(WASM, self._hold)
-
-    def _hold(self, route: Any) -> None:
-        if self.released:
-            route.continue_()
-        else:
-            self.held.append(route)
-
-    def release(self) -> None:
-        self.released = True
-        held, self.held = self.held, []
-        for route in held:
-            route.continue_()
 
 
 @pytest.fixture

@@ -13,20 +13,22 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import RecordedPage, SlowStream
-from tests.browser.test_chat_page import assert_only_loopback, open_chat
+from tests.browser.helpers import (
+    ANSWER_S,
+    RecordedPage,
+    ask,
+    assert_only_loopback,
+    done,
+    last_answer,
+    open_chat,
+    set_settings,
+    sse,
+    two_chats,
+    wait_answer,
+)
+from tests.fakes import SlowStream
 
-ANSWER_S = 60_000
 LIMITS = {"max_tokens": "24"}  # the base model sometimes rambles: keep real answers short
-
-
-def sse(*events: tuple[str, dict[str, Any]]) -> str:
-    return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events)
-
-
-def done(**extra: Any) -> tuple[str, dict[str, Any]]:
-    data = {"stop_reason": "stop", "prompt_tokens": 9, "completion_tokens": 5, "ttft_s": 0.12, "tokens_per_s": 42.0}
-    return ("done", {**data, **extra})
 
 
 def fake_answer(page: Any, *events: tuple[str, dict[str, Any]]) -> None:
@@ -35,42 +37,6 @@ def fake_answer(page: Any, *events: tuple[str, dict[str, Any]]) -> None:
         "**/api/converse",
         lambda route: route.fulfill(status=200, content_type="text/event-stream", body=sse(*events)),
     )
-
-
-def ask(page: Any, text: str) -> None:
-    box = page.get_by_role("textbox", name="Message")
-    box.fill(text)
-    box.press("Enter")
-
-
-def last_answer(page: Any) -> Any:
-    return page.locator("li[data-role=model]").last
-
-
-def wait_answer(page: Any) -> Any:
-    answer = last_answer(page)
-    expect(answer).to_have_attribute("data-status", "done", timeout=ANSWER_S)
-    return answer
-
-
-def set_settings(page: Any, values: dict[str, str]) -> None:
-    page.get_by_role("button", name="Settings", exact=True).click()
-    dialog = page.get_by_role("dialog", name="Settings")
-    expect(dialog).to_be_visible()
-    for label, value in values.items():
-        dialog.get_by_label(label, exact=True).fill(value)
-    dialog.get_by_role("button", name="Save settings").click()
-    expect(dialog).to_be_hidden()
-
-
-def two_chats(page: Any, first: str, second: str, max_tokens: int) -> None:
-    """Ask `first` in one chat, then `second` in a new one (its answer may still be coming)."""
-    set_settings(page, {"Max tokens": str(max_tokens)})
-    ask(page, first)
-    wait_answer(page)
-    page.get_by_role("button", name="New chat").click()
-    expect(page.locator("li[data-role]")).to_have_count(0)
-    ask(page, second)
 
 
 def test_chats_survive_reload_new_chat_rename_and_delete(recorded_page: RecordedPage, live_server: str) -> None:
@@ -214,7 +180,12 @@ XSS = [
 def test_xss_payloads_from_user_and_model_show_as_text(recorded_page: RecordedPage, live_server: str) -> None:
     page = recorded_page.page
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     open_chat(recorded_page, live_server)
     expect(page.locator("body")).to_have_attribute("data-markdown", "ready", timeout=ANSWER_S)
     payload = "\n\n".join(XSS)
@@ -293,7 +264,9 @@ def test_settings_reach_the_server_and_reset(recorded_page: RecordedPage, live_s
     answer = wait_answer(page)
     note = answer.locator("[data-part=note]")
     expect(note).to_contain_text("tokens")  # stats from the real server's done event
-    tokens = int(re.search(r"(\d+) tokens", note.inner_text())[1])
+    stats = re.search(r"(\d+) tokens", note.inner_text())
+    assert stats is not None
+    tokens = int(stats[1])
     assert 1 <= tokens <= 3  # the server honoured max_tokens
 
     page.get_by_role("button", name="Settings", exact=True).click()

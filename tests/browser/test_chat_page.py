@@ -2,37 +2,11 @@
 
 from __future__ import annotations
 
-import re
-import time
 from urllib.parse import urlsplit
 
 from playwright.sync_api import expect
 
-from client import boot
-from tests.browser.conftest import RecordedPage
-
-PYTHON_READY_S = 60  # generous: a cold Pyodide start on a busy CI machine
-
-
-def open_chat(recorded: RecordedPage, base_url: str) -> float:
-    """Load the page and wait until Python is up; returns the seconds it took."""
-    page = recorded.page
-    start = time.perf_counter()
-    page.goto(base_url + "/")
-    # From first paint, the page names what it is doing (tests/browser/test_boot.py: which, when).
-    expect(page.get_by_role("status")).to_have_text(re.compile("|".join(map(re.escape, boot.PHASES))))
-    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=PYTHON_READY_S * 1000)
-    expect(page.get_by_role("button", name="Send")).to_be_enabled()
-    return time.perf_counter() - start
-
-
-def assert_only_loopback(recorded: RecordedPage) -> None:
-    assert recorded.requests, "no requests were recorded"
-    for url in recorded.requests:
-        parts = urlsplit(url)
-        if parts.scheme in ("data", "blob"):
-            continue  # in-page resources, not network
-        assert parts.hostname == "127.0.0.1", f"request left the machine: {url}"
+from tests.browser.helpers import RecordedPage, assert_only_loopback, open_chat
 
 
 def test_chat_streams_an_answer_from_the_model(recorded_page: RecordedPage, live_server: str) -> None:

@@ -11,10 +11,7 @@ import msgspec
 from playwright.sync_api import expect
 
 from client.presets import BUILT_IN
-from tests.browser.conftest import RecordedPage
-from tests.browser.test_accessibility import AXE, RUN_AXE
-from tests.browser.test_chat_features import ask, set_settings, wait_answer
-from tests.browser.test_chat_page import open_chat
+from tests.browser.helpers import AXE, RUN_AXE, RecordedPage, ask, open_chat, set_settings, wait_answer
 
 # Leading spaces, a blank line and a trailing newline: all of it must arrive as typed.
 OWN = "You are a pirate.\n\n  Answer in one word,\n  always.\n"

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
 from client.gauge import DROPPED_LABEL
-from tests.browser.conftest import RecordedPage
-from tests.browser.test_chat_features import ask, set_settings, wait_answer
-from tests.browser.test_chat_page import open_chat
+from tests.browser.helpers import RecordedPage, ask, open_chat, set_settings, wait_answer
 from tests.harness import start_server, stop_server
 
 N_CTX = 512
@@ -29,8 +28,8 @@ def small_server() -> Iterator[str]:
     stop_server(proc)
 
 
-def used_tokens(page: object) -> int:
-    text = page.locator("#context-text").text_content() or ""  # type: ignore[attr-defined]
+def used_tokens(page: Any) -> int:
+    text = page.locator("#context-text").text_content() or ""
     match = re.fullmatch(r"([\d,]+) / 512 tokens", text)
     assert match, text
     return int(match.group(1).replace(",", ""))

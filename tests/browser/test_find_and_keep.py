@@ -10,9 +10,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import RecordedPage
-from tests.browser.test_chat_features import ANSWER_S, two_chats, wait_answer
-from tests.browser.test_chat_page import assert_only_loopback, open_chat
+from tests.browser.helpers import ANSWER_S, RecordedPage, assert_only_loopback, open_chat, two_chats, wait_answer
 
 
 def test_search_pin_and_export_all(recorded_page: RecordedPage, live_server: str, tmp_path: Any) -> None:

@@ -9,16 +9,26 @@ default model cannot write LaTeX. Everything else (server, page, Pyodide, the wh
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from io import BufferedIOBase
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
 from client.mathml import NS, WHEELS
-from tests.browser.conftest import FakeConverse, RecordedPage
-from tests.browser.test_accessibility import AXE, ROOT, RUN_AXE
-from tests.browser.test_chat_features import ANSWER_S, ask, sse, wait_answer
-from tests.browser.test_chat_page import assert_only_loopback, open_chat
+from tests.browser.helpers import (
+    ANSWER_S,
+    AXE,
+    RUN_AXE,
+    RecordedPage,
+    ask,
+    assert_only_loopback,
+    open_chat,
+    sse,
+    wait_answer,
+)
+from tests.fakes import FakeConverse
+from tests.harness import ROOT
 
 SCREENSHOT = ROOT / "test-results" / "math.png"
 MALFORMED = "$\\frac{1}{$"
@@ -36,7 +46,7 @@ ANSWER = (
 class MathStream(FakeConverse):
     """Streams ANSWER a few characters at a time, so math arrives in pieces as a model writes it."""
 
-    def answer(self, body: bytes, out: BinaryIO) -> None:
+    def answer(self, body: bytes, out: BufferedIOBase) -> None:
         pieces = [ANSWER[i : i + 3] for i in range(0, len(ANSWER), 3)]
         out.write(sse(*(("token", {"text": piece}) for piece in pieces)).encode())
         done = {"stop_reason": "stop", "prompt_tokens": 9, "completion_tokens": len(pieces), "ttft_s": 0.01}
@@ -73,7 +83,9 @@ def math_answer(recorded: RecordedPage, live_server: str, stream: MathStream) ->
     return wait_answer(page).locator("[data-part=bubble]")
 
 
-def test_latex_in_an_answer_renders_as_native_mathml(axe_page: RecordedPage, live_server: str, math_stream) -> None:
+def test_latex_in_an_answer_renders_as_native_mathml(
+    axe_page: RecordedPage, live_server: str, math_stream: MathStream
+) -> None:
     assert AXE.is_file(), "run `npm ci` first"
     page = axe_page.page
     bubble = math_answer(axe_page, live_server, math_stream)

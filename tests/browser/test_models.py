@@ -10,15 +10,25 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from io import BufferedIOBase
+from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import FakeConverse, RecordedPage
-from tests.browser.test_chat_features import ANSWER_S, ask, last_answer, set_settings, sse, wait_answer
-from tests.browser.test_chat_page import assert_only_loopback, open_chat
+from tests.browser.helpers import (
+    ANSWER_S,
+    RecordedPage,
+    ask,
+    assert_only_loopback,
+    last_answer,
+    open_chat,
+    set_settings,
+    sse,
+    wait_answer,
+)
+from tests.fakes import FakeConverse
 from wire import routes
 
 
@@ -54,7 +64,7 @@ class LoadingStream(FakeConverse):
         self.release = threading.Event()
         super().__init__()
 
-    def answer(self, body: bytes, out: BinaryIO) -> None:
+    def answer(self, body: bytes, out: BufferedIOBase) -> None:
         request = json.loads(body)
         self.requests.append(request)
         model = request.get("model") or "big.gguf"

@@ -14,10 +14,17 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import RecordedPage
-from tests.browser.test_attachments import file, pending
-from tests.browser.test_chat_features import ask, last_answer, set_settings, wait_answer
-from tests.browser.test_chat_page import assert_only_loopback, open_chat
+from tests.browser.helpers import (
+    RecordedPage,
+    ask,
+    assert_only_loopback,
+    file,
+    last_answer,
+    open_chat,
+    pending,
+    set_settings,
+    wait_answer,
+)
 from tests.harness import start_server, stop_server
 
 WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "again"]

@@ -13,13 +13,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from io import BufferedIOBase
+from typing import Any
 
 import pytest
 
-from tests.browser.conftest import FakeConverse, RecordedPage
-from tests.browser.test_chat_features import ANSWER_S, ask, last_answer, sse, wait_answer
-from tests.browser.test_chat_page import open_chat
+from tests.browser.helpers import ANSWER_S, RecordedPage, ask, last_answer, open_chat, sse, wait_answer
+from tests.fakes import FakeConverse
 
 TOKENS = 4000
 WINDOW = 500  # tokens timed at the start and at the end
@@ -51,7 +51,7 @@ class LongStream(FakeConverse):
         self.started: list[float] = []  # perf_counter when each phase began writing
         super().__init__()
 
-    def answer(self, body: bytes, out: BinaryIO) -> None:
+    def answer(self, body: bytes, out: BufferedIOBase) -> None:
         tokens = answer_tokens()
         phases = [(0, WINDOW), (WINDOW, TOKENS - WINDOW), (TOKENS - WINDOW, TOKENS)]
         for number, (start, end) in enumerate(phases):

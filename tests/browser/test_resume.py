@@ -12,11 +12,17 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import RecordedPage
-from tests.browser.test_boot import HeldRuntime
-from tests.browser.test_chat_features import ANSWER_S, ask, last_answer, set_settings
-from tests.browser.test_chat_page import assert_only_loopback, open_chat
-from tests.test_answers import COUNT, idle, metrics, wait_until
+from tests.browser.helpers import (
+    ANSWER_S,
+    HeldRuntime,
+    RecordedPage,
+    ask,
+    assert_only_loopback,
+    last_answer,
+    open_chat,
+    set_settings,
+)
+from tests.harness import COUNT, idle, metrics, wait_until
 from wire.routes import CONVERSE
 
 LONG = {"Temperature": "0", "Repeat penalty": "1.0"}

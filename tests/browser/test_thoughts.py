@@ -3,7 +3,7 @@
 The first test's answers come from a stand-in for /api/converse (`ThinkingStream`): the default
 model (Gemma 3 270M) never writes think blocks, and the test must hold the stream between pieces
 to open the block mid-thought. The stand-in sends what the real server sends for a thinking model
-(`thought` events, then `token` events; tests/test_reasoning.py checks the server end to end).
+(`thought` events, then `token` events; tests/server/test_reasoning.py checks the server end to end).
 The second test has no fake: the real server on a tiny thinking model (tests/tinymodels.py).
 """
 
@@ -12,16 +12,16 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from io import BufferedIOBase
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
 from client.components.chat_area import THINKING, THOUGHTS_LABEL
 from tests import tinymodels as tm
-from tests.browser.conftest import VIEWPORT, FakeConverse
-from tests.browser.test_accessibility import AXE, RUN_AXE
-from tests.browser.test_chat_features import ANSWER_S, ask, done, last_answer, sse, wait_answer
+from tests.browser.helpers import ANSWER_S, AXE, RUN_AXE, VIEWPORT, ask, done, last_answer, sse, wait_answer
+from tests.fakes import FakeConverse
 from tests.harness import start_thinking_server, stop_server
 
 PYTHON_READY_MS = 60_000
@@ -38,7 +38,7 @@ class ThinkingStream(FakeConverse):
         self.answer_now = threading.Event()
         super().__init__()
 
-    def answer(self, body: bytes, out: BinaryIO) -> None:
+    def answer(self, body: bytes, out: BufferedIOBase) -> None:
         self.requests.append(json.loads(body))
         if len(self.requests) > 1:
             out.write(sse(("token", {"text": "Rome."}), done()).encode())

@@ -7,9 +7,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import RecordedPage
-from tests.browser.test_chat_features import ANSWER_S, ask, last_answer, set_settings, wait_answer
-from tests.browser.test_chat_page import open_chat
+from tests.browser.helpers import ANSWER_S, RecordedPage, ask, last_answer, open_chat, set_settings, wait_answer
 
 
 def bubble_text(row: Any) -> str:

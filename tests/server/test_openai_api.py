@@ -1,0 +1,116 @@
+"""The OpenAI-compatible API, driven by the official `openai` client."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import openai
+import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
+from openai.types.shared_params import FunctionDefinition, ResponseFormatJSONSchema
+
+from server.prompt import STOP_MARKERS
+
+
+@pytest.fixture(scope="module")
+def client(live_server: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{live_server}/v1", api_key="unused", max_retries=0)
+
+
+QUESTION: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What is the capital of Germany?"}]
+
+
+def test_models_lists_the_loaded_model(client: openai.OpenAI) -> None:
+    assert [m.id for m in client.models.list()] == ["gemma-3-270m-q4_k_m.gguf"]
+
+
+def test_non_streaming_answer_with_usage(client: openai.OpenAI) -> None:
+    result = client.chat.completions.create(model="any", messages=QUESTION, temperature=0, max_tokens=32)
+    text = result.choices[0].message.content or ""
+    assert text.strip()
+    assert result.choices[0].finish_reason in ("stop", "length")
+    assert result.usage is not None and result.usage.completion_tokens >= 1
+    assert result.usage.total_tokens == result.usage.prompt_tokens + result.usage.completion_tokens
+    assert not any(marker in text for marker in STOP_MARKERS)
+
+
+def test_streamed_text_equals_non_streamed_at_temperature_zero(client: openai.OpenAI) -> None:
+    # Warm the KV cache first: llama.cpp's numbers after a cached prefix can differ slightly
+    # from a cold read, so the two compared calls must start from the same cache state.
+    client.chat.completions.create(model="any", messages=QUESTION, temperature=0, max_tokens=32, seed=1)
+    whole = client.chat.completions.create(model="any", messages=QUESTION, temperature=0, max_tokens=32, seed=1)
+    chunks = list(
+        client.chat.completions.create(
+            model="any", messages=QUESTION, temperature=0, max_tokens=32, seed=1, stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == whole.choices[0].message.content
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == whole.choices[0].finish_reason
+    assert chunks[-1].usage is not None and whole.usage is not None
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+
+
+def test_system_message_and_stop_strings_are_honoured(client: openai.OpenAI) -> None:
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": "A chat in which the assistant counts."}, *QUESTION
+    ]
+    free = client.chat.completions.create(model="any", messages=messages, temperature=0, max_tokens=32)
+    text = free.choices[0].message.content or ""
+    word = text.split()[1] if len(text.split()) > 1 else text.split()[0]
+    stopped = client.chat.completions.create(model="any", messages=messages, temperature=0, max_tokens=32, stop=[word])
+    assert word not in (stopped.choices[0].message.content or "")
+    assert text.startswith((stopped.choices[0].message.content or "").strip())
+
+
+def test_bad_request_raises_the_openai_error(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="any", messages=[], max_tokens=8)
+    assert caught.value.status_code == 400
+    body = caught.value.body
+    assert isinstance(body, dict) and body["type"] == "invalid_request_error" and body["code"] == "invalid_request"
+
+
+def test_error_shape_is_openais_under_v1(live_server: str) -> None:
+    r = httpx.post(f"{live_server}/v1/chat/completions", content=b"{broken")
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert set(error) == {"message", "type", "code", "param"}
+    assert error["type"] == "invalid_request_error" and error["code"] == "invalid_json"
+    r = httpx.post(f"{live_server}/v1/chat/completions", json={"messages": [{"role": "assistant", "content": "hi"}]})
+    assert r.status_code == 400 and "last message must be from the user" in r.json()["error"]["message"]
+
+
+def test_response_format_json_schema_constrains_the_answer(client: openai.OpenAI) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"enum": ["Paris", "Berlin"]}, "sunny": {"type": "boolean"}},
+        "required": ["city", "sunny"],
+        "additionalProperties": False,
+    }
+    weather: ResponseFormatJSONSchema = {"type": "json_schema", "json_schema": {"name": "weather", "schema": schema}}
+    result = client.chat.completions.create(
+        model="any", messages=QUESTION, temperature=0, max_tokens=40,
+        response_format=weather,
+    )
+    answer = json.loads(result.choices[0].message.content or "")
+    assert set(answer) == {"city", "sunny"} and answer["city"] in ("Paris", "Berlin")
+    assert isinstance(answer["sunny"], bool)
+
+
+def test_fields_we_cannot_honour_are_refused_by_name(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="any", messages=QUESTION, n=2)
+    assert "n=2" in refused.value.message and refused.value.code == "unsupported_parameter"
+
+
+def test_tools_reach_the_models_template(client: openai.OpenAI) -> None:
+    """The default model has no template of its own (llama.cpp falls back to ChatML, which has no
+    tool calls), so this shows the request takes llama.cpp's chat path and answers."""
+    get_time: FunctionDefinition = {"name": "get_time", "parameters": {"type": "object", "properties": {}}}
+    tools: list[ChatCompletionFunctionToolParam] = [{"type": "function", "function": get_time}]
+    result = client.chat.completions.create(model="any", messages=QUESTION, tools=tools, temperature=0, max_tokens=16)
+    assert result.choices[0].finish_reason in ("stop", "length", "tool_calls")
+    assert result.usage is not None and result.usage.prompt_tokens > 0
