@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from server.engines.base import Prompt
-from server.sampling import Sampling
+from server.sampling import REPEAT_PENALTY, TOP_K, TOP_P, Sampling
 from server.settings import Settings
 from tests.harness import (
     LLAMA_SERVER_MODEL,
@@ -58,8 +58,9 @@ LCP_VERSION = "0.3.36"  # what `--with-llama-cpp-python` installs
 
 # Greedy, no repetition penalty: the same long, marker-free output from every stack.
 DECODE_PARAMS: dict[str, Any] = {"temperature": 0.0, "top_p": 0.95, "top_k": 40, "repeat_penalty": 1.0, "seed": 1}
-# Chat defaults (what the page sends) but greedy, so every stack writes the same answers.
-CHAT_PARAMS: dict[str, Any] = {"temperature": 0.0, "top_p": 0.95, "top_k": 40, "repeat_penalty": 1.1, "seed": 1}
+# The server's defaults (what the page sends when left alone) but greedy, so every stack writes the same answers.
+CHAT_PARAMS: dict[str, Any] = {"temperature": 0.0, "top_p": TOP_P, "top_k": TOP_K, "repeat_penalty": REPEAT_PENALTY,
+                               "seed": 1}
 
 
 def engine_settings(model: Path) -> dict[str, Any]:

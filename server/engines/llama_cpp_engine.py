@@ -287,6 +287,7 @@ class LlamaCppEngine:
             "top_p": sampling.top_p,
             "top_k": sampling.top_k,
             "repeat_penalty": sampling.repeat_penalty,
+            "min_p": sampling.min_p,
             "stop": list(prompt.stops),
         }
         if sampling.seed is not None:
