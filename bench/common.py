@@ -315,6 +315,10 @@ class Stacks:
     def ours(self) -> tuple[Popen, str]:
         return self._proc("ours", start_ours)
 
+    def extra(self, name: str, start: Callable[[Path], tuple[Popen, str]]) -> tuple[Popen, str]:
+        """Another stack of a section's own (our server with other settings), stopped with the rest."""
+        return self._proc(name, start)
+
     def peer(self) -> tuple[Popen, str]:
         """llama.cpp's server and its root URL (the OpenAI API is under `/v1`)."""
         return self._proc("peer", start_peer)

@@ -71,6 +71,9 @@ def test_a_request_silent_on_repeat_penalty_repeats_a_list(live_server: str) -> 
     body = chat("Count from 1 to 100.", COUNTED, "Count from 1 to 100 again.", temperature=0, max_tokens=320)
     _, events = converse(live_server, body)
     assert COUNTED[:200] in answer_of(events)
+    # SPECULATIVE=auto (the default) drafts such a repeat from the chat, and says how well in `done` and /metrics
+    assert events[-1][1]["draft_acceptance"] > 0.5
+    assert "snake_llama_draft_acceptance_count{" in httpx.get(f"{live_server}/metrics").text
 
 
 def test_same_seed_same_answer(live_server: str) -> None:
