@@ -256,7 +256,8 @@ def speculative_section(sp: dict[str, Any]) -> list[str]:
     lines = [
         "## 8. Speculative decoding (SPECULATIVE=auto: n-gram drafting)", "",
         "Tokens per second of the whole request, greedy; ours against llama.cpp's own server with its defaults"
-        " (plain decoding), each rep back to back; ratios are medians of the paired ratios.", "",
+        " (plain decoding), each rep back to back; ratios are medians of the paired ratios."
+        + (f" Run on its own ({sp['run']}), after the sections above." if sp.get("run") else ""), "",
         "| case | ours | llama.cpp server | ours ÷ server (paired) | same text |", "|---|---|---|---|---|",
     ]
     for label, x in (("rewrite: repeat a 100-number answer", rw), ("ordinary chat: a story", od)):
