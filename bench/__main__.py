@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import bandwidth, common, concurrency, decode, first_token, memory, page, render, report
+from bench import bandwidth, common, concurrency, decode, first_token, memory, page, render, report, speculative
 from bench.common import Stacks, machine_noise
 
-SECTIONS = ("decode", "first_token", "concurrency", "page", "memory", "bandwidth", "render")
+SECTIONS = ("decode", "first_token", "concurrency", "page", "memory", "bandwidth", "render", "speculative")
 HERE = Path(__file__).resolve().parent
 
 # (full, quick) settings per section
@@ -35,6 +35,7 @@ PLAN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "memory": ({"chats": 100, "max_tokens": 8}, {"chats": 20, "max_tokens": 4}),
     "bandwidth": ({"mib": 512, "reps": 5}, {"mib": 128, "reps": 2}),
     "render": ({"reps": 3}, {"reps": 1}),
+    "speculative": ({"reps": 5}, {"reps": 1, "rewrite_tokens": 64, "chat_tokens": 32, "agg_tokens": 16}),
 }
 
 
@@ -124,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = bandwidth.run(model, tps, **kw)
             elif name == "render":
                 results[name] = render.run(**kw)
+            elif name == "speculative":
+                results[name] = speculative.run(stacks, **kw)
             results[name]["section_s"] = round(time.perf_counter() - t0, 1)
             print(f"bench: {name} done in {results[name]['section_s']} s", file=sys.stderr, flush=True)
     finally:

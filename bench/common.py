@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from server.engines.base import Prompt, Text
-from server.sampling import Sampling
+from server.sampling import REPEAT_PENALTY, TOP_K, TOP_P, Sampling
 from server.settings import Settings
 from tests.harness import (
     LLAMA_SERVER_MODEL,
@@ -58,8 +58,9 @@ LCP_VERSION = "0.3.36"  # what `--with-llama-cpp-python` installs
 
 # Greedy, no repetition penalty: the same long, marker-free output from every stack.
 DECODE_PARAMS: dict[str, Any] = {"temperature": 0.0, "top_p": 0.95, "top_k": 40, "repeat_penalty": 1.0, "seed": 1}
-# Chat defaults (what the page sends) but greedy, so every stack writes the same answers.
-CHAT_PARAMS: dict[str, Any] = {"temperature": 0.0, "top_p": 0.95, "top_k": 40, "repeat_penalty": 1.1, "seed": 1}
+# The server's defaults (what the page sends when left alone) but greedy, so every stack writes the same answers.
+CHAT_PARAMS: dict[str, Any] = {"temperature": 0.0, "top_p": TOP_P, "top_k": TOP_K, "repeat_penalty": REPEAT_PENALTY,
+                               "seed": 1}
 
 
 def engine_settings(model: Path) -> dict[str, Any]:
@@ -314,6 +315,10 @@ class Stacks:
 
     def ours(self) -> tuple[Popen, str]:
         return self._proc("ours", start_ours)
+
+    def extra(self, name: str, start: Callable[[Path], tuple[Popen, str]]) -> tuple[Popen, str]:
+        """Another stack of a section's own (our server with other settings), stopped with the rest."""
+        return self._proc(name, start)
 
     def peer(self) -> tuple[Popen, str]:
         """llama.cpp's server and its root URL (the OpenAI API is under `/v1`)."""

@@ -73,6 +73,15 @@ def checks(results: dict[str, Any]) -> dict[str, Any]:
     if rd:
         add("render: ms per token at 4,000 ÷ at 500 tokens, streamed answer", rd["stream_end_over_start"],
             "<=", rd["target_end_over_start"])
+    sp = results.get("speculative")
+    if sp:
+        t, r = sp["targets"], sp["ratios"]
+        add("speculative: rewrite, ours ÷ llama.cpp server (plain decoding), tokens/s", r["rewrite_over_peer"],
+            ">=", t["rewrite_over_peer"])
+        add("speculative: ordinary chat, ours ÷ llama.cpp server, tokens/s", r["ordinary_over_peer"],
+            ">=", t["ordinary_over_peer"])
+        add("speculative: 8 chats at once, ours ÷ ours with SPECULATIVE=off, aggregate tokens/s",
+            r["agg_8_over_off"], ">=", t["agg_8_over_off"])
     measured = [r for r in rows if r["margin"] is not None]
     worst = min(measured, key=lambda r: r["margin"])["name"] if measured else None
     return {"rows": rows, "worst": worst, "all_passed": bool(rows) and all(r["passed"] for r in rows)}
@@ -235,7 +244,30 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
     rd = results.get("render")
     if rd:
         lines += render_section(rd)
+    sp = results.get("speculative")
+    if sp:
+        lines += speculative_section(sp)
     return "\n".join(lines)
+
+
+def speculative_section(sp: dict[str, Any]) -> list[str]:
+    """Ours (SPECULATIVE=auto) against llama.cpp's own server with its defaults, and against ours off."""
+    rw, od, ei = sp["rewrite"], sp["ordinary"], sp["eight"]
+    lines = [
+        "## 8. Speculative decoding (SPECULATIVE=auto: n-gram drafting)", "",
+        "Tokens per second of the whole request, greedy; ours against llama.cpp's own server with its defaults"
+        " (plain decoding), each rep back to back; ratios are medians of the paired ratios."
+        + (f" Run on its own ({sp['run']}), after the sections above." if sp.get("run") else ""), "",
+        "| case | ours | llama.cpp server | ours ÷ server (paired) | same text |", "|---|---|---|---|---|",
+    ]
+    for label, x in (("rewrite: repeat a 100-number answer", rw), ("ordinary chat: a story", od)):
+        lines.append(f"| {label} | {_s(x['rate_tps']['ours'])} | {_s(x['rate_tps']['peer'])}"
+                     f" | {_s(x['ours_over_peer'], digits=3)} | {'yes' if x['same_text'] else 'no'} |")
+    lines += [
+        "", f"8 ordinary chats at once, aggregate tokens/s: SPECULATIVE=auto {_s(ei['agg_tps']['auto'])},"
+        f" SPECULATIVE=off {_s(ei['agg_tps']['off'])}; auto ÷ off (paired) {_s(ei['auto_over_off'], digits=3)}.", "",
+    ]
+    return lines
 
 
 def chart(results: dict[str, Any], path: Path) -> bool:

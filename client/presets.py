@@ -21,13 +21,14 @@ from wire.types import SamplingParams
 PRESETS_KEY = "presets"  # the store's key for the user's own presets (a JSON object: name -> params)
 NAME_MAX = 40
 
-# Built in, from careful to loose. Top-k/top-p/repeat penalty near llama.cpp's usual values;
-# the temperature is what tells them apart.
+# Built in, from careful to loose; the temperature is what tells them apart. Balanced is
+# llama.cpp's own defaults, which the server also uses for what a request leaves out (server.sampling;
+# a test holds the two equal). Only Creative penalises repeats: a penalty bends code and lists.
 BUILT_IN: dict[str, SamplingParams] = {
     # Facts, code, extraction: nearly always the likeliest token.
-    "Precise": SamplingParams(temperature=0.2, top_p=0.9, top_k=20, repeat_penalty=1.1),
+    "Precise": SamplingParams(temperature=0.2, top_p=0.9, top_k=20, repeat_penalty=1.0),
     # Everyday chat: llama.cpp's own defaults.
-    "Balanced": SamplingParams(temperature=0.8, top_p=0.95, top_k=40, repeat_penalty=1.1),
+    "Balanced": SamplingParams(temperature=0.8, top_p=0.95, top_k=40, repeat_penalty=1.0),
     # Stories and ideas: more varied words, a wider pool to draw from.
     "Creative": SamplingParams(temperature=1.2, top_p=0.98, top_k=100, repeat_penalty=1.05),
 }

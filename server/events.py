@@ -34,6 +34,7 @@ class Done:
     prompt_tokens_evaluated: int = 0
     truncated_turns: int = 0
     model: str = ""  # the model that wrote the answer
+    draft_acceptance: float | None = None  # speculative decoding: share of drafted tokens kept (None: no drafts)
 
 
 @dataclass(frozen=True)

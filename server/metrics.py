@@ -1,4 +1,4 @@
-"""Prometheus metrics at `/metrics`: requests, tokens, queue depth, first-token time, speed."""
+"""Prometheus metrics at `/metrics`: requests, tokens, queue depth, first-token time, speed, draft acceptance."""
 
 from __future__ import annotations
 
@@ -62,6 +62,13 @@ class Metrics:
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
             registry=r,
         )
+        self.draft_acceptance = Histogram(
+            "snake_llama_draft_acceptance",
+            "Speculative decoding: the share of drafted tokens the model kept, per answer that drafted any",
+            ["model"],
+            buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1),
+            registry=r,
+        )
 
     def observe_done(self, done: Done) -> None:
         """Called on the model thread when an answer ends (prometheus_client is thread-safe)."""
@@ -72,6 +79,8 @@ class Metrics:
             self.first_token.labels(done.model).observe(done.ttft_s)
         if done.tokens_per_s is not None:
             self.speed.labels(done.model).observe(done.tokens_per_s)
+        if done.draft_acceptance is not None:
+            self.draft_acceptance.labels(done.model).observe(done.draft_acceptance)
 
     async def endpoint(self, request: Request) -> Response:
         chats = request.app.state.chats

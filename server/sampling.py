@@ -1,4 +1,9 @@
-"""Sampling defaults, resolved once above the engines, so every engine samples alike."""
+"""Sampling defaults, resolved once above the engines, so every engine samples alike.
+
+The defaults are llama.cpp's own (`common_params_sampling` in its common/common.h, which its
+server applies to a request that does not say): what a client of any llama.cpp server expects.
+Above all no repetition penalty: one bends code and makes a model refuse to repeat a list.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,12 @@ from typing import Any
 
 from wire.types import SamplingParams
 
-TEMPERATURE = 0.7
+# llama.cpp's defaults (xllamacpp's CommonParams().sampling: temp, top_p, top_k, penalty_repeat, min_p)
+TEMPERATURE = 0.8
 TOP_P = 0.95
 TOP_K = 40
-REPEAT_PENALTY = 1.1
+REPEAT_PENALTY = 1.0
+MIN_P = 0.05  # no request sets it; sent so that the llama.cpp engine never depends on its build's default
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,7 @@ class Sampling:
     top_p: float = TOP_P
     top_k: int = TOP_K
     repeat_penalty: float = REPEAT_PENALTY
+    min_p: float = MIN_P  # engines without min-p (ctransformers) leave it out
     seed: int | None = None  # None: a fresh seed per answer
     json_schema: dict[str, Any] | None = None  # the answer must be JSON of this schema
 

@@ -214,6 +214,7 @@ class Scheduler:
             prompt_tokens_evaluated=usage.prompt_tokens_evaluated,
             truncated_turns=job.truncated_turns,
             model=model,
+            draft_acceptance=usage.draft_acceptance,
         )
 
     def close(self) -> None:

@@ -27,6 +27,9 @@ T = TypeVar("T")
 
 ENGINES = ("auto", "llama-cpp", "ctransformers", "openai")
 OPENAI_PROMPTS = ("auto", "chat", "text")
+# llama.cpp's n-gram drafters (xllamacpp's COMMON_SPECULATIVE_TYPE_NGRAM_*): no draft model needed
+NGRAM_KINDS = ("ngram_simple", "ngram_map_k", "ngram_map_k4v", "ngram_mod")
+DRAFT_PREFIX = "draft:"  # SPECULATIVE=draft:<path>: a small draft model with the main model's vocabulary
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -174,6 +177,12 @@ def _template_ok(value: str) -> bool:
     return value in ("auto", "seed") or Path(value).expanduser().is_file()
 
 
+def _speculative_ok(value: str) -> bool:
+    if value.startswith(DRAFT_PREFIX):
+        return Path(value.removeprefix(DRAFT_PREFIX)).expanduser().is_file()
+    return value in ("auto", "off", *NGRAM_KINDS)
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = setting("127.0.0.1", "Address to bind; keep a loopback address unless API_KEY protects the API.")
@@ -218,6 +227,14 @@ class Settings:
         1024, "Host RAM for llama.cpp's prompt cache, from which a chat that lost its slot may get its prefix back"
         " (0: off).",
         min=0, max=1_000_000,
+    )
+    speculative: str = setting(
+        "auto",
+        "Speculative decoding (llama.cpp): auto (n-gram drafting from the chat itself, which speeds up answers"
+        " that repeat it: code edits, rewrites, quotes), off, an n-gram drafter by name"
+        f" ({', '.join(NGRAM_KINDS)}), or {DRAFT_PREFIX}<path> for a small draft GGUF with the model's vocabulary.",
+        check=_speculative_ok,
+        wants=f"auto, off, {', '.join(NGRAM_KINDS)}, or {DRAFT_PREFIX}<path of an existing GGUF file>",
     )
     prompt_template: str = setting(
         "auto",

@@ -61,6 +61,13 @@ class Usage:
     prompt_tokens_evaluated: int = 0
     completion_tokens: int = 0
     finish_reason: FinishReason = "stop"
+    draft_tokens: int = 0  # speculative decoding: tokens drafted...
+    draft_accepted: int = 0  # ...and how many of them the model kept
+
+    @property
+    def draft_acceptance(self) -> float | None:
+        """The share of drafted tokens the model kept; None where nothing was drafted."""
+        return round(self.draft_accepted / self.draft_tokens, 4) if self.draft_tokens else None
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from server.engines.native import capture_native_output
 from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt, defuse, merge_turns
 from server.reasoning import OPEN, opens_thinking
 from server.sampling import Sampling
+from server.settings import DRAFT_PREFIX
 from wire.types import Message
 
 log = logging.getLogger("snake_llama")
@@ -58,6 +59,8 @@ CLOSE_TIMEOUT = 10.0
 # is read. A GPU reads llama.cpp's default batch (2048) faster than that.
 CPU_PROMPT_BATCH = 256
 LISTENER = "http://localhost"  # the host is a formality: requests go to the Unix socket
+# SPECULATIVE=auto: drafts only where the chat repeats itself, so it costs little elsewhere
+AUTO_DRAFTER = "ngram_map_k"
 
 
 def _has_gpu(xllamacpp: Any) -> bool:
@@ -131,6 +134,7 @@ class LlamaCppEngine:
         n_gpu_layers: int,
         cache_ram_mib: int,
         prompt_template: str,
+        speculative: str,
     ) -> None:
         import xllamacpp
 
@@ -169,12 +173,17 @@ class LlamaCppEngine:
         params.api_keys = [key]
         params.endpoint_slots = False
         params.verbosity = 1  # errors only: llama.cpp logs every request at info
+        draft = self._speculate(params, speculative)
         try:
             with capture_native_output() as said:
                 self._server = xllamacpp.Server(params)
         except RuntimeError:
             shutil.rmtree(self._dir, ignore_errors=True)
             raise self._load_error(path, "".join(said), kv_pool, xllamacpp.__version__) from None
+        if draft and " E " in "".join(said):  # llama.cpp serves on without the draft model it could not use
+            # not freed here: the native shutdown may wait on llama.cpp's threads, and the caller exits
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise self._draft_error(path, draft, "".join(said))
         socket = params.hostnames[0]
         self._http = httpx.Client(
             transport=httpx.HTTPTransport(uds=socket), base_url=LISTENER,
@@ -195,6 +204,35 @@ class LlamaCppEngine:
             return False
         knows = isinstance(template, str) and (OPEN in template or "reasoning_content" in template)
         return knows or len(self.tokenize(OPEN, special=True)) == 1
+
+    @staticmethod
+    def _speculate(params: Any, choice: str) -> Path | None:
+        """Set up speculative decoding as SPECULATIVE says; the draft model's path, if one is used."""
+        import xllamacpp
+
+        spec = params.speculative
+        kinds = xllamacpp.common_speculative_type
+        if choice == "off":
+            return None
+        if not choice.startswith(DRAFT_PREFIX):
+            drafter = AUTO_DRAFTER if choice == "auto" else choice
+            spec.types = [getattr(kinds, f"COMMON_SPECULATIVE_TYPE_{drafter.upper()}")]
+            return None
+        draft = Path(choice.removeprefix(DRAFT_PREFIX)).expanduser()
+        spec.types = [kinds.COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE]
+        spec.draft.mparams.path = str(draft)
+        spec.draft.n_gpu_layers = params.n_gpu_layers
+        spec.draft.cpuparams.n_threads = spec.draft.cpuparams_batch.n_threads = params.cpuparams.n_threads
+        return draft
+
+    @staticmethod
+    def _draft_error(path: Path, draft: Path, said: str) -> ModelLoadError:
+        """A draft model llama.cpp would not use, in one line (its last error, past its function name)."""
+        errors = [line.rsplit(": ", 1)[-1].strip() for line in said.splitlines() if " E " in line]
+        return ModelLoadError(
+            f"SPECULATIVE={DRAFT_PREFIX}{draft}: llama.cpp cannot draft for {path.name} with {draft.name}"
+            f" ({errors[-1]}); use a small model with the same vocabulary, or SPECULATIVE=auto"
+        )
 
     @staticmethod
     def _load_error(path: Path, said: str, kv_pool: int, version: str) -> ModelLoadError:
@@ -313,6 +351,7 @@ class LlamaCppEngine:
             "top_p": sampling.top_p,
             "top_k": sampling.top_k,
             "repeat_penalty": sampling.repeat_penalty,
+            "min_p": sampling.min_p,
             "stop": list(prompt.stops),
         }
         if sampling.seed is not None:
@@ -392,6 +431,9 @@ class LlamaCppEngine:
         timings = chunk.get("timings")
         if isinstance(timings, dict) and "prompt_n" in timings:
             usage.prompt_tokens_evaluated = int(timings["prompt_n"])
+        if isinstance(timings, dict) and "draft_n" in timings:  # only where speculative decoding drafted
+            usage.draft_tokens = int(timings["draft_n"])
+            usage.draft_accepted = int(timings.get("draft_n_accepted", 0))
 
     def close(self) -> None:
         """Cancel running answers and free the model. The native shutdown joins llama.cpp's

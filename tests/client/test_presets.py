@@ -80,3 +80,13 @@ def test_stored_presets_round_trip_and_garbage_reads_as_none() -> None:
     assert presets.load("not json") == {}
     assert presets.load('{"Hot": {"temperature": 9}}') == {}  # out of bounds
     assert presets.load('{"Precise": {"temperature": 1.0}, "ok": {}}') == {"ok": SamplingParams()}  # built-in name
+
+
+def test_balanced_is_the_servers_default_sampling() -> None:
+    """Balanced names llama.cpp's defaults, which the server also applies to a silent request."""
+    from server.sampling import REPEAT_PENALTY, TEMPERATURE, TOP_K, TOP_P
+
+    balanced = BUILT_IN["Balanced"]
+    assert (balanced.temperature, balanced.top_p, balanced.top_k, balanced.repeat_penalty) == (
+        TEMPERATURE, TOP_P, TOP_K, REPEAT_PENALTY
+    )

@@ -58,6 +58,19 @@ def test_base_model_stops_at_human_turn(live_server: str) -> None:
     assert events[-1][1]["completion_tokens"] < 200
 
 
+COUNTED = ", ".join(str(i) for i in range(1, 101))
+
+
+def test_a_request_silent_on_repeat_penalty_repeats_a_list(live_server: str) -> None:
+    # With a repeat penalty (the old default of 1.1) the model answers "Yes - I count from 1 to 100."
+    body = chat("Count from 1 to 100.", COUNTED, "Count from 1 to 100 again.", temperature=0, max_tokens=320)
+    _, events = converse(live_server, body)
+    assert COUNTED[:200] in answer_of(events)
+    # SPECULATIVE=auto (the default) drafts such a repeat from the chat, and says how well in `done` and /metrics
+    assert events[-1][1]["draft_acceptance"] > 0.5
+    assert "snake_llama_draft_acceptance_count{" in httpx.get(f"{live_server}/metrics").text
+
+
 def test_same_seed_same_answer(live_server: str) -> None:
     body = chat("Name a fruit.", temperature=0.8, seed=7, max_tokens=24)
     # The first call warms the KV cache: llama.cpp's numbers after a cached prefix can differ

@@ -114,3 +114,15 @@ def test_tools_reach_the_models_template(client: openai.OpenAI) -> None:
     result = client.chat.completions.create(model="any", messages=QUESTION, tools=tools, temperature=0, max_tokens=16)
     assert result.choices[0].finish_reason in ("stop", "length", "tool_calls")
     assert result.usage is not None and result.usage.prompt_tokens > 0
+
+
+def test_a_client_that_knows_no_repeat_penalty_gets_none(client: openai.OpenAI) -> None:
+    # OpenAI clients know no repeat penalty; the old default of 1.1 made the model refuse to repeat a list
+    counted = ", ".join(str(i) for i in range(1, 101))
+    messages: list[dict[str, str]] = [
+        {"role": "user", "content": "Count from 1 to 100."},
+        {"role": "assistant", "content": counted},
+        {"role": "user", "content": "Count from 1 to 100 again."},
+    ]
+    result = client.chat.completions.create(model="any", messages=messages, temperature=0, max_tokens=320)  # type: ignore[arg-type]
+    assert counted[:200] in (result.choices[0].message.content or "")

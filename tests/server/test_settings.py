@@ -159,3 +159,26 @@ def test_readme_table_and_env_example_are_generated_from_the_declarations() -> N
         assert f"| `{declared.env}` |" in readme
         assert f"{declared.env}=" in settings_module.env_example()
     assert "# API_KEY=\n" in settings_module.env_example() and "\nN_CTX=4096\n" in settings_module.env_example()
+
+
+def test_speculative_takes_auto_off_the_ngram_drafters_or_a_draft_file(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert Settings.load(env_file=None).speculative == "auto"
+    draft = tmp_path / "draft.gguf"
+    draft.write_bytes(b"GGUF")
+    for accepted in ("auto", "off", "ngram_simple", "ngram_map_k", "ngram_map_k4v", "ngram_mod", f"draft:{draft}"):
+        clean_env.setenv("SPECULATIVE", accepted)
+        assert Settings.load(env_file=None).speculative == accepted
+    for refused in ("on", "NGRAM_SIMPLE", "draft:", f"draft:{tmp_path / 'absent.gguf'}", str(draft)):
+        clean_env.setenv("SPECULATIVE", refused)
+        with pytest.raises(SettingError, match="SPECULATIVE must be auto, off, ngram_simple, .* or draft:<path"):
+            Settings.load(env_file=None)
+
+
+def test_a_missing_draft_model_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = run_server(env={"SPECULATIVE": f"draft:{tmp_path / 'absent.gguf'}"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("snake_llama: error: bad setting: SPECULATIVE must be")
+    assert "absent.gguf" in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -19,7 +19,7 @@ import pytest
 
 from server.engines.base import EngineError, Generation, ModelLoadError, Piece, Prompt, Text, Usage
 from server.engines.ctransformers_engine import CTransformersEngine, resolve_lib
-from server.sampling import TEMPERATURE, Sampling, resolve
+from server.sampling import REPEAT_PENALTY, TEMPERATURE, Sampling, resolve
 from tests import tinymodels as tm
 from tests.harness import text_pieces
 from wire.types import SamplingParams
@@ -236,13 +236,13 @@ class SampleSpy:
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        (resolve(SamplingParams(), 512), (40, 0.95, TEMPERATURE, 1.1, -1)),
-        (resolve(SamplingParams(temperature=0.0, top_k=50, seed=3), 512), (1, 0.95, 1.0, 1.1, 3)),
+        (resolve(SamplingParams(), 512), (40, 0.95, TEMPERATURE, REPEAT_PENALTY, -1)),
+        (resolve(SamplingParams(temperature=0.0, top_k=50, seed=3), 512), (1, 0.95, 1.0, REPEAT_PENALTY, 3)),
         (
             resolve(SamplingParams(temperature=1.5, top_p=0.5, top_k=7, repeat_penalty=1.3, seed=42), 512),
             (7, 0.5, 1.5, 1.3, 42),
         ),
-        (resolve(SamplingParams(top_k=0), 512), (tm.BYTE_BASE + 256 + 5, 0.95, TEMPERATURE, 1.1, -1)),
+        (resolve(SamplingParams(top_k=0), 512), (tm.BYTE_BASE + 256 + 5, 0.95, TEMPERATURE, REPEAT_PENALTY, -1)),
     ],
 )
 def test_sampling_parameters_pass_through(

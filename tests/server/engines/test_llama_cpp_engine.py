@@ -42,6 +42,7 @@ def load(path: Path, **kw: Any) -> LlamaCppEngine:
     options: dict[str, Any] = {
         "n_ctx": 2048, "kv_pool": 4096, "parallel": 2, "threads": 1, "n_gpu_layers": 0,
         "cache_ram_mib": 0, "prompt_template": "auto",
+        "speculative": "auto",
     }
     return LlamaCppEngine(path, **{**options, **kw})
 
@@ -353,3 +354,28 @@ def test_earlier_thoughts_are_rendered_only_by_a_template_that_shows_them(
             assert controls == [t for t in bare.payload if t >= tm.BYTE_BASE + 256]
     finally:
         thinking.close()
+
+
+# --- speculative decoding ------------------------------------------------------------------------
+
+
+def test_n_gram_drafting_writes_the_same_repeat_faster_and_reports_its_drafts() -> None:
+    """SPECULATIVE=auto on the default model: a repeat of the chat drafts from the chat itself, and
+    greedy decoding keeps exactly the text that plain decoding writes."""
+    from server.default_model import default_model_path
+
+    counted = ", ".join(str(i) for i in range(1, 101))
+    chat = [Message(True, "Count from 1 to 100."), Message(False, counted), Message(True, "Count from 1 to 100 again.")]
+    answers = {}
+    for speculative in ("off", "auto"):
+        e = load(default_model_path(), speculative=speculative)
+        try:
+            started = e.stream(e.render(chat, None), Sampling(max_tokens=120, temperature=0.0))
+            answers[speculative] = ("".join(text_pieces(started)), started.usage)
+        finally:
+            e.close()
+    (plain, off), (drafted, auto) = answers["off"], answers["auto"]
+    assert drafted == plain and plain.startswith("1, 2, 3, 4, 5")
+    assert off.draft_tokens == 0 and off.draft_acceptance is None
+    assert auto.draft_tokens > 0 and auto.draft_accepted > 0
+    assert auto.draft_acceptance is not None and auto.draft_acceptance > 0.5

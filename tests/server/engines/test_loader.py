@@ -73,6 +73,7 @@ def test_startup_errors_are_one_clear_line_and_exit_2(tmp_path: Path, tiny: dict
             ["--model", str(tiny["gguf"]), "--n-ctx", "65536", "--kv-pool", "65536"], "N_CTX=65536"
         ),
         "pool beyond memory": (["--kv-pool", "16000000", "--n-ctx", "32768"], "KV_POOL=16000000"),
+        "draft of another vocabulary": (["--speculative", f"draft:{tiny['gguf']}"], "same vocabulary"),
     }
     for case, (args, needle) in cases.items():
         result = run_server("--port", "1", *args)
