@@ -30,12 +30,13 @@ HERE = Path(__file__).resolve().parent
 PLAN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "decode": ({"reps": 5, "n_tokens": 128}, {"reps": 2, "n_tokens": 48}),
     "first_token": ({"reps": 5, "chat_reps": 2}, {"reps": 2, "chat_reps": 1}),
-    "concurrency": ({"reps": 3, "max_tokens": 24}, {"reps": 1, "max_tokens": 8}),
+    "concurrency": ({"reps": 5, "max_tokens": 24}, {"reps": 1, "max_tokens": 8}),
     "page": ({"reps": 3, "warm_per_cold": 2}, {"reps": 1, "warm_per_cold": 1}),
     "memory": ({"chats": 100, "max_tokens": 8}, {"chats": 20, "max_tokens": 4}),
     "bandwidth": ({"mib": 512, "reps": 5}, {"mib": 128, "reps": 2}),
     "render": ({"reps": 3}, {"reps": 1}),
-    "speculative": ({"reps": 5}, {"reps": 1, "rewrite_tokens": 64, "chat_tokens": 32, "agg_tokens": 16}),
+    "speculative": ({"reps": 12, "agg_reps": 12},
+                    {"reps": 1, "rewrite_tokens": 64, "chat_tokens": 32, "agg_tokens": 16, "agg_reps": 1}),
 }
 
 

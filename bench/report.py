@@ -260,12 +260,14 @@ def speculative_section(sp: dict[str, Any]) -> list[str]:
         + (f" Run on its own ({sp['run']}), after the sections above." if sp.get("run") else ""), "",
         "| case | ours | llama.cpp server | ours ÷ server (paired) | same text |", "|---|---|---|---|---|",
     ]
-    for label, x in (("rewrite: repeat a 100-number answer", rw), ("ordinary chat: a story", od)):
-        lines.append(f"| {label} | {_s(x['rate_tps']['ours'])} | {_s(x['rate_tps']['peer'])}"
+    for label, x in (("rewrite, after a 100-number answer", rw), ("ordinary chat", od)):
+        lines.append(f"| {label}: {x.get('asked', '')} | {_s(x['rate_tps']['ours'])} | {_s(x['rate_tps']['peer'])}"
                      f" | {_s(x['ours_over_peer'], digits=3)} | {'yes' if x['same_text'] else 'no'} |")
     lines += [
         "", f"8 ordinary chats at once, aggregate tokens/s: SPECULATIVE=auto {_s(ei['agg_tps']['auto'])},"
-        f" SPECULATIVE=off {_s(ei['agg_tps']['off'])}; auto ÷ off (paired) {_s(ei['auto_over_off'], digits=3)}.", "",
+        f" SPECULATIVE=off {_s(ei['agg_tps']['off'])}; auto ÷ off (paired) {_s(ei['auto_over_off'], digits=3)}."
+        + (f" Answers under auto for which llama.cpp drafted any token: {ei['answers_drafted']} of {ei['answers']}."
+           if "answers" in ei else ""), "",
     ]
     return lines
 
