@@ -10,6 +10,7 @@ from typing import NoReturn
 
 import uvicorn
 
+from server import connections
 from server.engines.base import ModelLoadError
 from server.security import is_loopback
 from server.settings import BY_NAME, SETTINGS, Settings
@@ -88,8 +89,12 @@ def main(argv: list[str] | None = None) -> None:
     where = settings.openai_base_url if settings.engine == "openai" else resolve_model_path(settings)
     print(f"snake_llama: loading {where};"
           f" serving on http://{settings.host}:{settings.port}", file=sys.stderr)
+    limits = connections.Limits(settings.header_timeout_s, settings.max_connections,
+                                settings.max_connections_per_client)
+    http = connections.protocol(connections.fitted(limits, connections.raise_fd_limit()))
     # our AccessLog middleware writes one richer line per request instead of uvicorn's
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False, http=http,
+                timeout_keep_alive=settings.idle_timeout_s)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from server import api, openai_api
 from server.accesslog import AccessLog
 from server.answers import Answers
 from server.chat import ChatService
+from server.connections import AcceptErrors
 from server.devreload import reload_route
 from server.engines.base import Engine, ModelLoadError
 from server.engines.loader import EngineLoader
@@ -95,6 +96,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        asyncio.get_running_loop().set_exception_handler(AcceptErrors())
         loading = asyncio.create_task(load(app))
         yield
         loading.cancel()

@@ -1,7 +1,9 @@
-"""Request bodies: read within a size limit, decoded strictly into their declared type."""
+"""Request bodies: read within a size limit, checked for nesting, decoded strictly into their declared type."""
 
 from __future__ import annotations
 
+import re
+from itertools import accumulate
 from typing import Any, TypeVar
 
 import msgspec
@@ -14,13 +16,29 @@ from wire.routes import Route
 T = TypeVar("T")
 Req = TypeVar("Req", bound=Struct)
 
+# Arrays and objects nested deeper than this are refused before decoding: the decoder, and what
+# reads the values later (templates, llama.cpp's schema-to-grammar), recurse once per level. Real
+# requests, tool schemas included, stay far below it.
+MAX_DEPTH = 64
+# A JSON string, possessive so it never backtracks, and one left open runs to the end: one pass,
+# whatever the body holds.
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_STEP = [0] * 256
+_STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord("]")] = _STEP[ord("}")] = -1
+
 
 async def body_of(request: Request, route: Route[Req, Any]) -> Req:
     """The request's body, as the type its route declares, within the MAX_BODY_BYTES limit."""
     if route.request is None:
         raise TypeError(f"{route.method} {route.path} takes no body")
     limit: int = request.app.state.settings.max_body_bytes
-    return decode_body(await read_body(request, limit), route.request)
+    body = await read_body(request, limit)
+    depth = nesting(body)
+    if depth > MAX_DEPTH:
+        raise ApiError(400, "too_deep", f"the body nests arrays and objects {depth} deep; at most {MAX_DEPTH}")
+    return decode_body(body, route.request)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -35,6 +53,13 @@ async def read_body(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise too_large
     return bytes(body)
+
+
+def nesting(body: bytes) -> int:
+    """How deep the body's arrays and objects nest, brackets inside strings aside (for any bytes,
+    JSON or not, in time linear in their length)."""
+    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_STEP.__getitem__, brackets), initial=0))
 
 
 def decode_body(body: bytes, type: type[T]) -> T:

@@ -256,6 +256,22 @@ class Settings:
         min=0, max=3600,
     )
     max_body_bytes: int = setting(1 << 20, "Largest accepted request body, in bytes.", min=1024, max=1 << 30)
+    header_timeout_s: float = setting(
+        10.0, "Seconds a connection has to send a request's headers, counted from when it opened or its last"
+        " answer ended; then it is closed.", min=0.1, max=3600,
+    )
+    idle_timeout_s: int = setting(
+        5, "Seconds a connection may stay open with nothing sent between two requests (keep-alive).", min=1, max=3600
+    )
+    max_connections: int = setting(
+        1024, "Open connections in all. One more first closes the oldest connection that has not sent its request"
+        " yet, and is refused only when none is idle. Lowered to fit the open files the process may have.",
+        min=1, max=1_000_000,
+    )
+    max_connections_per_client: int = setting(
+        256, "Open connections from one client address, under the same rule as MAX_CONNECTIONS.",
+        min=1, max=1_000_000,
+    )
     openai_base_url: str = setting(
         "", "Remote engine (ENGINE=openai): base URL of an OpenAI-compatible server such as vLLM or llama.cpp's.",
         example="http://127.0.0.1:8000/v1",

@@ -1,0 +1,107 @@
+"""Connections (server.connections): sockets that say nothing cannot exhaust the server, and
+headers that never finish are cut off."""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from server.connections import AcceptErrors
+from server.settings import Settings
+from tests.harness import Popen, chat, converse, free_port, spawn, stop_server
+
+FLOOD = 2000
+FILES = 1024  # a common default limit on open files, which the flood is twice
+
+
+def start_confined(env: dict[str, str] | None = None) -> tuple[Popen, str]:
+    """The real server on the default model, allowed FILES open files (hard limit too, so it cannot
+    raise its own)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = ["prlimit", f"--nofile={FILES}:{FILES}", sys.executable, "-m", "server", "--port", str(port)]
+    return spawn(argv, f"{url}/health", {"MODEL_PATH": "", **(env or {})}, timeout=120), url
+
+
+@pytest.fixture
+def confined() -> Iterator[tuple[Popen, str]]:
+    proc, url = start_confined()
+    yield proc, url
+    stop_server(proc)
+
+
+def health_s(url: str) -> float:
+    t0 = time.perf_counter()
+    assert httpx.get(f"{url}/health", timeout=5).status_code == 200
+    return time.perf_counter() - t0
+
+
+def test_a_flood_of_idle_connections_leaves_the_server_answering(confined: tuple[Popen, str]) -> None:
+    proc, url = confined
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * FLOOD)), hard))
+    port = int(url.rsplit(":", 1)[1])
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(FLOOD)]
+    try:
+        health_s(url)  # answered once the server has taken the flood in
+        worst = max(health_s(url) for _ in range(20))
+        status, events = converse(url, chat("Hi", max_tokens=4))
+        held = len(os.listdir(f"/proc/{proc.pid}/fd"))
+    finally:
+        for s in idle:
+            s.close()
+    assert worst < 0.1, f"/health took {worst:.3f} s"
+    assert status == 200 and events[-1][0] == "done"
+    assert held < FILES - 64, f"the server holds {held} files"
+    log = Path(proc.log_path).read_text()
+    assert len(log.splitlines()) < 100 and "Traceback" not in log, log[-2000:]
+
+
+def test_headers_that_never_finish_are_cut_off_at_the_deadline() -> None:
+    proc, url = start_confined({"HEADER_TIMEOUT_S": "1"})
+    try:
+        slow = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+        slow.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the blank line
+        slow.settimeout(30)
+        t0 = time.perf_counter()
+        assert slow.recv(1) == b""  # closed by the server
+        waited = time.perf_counter() - t0
+        slow.close()
+        assert 0.5 < waited < 10, waited
+        assert health_s(url) < 1  # a request that does finish its headers is answered
+    finally:
+        stop_server(proc)
+
+
+def test_the_settings_have_sane_defaults() -> None:
+    s = Settings()
+    assert 1 <= s.header_timeout_s <= 60 and 1 <= s.idle_timeout_s <= s.header_timeout_s
+    assert s.max_connections_per_client < s.max_connections
+
+
+class Loop:
+    def __init__(self) -> None:
+        self.passed_on: list[dict[str, Any]] = []
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        self.passed_on.append(context)
+
+
+def test_accept_errors_are_one_line_per_interval_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
+    handler, loop = AcceptErrors(every_s=3600), Loop()
+    full = {"message": "socket.accept() out of system resource", "exception": OSError(24, "Too many open files")}
+    for _ in range(1000):
+        handler(loop, full)  # type: ignore[arg-type]
+    handler(loop, {"message": "something else"})  # type: ignore[arg-type]
+    lines = [r for r in caplog.records if "could not accept" in r.getMessage()]
+    assert len(lines) == 1 and "1 connection" in lines[0].getMessage() and handler.missed == 999
+    assert loop.passed_on == [{"message": "something else"}]
