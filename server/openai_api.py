@@ -72,6 +72,13 @@ class ResponseFormat(Struct):
         return None
 
 
+# llama.cpp compiles each schema (a tool's parameters, a response format) into a grammar that the
+# model thread checks every token against, so a schema's size is bounded as well as its nesting
+# (server.bodies). OpenAI itself takes at most 128 tools.
+MAX_TOOLS = 128
+MAX_SCHEMA_BYTES = 32 * 1024
+
+
 # Unknown fields are allowed: OpenAI clients send many (n, user, logprobs, ...) we can ignore.
 class ChatCompletionRequest(Struct):
     messages: Annotated[list[ChatMessage], Meta(min_length=1)]
@@ -86,9 +93,18 @@ class ChatCompletionRequest(Struct):
     stream_options: StreamOptions | None = None
     n: int | None = None
     response_format: ResponseFormat | None = None
-    tools: list[dict[str, Any]] | None = None
+    tools: Annotated[list[dict[str, Any]], Meta(max_length=MAX_TOOLS)] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
+
+    def check_bounded(self) -> None:
+        """Refuse, naming it, a schema too big to compile into a grammar for every token."""
+        schema = self.response_format.schema() if self.response_format else None
+        named = [("response_format", schema), *((f"tools[{i}]", tool) for i, tool in enumerate(self.tools or ()))]
+        for name, value in named:
+            size = len(msgspec.json.encode(value)) if value else 0
+            if size > MAX_SCHEMA_BYTES:
+                raise ApiError(400, "schema_too_large", f"{name} is {size} bytes of JSON; at most {MAX_SCHEMA_BYTES}")
 
     def check_supported(self, supports: frozenset[str]) -> None:
         """Refuse, naming it, a field this server or its engine cannot honour."""
@@ -144,6 +160,7 @@ def usage(done: Done) -> dict[str, int]:
 async def chat_completions(request: Request) -> Response:
     chats: ChatService = request.app.state.chats
     body = await body_of(request, CHAT_COMPLETIONS)
+    body.check_bounded()
     body.check_supported((await chats.engine(body.model)).supports)
     messages, params, stops = body.conversation()
     schema = body.response_format.schema() if body.response_format else None

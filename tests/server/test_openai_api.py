@@ -10,6 +10,7 @@ import pytest
 from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 from openai.types.shared_params import FunctionDefinition, ResponseFormatJSONSchema
 
+from server.openai_api import MAX_SCHEMA_BYTES, MAX_TOOLS
 from server.prompt import STOP_MARKERS
 
 
@@ -126,3 +127,30 @@ def test_a_client_that_knows_no_repeat_penalty_gets_none(client: openai.OpenAI) 
     ]
     result = client.chat.completions.create(model="any", messages=messages, temperature=0, max_tokens=320)  # type: ignore[arg-type]
     assert counted[:200] in (result.choices[0].message.content or "")
+
+
+def enum_schema(size: int) -> dict[str, object]:
+    """A JSON schema of about `size` bytes: one string out of many."""
+    return {"type": "string", "enum": [f"value-{i:06d}" for i in range(size // 15)]}
+
+
+def test_schemas_too_big_for_a_grammar_are_refused_by_name(client: openai.OpenAI) -> None:
+    big = enum_schema(MAX_SCHEMA_BYTES + 1000)
+    format_: ResponseFormatJSONSchema = {"type": "json_schema", "json_schema": {"name": "big", "schema": big}}
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="any", messages=QUESTION, response_format=format_, max_tokens=1)
+    assert refused.value.code == "schema_too_large" and "response_format" in refused.value.message
+    small: ChatCompletionFunctionToolParam = {"type": "function", "function": {"name": "f", "parameters": {}}}
+    heavy: ChatCompletionFunctionToolParam = {"type": "function", "function": {"name": "g", "parameters": big}}
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="any", messages=QUESTION, tools=[small, heavy], max_tokens=1)
+    assert refused.value.code == "schema_too_large" and "tools[1]" in refused.value.message
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="any", messages=QUESTION, tools=[small] * (MAX_TOOLS + 1), max_tokens=1)
+    assert refused.value.code == "invalid_request" and f"length <= {MAX_TOOLS}" in refused.value.message
+    # just under the bound, the schema is compiled and followed
+    under = enum_schema(MAX_SCHEMA_BYTES - 1000)
+    format_ = {"type": "json_schema", "json_schema": {"name": "under", "schema": under}}
+    answer = client.chat.completions.create(model="any", messages=QUESTION, response_format=format_, max_tokens=12,
+                                            temperature=0)
+    assert json.loads(answer.choices[0].message.content or "") in under["enum"]  # type: ignore[operator]
