@@ -20,10 +20,25 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import bandwidth, common, concurrency, decode, first_token, memory, page, render, report, speculative
+from bench import (
+    bandwidth,
+    common,
+    concurrency,
+    decode,
+    first_token,
+    grammar,
+    memory,
+    page,
+    render,
+    report,
+    soak,
+    speculative,
+)
 from bench.common import Stacks, machine_noise
 
-SECTIONS = ("decode", "first_token", "concurrency", "page", "memory", "bandwidth", "render", "speculative")
+SECTIONS = (
+    "decode", "first_token", "concurrency", "page", "memory", "bandwidth", "render", "speculative", "grammar", "soak",
+)
 HERE = Path(__file__).resolve().parent
 
 # (full, quick) settings per section
@@ -37,6 +52,8 @@ PLAN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "render": ({"reps": 3}, {"reps": 1}),
     "speculative": ({"reps": 12, "agg_reps": 12},
                     {"reps": 1, "rewrite_tokens": 64, "chat_tokens": 32, "agg_tokens": 16, "agg_reps": 1}),
+    "grammar": ({"reps": 3}, {"reps": 1}),
+    "soak": ({"minutes": 30.0}, {"minutes": 1.0}),
 }
 
 
@@ -128,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = render.run(**kw)
             elif name == "speculative":
                 results[name] = speculative.run(stacks, **kw)
+            elif name == "grammar":
+                results[name] = grammar.run(stacks, **kw)
+            elif name == "soak":
+                results[name] = soak.run(model, **kw)
             results[name]["section_s"] = round(time.perf_counter() - t0, 1)
             print(f"bench: {name} done in {results[name]['section_s']} s", file=sys.stderr, flush=True)
     finally:

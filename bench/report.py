@@ -82,6 +82,15 @@ def checks(results: dict[str, Any]) -> dict[str, Any]:
             ">=", t["ordinary_over_peer"])
         add("speculative: 8 chats at once, ours ÷ ours with SPECULATIVE=off, aggregate tokens/s",
             r["agg_8_over_off"], ">=", t["agg_8_over_off"])
+    g = results.get("grammar")
+    if g:
+        for name, side in g["servers"].items():
+            add(f"grammar: a chat beside the worst neighbour ÷ its fair share, decode tokens/s (SPECULATIVE={name})",
+                side["worst_of_fair_share"], ">=", g["target"])
+    sk = results.get("soak")
+    if sk:
+        add(f"soak: 5xx answers in {sk['minutes']:.0f} min of {sk['clients']} chats", sk["5xx"], "<=", 0)
+        add("soak: /health latency, worst", sk["health_worst_s"], "<", 0.1, " s")
     measured = [r for r in rows if r["margin"] is not None]
     worst = min(measured, key=lambda r: r["margin"])["name"] if measured else None
     return {"rows": rows, "worst": worst, "all_passed": bool(rows) and all(r["passed"] for r in rows)}
@@ -247,7 +256,60 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
     sp = results.get("speculative")
     if sp:
         lines += speculative_section(sp)
+    g = results.get("grammar")
+    if g:
+        lines += grammar_section(g)
+    sk = results.get("soak")
+    if sk:
+        lines += soak_section(sk)
     return "\n".join(lines)
+
+
+def grammar_section(g: dict[str, Any]) -> list[str]:
+    from bench.grammar import __doc__ as doc
+
+    servers = g["servers"]
+    names = list(next(iter(servers.values()))["victim_tps"])
+    lines = ["## 9. Grammar cost: a chat beside a chat bound by a heavy JSON schema", "",
+             " ".join("\n\n".join((doc or "").split("\n\n")[1:]).split())
+             + (f" Run on its own ({g['run']}), after the sections above." if g.get("run") else ""), "",
+             "| the other chat | " + " | ".join(f"victim tokens/s (SPECULATIVE={k})" for k in servers)
+             + " | " + " | ".join(f"÷ fair share ({k})" for k in servers) + " |",
+             "|---" * (1 + 2 * len(servers)) + "|"]
+    for name in names:
+        cells = [_s(side["victim_tps"][name], digits=1) for side in servers.values()]
+        cells += [_s(side["of_fair_share"][name], digits=3) if name in side["of_fair_share"] else "–"
+                  for side in servers.values()]
+        lines.append(f"| {'none: the victim alone' if name == 'alone' else name} | " + " | ".join(cells) + " |")
+    ran = ", ".join(f"{k}: {sum(side['neighbour_ran_throughout'].values())} of"
+                    f" {g['reps'] * len(side['neighbour_ran_throughout'])}" for k, side in servers.items())
+    lines += ["", f"{g['reps']} reps. The other chat asks for {g['neighbour_tokens']} tokens; it was still"
+              f" streaming when the victim ended in {ran} pairs (one that drafts finishes first).", ""]
+    return lines
+
+
+def soak_section(sk: dict[str, Any]) -> list[str]:
+    rss, fds = sk["rss_mib"] or {}, sk["fds"] or {}
+    return [
+        f"## 10. Soak: {sk['clients']} chats at once for {sk['minutes']:.0f} minutes", "",
+        "Each client loops over a whole answer (our API or the OpenAI front door), a hang-up mid-answer, Stop"
+        " mid-answer, a reload (the stream dropped after its id, then read again) and bad bodies, at random;"
+        " `/health` is timed twice a second." + (f" Run on its own ({sk['run']}), after the sections above."
+                                                  if sk.get("run") else ""), "",
+        "| | |", "|---|---|",
+        f"| actions | {', '.join(f'{k} {v}' for k, v in sk['actions'].items())} |",
+        f"| HTTP statuses | {', '.join(f'{k}: {v}' for k, v in sk['statuses'].items())} |",
+        f"| 5xx | **{sk['5xx']}** |",
+        f"| failures (client side) | {len(sk['failures'])}{': ' + '; '.join(sk['failures'][:3]) if sk['failures'] else ''} |",
+        f"| tracebacks in the server's log | {sk['tracebacks_in_log']} |",
+        f"| /health worst / p99 ({sk['health_probes']} probes) | {_v(sk['health_worst_s'] and sk['health_worst_s'] * 1000, 0)} ms"
+        f" / {_v(sk['health_p99_s'] and sk['health_p99_s'] * 1000, 0)} ms |",
+        f"| RSS start / after 1 min / end / max | {rss.get('start', 0):.0f} / {rss.get('after_1_min', 0):.0f} /"
+        f" {rss.get('end', 0):.0f} / {rss.get('max', 0):.0f} MiB (growth after the first minute:"
+        f" {rss.get('end', 0) - rss.get('after_1_min', 0):+.0f} MiB) |",
+        f"| open files start / max / end | {fds.get('start')} / {fds.get('max')} / {fds.get('end')} |",
+        "",
+    ]
 
 
 def speculative_section(sp: dict[str, Any]) -> list[str]:
