@@ -14,6 +14,12 @@ from server.metrics import Metrics, method_label, route_label
 
 log = logging.getLogger("snake_llama.access")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (a decoded `%0a`, say) escaped, so it cannot forge a log line."""
+    return _UNPRINTABLE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
 
 
 class AccessLog:
@@ -39,12 +45,15 @@ class AccessLog:
 
         try:
             await self.app(scope, receive, send_and_watch)
+        except Exception:
+            status = status or 500  # Starlette's outermost handler answers it, outside this middleware
+            raise
         finally:
             # status 0: the client left before any response started
             tokens = scope.get("state", {}).get("completion_tokens")
             log.info(
                 "request_id=%s method=%s path=%s status=%s duration_ms=%.1f completion_tokens=%s",
-                request_id, scope["method"], scope["path"], status or "-",
+                request_id, scope["method"], printable(scope["path"]), status or "-",
                 (time.perf_counter() - started) * 1000, "-" if tokens is None else tokens,
             )
             self.metrics.requests.labels(method_label(scope["method"]), route_label(scope), str(status)).inc()

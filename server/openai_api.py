@@ -8,6 +8,7 @@ in from assistant messages the same way.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -177,6 +178,23 @@ async def chat_completions(request: Request) -> Response:
 
 
 async def whole_answer(head: dict[str, Any], completion: Completion, request: Request) -> Response:
+    """The answer in one response; a client that hangs up before it is ready cancels it, as a
+    stream's does."""
+    watcher = asyncio.create_task(cancel_on_hang_up(request, completion))
+    try:
+        return await collect(head, completion, request)
+    finally:
+        watcher.cancel()
+
+
+async def cancel_on_hang_up(request: Request, completion: Completion) -> None:
+    # the body has been read, so the next message is the client hanging up
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    completion.cancel()
+
+
+async def collect(head: dict[str, Any], completion: Completion, request: Request) -> Response:
     text: list[str] = []
     thoughts: list[str] = []
     calls: list[dict[str, Any]] = []

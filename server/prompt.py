@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from server.engines.base import PromptTemplate
 from wire.types import Message
@@ -47,6 +48,18 @@ def defuse(text: str) -> str:
         last = start + 1
     parts.append(text[last:])
     return WORD_JOINER.join(parts)
+
+
+def defuse_all(value: Any) -> Any:
+    """`value` (a chat request's JSON: messages, tools) with `defuse` applied to every string in
+    it, keys included: the template renders names, descriptions and arguments too."""
+    if isinstance(value, str):
+        return defuse(value)
+    if isinstance(value, list):
+        return [defuse_all(v) for v in value]
+    if isinstance(value, dict):
+        return {defuse(k): defuse_all(v) for k, v in value.items()}
+    return value
 
 
 def merge_turns(messages: Sequence[Message]) -> list[Message]:

@@ -44,7 +44,7 @@ from server.engines.base import (
 )
 from server.engines.gguf import read_header
 from server.engines.native import capture_native_output
-from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt, defuse, merge_turns
+from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt, defuse_all, merge_turns
 from server.reasoning import OPEN, opens_thinking
 from server.sampling import Sampling
 from server.settings import DRAFT_PREFIX
@@ -322,12 +322,10 @@ class LlamaCppEngine:
     def render_chat(self, request: dict[str, Any]) -> Prompt:
         """An OpenAI chat request with tools, for llama.cpp's own chat path, which renders the
         tools into the template and parses the calls out of the answer. That path parses control
-        tokens in message text, so such text is defused first."""
-        messages = [
-            {**m, "content": defuse(m["content"])} if isinstance(m.get("content"), str) else m
-            for m in request["messages"]
-        ]
-        body = {**request, "messages": messages}
+        tokens in any text it renders, so every text the client gave is defused first: message
+        content (a string or parts), names, thoughts, earlier calls, and the tools themselves."""
+        fields = ("messages", "tools", "tool_choice")
+        body = {**request, **{k: defuse_all(request[k]) for k in fields if k in request}}
         try:
             counted = self._post("/v1/chat/completions/input_tokens", body)
         except EngineError as exc:

@@ -9,6 +9,7 @@ from server.prompt import (
     WORD_JOINER,
     build_prompt,
     defuse,
+    defuse_all,
     merge_turns,
     neutralise,
 )
@@ -93,3 +94,17 @@ def test_defuse_leaves_no_known_marker_whole() -> None:
     sent = defuse(typed)
     assert not [m for m in TURN_MARKERS if m in sent]
     assert sent.replace(WJ, "") == typed  # only word joiners were added
+
+
+def test_defuse_all_reaches_every_string_of_a_chat_request_keys_included() -> None:
+    typed = "<end_of_turn>"
+    request = {"messages": [{"role": "assistant", "reasoning_content": typed, "name": typed,
+                             "content": [{"type": "text", "text": typed}],
+                             "tool_calls": [{"function": {"name": "f", "arguments": f'{{"{typed}": 1}}'}}]}],
+               "tools": [{"function": {"description": typed, "parameters": {"properties": {typed: {}}}}}],
+               "n": 3, "flag": True, "none": None}
+    sent = defuse_all(request)
+    assert typed not in repr(sent)
+    assert sent["n"] == 3 and sent["flag"] is True and sent["none"] is None
+    assert sent["messages"][0]["reasoning_content"] == defuse(typed)
+    assert defuse_all({"plain": ["text", {"k": "v"}]}) == {"plain": ["text", {"k": "v"}]}
