@@ -73,6 +73,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " llama.cpp: several minutes) and race `python -m llama_cpp.server` too",
     )
     parser.add_argument("--out", default=str(HERE), help="folder for results.json/.md/.png (default bench/)")
+    parser.add_argument(
+        "--merge", action="store_true",
+        help="put the sections run into the results.json already in --out (each stamped with when it ran)"
+        " instead of replacing it: a section rerun on its own, beside the full run's others",
+    )
     return parser.parse_args(argv)
 
 
@@ -155,12 +160,24 @@ def main(argv: list[str] | None = None) -> int:
         stacks.close()
     results["meta"]["wall_s"] = round(time.perf_counter() - started, 1)
     results["meta"]["noise_after"] = machine_noise()
+    if args.merge:
+        results = merged(out_dir / "results.json", results)
     results["checks"] = report.checks(results)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     md, png = report.write(results, out_dir)
     print(f"bench: wrote {out_dir / 'results.json'}, {md}" + (f", {png}" if png else ""), file=sys.stderr)
     print(md.read_text())
     return 0
+
+
+def merged(path: Path, run: dict[str, Any]) -> dict[str, Any]:
+    """The results at `path` with this run's sections in place of theirs, each marked with when it ran."""
+    if not path.exists():
+        return run
+    results: dict[str, Any] = json.loads(path.read_text())
+    for name in run["meta"]["sections"]:
+        results[name] = run[name] | {"run": run["meta"]["started"]}
+    return results
 
 
 def version(dist: str) -> str | None:

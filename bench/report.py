@@ -250,19 +250,16 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
             f" tokens/s is **{_v(b['engine_fraction_of_bound'])}** of it.",
             "",
         ]
-    rd = results.get("render")
-    if rd:
-        lines += render_section(rd)
-    sp = results.get("speculative")
-    if sp:
-        lines += speculative_section(sp)
-    g = results.get("grammar")
-    if g:
-        lines += grammar_section(g)
-    sk = results.get("soak")
-    if sk:
-        lines += soak_section(sk)
+    for name, section in (("render", render_section), ("speculative", speculative_section),
+                          ("grammar", grammar_section), ("soak", soak_section)):
+        if results.get(name):
+            lines += section(results[name])
     return "\n".join(lines)
+
+
+def _ran_alone(section: dict[str, Any]) -> str:
+    """A sentence for a section merged in from a run of its own (`python -m bench --merge`)."""
+    return f" Run on its own ({section['run']}), after the sections above." if section.get("run") else ""
 
 
 def grammar_section(g: dict[str, Any]) -> list[str]:
@@ -272,7 +269,7 @@ def grammar_section(g: dict[str, Any]) -> list[str]:
     names = list(next(iter(servers.values()))["victim_tps"])
     lines = ["## 9. Grammar cost: a chat beside a chat bound by a heavy JSON schema", "",
              " ".join("\n\n".join((doc or "").split("\n\n")[1:]).split())
-             + (f" Run on its own ({g['run']}), after the sections above." if g.get("run") else ""), "",
+             + _ran_alone(g), "",
              "| the other chat | " + " | ".join(f"victim tokens/s (SPECULATIVE={k})" for k in servers)
              + " | " + " | ".join(f"÷ fair share ({k})" for k in servers) + " |",
              "|---" * (1 + 2 * len(servers)) + "|"]
@@ -294,8 +291,7 @@ def soak_section(sk: dict[str, Any]) -> list[str]:
         f"## 10. Soak: {sk['clients']} chats at once for {sk['minutes']:.0f} minutes", "",
         "Each client loops over a whole answer (our API or the OpenAI front door), a hang-up mid-answer, Stop"
         " mid-answer, a reload (the stream dropped after its id, then read again) and bad bodies, at random;"
-        " `/health` is timed twice a second." + (f" Run on its own ({sk['run']}), after the sections above."
-                                                  if sk.get("run") else ""), "",
+        " `/health` is timed twice a second." + _ran_alone(sk), "",
         "| | |", "|---|---|",
         f"| actions | {', '.join(f'{k} {v}' for k, v in sk['actions'].items())} |",
         f"| HTTP statuses | {', '.join(f'{k}: {v}' for k, v in sk['statuses'].items())} |",
@@ -319,7 +315,7 @@ def speculative_section(sp: dict[str, Any]) -> list[str]:
         "## 8. Speculative decoding (SPECULATIVE=auto: n-gram drafting)", "",
         "Tokens per second of the whole request, greedy; ours against llama.cpp's own server with its defaults"
         " (plain decoding), each rep back to back; ratios are medians of the paired ratios."
-        + (f" Run on its own ({sp['run']}), after the sections above." if sp.get("run") else ""), "",
+        + _ran_alone(sp), "",
         "| case | ours | llama.cpp server | ours ÷ server (paired) | same text |", "|---|---|---|---|---|",
     ]
     for label, x in (("rewrite, after a 100-number answer", rw), ("ordinary chat", od)):

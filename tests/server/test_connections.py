@@ -3,6 +3,7 @@ headers that never finish are cut off."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import resource
 import socket
@@ -83,6 +84,15 @@ def test_headers_that_never_finish_are_cut_off_at_the_deadline() -> None:
         slow.close()
         assert 0.5 < waited < 10, waited
         assert health_s(url) < 1  # a request that does finish its headers is answered
+        # and on a kept-alive connection, the next request's headers have the same deadline
+        kept = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=30)
+        kept.request("GET", "/health")
+        assert kept.getresponse().read() and kept.sock is not None
+        kept.sock.sendall(b"GET /health HTTP/1.1\r\n")
+        t0 = time.perf_counter()
+        assert kept.sock.recv(1) == b""
+        assert 0.5 < time.perf_counter() - t0 < 10
+        kept.close()
     finally:
         stop_server(proc)
 
