@@ -29,7 +29,7 @@ from server.errors import ApiError, ErrorShapes, log, on_api_error, on_hang_up, 
 from server.metrics import Metrics
 from server.models import Models
 from server.scheduler import Scheduler
-from server.security import ApiKeyGuard, SecurityHeaders
+from server.security import ApiKeyGuard, SecurityHeaders, SiteGuard
 from server.settings import Settings
 from server.static import CachedStatic, Page
 from wire.routes import ANSWER, CONVERSE, HEALTH, MODELS, STOP_ANSWER, TOKENS, Route
@@ -115,13 +115,15 @@ def create_app(
     if settings.dev:
         routes.append(Endpoint("/dev/reload", reload_route([CLIENT, WIRE, STYLE / "output.css"])))
     middleware = [Middleware(AccessLog, metrics=metrics), Middleware(SecurityHeaders)]
-    if settings.cors_origins:
-        origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:
         middleware.append(
             Middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                        allow_headers=["Authorization", "Content-Type"])
         )
     shapes = ErrorShapes(prefixes(OPENAI))
+    if not settings.api_key:  # a key is what a page elsewhere cannot send; without one, check who asks
+        middleware.append(Middleware(SiteGuard, host=settings.host, cors_origins=origins, shapes=shapes))
     guarded = prefixes(route for route, _ in API if route.guarded)
     middleware.append(Middleware(ApiKeyGuard, api_key=settings.api_key, guarded=guarded, shapes=shapes))
     app = Starlette(

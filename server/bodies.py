@@ -33,6 +33,11 @@ async def body_of(request: Request, route: Route[Req, Any]) -> Req:
     """The request's body, as the type its route declares, within the MAX_BODY_BYTES limit."""
     if route.request is None:
         raise TypeError(f"{route.method} {route.path} takes no body")
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        # a page on another site may post text/plain or a form without asking first; never JSON
+        got = f"Content-Type {media_type!r}" if media_type else "no Content-Type"
+        raise ApiError(415, "unsupported_media_type", f"send the body as JSON, with Content-Type: application/json ({got})")
     limit: int = request.app.state.settings.max_body_bytes
     body = await read_body(request, limit)
     depth = nesting(body)

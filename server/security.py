@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
+from collections.abc import Iterable
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,6 +43,66 @@ SECURITY_HEADERS = {
 
 def is_loopback(host: str) -> bool:
     return host in LOOPBACK or host.startswith("127.")
+
+
+def host_name(authority: str) -> str:
+    """The host of a `Host` header or an origin's authority, without its port or IPv6 brackets."""
+    if authority.startswith("["):
+        return authority[1:].partition("]")[0]
+    return authority.rpartition(":")[0] if authority.count(":") == 1 else authority
+
+
+def is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def refuse(send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    """A JSON error sent before the app sees the request."""
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": body})
+
+
+class SiteGuard:
+    """Without an API key, whatever reaches the port is trusted, so the web pages a user visits
+    must not reach it through their browser.
+
+    - DNS rebinding: a site's name made to point at 127.0.0.1 arrives with that name in `Host`.
+      Only loopback names, IP addresses (a name is what rebinding needs) and the configured HOST
+      are served.
+    - Cross-site requests: a page elsewhere may post to us without asking first (a form, or
+      `text/plain`); the browser names it in `Origin`. Only our own origin and CORS_ORIGINS pass.
+    """
+
+    def __init__(self, app: ASGIApp, host: str, cors_origins: Iterable[str], shapes: ErrorShapes) -> None:
+        self.app = app
+        self.host = host
+        self.origins = frozenset(o.rstrip("/") for o in cors_origins)
+        self.shapes = shapes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        authority = headers.get("host", "")
+        host, origin = host_name(authority), headers.get("origin")
+        if authority and not (is_loopback(host) or is_ip_literal(host) or host == self.host):
+            kind, message = "forbidden_host", (
+                f"this server answers to loopback addresses and HOST, not {host!r}: set API_KEY to serve other names"
+            )
+        elif origin is not None and origin != f"{scope['scheme']}://{authority}" and origin not in self.origins:
+            kind, message = "forbidden_origin", (
+                f"requests from pages at {origin!r} are refused: add that origin to CORS_ORIGINS to allow them"
+            )
+        else:
+            await self.app(scope, receive, send)
+            return
+        await refuse(send, 403, self.shapes.encode(scope.get("path", ""), 403, kind, message))
 
 
 class SecurityHeaders:
@@ -85,15 +147,4 @@ class ApiKeyGuard:
             return
         message = "missing or wrong API key: send the header `Authorization: Bearer <API_KEY>`"
         body = self.shapes.encode(path, 401, "invalid_api_key", message)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"www-authenticate", b"Bearer"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await refuse(send, 401, body, [(b"www-authenticate", b"Bearer")])

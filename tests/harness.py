@@ -44,6 +44,7 @@ from client.rpc import SseParser
 from server.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
+LOCAL = "http://127.0.0.1"  # TestClient's base URL: its own "testserver" is no loopback name, and is refused
 T = TypeVar("T")
 LLAMA_SERVER_MODEL = "gemma-remote"  # tests.llama_server.REMOTE_MODEL (not imported: that module needs pytest)
 

@@ -14,7 +14,7 @@ from server.engines.base import Engine
 from server.engines.loader import plan_engine
 from server.settings import Settings
 from tests import tinymodels as tm
-from tests.harness import wait_healthy
+from tests.harness import LOCAL, wait_healthy
 from wire.routes import TOKENS
 
 
@@ -37,7 +37,7 @@ def access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def test_a_500_is_logged_and_counted_as_500(broken: Engine, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    with TestClient(create_app(Settings(), lambda: broken, lambda exc: None), raise_server_exceptions=False) as client:
+    with TestClient(create_app(Settings(), lambda: broken, lambda exc: None), LOCAL, raise_server_exceptions=False) as client:
         wait_healthy(client)
         assert client.post(TOKENS.path, json={"text": "hi"}).status_code == 500
         metrics = client.get("/metrics").text
@@ -48,7 +48,7 @@ def test_a_500_is_logged_and_counted_as_500(broken: Engine, caplog: pytest.LogCa
 def test_a_path_cannot_forge_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     app = create_app(Settings(), lambda: NotImplemented, lambda exc: None)  # never started: no model needed
-    TestClient(app).get("/x%0aINFO:%20forged%0d%1b[2J\\")
+    TestClient(app, base_url=LOCAL).get("/x%0aINFO:%20forged%0d%1b[2J\\")
     line = next(line for line in access_lines(caplog) if "forged" in line)
     assert "\n" not in line and "\r" not in line and "\x1b" not in line
     assert r"path=/x\nINFO: forged\r\x1b[2J\\ status=404" in line

@@ -16,7 +16,7 @@ from server.engines.base import Engine, EngineError
 from server.engines.loader import plan_engine
 from server.settings import Settings
 from tests import tinymodels as tm
-from tests.harness import chat, converse, wait_healthy
+from tests.harness import LOCAL, chat, converse, wait_healthy
 from wire.routes import TOKENS
 from wire.types import MAX_TEXT, SYSTEM_MAX
 
@@ -80,7 +80,7 @@ def test_503_while_starting_then_a_model_not_yet_loaded_is_loaded_to_count(tmp_p
         return load()
 
     app = create_app(settings, slow_load, lambda exc: None)
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOCAL) as client:
         r = client.post(TOKENS.path, json={"text": "hi"})
         assert r.status_code == 503 and r.json()["error"]["type"] == "model_loading" and r.headers["retry-after"]
         gate.set()
@@ -109,7 +109,7 @@ def test_an_engine_fault_is_a_503_with_its_message_never_a_500(tmp_path: Path) -
         engine.render = render  # type: ignore[method-assign,assignment]  # broken on purpose
         return engine
 
-    with TestClient(create_app(settings, faulty, lambda exc: None)) as client:
+    with TestClient(create_app(settings, faulty, lambda exc: None), base_url=LOCAL) as client:
         wait_healthy(client)
         r = client.post(TOKENS.path, json={"text": "hi"})
         assert r.status_code == 503 and r.json()["error"]["type"] == "engine_error"

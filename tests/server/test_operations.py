@@ -20,7 +20,7 @@ from server.engines.loader import plan_engine
 from server.security import CONTENT_SECURITY_POLICY
 from server.settings import Settings
 from tests import tinymodels as tm
-from tests.harness import ROOT, chat, converse, read_events, start_server, stop_server, wait_healthy
+from tests.harness import LOCAL, ROOT, chat, converse, read_events, start_server, stop_server, wait_healthy
 from wire.routes import ANSWER, STOP_ANSWER
 
 KEY = "s3cret-key-for-tests"
@@ -137,7 +137,7 @@ def test_health_is_503_while_the_model_loads_then_200(tmp_path: Path) -> None:
 
     failures: list[Exception] = []
     app = create_app(settings, slow_load, failures.append)
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOCAL) as client:
         r = client.get("/health")
         assert r.status_code == 503 and r.json()["status"] == "loading" and r.headers["retry-after"] == "1"
         r = client.post("/api/converse", json=chat("Hi"))
