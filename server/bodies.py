@@ -37,7 +37,8 @@ async def body_of(request: Request, route: Route[Req, Any]) -> Req:
     if media_type != "application/json":
         # a page on another site may post text/plain or a form without asking first; never JSON
         got = f"Content-Type {media_type!r}" if media_type else "no Content-Type"
-        raise ApiError(415, "unsupported_media_type", f"send the body as JSON, with Content-Type: application/json ({got})")
+        message = f"send the body as JSON, with Content-Type: application/json ({got})"
+        raise ApiError(415, "unsupported_media_type", message)
     limit: int = request.app.state.settings.max_body_bytes
     body = await read_body(request, limit)
     depth = nesting(body)

@@ -37,7 +37,8 @@ def access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def test_a_500_is_logged_and_counted_as_500(broken: Engine, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    with TestClient(create_app(Settings(), lambda: broken, lambda exc: None), LOCAL, raise_server_exceptions=False) as client:
+    app = create_app(Settings(), lambda: broken, lambda exc: None)
+    with TestClient(app, LOCAL, raise_server_exceptions=False) as client:
         wait_healthy(client)
         assert client.post(TOKENS.path, json={"text": "hi"}).status_code == 500
         metrics = client.get("/metrics").text

@@ -78,7 +78,8 @@ def test_bad_request_raises_the_openai_error(client: openai.OpenAI) -> None:
 
 
 def test_error_shape_is_openais_under_v1(live_server: str) -> None:
-    r = httpx.post(f"{live_server}/v1/chat/completions", content=b"{broken", headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json"}
+    r = httpx.post(f"{live_server}/v1/chat/completions", content=b"{broken", headers=headers)
     assert r.status_code == 400
     error = r.json()["error"]
     assert set(error) == {"message", "type", "code", "param"}

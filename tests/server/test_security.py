@@ -26,7 +26,8 @@ def test_a_cross_site_text_post_starts_nothing(live_server: str) -> None:
     """What a form or a `fetch(..., {mode: "no-cors"})` on another site sends: no preflight asked."""
     before = answers_started(live_server)
     body = msgspec.json.encode(chat("Hi", max_tokens=4))
-    for headers in ({"Origin": EVIL, "Content-Type": "text/plain"}, {"Origin": EVIL, "Content-Type": "application/json"}):
+    for content_type in ("text/plain", "application/json"):
+        headers = {"Origin": EVIL, "Content-Type": content_type}
         r = httpx.post(live_server + CONVERSE.path, content=body, headers=headers)
         assert r.status_code == 403, headers
         assert r.json()["error"]["type"] == "forbidden_origin" and EVIL in r.json()["error"]["message"]
