@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.answers import AnswerLog
-from server.bodies import body_of
+from server.bodies import body_of, client_of
 from server.chat import ChatService
 from server.errors import ApiError
 from server.events import Done, Event, Failed, Loading, Progress, Queued, Text, Thought
@@ -40,7 +40,7 @@ async def converse(request: Request) -> Response:
     """Start an answer and stream it; its first event names it (wire.events.AnswerEvent), so a
     page that goes away can read it again or stop it while the answer's grace period lasts."""
     body = await body_of(request, CONVERSE)
-    answer = await chats_of(request).converse(body.model, body.conversation.messages, body.params)
+    answer = await chats_of(request).converse(body.model, body.conversation.messages, body.params, client_of(request))
     return sse(request, answer)
 
 

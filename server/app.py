@@ -28,7 +28,7 @@ from server.engines.loader import EngineLoader
 from server.errors import ApiError, ErrorShapes, log, on_api_error, on_hang_up, on_http_error, on_unexpected
 from server.metrics import Metrics
 from server.models import Models
-from server.scheduler import Scheduler
+from server.scheduler import ClientAnswers, Scheduler
 from server.security import ApiKeyGuard, SecurityHeaders, SiteGuard
 from server.settings import Settings
 from server.static import CachedStatic, Page
@@ -75,8 +75,10 @@ def create_app(
     """The app; the model loads in the background while `/health` and the API answer 503."""
     metrics = Metrics()
 
+    clients = ClientAnswers(settings.max_answers_per_client)  # shared: the cap is over every model
+
     def make_scheduler(engine: Engine) -> Scheduler:
-        return Scheduler(engine, settings.queue_size, on_done=metrics.observe_done)
+        return Scheduler(engine, settings.queue_size, on_done=metrics.observe_done, clients=clients)
 
     models = Models(settings, load_engine, make_scheduler)
     answers = Answers(settings.answer_grace_s)

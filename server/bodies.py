@@ -75,3 +75,8 @@ def decode_body(body: bytes, type: type[T]) -> T:
         raise ApiError(400, "invalid_request", str(exc)) from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid UTF-8 JSON: {exc}") from exc
+
+
+def client_of(request: Request) -> str | None:
+    """The address a request's answers count against (MAX_ANSWERS_PER_CLIENT)."""
+    return request.client.host if request.client else None

@@ -21,7 +21,7 @@ from server.errors import ApiError
 from server.events import Event, Failed
 from server.models import Models, UnknownModel
 from server.sampling import Sampling, resolve
-from server.scheduler import QueueFull, Scheduler
+from server.scheduler import ClientBusy, QueueFull, Reservation, Scheduler
 from server.settings import Settings
 from wire.types import Message, SamplingParams
 
@@ -46,14 +46,17 @@ class ChatService:
 
     # -- the front doors' calls ---------------------------------------------------------------
 
-    async def converse(self, model: str | None, messages: Sequence[Message], params: SamplingParams) -> AnswerLog:
+    async def converse(
+        self, model: str | None, messages: Sequence[Message], params: SamplingParams, client: str | None = None
+    ) -> AnswerLog:
         """Start an answer in the answer log. With its model loaded, a refusal is the request's
-        error; otherwise the answer starts at once with `Loading`, and a refusal is its `Failed`."""
+        error; otherwise the answer starts at once with `Loading`, and a refusal is its `Failed`.
+        `client`: the address whose answers count against MAX_ANSWERS_PER_CLIENT."""
         name = self.model_named(model)
         scheduler = self.models.touch(name)
         if scheduler is not None:
-            return self.answers.start(name, await self._admit_chat(scheduler, messages, params))
-        return self.answers.start(name, self._load_then_admit(name, messages, params))
+            return self.answers.start(name, await self._admit_chat(scheduler, client, messages, params))
+        return self.answers.start(name, self._load_then_admit(name, client, messages, params))
 
     async def complete(
         self,
@@ -63,14 +66,15 @@ class ChatService:
         stops: tuple[str, ...] = (),
         json_schema: dict[str, Any] | None = None,
         tools: dict[str, Any] | None = None,
+        client: str | None = None,
     ) -> Completion:
         """An answer read straight from the scheduler, its model loaded first (OpenAI clients know
         no loading event); `tools`: an OpenAI chat request with tools, which the engine renders."""
         scheduler = await self.load(self.model_named(model))
         if tools is not None:
-            _, job = await self._admit_tool_chat(scheduler, tools, params, json_schema, stops)
+            _, job = await self._admit_tool_chat(scheduler, client, tools, params, json_schema, stops)
         else:
-            _, job = await self._admit_chat(scheduler, messages, params, stops, json_schema)
+            _, job = await self._admit_chat(scheduler, client, messages, params, stops, json_schema)
         return Completion(scheduler.engine, scheduler.events(job), partial(scheduler.cancel, job))
 
     async def engine(self, model: str | None) -> Engine:
@@ -113,10 +117,10 @@ class ChatService:
             raise ApiError(400, "model_load_failed", f"model {name} cannot be loaded: {exc}") from exc
 
     async def _load_then_admit(
-        self, name: str, messages: Sequence[Message], params: SamplingParams
+        self, name: str, client: str | None, messages: Sequence[Message], params: SamplingParams
     ) -> Admitted | Failed:
         try:
-            return await self._admit_chat(await self.load(name), messages, params)
+            return await self._admit_chat(await self.load(name), client, messages, params)
         except ApiError as exc:
             return Failed(exc.type, exc.message)
 
@@ -128,30 +132,36 @@ class ChatService:
     async def _admit_chat(
         self,
         scheduler: Scheduler,
+        client: str | None,
         messages: Sequence[Message],
         params: SamplingParams,
         stops: tuple[str, ...] = (),
         json_schema: dict[str, Any] | None = None,
     ) -> Admitted:
-        """Fit the chat into the context window and queue it; refuse with a 4xx/503 otherwise."""
+        """Take a queue place, fit the chat into the context window under it, and queue it;
+        refuse with a 4xx/503 otherwise."""
         if not messages or not messages[-1].user:
             raise ApiError(400, "invalid_request", "the last message must be from the user")
         engine = scheduler.engine
         sampling = self._sampling(params, json_schema)
-        try:
-            # rendering and tokenizing a long history takes a while: keep it off the event loop
-            prompt, dropped = await asyncio.to_thread(
-                fit, messages, params.system, engine.render, engine.n_ctx, sampling.max_tokens
-            )
-        except ContextTooLong as exc:
-            raise ApiError(400, "context_length_exceeded", str(exc)) from exc
-        except TemplateError as exc:
-            raise ApiError(400, "invalid_request", f"the model's chat template refused the chat: {exc}") from exc
-        return self._admit(scheduler, prompt, sampling, dropped, stops)
+        with self._place(scheduler, client) as place:
+            try:
+                # rendering and tokenizing a long history takes a while: keep it off the event loop
+                prompt, dropped = await asyncio.to_thread(
+                    fit, messages, params.system, engine.render, engine.n_ctx, sampling.max_tokens
+                )
+            except ContextTooLong as exc:
+                raise ApiError(400, "context_length_exceeded", str(exc)) from exc
+            except TemplateError as exc:
+                raise ApiError(400, "invalid_request", f"the model's chat template refused the chat: {exc}") from exc
+            except EngineError as exc:  # the engine failed, not the request: worth a retry, never a 500
+                raise ApiError(503, "engine_error", f"the model could not read the chat: {exc}") from exc
+            return self._admit(place, prompt, sampling, dropped, stops)
 
     async def _admit_tool_chat(
         self,
         scheduler: Scheduler,
+        client: str | None,
         request: dict[str, Any],
         params: SamplingParams,
         json_schema: dict[str, Any] | None,
@@ -163,20 +173,38 @@ class ChatService:
         if not isinstance(engine, ToolEngine):
             raise ApiError(400, "unsupported_parameter", "tools is not supported by this server's engine")
         sampling = self._sampling(params, json_schema)
+        with self._place(scheduler, client) as place:
+            try:
+                prompt = await asyncio.to_thread(engine.render_chat, request)
+            except TemplateError as exc:
+                raise ApiError(400, "invalid_request", f"the model's chat template refused the chat: {exc}") from exc
+            except EngineError as exc:
+                raise ApiError(503, "engine_error", f"the model could not read the chat: {exc}") from exc
+            needed = prompt.n_tokens + sampling.max_tokens
+            if needed > engine.n_ctx:
+                raise ApiError(400, "context_length_exceeded", str(ContextTooLong(needed, engine.n_ctx)))
+            return self._admit(place, prompt, sampling, 0, stops)
+
+    @staticmethod
+    def _place(scheduler: Scheduler, client: str | None) -> Reservation:
+        """A queue place for the request's preparation, or its 503 (the queue is full) or 429 (its
+        address has as many answers as it may) before any costly work."""
         try:
-            prompt = await asyncio.to_thread(engine.render_chat, request)
-        except TemplateError as exc:
-            raise ApiError(400, "invalid_request", f"the model's chat template refused the chat: {exc}") from exc
-        needed = prompt.n_tokens + sampling.max_tokens
-        if needed > engine.n_ctx:
-            raise ApiError(400, "context_length_exceeded", str(ContextTooLong(needed, engine.n_ctx)))
-        return self._admit(scheduler, prompt, sampling, 0, stops)
+            return scheduler.reserve(client)
+        except QueueFull as exc:
+            raise queue_full(exc) from exc
+        except ClientBusy as exc:
+            raise ApiError(429, "too_many_answers", f"{exc}; wait for one to end", {"Retry-After": "5"}) from exc
 
     @staticmethod
     def _admit(
-        scheduler: Scheduler, prompt: Prompt, sampling: Sampling, dropped: int, stops: tuple[str, ...]
+        place: Reservation, prompt: Prompt, sampling: Sampling, dropped: int, stops: tuple[str, ...]
     ) -> Admitted:
         try:
-            return scheduler, scheduler.admit(prompt, sampling, dropped, stops)
+            return place.scheduler, place.admit(prompt, sampling, dropped, stops)
         except QueueFull as exc:
-            raise ApiError(503, "queue_full", f"{exc}; retry shortly", {"Retry-After": "5"}) from exc
+            raise queue_full(exc) from exc
+
+
+def queue_full(exc: QueueFull) -> ApiError:
+    return ApiError(503, "queue_full", f"{exc}; retry shortly", {"Retry-After": "5"})

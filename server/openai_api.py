@@ -20,12 +20,12 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.bodies import body_of
+from server.bodies import body_of, client_of
 from server.chat import ChatService, Completion
 from server.errors import ApiError, openai_error
 from server.events import Done, Event, Failed, Text, Thought, ToolCall
 from wire.routes import Route
-from wire.types import MaxTokens, Message, SamplingParams, Seed, Temperature, TopP
+from wire.types import MAX_MESSAGES, MaxTokens, Message, SamplingParams, Seed, Temperature, TopP
 
 
 class TextPart(Struct):
@@ -82,7 +82,7 @@ MAX_SCHEMA_BYTES = 32 * 1024
 
 # Unknown fields are allowed: OpenAI clients send many (n, user, logprobs, ...) we can ignore.
 class ChatCompletionRequest(Struct):
-    messages: Annotated[list[ChatMessage], Meta(min_length=1)]
+    messages: Annotated[list[ChatMessage], Meta(min_length=1, max_length=MAX_MESSAGES)]
     model: str | None = None
     max_tokens: MaxTokens | None = None
     max_completion_tokens: MaxTokens | None = None
@@ -166,7 +166,7 @@ async def chat_completions(request: Request) -> Response:
     messages, params, stops = body.conversation()
     schema = body.response_format.schema() if body.response_format else None
     tools = body.tool_request() if body.tools else None
-    completion = await chats.complete(body.model, messages, params, stops, schema, tools)
+    completion = await chats.complete(body.model, messages, params, stops, schema, tools, client_of(request))
     head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": completion.engine.model}
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -34,6 +34,39 @@ class QueueFull(Exception):
     """Every queue slot is taken; the client should retry later."""
 
 
+class ClientBusy(Exception):
+    """This client address already has as many answers as it may have at once."""
+
+
+class ClientAnswers:
+    """The answers each client address has being prepared, waiting or running, across every model:
+    one address that opens many and goes away holds at most `cap` of the slots and queue places."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._held: Counter[str] = Counter()
+
+    def take(self, client: str | None) -> Callable[[], None]:
+        """Count one more answer for `client` (None: not counted), or refuse it; the answer calls
+        what this returns once it ends (calling it again does nothing)."""
+        if client is None:
+            return lambda: None
+        if self._held[client] >= self.cap:
+            raise ClientBusy(f"this address already has {self._held[client]} answers running or waiting")
+        self._held[client] += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._held[client] -= 1
+                if not self._held[client]:
+                    del self._held[client]
+
+        return release
+
+
 @dataclass(eq=False)  # jobs are compared and hashed by identity
 class Job:
     prompt: Prompt
@@ -44,24 +77,62 @@ class Job:
     started: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     events: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
     admitted_at: float = field(default_factory=time.perf_counter)
+    release: Callable[[], None] = lambda: None  # gives back what admission counted (a client's place)
+
+
+class Reservation:
+    """A queue place taken before a request's costly preparation (fitting the chat into the
+    context), so that the preparation is bounded by the queue too; `admit` turns it into a job."""
+
+    def __init__(self, scheduler: Scheduler, release: Callable[[], None]) -> None:
+        self.scheduler = scheduler
+        self.release = release
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.scheduler._preparing -= 1
+        self.release()  # nothing once admitted: the job holds the place then
+
+    def admit(self, prompt: Prompt, sampling: Sampling, truncated_turns: int = 0, stops: tuple[str, ...] = ()) -> Job:
+        job = self.scheduler.admit(prompt, sampling, truncated_turns, stops)
+        job.release, self.release = self.release, lambda: None  # the job gives the place back now
+        return job
 
 
 class Scheduler:
     def __init__(
-        self, engine: Engine, queue_size: int = 32, on_done: Callable[[Done], None] | None = None
+        self,
+        engine: Engine,
+        queue_size: int = 32,
+        on_done: Callable[[Done], None] | None = None,
+        clients: ClientAnswers | None = None,
     ) -> None:
         self.engine = engine
         self.queue_size = queue_size
         self.on_done = on_done
+        self.clients = clients or ClientAnswers(cap=1 << 30)
         self.parallel = max(1, engine.parallel)
         self._waiting: deque[Job] = deque()
         self._running: set[Job] = set()
+        self._preparing = 0
         self._moved = asyncio.Event()
         self._worker = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="model")
 
     @property
     def queue_depth(self) -> int:
-        return len(self._waiting)
+        """Requests waiting for the model: being prepared or queued."""
+        return len(self._waiting) + self._preparing
+
+    def reserve(self, client: str | None = None) -> Reservation:
+        """A place for one request, held while it is prepared (`with` it), or QueueFull /
+        ClientBusy at once: every slot and queue place is counted, those being prepared included."""
+        if len(self._running) + self.queue_depth >= self.parallel + self.queue_size:
+            raise QueueFull(f"the model is busy and {self.queue_depth} requests are waiting")
+        reservation = Reservation(self, self.clients.take(client))
+        self._preparing += 1
+        return reservation
 
     async def idle(self) -> None:
         """Return once no answer runs or waits."""
@@ -109,6 +180,7 @@ class Scheduler:
         job.cancelled.set()
         if job in self._waiting:
             self._waiting.remove(job)
+            job.release()
             self._notify_moved()
 
     async def _wait_turn(self, job: Job) -> AsyncIterator[Queued]:
@@ -136,9 +208,12 @@ class Scheduler:
 
     def _next(self, finished: Job) -> None:
         self._running.discard(finished)
+        finished.release()
         while self._waiting and (self._waiting[0].cancelled.is_set() or self._fits(self._waiting[0])):
             job = self._waiting.popleft()
-            if not job.cancelled.is_set():
+            if job.cancelled.is_set():
+                job.release()
+            else:
                 self._start(job)
         self._notify_moved()
 

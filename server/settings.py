@@ -249,6 +249,10 @@ class Settings:
     queue_size: int = setting(
         32, "Requests that may wait for the model before new ones get 503.", min=0, max=1_000_000
     )
+    max_answers_per_client: int = setting(
+        16, "Answers one client address may have being prepared, waiting or running at once, over every model;"
+        " one more gets 429. Bounds what clients that open many and go away can hold.", min=1, max=1_000_000,
+    )
     answer_grace_s: float = setting(
         30.0,
         "Seconds an answer goes on after its page went away (a reload, a closed tab) for the page to come back"

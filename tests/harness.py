@@ -169,16 +169,18 @@ def wait_healthy(client: Gets, timeout: float = 30) -> None:
     wait_until(lambda: client.get("/health").status_code == 200, timeout, interval=0.05)
 
 
+KEYED_LABELS = ("stop_reason", "route")  # the labels `metrics` also sums by
+
+
 def metrics(url: str) -> dict[str, float]:
-    """/metrics, each sample summed over its labels, and by stop reason too where it has one
-    (`snake_llama_answers_total{stop_reason=cancelled}`); 0 for one not sampled yet."""
+    """/metrics, each sample summed over its labels, and by stop reason and by route too where it
+    has one (`snake_llama_answers_total{stop_reason=cancelled}`,
+    `snake_llama_requests_total{route=/api/converse}`); 0 for one not sampled yet."""
     out: defaultdict[str, float] = defaultdict(float)
     for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
         for sample in family.samples:
-            keys = [sample.name]
-            if "stop_reason" in sample.labels:
-                keys.append(f"{sample.name}{{stop_reason={sample.labels['stop_reason']}}}")
-            for key in keys:
+            keyed = (f"{sample.name}{{{label}={sample.labels[label]}}}" for label in KEYED_LABELS if label in sample.labels)
+            for key in (sample.name, *keyed):
                 out[key] += sample.value
     return out
 
@@ -188,14 +190,14 @@ def idle(url: str) -> bool:
     return metrics(url)["snake_llama_answers_running"] == 0
 
 
-def start_looping_server(folder: Path, **env: str) -> tuple[Popen, str]:
+def start_looping_server(folder: Path, n_ctx: int = 32768, **env: str) -> tuple[Popen, str]:
     """Our server on a tiny model that never stops on its own ("tick tock " forever), so that how
     long an answer runs is up to the test; `env` adds settings."""
     from tests import tinymodels
 
     path = folder / "loop.gguf"
     tinymodels.write_gguf(path, "f32", continuation="tick tock ", loop=True)
-    return start_server("--model", str(path), "--n-ctx", "32768", env={"THREADS": "1", "KV_POOL": "65536", **env})
+    return start_server("--model", str(path), "--n-ctx", str(n_ctx), env={"THREADS": "1", "KV_POOL": "65536", **env})
 
 
 def start_thinking_server(folder: Path) -> tuple[Popen, str]:

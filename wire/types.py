@@ -18,8 +18,12 @@ class Message(Struct, forbid_unknown_fields=True, omit_defaults=True):
     thoughts: Text = ""  # an answer's reasoning; the model's template decides whether it is shown again
 
 
+# One bound on a chat's length for every front door: each message costs work before it can queue.
+MAX_MESSAGES = 2_000
+
+
 class Conversation(Struct, forbid_unknown_fields=True):
-    messages: Annotated[list[Message], Meta(min_length=1, max_length=2_000)]
+    messages: Annotated[list[Message], Meta(min_length=1, max_length=MAX_MESSAGES)]
 
 
 # Sampling bounds, defined once: the OpenAI front door and the settings form use them too.
