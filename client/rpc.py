@@ -263,7 +263,9 @@ class Client:
         from client.browser import to_init
 
         try:
-            response = await fetch(self.base_url + HEALTH.path, to_init({"cache": "no-store"}))
+            key = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}  # the details need it
+            init = {"cache": "no-store", "headers": key}
+            response = await fetch(self.base_url + HEALTH.path, to_init(init))
             if not response.ok:
                 return None
             body = str(await response.text())

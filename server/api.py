@@ -16,6 +16,7 @@ from server.bodies import body_of, client_of
 from server.chat import ChatService
 from server.errors import ApiError
 from server.events import Done, Event, Failed, Loading, Progress, Queued, Text, Thought
+from server.security import has_key
 from wire.events import (
     AnswerEvent,
     DoneEvent,
@@ -115,16 +116,21 @@ async def count_tokens(request: Request) -> Response:
 async def list_models(request: Request) -> Response:
     chats = chats_of(request)
     chats.model_named(None)  # 503 while the default model loads
-    return Response(msgspec.json.encode(chats.models.listing()), media_type="application/json")
+    return Response(msgspec.json.encode(await chats.models.listing()), media_type="application/json")
 
 
 async def health(request: Request) -> Response:
-    """200 once the default model is up; never waits for a model that is loading."""
+    """200 once the default model is up; never waits for a model that is loading. With API_KEY,
+    only the status unless the request has the key (or OPEN_STATUS is on)."""
     chats = chats_of(request)
-    models, path = chats.models, chats.models.default_path
-    model_path = str(path) if path is not None else chats.settings.model_path
+    settings, models, path = chats.settings, chats.models, chats.models.default_path
+    if settings.api_key and not settings.open_status and not has_key(request.headers, settings.api_key):
+        status = Health("ok") if chats.ready else Health("loading")
+        headers = {} if chats.ready else {"Retry-After": "1"}
+        return Response(msgspec.json.encode(status), 200 if chats.ready else 503, headers, "application/json")
+    model_path = str(path) if path is not None else settings.model_path
     if not chats.ready:
-        loading = Health("loading", engine=chats.settings.engine, model_path=model_path)
+        loading = Health("loading", engine=settings.engine, model_path=model_path)
         return Response(msgspec.json.encode(loading), 503, headers={"Retry-After": "1"}, media_type="application/json")
     body = Health("ok", model=models.default, model_path=model_path, models_loaded=models.loaded_names)
     scheduler = models.loaded_default

@@ -127,6 +127,8 @@ def create_app(
     if not settings.api_key:  # a key is what a page elsewhere cannot send; without one, check who asks
         middleware.append(Middleware(SiteGuard, host=settings.host, cors_origins=origins, shapes=shapes))
     guarded = prefixes(route for route, _ in API if route.guarded)
+    if not settings.open_status:
+        guarded += ("/metrics",)
     middleware.append(Middleware(ApiKeyGuard, api_key=settings.api_key, guarded=guarded, shapes=shapes))
     app = Starlette(
         routes=routes,

@@ -2,17 +2,25 @@
 `MODELS_DIR`, each loaded on first use.
 
 The folder is read again whenever the list is asked for, so files added or removed show up
-without a restart. At most `MAX_LOADED_MODELS` stay loaded: loading one more retires the least
-recently used, which is closed once its running answers have ended.
+without a restart; a file's header is read again only when its size or time changes. At most
+`MAX_LOADED_MODELS` are held: loads run one at a time, and before one starts the least recently
+used model is retired and closed (once its running answers have ended), so two never share the
+memory one was given.
+
+What clients read (a listing's reasons, a load's error) names a file by its name only: the
+server's folders are none of their business. The operator's log has the whole message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from msgspec import structs
 
@@ -38,7 +46,7 @@ class ModelFile:
 
 def describe(path: Path, settings: Settings) -> ModelInfo:
     """What a model file is, read from its first bytes and header; never raises."""
-    from server.engines.gguf import read_header
+    from server.engines.gguf import check_whole, read_header
     from server.engines.magic import detect_format
 
     name = path.name
@@ -46,15 +54,41 @@ def describe(path: Path, settings: Settings) -> ModelInfo:
         kind = detect_format(path)
         if kind == "ggml" or settings.engine == "ctransformers":
             return ModelInfo(name, True, engine="ctransformers", n_ctx=settings.n_ctx, template="seed")
-        meta = read_header(path).meta
+        header = read_header(path)
+        check_whole(path, header)  # llama.cpp would refuse it at every request that names it
     except ModelLoadError as exc:
-        return ModelInfo(name, False, reason=str(exc))
+        return ModelInfo(name, False, reason=for_clients(str(exc), path))
+    meta = header.meta
     trained = meta.get(f"{meta.get('general.architecture')}.context_length")
     n_ctx = min(settings.n_ctx, trained) if isinstance(trained, int) and trained > 0 else settings.n_ctx
     own = isinstance(meta.get("tokenizer.chat_template"), str)
     choice = settings.prompt_template
     template = ("gguf" if own else "seed") if choice == "auto" else choice
     return ModelInfo(name, True, engine="llama-cpp", n_ctx=n_ctx, template=template)
+
+
+def for_clients(text: str, path: Path) -> str:
+    """`text` with the model file named by its name alone, and its folders (a symlink's target's
+    too) by no name at all."""
+    shown = {str(path): path.name, str(path.parent): "its folder"}
+    try:
+        real = path.resolve()
+        shown |= {str(real): path.name, str(real.parent): "its folder"}
+    except OSError:
+        pass
+    for full in sorted(shown, key=len, reverse=True):  # a file's path before its folder's
+        if full not in (".", "/"):
+            text = text.replace(full, shown[full])
+    return text
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """What changes when a file does (a file still being copied in changes both); None: unreadable."""
+    try:
+        stat = path.stat()  # follows symlinks
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 class Models:
@@ -68,19 +102,24 @@ class Models:
         remote = settings.engine == "openai"
         self.default_path = None if remote else resolve_model_path(settings)  # None: the remote engine's model
         self.default = (settings.openai_model or "remote") if self.default_path is None else self.default_path.name
-        self._described: dict[tuple[str, float, int], ModelInfo] = {}
+        # by path: the (mtime, size) a file's header was read at, and what it said
+        self._described: dict[str, tuple[tuple[int, int], ModelInfo]] = {}
         self._loaded: dict[str, Scheduler] = {}  # least recently used first
         self._loading: dict[str, asyncio.Task[Scheduler]] = {}
         self._retiring: set[asyncio.Task[None]] = set()
+        self._one_load = asyncio.Lock()  # two loads at once would hold two models' memory at once
+        # the requests (their tasks) that were handed a model: it is not closed under them, even
+        # before their answer reaches its scheduler (rendering the prompt takes a while)
+        self._users: dict[Scheduler, set[asyncio.Task[Any]]] = {}
+        self._header_reader: ProcessPoolExecutor | None = None  # started on the first header read
 
     # -- the list ------------------------------------------------------------------------------
 
-    def files(self) -> dict[str, ModelFile]:
-        """Every model on offer, by name, the folder read now."""
+    def paths(self) -> dict[str, Path]:
+        """The model files on offer, by name, the folder read now; no header is read (the remote
+        engine's model has none)."""
         if self.default_path is None:
-            scheduler = self._loaded.get(self.default)
-            n_ctx = scheduler.engine.n_ctx if scheduler else self.settings.n_ctx
-            return {self.default: ModelFile(ModelInfo(self.default, True, engine="openai", n_ctx=n_ctx), None)}
+            return {}
         paths = [self.default_path]
         folder = self.settings.models_dir
         if folder:
@@ -90,23 +129,60 @@ class Models:
                 log.warning("cannot read MODELS_DIR %s: %s", folder, exc)
                 entries = []
             paths += [p for p in entries if p.suffix.lower() in MODEL_SUFFIXES and p.is_file()]
-        found: dict[str, ModelFile] = {}
+        found: dict[str, Path] = {}
         for path in paths:
-            found.setdefault(path.name, ModelFile(self._describe(path), path))
+            found.setdefault(path.name, path)
         return found
 
-    def _describe(self, path: Path) -> ModelInfo:
-        try:
-            stat = path.stat()  # follows symlinks
-        except OSError as exc:
-            return ModelInfo(path.name, False, reason=f"cannot read {path}: {exc.strerror}")
-        key = (str(path), stat.st_mtime, stat.st_size)
-        if key not in self._described:
-            self._described[key] = describe(path, self.settings)
-        return self._described[key]
+    def files(self) -> dict[str, ModelFile]:
+        """Every model on offer, by name, the folder read now. It may read headers: on the event
+        loop, prefer `afiles`."""
+        if self.default_path is None:
+            scheduler = self._loaded.get(self.default)
+            n_ctx = scheduler.engine.n_ctx if scheduler else self.settings.n_ctx
+            return {self.default: ModelFile(ModelInfo(self.default, True, engine="openai", n_ctx=n_ctx), None)}
+        paths = self.paths()
+        found = {name: ModelFile(self._describe(path), path) for name, path in paths.items()}
+        kept = {str(path) for path in paths.values()}
+        for gone in [p for p in self._described if p not in kept]:  # a header read once is no leak
+            self._described.pop(gone, None)
+        return found
 
-    def listing(self) -> ModelList:
-        files = self.files()
+    async def afiles(self) -> dict[str, ModelFile]:
+        """`files`, its headers read in a process of their own: parsing a big or crafted header
+        holds the GIL (a thread would slow the event loop to hundreds of ms a request)."""
+        if self.default_path is None:
+            return self.files()
+        loop = asyncio.get_running_loop()
+        for path in (await asyncio.to_thread(self.paths)).values():
+            stamp = _stamp(path)
+            cached = self._described.get(str(path))
+            if stamp is not None and (cached is None or cached[0] != stamp):
+                info = await loop.run_in_executor(self._reader(), describe, path, self.settings)
+                self._described[str(path)] = (stamp, info)
+        return self.files()  # every header read now is cached: only the stamps are looked at
+
+    def _reader(self) -> ProcessPoolExecutor:
+        if self._header_reader is None:
+            self._header_reader = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        return self._header_reader
+
+    def _describe(self, path: Path) -> ModelInfo:
+        stamp = _stamp(path)
+        if stamp is None:
+            return ModelInfo(path.name, False, reason=f"cannot read {path.name}")
+        cached = self._described.get(str(path))
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        info = describe(path, self.settings)
+        self._described[str(path)] = (stamp, info)
+        return info
+
+    async def listing(self) -> ModelList:
+        """The list clients see."""
+        return self._listed(await self.afiles())
+
+    def _listed(self, files: dict[str, ModelFile]) -> ModelList:
         self._retire_vanished(files)
         models = [structs.replace(f.info, loaded=name in self._loaded) for name, f in files.items()]
         return ModelList(self.default, models)
@@ -118,7 +194,7 @@ class Models:
             return self.default
         if not self.settings.models_dir:
             return self.default
-        if name not in self.files():
+        if name not in self.paths():
             raise UnknownModel(f"no model named {name!r}: GET /v1/models lists the models on offer")
         return name
 
@@ -129,7 +205,15 @@ class Models:
         scheduler = self._loaded.get(name)
         if scheduler is not None:
             self._loaded[name] = self._loaded.pop(name)  # now the most recently used
+            self._hand_over(scheduler)
         return scheduler
+
+    def _hand_over(self, scheduler: Scheduler) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            users = self._users.setdefault(scheduler, set())
+            users.add(task)
+            task.add_done_callback(users.discard)
 
     @property
     def queue_depth(self) -> int:
@@ -155,30 +239,47 @@ class Models:
         if task is None:
             task = self._loading[name] = asyncio.create_task(self._load(name))
             task.add_done_callback(lambda _: self._loading.pop(name, None))
-        return await asyncio.shield(task)
+        scheduler = await asyncio.shield(task)
+        self._hand_over(scheduler)
+        return scheduler
 
     async def _load(self, name: str) -> Scheduler:
-        file = self.files().get(name)
-        if file is None:
-            raise ModelLoadError(f"model {name} is gone from {self.settings.models_dir}")
-        if not file.info.usable:
-            raise ModelLoadError(file.info.reason)
+        async with self._one_load:
+            if (ready := self.touch(name)) is not None:  # loaded while this load waited its turn
+                return ready
+            file = (await self.afiles()).get(name)
+            if file is None:
+                raise ModelLoadError(f"model {name} is gone from MODELS_DIR")
+            if not file.info.usable:
+                raise ModelLoadError(file.info.reason)
+            await self._make_room()
+            engine = await self._start_engine(name, file)
+            scheduler = self._make_scheduler(engine)
+            self._loaded[name] = scheduler
+            log.info("%s loaded %s", engine.name, engine.model)
+            return scheduler
+
+    async def _start_engine(self, name: str, file: ModelFile) -> Engine:
         if name == self.default:
             load = self._load_default
         else:
             # each model in the folder gets N_CTX, or as much as it was trained for if that is less
             load = plan_engine(replace(self.settings, model_path=str(file.path), n_ctx=file.info.n_ctx))
-        engine = await asyncio.to_thread(load)
-        scheduler = self._make_scheduler(engine)
-        self._loaded[name] = scheduler
-        log.info("%s loaded %s", engine.name, engine.model)
-        self._make_room(keep=name)
-        return scheduler
+        try:
+            return await asyncio.to_thread(load)
+        except ModelLoadError as exc:
+            if file.path is None:
+                raise
+            log.warning("%s", exc)  # the operator's log keeps the paths
+            raise ModelLoadError(for_clients(str(exc), file.path)) from None
 
-    def _make_room(self, keep: str) -> None:
-        while len(self._loaded) > self.settings.max_loaded_models:
-            oldest = next(n for n in self._loaded if n != keep)
-            self._retire(oldest)
+    async def _make_room(self) -> None:
+        """Retire the least recently used models until one more fits, and wait until they (and any
+        retired before) are closed."""
+        while self._loaded and len(self._loaded) >= self.settings.max_loaded_models:
+            self._retire(next(iter(self._loaded)))
+        if self._retiring:
+            await asyncio.wait(set(self._retiring))
 
     def _retire(self, name: str) -> None:
         """Unload `name` once its running and waiting answers have ended; new ones load it anew."""
@@ -188,6 +289,8 @@ class Models:
         task.add_done_callback(self._retiring.discard)
 
     async def _close_when_idle(self, name: str, scheduler: Scheduler) -> None:
+        if users := self._users.pop(scheduler, set()):
+            await asyncio.wait(users)
         await scheduler.idle()
         await asyncio.to_thread(scheduler.close)
         log.info("unloaded %s", name)
@@ -203,3 +306,5 @@ class Models:
         for scheduler in self._loaded.values():
             scheduler.close()
         self._loaded.clear()
+        if self._header_reader is not None:
+            self._header_reader.shutdown(wait=False, cancel_futures=True)

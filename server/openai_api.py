@@ -264,7 +264,7 @@ async def models(request: Request) -> Response:
     """The usable models, by file name, with what else we know of each."""
     chats: ChatService = request.app.state.chats
     chats.model_named(None)  # 503 while the default model loads
-    listing = chats.models.listing()
+    listing = await chats.models.listing()
     data = [
         {"id": m.name, "object": "model", "created": 0, "owned_by": "snake_llama",
          "meta": {"engine": m.engine, "n_ctx": m.n_ctx, "template": m.template, "loaded": m.loaded}}

@@ -124,6 +124,13 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def has_key(headers: Headers, key: str) -> bool:
+    """Whether a request carries `Authorization: Bearer <key>`."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    # compare_digest: the time taken must not tell an attacker how much of the key matched
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key.encode())
+
+
 class ApiKeyGuard:
     """With a key set, every path under `guarded` (the guarded routes' prefixes: `/api/`, `/v1/`,
     so that an unknown path there is a 401 too, not a 404 that says what exists) needs
@@ -131,7 +138,7 @@ class ApiKeyGuard:
 
     def __init__(self, app: ASGIApp, api_key: str, guarded: tuple[str, ...], shapes: ErrorShapes) -> None:
         self.app = app
-        self.key = api_key.encode()
+        self.key = api_key
         self.guarded = guarded
         self.shapes = shapes
 
@@ -140,9 +147,7 @@ class ApiKeyGuard:
         if scope["type"] != "http" or not self.key or not path.startswith(self.guarded):
             await self.app(scope, receive, send)
             return
-        scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
-        # compare_digest: the time taken must not tell an attacker how much of the key matched
-        if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.key):
+        if has_key(Headers(scope=scope), self.key):
             await self.app(scope, receive, send)
             return
         message = "missing or wrong API key: send the header `Authorization: Bearer <API_KEY>`"

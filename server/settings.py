@@ -303,6 +303,10 @@ class Settings:
         " non-loopback HOST.",
         secret=True,
     )
+    open_status: bool = setting(
+        False, "With API_KEY, serve /metrics and the details of /health (model, its file, template) without the"
+        " key too, for a monitor that cannot send it. /health's status is always open.",
+    )
     cors_origins: str = setting(
         "", "Comma-separated origins allowed to call the API from other pages; CORS is off when empty.",
         example="http://127.0.0.1:5173",

@@ -179,8 +179,8 @@ def metrics(url: str) -> dict[str, float]:
     out: defaultdict[str, float] = defaultdict(float)
     for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
         for sample in family.samples:
-            keyed = (f"{sample.name}{{{label}={sample.labels[label]}}}" for label in KEYED_LABELS if label in sample.labels)
-            for key in (sample.name, *keyed):
+            labels = [label for label in KEYED_LABELS if label in sample.labels]
+            for key in (sample.name, *(f"{sample.name}{{{label}={sample.labels[label]}}}" for label in labels)):
                 out[key] += sample.value
     return out
 

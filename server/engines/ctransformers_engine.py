@@ -80,23 +80,8 @@ def resolve_lib() -> str:
 
 # --- GGUF checks ctransformers needs ----------------------------------------------------------
 
-# ggml tensor type -> (block size, bytes per block), for the types ctransformers 0.2.27 knows.
-GGML_TYPE_SIZES = {
-    0: (1, 4),  # f32
-    1: (1, 2),  # f16
-    2: (32, 18),  # q4_0
-    3: (32, 20),  # q4_1
-    6: (32, 22),  # q5_0
-    7: (32, 24),  # q5_1
-    8: (32, 34),  # q8_0
-    9: (32, 36),  # q8_1
-    10: (256, 84),  # q2_K
-    11: (256, 110),  # q3_K
-    12: (256, 144),  # q4_K
-    13: (256, 176),  # q5_K
-    14: (256, 210),  # q6_K
-    15: (256, 292),  # q8_K
-}
+# the ggml tensor types ctransformers 0.2.27 knows (f32, f16, q4_0 to q8_1, the k-quants)
+CTRANSFORMERS_TYPES = frozenset({0, 1, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
 
 
 def check_gguf(path: str) -> dict[str, Any]:
@@ -105,13 +90,12 @@ def check_gguf(path: str) -> dict[str, Any]:
     header = read_header(path)
     size = os.path.getsize(path)
     for tensor in header.tensors:
-        if tensor.type not in GGML_TYPE_SIZES:
+        if tensor.type not in CTRANSFORMERS_TYPES:
             raise ModelLoadError(
                 f"cannot load {path}: tensor {tensor.name} has ggml type {tensor.type}, newer than"
                 f" ctransformers 0.2.27 reads ({FIX_ENGINE})"
             )
-        block, nbytes = GGML_TYPE_SIZES[tensor.type]
-        if header.data_start + tensor.offset + tensor.n_elements // block * nbytes > size:
+        if header.data_start + tensor.offset + tensor.n_bytes > size:
             raise ModelLoadError(
                 f"cannot load {path}: tensor {tensor.name} ends past the end of the file "
                 f"({size} bytes; truncated download? download it again)"

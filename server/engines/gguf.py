@@ -1,7 +1,9 @@
 """Read a GGUF file's header: its metadata scalars and its tensor table, without loading it.
 
 Engines use it to check a file before native code sees it (a truncated file can crash a loader)
-and to read facts such as the model's own chat template.
+and to read facts such as the model's own chat template. The server reads the header of every
+file in MODELS_DIR when it lists them, so a header is bounded (`MAX_HEADER`): a crafted file can
+cost at most that much reading, and arrays, which only native code needs, are skipped unread.
 """
 
 from __future__ import annotations
@@ -18,6 +20,35 @@ _STRING, _ARRAY = 8, 9
 VERSIONS = (1, 2, 3)
 MAX_STRING = 1 << 20
 MAX_ITEMS = 1 << 24
+# Real headers hold a vocabulary and its merges: 6.5 MB for Gemma 3's 262k tokens, a few times
+# that for the largest vocabularies. Past this a header is refused, whatever it holds.
+MAX_HEADER = 32 << 20
+_CHUNK = 1 << 20  # bytes read at a time
+
+# ggml tensor type -> (elements per block, bytes per block): what a tensor's data takes on disk.
+# A type missing here (a newer one) is sized by its offset alone.
+GGML_TYPE_SIZES = {
+    0: (1, 4),  # f32
+    1: (1, 2),  # f16
+    2: (32, 18),  # q4_0
+    3: (32, 20),  # q4_1
+    6: (32, 22),  # q5_0
+    7: (32, 24),  # q5_1
+    8: (32, 34),  # q8_0
+    9: (32, 36),  # q8_1
+    10: (256, 84),  # q2_K
+    11: (256, 110),  # q3_K
+    12: (256, 144),  # q4_K
+    13: (256, 176),  # q5_K
+    14: (256, 210),  # q6_K
+    15: (256, 292),  # q8_K
+    24: (1, 1),  # i8
+    25: (1, 2),  # i16
+    26: (1, 4),  # i32
+    27: (1, 8),  # i64
+    28: (1, 8),  # f64
+    30: (1, 2),  # bf16
+}
 
 
 @dataclass(frozen=True)
@@ -27,6 +58,12 @@ class Tensor:
     n_elements: int
     offset: int  # from the start of the data section
 
+    @property
+    def n_bytes(self) -> int:
+        """Its data's size on disk (0 for a type `GGML_TYPE_SIZES` does not know)."""
+        block, nbytes = GGML_TYPE_SIZES.get(self.type, (1, 0))
+        return -(-self.n_elements // block) * nbytes
+
 
 @dataclass(frozen=True)
 class Header:
@@ -35,49 +72,97 @@ class Header:
     tensors: list[Tensor]
     data_start: int
 
+    @property
+    def data_end(self) -> int:
+        """Where the last tensor's data ends: a whole file is at least this long."""
+        return self.data_start + max((t.offset + t.n_bytes for t in self.tensors), default=0)
+
 
 class _Reader:
-    def __init__(self, f: BinaryIO, version: int) -> None:
+    """Reads the header through a buffer, a chunk at a time, and refuses to go past `MAX_HEADER`."""
+
+    def __init__(self, f: BinaryIO) -> None:
         self.f = f
-        self.len_fmt = "<I" if version == 1 else "<Q"
+        self.buf = b""
+        self.pos = 0  # in buf
+        self.base = 0  # file offset of buf[0]
+        self.len_fmt, self.len_size = "<Q", 8
+
+    def tell(self) -> int:
+        return self.base + self.pos
+
+    def need(self, n: int) -> None:
+        """Make sure `n` more bytes are in the buffer."""
+        if self.pos + n <= len(self.buf):
+            return
+        if self.tell() + n > MAX_HEADER:
+            raise ValueError(f"the GGUF header is over {MAX_HEADER >> 20} MiB, more than any model's")
+        more = self.f.read(max(n - (len(self.buf) - self.pos), _CHUNK))
+        self.base += self.pos
+        self.buf, self.pos = self.buf[self.pos :] + more, 0
+        if len(self.buf) < n:
+            raise EOFError
 
     def unpack(self, fmt: str) -> Any:
         size = struct.calcsize(fmt)
-        data = self.f.read(size)
-        if len(data) != size:
-            raise EOFError
-        return struct.unpack(fmt, data)[0]
+        self.need(size)
+        value = struct.unpack_from(fmt, self.buf, self.pos)[0]
+        self.pos += size
+        return value
 
     def count(self) -> int:
         n: int = self.unpack(self.len_fmt)
         return n
 
+    def skip(self, n: int) -> None:
+        self.need(n)
+        self.pos += n
+
     def string(self) -> str:
         n = self.count()
         if n > MAX_STRING:
             raise ValueError(f"string of {n} bytes in the header")
-        data = self.f.read(n)
-        if len(data) != n:
-            raise EOFError
+        self.need(n)
+        data = self.buf[self.pos : self.pos + n]
+        self.pos += n
         return data.decode("utf-8", "replace")
+
+    def skip_strings(self, n: int) -> None:
+        """Skip `n` strings (a vocabulary, say) without decoding them."""
+        unpack, size = struct.Struct(self.len_fmt).unpack_from, self.len_size
+        for _ in range(n):  # the hot loop of a listing: a vocabulary has 10^5 strings
+            if self.pos + size > len(self.buf):
+                self.need(size)
+            (length,) = unpack(self.buf, self.pos)
+            if length > MAX_STRING:
+                raise ValueError(f"string of {length} bytes in the header")
+            if self.pos + size + length > len(self.buf):
+                self.need(size + length)
+            self.pos += size + length
 
     def value(self, vtype: int) -> Any:
         if vtype == _STRING:
             return self.string()
         if vtype == _ARRAY:
-            etype: int = self.unpack("<I")
-            n = self.count()
-            if n > MAX_ITEMS:
-                raise ValueError(f"array of {n} items in the header")
-            if etype in _SCALAR:  # skipped: only scalars and strings are kept
-                self.f.seek(n * struct.calcsize("<" + _SCALAR[etype]), os.SEEK_CUR)
-                return None
-            for _ in range(n):
-                self.value(etype)
+            self.array()
             return None
         if vtype not in _SCALAR:
             raise ValueError(f"unknown metadata type {vtype}")
         return self.unpack("<" + _SCALAR[vtype])
+
+    def array(self) -> None:
+        """Skip an array: only scalars and strings are kept."""
+        etype: int = self.unpack("<I")
+        n = self.count()
+        if n > MAX_ITEMS:
+            raise ValueError(f"array of {n} items in the header")
+        if etype in _SCALAR:
+            self.skip(n * struct.calcsize("<" + _SCALAR[etype]))
+        elif etype == _STRING:
+            self.skip_strings(n)
+        else:
+            for _ in range(n):
+                self.value(etype)
 
     def tensor(self) -> Tensor:
         name = self.string()
@@ -96,29 +181,45 @@ def read_header(path: str | os.PathLike[str]) -> Header:
     """The header of a GGUF file, or `ModelLoadError` naming the file and what is wrong."""
     try:
         with open(path, "rb") as f:
-            f.read(4)
-            version = struct.unpack("<I", f.read(4))[0]
-            if version not in VERSIONS:
-                raise ValueError(f"GGUF version {version} (versions {VERSIONS[0]} to {VERSIONS[-1]} are known)")
-            r = _Reader(f, version)
-            n_tensors, n_kv = r.count(), r.count()
-            if n_tensors > 1 << 20 or n_kv > 1 << 20:
-                raise ValueError("implausible tensor or metadata count")
-            meta: dict[str, Any] = {}
-            for _ in range(n_kv):
-                key = r.string()
-                value = r.value(r.unpack("<I"))
-                if value is not None:
-                    meta[key] = value
-            tensors = [r.tensor() for _ in range(n_tensors)]
-            alignment = meta.get("general.alignment", 32)
-            if not isinstance(alignment, int) or alignment <= 0:
-                raise ValueError(f"bad general.alignment {alignment!r}")
-            data_start = -(-f.tell() // alignment) * alignment
+            return _parse(_Reader(f))
     except (EOFError, struct.error):
         raise ModelLoadError(
             f"cannot load {path}: the GGUF header is cut short (truncated or damaged file; download it again)"
         ) from None
     except ValueError as e:
         raise ModelLoadError(f"cannot load {path}: {e}") from None
+
+
+def _parse(r: _Reader) -> Header:
+    r.skip(4)  # the magic
+    version: int = r.unpack("<I")
+    if version not in VERSIONS:
+        raise ValueError(f"GGUF version {version} (versions {VERSIONS[0]} to {VERSIONS[-1]} are known)")
+    if version == 1:
+        r.len_fmt, r.len_size = "<I", 4
+    n_tensors, n_kv = r.count(), r.count()
+    if n_tensors > 1 << 20 or n_kv > 1 << 20:
+        raise ValueError("implausible tensor or metadata count")
+    meta: dict[str, Any] = {}
+    for _ in range(n_kv):
+        key = r.string()
+        value = r.value(r.unpack("<I"))
+        if value is not None:
+            meta[key] = value
+    tensors = [r.tensor() for _ in range(n_tensors)]
+    alignment = meta.get("general.alignment", 32)
+    if not isinstance(alignment, int) or alignment <= 0:
+        raise ValueError(f"bad general.alignment {alignment!r}")
+    data_start = -(-r.tell() // alignment) * alignment
     return Header(version, meta, tensors, data_start)
+
+
+def check_whole(path: str | os.PathLike[str], header: Header) -> None:
+    """`ModelLoadError` if the file is shorter than its tensors' data: a truncated download, or a
+    file still being copied in."""
+    size = os.path.getsize(path)
+    if size < header.data_end:
+        raise ModelLoadError(
+            f"cannot load {path}: it is {size} bytes and its tensors need {header.data_end}"
+            " (truncated, or still being copied; download it again)"
+        )

@@ -49,10 +49,11 @@ def magic_name(path: str | os.PathLike[str]) -> str:
         return "gguf"
     name = GGML_MAGICS.get(magic)
     if name is None:
-        shown = magic.hex() if magic else "an empty file"
+        # its bytes are not quoted: the file may be anything a symlink points at
+        what = "it starts with no model's magic bytes" if magic else "it is empty"
         raise ModelLoadError(
-            f"not a GGUF or GGML model file: {path} starts with {shown} "
-            "(expected GGUF, ggjt, ggmf, ggla or ggml; download a .gguf or GGML .bin model "
+            f"not a GGUF or GGML model file: {path} ({what}; "
+            "expected GGUF, ggjt, ggmf, ggla or ggml; download a .gguf or GGML .bin model "
             "and point MODEL_PATH at it)"
         )
     return name

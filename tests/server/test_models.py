@@ -6,19 +6,25 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import Iterator
+import struct
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
 
 from server.default_model import default_model_path
-from server.models import describe
+from server.engines.gguf import MAX_HEADER
+from server.models import Models, describe
 from server.settings import Settings
 from tests import tinymodels as tm
-from tests.harness import aiter_sse, answer_of, chat, converse, run_async, start_server, stop_server
+from tests.harness import Popen, aiter_sse, answer_of, chat, converse, run_async, start_server, stop_server
 
 DEFAULT = default_model_path().name
+T = TypeVar("T")
 
 
 def test_describe_tells_models_from_other_files(tmp_path: Path) -> None:
@@ -155,3 +161,132 @@ def test_the_least_recently_used_model_makes_room_and_health_never_waits(one_at_
     names, health = run_async(main())
     assert names[0] == "loading" and "token" in names and names[-1] == "done"
     assert health == 200
+
+
+# -- issue 27: loads one at a time, headers bounded, errors that name files only ------------------
+
+
+def mapped_models(pid: int) -> set[str]:
+    """The model files a process has mapped now (llama.cpp maps a model while it is loaded)."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return {line.split()[-1] for line in f if line.rstrip().endswith((".gguf", ".bin"))}
+    except FileNotFoundError:
+        return set()
+
+
+def health_ms(url: str) -> float:
+    """How long /health takes to answer, on a new connection, in milliseconds."""
+    started = time.perf_counter()
+    httpx.get(f"{url}/health", timeout=30)
+    return (time.perf_counter() - started) * 1000
+
+
+def while_running(task: Callable[[], T], probe: Callable[[], float]) -> tuple[T, list[float]]:
+    """Run `task` on a thread and `probe` over and over until it ends: its result and the probes."""
+    probes: list[float] = []
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(task)
+        while not future.done():
+            probes.append(probe())
+        return future.result(), probes
+
+
+def crafted_header(path: Path, n_strings: int) -> None:
+    """A GGUF whose header is one array of `n_strings` empty strings: a lot of parsing, no model."""
+    blob = struct.pack("<4sIQQ", b"GGUF", 3, 0, 1) + struct.pack("<Q", 3) + b"big"
+    path.write_bytes(blob + struct.pack("<IIQ", 9, 8, n_strings) + bytes(8 * n_strings))
+
+
+@pytest.fixture(scope="module")
+def rotating(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Popen, str]]:
+    d = tmp_path_factory.mktemp("rotating")
+    (d / DEFAULT).symlink_to(default_model_path())
+    tm.write_gguf(d / "tiny.gguf", "f32")
+    tm.write_gguf(d / "tiny2.gguf", "f32")
+    env = {"MODELS_DIR": str(d), "MODEL_PATH": str(d / DEFAULT), "MAX_LOADED_MODELS": "1", "THREADS": "1"}
+    proc, url = start_server(env=env)
+    yield proc, url
+    stop_server(proc)
+
+
+def test_a_rotation_never_holds_two_models_with_room_for_one(rotating: tuple[Popen, str]) -> None:
+    proc, url = rotating
+
+    def rotate() -> list[str]:
+        async def one(client: httpx.AsyncClient, model: str) -> str:
+            body = {**chat("Hi", temperature=0, max_tokens=4), "model": model}
+            async with client.stream("POST", f"{url}/api/converse", json=body) as response:
+                return [name async for name, _ in aiter_sse(response)][-1]
+
+        async def main() -> list[str]:
+            async with httpx.AsyncClient(timeout=120) as client:
+                return list(await asyncio.gather(*(one(client, m) for m in ("tiny.gguf", DEFAULT, "tiny2.gguf"))))
+
+        return run_async(main())
+
+    ends, held = while_running(rotate, lambda: float(len(mapped_models(proc.pid))))
+    assert ends == ["done", "done", "done"]
+    assert max(held) <= 1, f"{max(held):.0f} models mapped at once"
+    assert len(held) > 10  # the probe saw the rotation, not just its end
+
+
+def test_a_truncated_gguf_is_listed_unusable_and_never_loaded(served: str, folder: Path) -> None:
+    whole = (folder / "tiny.gguf").read_bytes()
+    (folder / "cut.gguf").write_bytes(whole[: len(whole) - 100])
+    try:
+        listed = {m["name"]: m for m in httpx.get(f"{served}/api/models").json()["models"]}
+        assert not listed["cut.gguf"]["usable"] and "truncated" in listed["cut.gguf"]["reason"]
+        for _ in range(2):  # every request is refused by our check, never by llama.cpp's loader
+            _, events = converse(served, {**chat("Hi"), "model": "cut.gguf"})
+            assert events[-1][0] == "error" and "still being copied" in events[-1][1]["message"]
+        (folder / "cut.gguf").write_bytes(whole)  # the copy is complete: the same name now loads
+        _, events = converse(served, {**chat("Hi", temperature=0, max_tokens=24), "model": "cut.gguf"})
+        assert answer_of(events) == tm.ANSWER
+    finally:
+        (folder / "cut.gguf").unlink()
+
+
+def test_errors_name_a_model_by_its_file_name_only(served: str, folder: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET KEY=hunter2")
+    (folder / "linked.bin").symlink_to(secret)
+    whole = (folder / "tiny.gguf").read_bytes()
+    (folder / "short.gguf").write_bytes(whole[:64])
+    try:
+        listing = httpx.get(f"{served}/api/models").text
+        said = [converse(served, {**chat("Hi"), "model": m})[1][-1][1]["message"] for m in ("linked.bin", "short.gguf")]
+        folders = (str(folder), str(tmp_path), str(default_model_path().parent))
+        for text in (listing, *said):
+            assert not any(f in text for f in folders)
+            assert b"SECR".hex() not in text and "SECRET" not in text
+        assert "linked.bin" in said[0] and "short.gguf" in said[1]
+    finally:
+        (folder / "linked.bin").unlink()
+        (folder / "short.gguf").unlink()
+
+
+def test_a_crafted_huge_header_is_refused_and_never_stalls_health(served: str, folder: Path) -> None:
+    crafted_header(folder / "huge.gguf", (MAX_HEADER >> 3) + 1000)  # just past the bound: the most parsing
+    try:
+        events, took = while_running(lambda: converse(served, {**chat("Hi"), "model": "huge.gguf"})[1],
+                                     lambda: health_ms(served))
+        assert events[-1][0] == "error" and f"over {MAX_HEADER >> 20} MiB" in events[-1][1]["message"]
+        assert max(took) < 100, f"/health took {max(took):.0f} ms while a header was read"
+    finally:
+        (folder / "huge.gguf").unlink()
+
+
+def test_a_description_is_kept_per_path_and_dropped_with_its_file(tmp_path: Path) -> None:
+    tm.write_gguf(tmp_path / "default.gguf", "f32")
+    tm.write_gguf(tmp_path / "other.gguf", "f32")
+    settings = Settings(model_path=str(tmp_path / "default.gguf"), models_dir=str(tmp_path))
+    models = Models(settings, lambda: None, lambda engine: None)  # type: ignore[arg-type,return-value]  # loads nothing
+    for size in range(3):  # a file growing as it is copied in: one entry, its latest size
+        (tmp_path / "growing.gguf").write_bytes(b"GGUF" + bytes(size))
+        assert not models.files()["growing.gguf"].info.usable
+    assert sorted(Path(p).name for p in models._described) == ["default.gguf", "growing.gguf", "other.gguf"]
+    (tmp_path / "other.gguf").unlink()
+    (tmp_path / "growing.gguf").unlink()
+    models.files()
+    assert [Path(p).name for p in models._described] == ["default.gguf"]

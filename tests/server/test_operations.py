@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from starlette.testclient import TestClient
 
@@ -22,8 +23,10 @@ from server.settings import Settings
 from tests import tinymodels as tm
 from tests.harness import LOCAL, ROOT, chat, converse, read_events, start_server, stop_server, wait_healthy
 from wire.routes import ANSWER, STOP_ANSWER
+from wire.types import Health
 
 KEY = "s3cret-key-for-tests"
+AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +60,27 @@ def test_api_needs_the_key(guarded: tuple[str, Path]) -> None:
         assert call(url + path, headers={"Authorization": f"Bearer {KEY}"}).status_code in (200, 204), path
 
 
-def test_page_and_health_stay_open(guarded: tuple[str, Path]) -> None:
+def test_page_and_health_status_stay_open_and_the_rest_needs_the_key(guarded: tuple[str, Path]) -> None:
     url, _ = guarded
-    assert httpx.get(f"{url}/health").status_code == 200
     assert httpx.get(f"{url}/").status_code == 200
+    health = httpx.get(f"{url}/health")
+    assert health.status_code == 200 and health.json() == msgspec.to_builtins(Health("ok"))
+    assert "tiny.gguf" not in health.text  # no model, and no path of it
+    full = httpx.get(f"{url}/health", headers=AUTH).json()
+    assert full["model"] == "tiny.gguf" and full["model_path"].endswith("tiny.gguf")
+    assert httpx.get(f"{url}/metrics").status_code == 401
+    assert "snake_llama_" in httpx.get(f"{url}/metrics", headers=AUTH).text
+
+
+def test_open_status_opens_metrics_and_health_details(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.gguf"
+    tm.write_gguf(path)
+    settings = Settings(model_path=str(path), api_key=KEY, open_status=True)
+    with TestClient(create_app(settings, plan_engine(settings), lambda exc: None), LOCAL) as client:
+        wait_healthy(client)
+        assert client.get("/health").json()["model"] == "tiny.gguf"
+        assert client.get("/metrics").status_code == 200
+        assert client.get("/api/models").status_code == 401  # the API itself still needs the key
 
 
 def test_security_headers_on_every_page(guarded: tuple[str, Path]) -> None:
@@ -79,7 +99,7 @@ def test_metrics_and_access_log_after_a_chat(guarded: tuple[str, Path]) -> None:
     status, events = converse_with_key(url)
     assert status == 200 and events[-1][0] == "done"
     generated = events[-1][1]["completion_tokens"]
-    text = httpx.get(f"{url}/metrics").text
+    text = httpx.get(f"{url}/metrics", headers=AUTH).text
     model = 'model="tiny.gguf"'  # every answer's series is labelled with the model that wrote it
     assert float(metric(text, f"snake_llama_tokens_generated_total{{{model}}}")) >= generated > 0
     assert float(metric(text, f"snake_llama_first_token_seconds_count{{{model}}}")) >= 1
