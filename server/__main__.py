@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"snake_llama: loading {where};"
           f" serving on http://{settings.host}:{settings.port}", file=sys.stderr)
     limits = connections.Limits(settings.header_timeout_s, settings.max_connections,
-                                settings.max_connections_per_client)
+                                settings.max_connections_per_client, settings.send_timeout_s)
     http = connections.protocol(connections.fitted(limits, connections.raise_fd_limit()))
     # our AccessLog middleware writes one richer line per request instead of uvicorn's
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False, http=http,

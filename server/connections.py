@@ -4,6 +4,8 @@ uvicorn times out the wait between two requests (keep-alive), but not the wait f
 headers, and it accepts connections until the process runs out of file descriptors. The protocol
 here is uvicorn's own h11 one plus what it lacks:
 - a deadline for a request's headers, from the moment the connection waits for them;
+- a deadline for a stalled write: a client that stops reading (its buffers full) is cut off, not
+  waited on for as long as it likes, holding its request and connection;
 - a cap on connections in all and per client address. Over a cap, a new connection first evicts
   the oldest one still waiting for its headers, so an idle flood cannot lock real clients out;
   only when none is idle is the new one closed;
@@ -38,6 +40,7 @@ class Limits(NamedTuple):
     header_timeout_s: float
     max_connections: int
     max_per_client: int
+    send_timeout_s: float = 30.0
 
 
 def raise_fd_limit() -> int:
@@ -107,6 +110,7 @@ class Guarded(H11Protocol):
         super().connection_made(transport)
         self.host = self.client[0] if self.client else ""
         self.deadline: asyncio.TimerHandle | None = None
+        self.stalled: asyncio.TimerHandle | None = None
         if not self.pool.admit(self):
             self.close()
             return
@@ -114,6 +118,7 @@ class Guarded(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._unstall()
         self.pool.leave(self)
         super().connection_lost(exc)
 
@@ -128,6 +133,21 @@ class Guarded(H11Protocol):
         if not self.transport.is_closing():
             self._wait_for_headers()  # before uvicorn reads a pipelined request, which ends the wait
         super().on_response_complete()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self.stalled is None:
+            # abort, not close: a close would wait for the unsent bytes the client never reads
+            self.stalled = self.loop.call_later(self.pool.limits.send_timeout_s, self.transport.abort)
+
+    def resume_writing(self) -> None:
+        self._unstall()
+        super().resume_writing()
+
+    def _unstall(self) -> None:
+        if self.stalled is not None:
+            self.stalled.cancel()
+            self.stalled = None
 
     def close(self) -> None:
         if not self.transport.is_closing():

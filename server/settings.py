@@ -264,6 +264,10 @@ class Settings:
         10.0, "Seconds a connection has to send a request's headers, counted from when it opened or its last"
         " answer ended; then it is closed.", min=0.1, max=3600,
     )
+    send_timeout_s: float = setting(
+        30.0, "Seconds a response may wait for a client that has stopped reading it (its buffers full); then"
+        " the connection is cut.", min=0.1, max=3600,
+    )
     idle_timeout_s: int = setting(
         5, "Seconds a connection may stay open with nothing sent between two requests (keep-alive).", min=1, max=3600
     )

@@ -55,7 +55,8 @@ class CachedStatic(StaticFiles):
     def __init__(self, *, max_age: int, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.cache_control = f"public, max-age={max_age}" if max_age else "no-cache"
-        self.immutable_under = [os.path.join(os.path.realpath(str(d)), APP_DIR, "") for d in self.all_directories]
+        self.roots = [os.path.join(os.path.realpath(str(d)), "") for d in self.all_directories]
+        self.immutable_under = [os.path.join(root, APP_DIR, "") for root in self.roots]
 
     def file_response(
         self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope, status_code: int = 200
@@ -66,7 +67,8 @@ class CachedStatic(StaticFiles):
         cache_control = f"public, max-age={IMMUTABLE}, immutable" if immutable else self.cache_control
         headers = {"Cache-Control": cache_control, "Vary": "Accept-Encoding"}
         packed = Path(f"{full_path}.gz")
-        if "gzip" in request_headers.get("accept-encoding", "") and _fresh(packed, stat_result):
+        wants_gzip = "gzip" in request_headers.get("accept-encoding", "")
+        if wants_gzip and self._contains(packed) and _fresh(packed, stat_result):
             headers["Content-Encoding"] = "gzip"
             response: Response = FileResponse(packed, status_code, headers, media_type, stat_result=packed.stat())
         else:
@@ -74,6 +76,11 @@ class CachedStatic(StaticFiles):
         if self.is_not_modified(response.headers, request_headers):
             return NotModifiedResponse(response.headers)
         return response
+
+    def _contains(self, packed: Path) -> bool:
+        """Whether the `.gz` sibling really lies in a served directory: Starlette checks the path
+        asked for, not this one, and a symlink there must not serve a file from elsewhere."""
+        return os.path.realpath(packed).startswith(tuple(self.roots))
 
 
 def _fresh(packed: Path, source: os.stat_result) -> bool:

@@ -20,6 +20,7 @@ import queue
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 import threading
 from collections.abc import Generator, Sequence
@@ -61,12 +62,48 @@ CPU_PROMPT_BATCH = 256
 LISTENER = "http://localhost"  # the host is a formality: requests go to the Unix socket
 # SPECULATIVE=auto: drafts only where the chat repeats itself, so it costs little elsewhere
 AUTO_DRAFTER = "ngram_map_k"
+SOCKET_DIR_PREFIX = "snake_llama-"  # in the temp folder: one private folder per engine, for its socket
+OWNER_FILE = "pid"  # in that folder: the process that made it, so a later start can tell it is stale
 
 
 def _has_gpu(xllamacpp: Any) -> bool:
     """Whether this build of xllamacpp sees a GPU (a CPU wheel sees none, whatever N_GPU_LAYERS says)."""
     cpu = xllamacpp.ggml_backend_dev_type.GGML_BACKEND_DEVICE_TYPE_CPU
     return any(device.get("type") != cpu for device in xllamacpp.get_device_info())
+
+
+def make_socket_dir() -> str:
+    """A private folder for llama.cpp's socket (mode 0700: only we can reach it), marked with our
+    pid; first removes the folders of engines whose process died without removing its own."""
+    remove_stale_socket_dirs()
+    folder = tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX)
+    Path(folder, OWNER_FILE).write_text(str(os.getpid()))
+    return folder
+
+
+def remove_stale_socket_dirs() -> None:
+    """Remove the socket folders a killed engine left (`kill -9` runs no cleanup): only ours (our
+    uid), and only where the recorded process is gone. A folder without a pid is kept: it may
+    be one whose engine is starting right now, or not one of ours at all."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SOCKET_DIR_PREFIX}*"):
+        try:
+            info = folder.lstat()
+            pid = int((folder / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not _alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists (signal 0 sends nothing; refused, it is another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def sentinel(i: int) -> str:
@@ -152,7 +189,7 @@ class LlamaCppEngine:
         if n_ctx > kv_pool:
             raise ModelLoadError(f"N_CTX={n_ctx} is more than KV_POOL={kv_pool}: one chat must fit in the pool")
         jinja, self.template = self._pick_template(path, meta, prompt_template)
-        self._dir = tempfile.mkdtemp(prefix="snake_llama-")  # mode 0700: only we can reach the socket
+        self._dir = make_socket_dir()
         key = secrets.token_urlsafe(32)
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
@@ -172,6 +209,7 @@ class LlamaCppEngine:
         params.hostnames = [os.path.join(self._dir, "llama.sock")]
         params.api_keys = [key]
         params.endpoint_slots = False
+        params.ui = False  # llama.cpp's web page would be one more thing its listener serves without the key
         params.verbosity = 1  # errors only: llama.cpp logs every request at info
         draft = self._speculate(params, speculative)
         try:
@@ -264,7 +302,10 @@ class LlamaCppEngine:
     # -- tokens and templates --------------------------------------------------------------
 
     def _post(self, route: str, body: dict[str, Any]) -> Any:
-        response = self._http.post(route, json=body)
+        try:
+            response = self._http.post(route, json=body)
+        except httpx.HTTPError as exc:  # a text too long to tokenize within the timeout, say
+            raise EngineError(f"llama.cpp {route}: {type(exc).__name__}: {exc}") from exc
         data = response.json()
         if response.status_code != 200:
             message = data.get("error", {}).get("message", response.text) if isinstance(data, dict) else data

@@ -4,6 +4,7 @@ folders sent as immutable."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -96,3 +97,20 @@ def test_the_build_is_immutable_and_the_rest_revalidates_or_expires(tmp_path: Pa
     client = TestClient(Starlette(routes=[Mount("/static", CachedStatic(directory=tmp_path, max_age=86400))]))
     assert client.get("/static/app/x-1/a.js").headers["cache-control"] == "public, max-age=31536000, immutable"
     assert client.get("/static/pyodide/b.js").headers["cache-control"] == "public, max-age=86400"
+
+
+def test_a_gz_sibling_that_links_out_of_the_folder_is_not_served(tmp_path: Path) -> None:
+    served, elsewhere = tmp_path / "static", tmp_path / "elsewhere"
+    served.mkdir()
+    elsewhere.mkdir()
+    (served / "a.js").write_text("plain")
+    (served / "b.js").write_text("plain")
+    (served / "inside.gz").write_bytes(gzip.compress(b"packed"))
+    (elsewhere / "secret.gz").write_bytes(gzip.compress(b"secret"))
+    (served / "a.js.gz").symlink_to(elsewhere / "secret.gz")
+    (served / "b.js.gz").symlink_to(served / "inside.gz")  # a link that stays inside is fine
+    client = TestClient(Starlette(routes=[Mount("/static", CachedStatic(directory=served, max_age=0))]))
+    escaped = client.get("/static/a.js", headers={"Accept-Encoding": "gzip"})
+    assert escaped.text == "plain" and "content-encoding" not in escaped.headers
+    kept = client.get("/static/b.js", headers={"Accept-Encoding": "gzip"})
+    assert kept.text == "packed" and kept.headers["content-encoding"] == "gzip"

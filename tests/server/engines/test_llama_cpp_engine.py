@@ -1,12 +1,15 @@
 """The llama.cpp server engine (xllamacpp) on tiny GGUF files the tests write: chat templates,
-control-token text kept as text, slots running at once, cancellation, its private listener, and
-shutdown."""
+control-token text kept as text, slots running at once, cancellation, its private listener (no web
+page, no folder left behind by a killed server), and shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import stat
+import tempfile
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
@@ -19,7 +22,13 @@ from msgspec.structs import replace
 
 from server.default_model import default_model_path
 from server.engines.base import ModelLoadError, Progress, Prompt, TemplateError, Text, Usage
-from server.engines.llama_cpp_engine import LISTENER, LlamaCppEngine, add_tool_call
+from server.engines.llama_cpp_engine import (
+    LISTENER,
+    OWNER_FILE,
+    SOCKET_DIR_PREFIX,
+    LlamaCppEngine,
+    add_tool_call,
+)
 from server.prompt import SEED, defuse
 from server.sampling import Sampling
 from tests import tinymodels as tm
@@ -164,6 +173,42 @@ def test_the_listener_is_a_private_socket_that_wants_our_key(engine: LlamaCppEng
         assert refused.status_code == 401
         assert stranger.post("/completions", json={"prompt": "hi", "max_tokens": 1}).status_code == 401
     assert engine.tokenize("hi")  # ours gets in
+
+
+def test_the_listener_serves_no_web_page() -> None:
+    e = load(default_model_path())
+    try:
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(Path(e._dir) / "llama.sock")), base_url=LISTENER) as c:
+            for page in ("/", "/index.html"):  # llama.cpp's web UI answers these without the key
+                served = c.get(page)
+                assert served.status_code == 404 and "text/html" not in served.headers["content-type"], page
+    finally:
+        e.close()
+
+
+def socket_dirs(pid: int) -> list[Path]:
+    """The socket folders that process `pid` made."""
+    marks = Path(tempfile.gettempdir()).glob(f"{SOCKET_DIR_PREFIX}*/{OWNER_FILE}")
+    return [mark.parent for mark in marks if mark.read_text() == str(pid)]
+
+
+def test_a_new_engine_removes_the_folder_a_killed_server_left_and_no_live_ones(
+    templated: tuple[Path, tm.Spec],
+) -> None:
+    proc, _ = start_server("--model", str(templated[0]), "--n-ctx", "2048", env={"THREADS": "1"})
+    proc.kill()  # SIGKILL: no cleanup runs
+    proc.wait()
+    [stale] = socket_dirs(proc.pid)
+    live = Path(tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX))  # as a running server's, this process's
+    (live / OWNER_FILE).write_text(str(os.getpid()))
+    try:
+        e = load(templated[0])
+        assert {live, Path(e._dir)} <= set(socket_dirs(os.getpid()))  # the engine marks its own folder too
+        e.close()
+        assert not stale.exists() and live.exists()
+    finally:
+        shutil.rmtree(stale, ignore_errors=True)
+        shutil.rmtree(live)
 
 
 def test_starting_and_stopping_many_times_never_hangs(templated: tuple[Path, tm.Spec]) -> None:
