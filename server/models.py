@@ -14,8 +14,11 @@ server's folders are none of their business. The operator's log has the whole me
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
+import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -91,6 +94,21 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _tied_to(server: int) -> None:
+    """The header reader's first step: it dies with the server, however the server ends (a load
+    error's os._exit, kill -9), and holds none of its output pipes, which whoever waits for the
+    server's output to end would otherwise wait on."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != server:  # the server ended before the line above
+        os._exit(0)
+
+
 class Models:
     def __init__(
         self, settings: Settings, load_default: EngineLoader, make_scheduler: Callable[[Engine], Scheduler]
@@ -164,7 +182,9 @@ class Models:
 
     def _reader(self) -> ProcessPoolExecutor:
         if self._header_reader is None:
-            self._header_reader = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._header_reader = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=_tied_to, initargs=(os.getpid(),)
+            )
         return self._header_reader
 
     def _describe(self, path: Path) -> ModelInfo:

@@ -21,7 +21,17 @@ from server.engines.gguf import MAX_HEADER
 from server.models import Models, describe
 from server.settings import Settings
 from tests import tinymodels as tm
-from tests.harness import Popen, aiter_sse, answer_of, chat, converse, run_async, start_server, stop_server
+from tests.harness import (
+    Popen,
+    aiter_sse,
+    answer_of,
+    chat,
+    converse,
+    run_async,
+    start_server,
+    stop_server,
+    wait_until,
+)
 
 DEFAULT = default_model_path().name
 T = TypeVar("T")
@@ -290,3 +300,22 @@ def test_a_description_is_kept_per_path_and_dropped_with_its_file(tmp_path: Path
     (tmp_path / "growing.gguf").unlink()
     models.files()
     assert [Path(p).name for p in models._described] == ["default.gguf"]
+
+
+def children(pid: int) -> set[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    return {int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()}
+
+
+def test_the_header_reader_dies_with_a_killed_server(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.gguf"
+    tm.write_gguf(path)
+    proc, url = start_server("--model", str(path), env={"MODELS_DIR": str(tmp_path)})
+    try:
+        assert httpx.get(f"{url}/api/models").status_code == 200  # headers read: the reader runs
+        readers = children(proc.pid)
+        assert readers
+    finally:
+        proc.kill()
+        proc.wait()
+    wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in readers), timeout=10)
