@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.routing import Route as Endpoint
 
-from server import api, openai_api
+from server import api, ollama_api, openai_api
 from server.accesslog import AccessLog
 from server.answers import Answers
 from server.chat import ChatService
@@ -54,6 +54,7 @@ API: tuple[tuple[Route[Any, Any], Handler], ...] = (
     (TOKENS, api.count_tokens),
     (openai_api.MODELS, openai_api.models),
     (openai_api.CHAT_COMPLETIONS, openai_api.chat_completions),
+    *ollama_api.ROUTES,
 )
 OPENAI = (openai_api.MODELS, openai_api.CHAT_COMPLETIONS)
 
@@ -123,7 +124,7 @@ def create_app(
             Middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                        allow_headers=["Authorization", "Content-Type"])
         )
-    shapes = ErrorShapes(prefixes(OPENAI))
+    shapes = ErrorShapes(prefixes(OPENAI), frozenset(route.path for route, _ in ollama_api.ROUTES))
     if not settings.api_key:  # a key is what a page elsewhere cannot send; without one, check who asks
         middleware.append(Middleware(SiteGuard, host=settings.host, cors_origins=origins, shapes=shapes))
     guarded = prefixes(route for route, _ in API if route.guarded)

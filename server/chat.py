@@ -67,14 +67,16 @@ class ChatService:
         json_schema: dict[str, Any] | None = None,
         tools: dict[str, Any] | None = None,
         client: str | None = None,
+        window: int | None = None,
     ) -> Completion:
         """An answer read straight from the scheduler, its model loaded first (OpenAI clients know
-        no loading event); `tools`: an OpenAI chat request with tools, which the engine renders."""
+        no loading event); `tools`: an OpenAI chat request with tools, which the engine renders;
+        `window`: a context window smaller than the model's to fit the chat into."""
         scheduler = await self.load(self.model_named(model))
         if tools is not None:
             _, job = await self._admit_tool_chat(scheduler, client, tools, params, json_schema, stops)
         else:
-            _, job = await self._admit_chat(scheduler, client, messages, params, stops, json_schema)
+            _, job = await self._admit_chat(scheduler, client, messages, params, stops, json_schema, window)
         return Completion(scheduler.engine, scheduler.events(job), partial(scheduler.cancel, job))
 
     async def engine(self, model: str | None) -> Engine:
@@ -137,6 +139,7 @@ class ChatService:
         params: SamplingParams,
         stops: tuple[str, ...] = (),
         json_schema: dict[str, Any] | None = None,
+        window: int | None = None,
     ) -> Admitted:
         """Take a queue place, fit the chat into the context window under it, and queue it;
         refuse with a 4xx/503 otherwise."""
@@ -147,8 +150,9 @@ class ChatService:
         with self._place(scheduler, client) as place:
             try:
                 # rendering and tokenizing a long history takes a while: keep it off the event loop
+                n_ctx = min(window or engine.n_ctx, engine.n_ctx)
                 prompt, dropped = await asyncio.to_thread(
-                    fit, messages, params.system, engine.render, engine.n_ctx, sampling.max_tokens
+                    fit, messages, params.system, engine.render, n_ctx, sampling.max_tokens
                 )
             except ContextTooLong as exc:
                 raise ApiError(400, "context_length_exceeded", str(exc)) from exc

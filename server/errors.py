@@ -2,7 +2,8 @@
 
 Our API: `{"error": {"type", "message"}}`. Under the OpenAI front door's paths the same errors
 take OpenAI's shape, `{"error": {"message", "type", "code", "param"}}`, so OpenAI clients raise
-the right exception. Which paths those are comes from the route table (server.app).
+the right exception; on the Ollama front door's, Ollama's `{"error": "..."}`. Which paths those
+are comes from the route table (server.app).
 """
 
 from __future__ import annotations
@@ -39,13 +40,21 @@ def openai_error(status: int, type: str, message: str) -> dict[str, object]:
     return {"error": {"message": message, "type": kind, "code": type, "param": None}}
 
 
-class ErrorShapes:
-    """Which shape an error takes on a path: OpenAI's under `openai_prefixes`, ours elsewhere."""
+def ollama_error(status: int, type: str, message: str) -> dict[str, object]:
+    return {"error": message}
 
-    def __init__(self, openai_prefixes: tuple[str, ...]) -> None:
+
+class ErrorShapes:
+    """Which shape an error takes on a path: OpenAI's under `openai_prefixes`, Ollama's on
+    `ollama_paths` (they share our `/api/` prefix), ours elsewhere."""
+
+    def __init__(self, openai_prefixes: tuple[str, ...], ollama_paths: frozenset[str] = frozenset()) -> None:
         self.openai_prefixes = openai_prefixes
+        self.ollama_paths = ollama_paths
 
     def body(self, path: str, status: int, type: str, message: str) -> dict[str, object]:
+        if path in self.ollama_paths:
+            return ollama_error(status, type, message)
         shape = openai_error if path.startswith(self.openai_prefixes) else our_error
         return shape(status, type, message)
 

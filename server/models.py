@@ -67,7 +67,9 @@ def describe(path: Path, settings: Settings) -> ModelInfo:
     own = isinstance(meta.get("tokenizer.chat_template"), str)
     choice = settings.prompt_template
     template = ("gguf" if own else "seed") if choice == "auto" else choice
-    return ModelInfo(name, True, engine="llama-cpp", n_ctx=n_ctx, template=template)
+    arch = meta.get("general.architecture")
+    arch = arch if isinstance(arch, str) else ""
+    return ModelInfo(name, True, engine="llama-cpp", n_ctx=n_ctx, template=template, architecture=arch)
 
 
 def for_clients(text: str, path: Path) -> str:

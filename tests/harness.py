@@ -186,8 +186,9 @@ def metrics(url: str) -> dict[str, float]:
 
 
 def idle(url: str) -> bool:
-    """No answer runs on the server at `url`."""
-    return metrics(url)["snake_llama_answers_running"] == 0
+    """No answer runs or waits on the server at `url`."""
+    now = metrics(url)
+    return now["snake_llama_answers_running"] == 0 and now["snake_llama_queue_depth"] == 0
 
 
 def start_looping_server(folder: Path, n_ctx: int = 32768, **env: str) -> tuple[Popen, str]:

@@ -93,6 +93,7 @@ class ModelInfo(Struct):
     engine: str = ""
     n_ctx: int = 0
     template: str = ""  # where its prompt template comes from: "gguf" (the file's own), "seed", or a file's path
+    architecture: str = ""  # a GGUF's general.architecture ("gemma3", "llama", ...)
     loaded: bool = False
 
 

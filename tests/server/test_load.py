@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.harness import chat, run_async, start_looping_server, stop_server
+from tests.harness import chat, idle, run_async, start_looping_server, stop_server, wait_until
 
 LONG = 20_000  # tokens: far more than any test waits for; cancelled when each test ends
 
@@ -97,6 +97,8 @@ def test_queue_positions_then_503_when_full(looping: str) -> None:
             assert full.json()["error"]["type"] == "queue_full"
             for response in [running, *(w[0] for w in waiting)]:
                 await response.aclose()
+            # A place is taken the moment a request arrives, so wait until the server has seen the hang-ups
+            wait_until(lambda: idle(looping))
             await time_to_first_token(client, looping)  # everything was released
 
     run_async(main())
