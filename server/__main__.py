@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from typing import NoReturn
 
@@ -93,8 +94,30 @@ def main(argv: list[str] | None = None) -> None:
                                 settings.max_connections_per_client, settings.send_timeout_s)
     http = connections.protocol(connections.fitted(limits, connections.raise_fd_limit()))
     # our AccessLog middleware writes one richer line per request instead of uvicorn's
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False, http=http,
-                timeout_keep_alive=settings.idle_timeout_s)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                            http=http, timeout_keep_alive=settings.idle_timeout_s)
+    try:
+        sockets = [listen(settings.host, port) for port in (settings.port, settings.ollama_port) if port]
+    except OSError as exc:
+        fail(f"cannot listen on {settings.host}: {exc.strerror} ({exc.filename or exc})")
+    if settings.ollama_port:
+        print(f"snake_llama: also serving on http://{settings.host}:{settings.ollama_port} for Ollama's clients",
+              file=sys.stderr)
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket as uvicorn binds one; ours so that one server can take two ports."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, exc.strerror, f"port {port}") from exc
+    sock.set_inheritable(True)
+    return sock
 
 
 if __name__ == "__main__":

@@ -77,7 +77,9 @@ def wire_event(event: Event) -> WireEvent | None:
         case Loading(model):
             return LoadingEvent(model)
         case Done():
-            return DoneEvent(**dataclasses.asdict(event))
+            fields = dataclasses.asdict(event)
+            del fields["stop_sequence"]  # the page shows the answer's end, not which marker made it
+            return DoneEvent(**fields)
         case Failed(type, message):
             return ErrorEvent(type, message)
     return None

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.routing import Route as Endpoint
 
-from server import api, ollama_api, openai_api
+from server import anthropic_api, api, ollama_api, openai_api
 from server.accesslog import AccessLog
 from server.answers import Answers
 from server.chat import ChatService
@@ -25,7 +25,17 @@ from server.connections import AcceptErrors
 from server.devreload import reload_route
 from server.engines.base import Engine, ModelLoadError
 from server.engines.loader import EngineLoader
-from server.errors import ApiError, ErrorShapes, log, on_api_error, on_hang_up, on_http_error, on_unexpected
+from server.errors import (
+    ApiError,
+    ErrorShapes,
+    anthropic_error,
+    log,
+    ollama_error,
+    on_api_error,
+    on_hang_up,
+    on_http_error,
+    on_unexpected,
+)
 from server.metrics import Metrics
 from server.models import Models
 from server.scheduler import ClientAnswers, Scheduler
@@ -55,8 +65,11 @@ API: tuple[tuple[Route[Any, Any], Handler], ...] = (
     (openai_api.MODELS, openai_api.models),
     (openai_api.CHAT_COMPLETIONS, openai_api.chat_completions),
     *ollama_api.ROUTES,
+    *anthropic_api.ROUTES,
 )
 OPENAI = (openai_api.MODELS, openai_api.CHAT_COMPLETIONS)
+# The front doors whose errors take their own shape on their paths (the rest of /v1/ is OpenAI's)
+OWN_ERRORS = ((ollama_api.ROUTES, ollama_error), (anthropic_api.ROUTES, anthropic_error))
 
 
 def prefixes(routes: Iterable[Route[Any, Any]]) -> tuple[str, ...]:
@@ -122,9 +135,9 @@ def create_app(
     if origins:
         middleware.append(
             Middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
-                       allow_headers=["Authorization", "Content-Type"])
+                       allow_headers=["Authorization", "Content-Type", "x-api-key", "anthropic-version"])
         )
-    shapes = ErrorShapes(prefixes(OPENAI), frozenset(route.path for route, _ in ollama_api.ROUTES))
+    shapes = ErrorShapes(prefixes(OPENAI), {route.path: shape for routes, shape in OWN_ERRORS for route, _ in routes})
     if not settings.api_key:  # a key is what a page elsewhere cannot send; without one, check who asks
         middleware.append(Middleware(SiteGuard, host=settings.host, cors_origins=origins, shapes=shapes))
     guarded = prefixes(route for route, _ in API if route.guarded)

@@ -35,6 +35,7 @@ class Completion:
     engine: Engine
     events: AsyncIterator[Event]
     cancel: Callable[[], None]
+    prompt_tokens: int = 0  # the prompt's, known before the first event (Anthropic's stream opens with it)
 
 
 class ChatService:
@@ -77,7 +78,7 @@ class ChatService:
             _, job = await self._admit_tool_chat(scheduler, client, tools, params, json_schema, stops)
         else:
             _, job = await self._admit_chat(scheduler, client, messages, params, stops, json_schema, window)
-        return Completion(scheduler.engine, scheduler.events(job), partial(scheduler.cancel, job))
+        return Completion(scheduler.engine, scheduler.events(job), partial(scheduler.cancel, job), job.prompt.n_tokens)
 
     async def engine(self, model: str | None) -> Engine:
         """The engine of the model a request names, loaded first if need be."""
@@ -97,6 +98,30 @@ class ChatService:
             raise ApiError(400, "invalid_request", f"the model's chat template refused the text: {exc}") from exc
         except EngineError as exc:  # the engine failed, not the request: worth a retry, never a 500
             raise ApiError(503, "engine_error", f"the model could not count the text: {exc}") from exc
+
+    async def count_chat(
+        self, model: str | None, messages: Sequence[Message], system: str | None,
+        tools: dict[str, Any] | None = None, client: str | None = None,
+    ) -> int:
+        """The prompt tokens of a whole chat as `complete` would render it (none dropped to fit),
+        counted under a queue place: tokenizing a long history is the costly part of an answer."""
+        scheduler = await self.load(self.model_named(model))
+        engine = scheduler.engine
+        if tools is not None and not isinstance(engine, ToolEngine):
+            raise ApiError(400, "unsupported_parameter", "tools is not supported by this server's engine")
+
+        def count() -> int:
+            if tools is not None and isinstance(engine, ToolEngine):
+                return engine.render_chat(tools).n_tokens
+            return engine.render(messages, system).n_tokens
+
+        with self._place(scheduler, client):
+            try:
+                return await asyncio.to_thread(count)
+            except TemplateError as exc:
+                raise ApiError(400, "invalid_request", f"the model's chat template refused the chat: {exc}") from exc
+            except EngineError as exc:
+                raise ApiError(503, "engine_error", f"the model could not read the chat: {exc}") from exc
 
     # -- the model ------------------------------------------------------------------------------
 

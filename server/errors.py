@@ -2,14 +2,15 @@
 
 Our API: `{"error": {"type", "message"}}`. Under the OpenAI front door's paths the same errors
 take OpenAI's shape, `{"error": {"message", "type", "code", "param"}}`, so OpenAI clients raise
-the right exception; on the Ollama front door's, Ollama's `{"error": "..."}`. Which paths those
-are comes from the route table (server.app).
+the right exception; on the Ollama front door's, Ollama's `{"error": "..."}`; on Anthropic's,
+`{"type": "error", "error": {"type", "message"}}`. Which paths those are comes from the route
+table (server.app).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import msgspec
 from starlette.exceptions import HTTPException
@@ -44,18 +45,31 @@ def ollama_error(status: int, type: str, message: str) -> dict[str, object]:
     return {"error": message}
 
 
-class ErrorShapes:
-    """Which shape an error takes on a path: OpenAI's under `openai_prefixes`, Ollama's on
-    `ollama_paths` (they share our `/api/` prefix), ours elsewhere."""
+_ANTHROPIC_TYPES = {
+    401: "authentication_error", 403: "permission_error", 404: "not_found_error", 413: "request_too_large",
+    429: "rate_limit_error", 503: "overloaded_error",
+}
 
-    def __init__(self, openai_prefixes: tuple[str, ...], ollama_paths: frozenset[str] = frozenset()) -> None:
+
+def anthropic_error(status: int, type: str, message: str) -> dict[str, object]:
+    kind = _ANTHROPIC_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+Shape = Callable[[int, str, str], dict[str, object]]
+
+
+class ErrorShapes:
+    """Which shape an error takes on a path: a front door's own on its paths (`by_path`: Ollama's
+    share our `/api/` prefix, Anthropic's OpenAI's `/v1/`), else OpenAI's under `openai_prefixes`,
+    ours elsewhere."""
+
+    def __init__(self, openai_prefixes: tuple[str, ...], by_path: Mapping[str, Shape] | None = None) -> None:
         self.openai_prefixes = openai_prefixes
-        self.ollama_paths = ollama_paths
+        self.by_path = dict(by_path or {})
 
     def body(self, path: str, status: int, type: str, message: str) -> dict[str, object]:
-        if path in self.ollama_paths:
-            return ollama_error(status, type, message)
-        shape = openai_error if path.startswith(self.openai_prefixes) else our_error
+        shape = self.by_path.get(path) or (openai_error if path.startswith(self.openai_prefixes) else our_error)
         return shape(status, type, message)
 
     def encode(self, path: str, status: int, type: str, message: str) -> bytes:

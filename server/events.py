@@ -35,6 +35,7 @@ class Done:
     truncated_turns: int = 0
     model: str = ""  # the model that wrote the answer
     draft_acceptance: float | None = None  # speculative decoding: share of drafted tokens kept (None: no drafts)
+    stop_sequence: str | None = None  # the stop string (a client's or the prompt's own marker) that ended it
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from server.engines.base import Engine, Generation, Progress, Prompt, Text, Thought, Usage
@@ -226,8 +226,8 @@ class Scheduler:
         try:
             # closing(): the answer ends (and frees its slot) however we leave it
             with closing(self.engine.stream(job.prompt, job.sampling)) as generation:
-                reason, first = self._pass_on(job, generation, emit)
-            done = self._done(job, generation.usage, reason, first, self.engine.model)
+                reason, first, matched = self._pass_on(job, generation, emit)
+            done = replace(self._done(job, generation.usage, reason, first, self.engine.model), stop_sequence=matched)
             if self.on_done:
                 self.on_done(done)
             emit(done)
@@ -239,9 +239,10 @@ class Scheduler:
     @staticmethod
     def _pass_on(
         job: Job, generation: Generation, emit: Callable[[Event | None], None]
-    ) -> tuple[StopReason, float | None]:
+    ) -> tuple[StopReason, float | None, str | None]:
         """Pass the engine's pieces up: its text through the stop filter, then its thoughts split
-        from its answer; return the stop reason and when the first text went out."""
+        from its answer; return the stop reason, when the first text went out and the stop string
+        that ended it, if one did."""
         stop = StopFilter(job.stops)
         split = Splitter(job.prompt.thinking) if job.prompt.may_think else NoThoughts()
         first: float | None = None
@@ -255,12 +256,12 @@ class Scheduler:
 
         for piece in generation:
             if job.cancelled.is_set():
-                return "cancelled", first
+                return "cancelled", first, None
             if isinstance(piece, Text):
                 send(split.feed(stop.feed(piece.text)))
                 if stop.stopped:
                     send(split.flush())
-                    return "stop", first
+                    return "stop", first, stop.matched
             elif isinstance(piece, Thought):
                 send(split.feed_thought(piece.text))
             elif isinstance(piece, Progress):
@@ -273,7 +274,7 @@ class Scheduler:
             else:  # tool calls go up as they are
                 emit(piece)
         send(split.flush())
-        return generation.usage.finish_reason, first
+        return generation.usage.finish_reason, first, None
 
     @staticmethod
     def _done(job: Job, usage: Usage, reason: StopReason, first: float | None, model: str) -> Done:

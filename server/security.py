@@ -125,10 +125,12 @@ class SecurityHeaders:
 
 
 def has_key(headers: Headers, key: str) -> bool:
-    """Whether a request carries `Authorization: Bearer <key>`."""
+    """Whether a request carries `Authorization: Bearer <key>`, or `x-api-key: <key>` as
+    Anthropic's clients send it."""
     scheme, _, token = headers.get("authorization", "").partition(" ")
+    sent = token.strip() if scheme.lower() == "bearer" else headers.get("x-api-key", "").strip()
     # compare_digest: the time taken must not tell an attacker how much of the key matched
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key.encode())
+    return bool(sent) and hmac.compare_digest(sent.encode(), key.encode())
 
 
 class ApiKeyGuard:
@@ -150,6 +152,6 @@ class ApiKeyGuard:
         if has_key(Headers(scope=scope), self.key):
             await self.app(scope, receive, send)
             return
-        message = "missing or wrong API key: send the header `Authorization: Bearer <API_KEY>`"
+        message = "missing or wrong API key: send the header `Authorization: Bearer <API_KEY>` (or `x-api-key`)"
         body = self.shapes.encode(path, 401, "invalid_api_key", message)
         await refuse(send, 401, body, [(b"www-authenticate", b"Bearer")])

@@ -187,6 +187,10 @@ def _speculative_ok(value: str) -> bool:
 class Settings:
     host: str = setting("127.0.0.1", "Address to bind; keep a loopback address unless API_KEY protects the API.")
     port: int = setting(3000, "Port to listen on.", min=1, max=65535)
+    ollama_port: int = setting(
+        0, "A second port to serve the same app on, for clients of Ollama's API that assume its port"
+        " (11434); 0: none. Ollama's paths work on PORT either way.", min=0, max=65535,
+    )
     engine: str = setting(
         "auto",
         "Model engine: auto (by the model file's first bytes: GGUF to llama-cpp, GGML to ctransformers),"

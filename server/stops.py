@@ -14,6 +14,7 @@ class StopFilter:
     def __init__(self, markers: Sequence[str]) -> None:
         self.markers = tuple(markers)
         self.stopped = False
+        self.matched: str | None = None  # the marker that stopped the text
         self._held = ""
         self._started = False  # leading whitespace of the answer is dropped
 
@@ -29,7 +30,9 @@ class StopFilter:
         if hits:
             self.stopped = True
             self._held = ""
-            return buffer[: min(hits)].rstrip()
+            at = min(hits)
+            self.matched = next(m for m in self.markers if buffer.find(m) == at)
+            return buffer[:at].rstrip()
         cut = held_from(buffer, self.markers)
         self._held = buffer[cut:]
         return buffer[:cut]

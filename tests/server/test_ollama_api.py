@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import socket
+from pathlib import Path
 
 import httpx
 import ollama
 import pytest
 
 from server.default_model import default_model_path
-from tests.harness import COUNT, idle, metrics, wait_until
+from tests import tinymodels as tm
+from tests.harness import COUNT, free_port, idle, metrics, run_server, start_server, stop_server, wait_until
 
 MODEL = default_model_path().name
 GREEDY = {"temperature": 0, "num_predict": 8, "seed": 1}
@@ -108,3 +111,26 @@ def test_a_stream_whose_client_leaves_is_cancelled(live_server: str) -> None:
         first = json.loads(next(r.iter_lines()))
         assert first["done"] is False
     wait_until(lambda: metrics(live_server)["snake_llama_answers_total{stop_reason=cancelled}"] > before)
+
+
+def test_a_second_port_serves_ollamas_clients_where_they_look(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.gguf"
+    tm.write_gguf(path)
+    port = free_port()
+    proc, url = start_server("--model", str(path), env={"OLLAMA_PORT": str(port)})
+    try:
+        there = client(f"http://127.0.0.1:{port}")
+        assert [m.model for m in there.list().models] == ["tiny.gguf"]
+        assert there.generate(model="tiny.gguf", prompt="hi", options={"num_predict": 2}).done
+        assert [m.model for m in client(url).list().models] == ["tiny.gguf"]  # and on PORT as ever
+    finally:
+        stop_server(proc)
+
+
+def test_a_second_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_server("--port", str(free_port()), env={"OLLAMA_PORT": str(port)})
+    assert result.returncode == 2 and f"port {port}" in result.stderr and "Traceback" not in result.stderr

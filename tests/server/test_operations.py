@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import msgspec
 import pytest
@@ -37,6 +38,20 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
     proc, url = start_server("--model", str(path), env={"API_KEY": KEY})
     yield url, Path(proc.log_path)
     stop_server(proc)
+
+
+def test_anthropic_clients_send_the_key_as_x_api_key(guarded: tuple[str, Path]) -> None:
+    url, _ = guarded
+    asked: list[anthropic.types.MessageParam] = [{"role": "user", "content": "Hi"}]
+    keyed = anthropic.Anthropic(base_url=url, api_key=KEY, max_retries=0)
+    assert keyed.messages.create(model="any", max_tokens=4, messages=asked).usage.output_tokens > 0
+    with pytest.raises(anthropic.AuthenticationError) as refused:
+        anthropic.Anthropic(base_url=url, api_key="wrong", max_retries=0).messages.create(
+            model="any", max_tokens=4, messages=asked
+        )
+    body = refused.value.body
+    assert isinstance(body, dict) and body["type"] == "error" and body["error"]["type"] == "authentication_error"
+    assert "x-api-key" in refused.value.message
 
 
 def test_api_needs_the_key(guarded: tuple[str, Path]) -> None:

@@ -73,3 +73,14 @@ def test_text_after_the_stop_is_ignored() -> None:
     stop = StopFilter(STOP_MARKERS)
     assert stop.feed("Yes### Assistant:") == "Yes"
     assert stop.feed("more") == ""
+
+
+def test_the_marker_that_stopped_the_text_is_known() -> None:
+    f = StopFilter(["###", "03", "103"])
+    assert f.matched is None
+    assert f.feed("101, 102, 1") == "101, 102,"
+    assert f.feed("03, 104") == "" and f.stopped
+    assert f.matched == "103"  # the one that starts first, not the first listed
+    early = StopFilter(["b", "a"])
+    early.feed("xab")
+    assert early.matched == "a"
