@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -27,9 +28,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from server.bodies import body_of, client_of
 from server.chat import ChatService, Completion
 from server.errors import ApiError
-from server.events import Done, Failed, Text, Thought
+from server.events import Done, Failed, Text, Thought, ToolCall
 from server.models import ModelFile
-from server.openai_api import FINISH, MAX_SCHEMA_BYTES, cancel_on_hang_up
+from server.openai_api import FINISH, MAX_SCHEMA_BYTES, MAX_TOOLS, cancel_on_hang_up
 from wire.routes import Route
 from wire.types import (
     MAX_MESSAGES,
@@ -75,12 +76,21 @@ class Options(Struct):
         )
 
 
+class CalledFunction(Struct):
+    name: str
+    arguments: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ToolCallAsked(Struct):
+    function: CalledFunction
+
+
 class OllamaMessage(Struct):
     role: Literal["system", "user", "assistant", "tool"]
     content: BoundedText = ""
     thinking: BoundedText = ""
     images: list[str] | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCallAsked] | None = None
     tool_name: str | None = None
 
 
@@ -93,7 +103,7 @@ class Asked(Struct):
     options: Options = msgspec.field(default_factory=Options)
     format: str | dict[str, Any] | None = None
     images: list[str] | None = None
-    tools: list[dict[str, Any]] | None = None
+    tools: Annotated[list[dict[str, Any]], Meta(max_length=MAX_TOOLS)] | None = None
     think: bool | str | None = None
 
     def schema(self) -> dict[str, Any] | None:
@@ -112,17 +122,45 @@ class Asked(Struct):
     def refuse_unsupported(self, has_images: bool) -> None:
         if has_images:
             raise ApiError(400, "unsupported_parameter", "images: this server reads no images yet")
-        if self.tools:
-            raise ApiError(400, "unsupported_parameter", "tools: not yet on the Ollama API; use /v1/chat/completions")
+        for i, tool in enumerate(self.tools or ()):
+            size = len(msgspec.json.encode(tool))
+            if size > MAX_SCHEMA_BYTES:
+                said = f"tools[{i}] is {size} bytes of JSON; at most {MAX_SCHEMA_BYTES}"
+                raise ApiError(400, "schema_too_large", said)
 
 
 class ChatRequest(Asked):
     messages: Annotated[list[OllamaMessage], Meta(max_length=MAX_MESSAGES)] = msgspec.field(default_factory=list)
 
+    def uses_tools(self) -> bool:
+        return bool(self.tools) or any(m.role == "tool" or m.tool_calls for m in self.messages)
+
+    def tool_request(self) -> dict[str, Any]:
+        """The chat as the OpenAI request the engine's tool path renders. Ollama's tool messages
+        name their tool, not a call: each answers the earliest call not yet answered."""
+        messages: list[dict[str, Any]] = []
+        unanswered: list[str] = []
+        for m in self.messages:
+            if m.role == "tool":
+                messages.append({"role": "tool", "content": m.content,
+                                 "tool_call_id": unanswered.pop(0) if unanswered else m.tool_name or "call"})
+                continue
+            said: dict[str, Any] = {"role": m.role, "content": m.content}
+            if m.thinking:
+                said["reasoning_content"] = m.thinking
+            if m.tool_calls:
+                ids = [f"call_{len(messages)}_{i}" for i in range(len(m.tool_calls))]
+                unanswered = ids
+                said["tool_calls"] = [
+                    {"id": id, "type": "function",
+                     "function": {"name": c.function.name, "arguments": json.dumps(c.function.arguments)}}
+                    for id, c in zip(ids, m.tool_calls, strict=True)
+                ]
+            messages.append(said)
+        return {"messages": messages, **({"tools": self.tools} if self.tools else {})}
+
     def chat(self) -> tuple[list[Message], str | None]:
         self.refuse_unsupported(any(m.images for m in self.messages) or bool(self.images))
-        if any(m.role == "tool" for m in self.messages):
-            raise ApiError(400, "unsupported_parameter", "tool messages: not yet on the Ollama API")
         system = "\n".join(m.content for m in self.messages if m.role == "system")
         chat = [Message(m.role == "user", m.content, m.thinking) for m in self.messages if m.role != "system"]
         return chat, system or None
@@ -189,16 +227,18 @@ async def answer(request: Request, body: ChatRequest | GenerateRequest, field: s
     name, _ = await model_named(chats, body.model)
     messages, system = body.chat()
     schema = body.schema()
-    engine = await chats.engine(name)
-    if schema is not None and "response_format" not in engine.supports:
-        raise ApiError(400, "unsupported_parameter", "format is not supported by this server's engine")
+    tools = body.tool_request() if isinstance(body, ChatRequest) and body.uses_tools() else None
+    supports = (await chats.engine(name)).supports
+    for field_name, needs, used in (("format", "response_format", schema), ("tools", "tools", tools)):
+        if used is not None and needs not in supports:
+            raise ApiError(400, "unsupported_parameter", f"{field_name} is not supported by this server's engine")
     head = {"model": body.model}
     if not messages or (field == "response" and not messages[-1].text):  # Ollama's way to load a model
         return JSONResponse({**head, "created_at": now(), **piece(field, ""), "done": True, "done_reason": "load"})
     params = body.options.sampling(system)
     stops = tuple(s for s in body.options.stop or () if s)
     completion = await chats.complete(
-        name, messages, params, stops, schema, client=client_of(request), window=body.options.num_ctx
+        name, messages if tools is None else [], params, stops, schema, tools, client_of(request), body.options.num_ctx
     )
     lines = answer_lines(head, field, completion, body.think is not False, started, request)
     if body.stream:
@@ -227,12 +267,23 @@ async def answer_lines(
             yield {**head, "created_at": now(), **piece(field, event.text), "done": False}
         elif isinstance(event, Thought) and thoughts:
             yield {**head, "created_at": now(), **piece(field, "", event.text), "done": False}
+        elif isinstance(event, ToolCall):
+            message = {"role": "assistant", "content": "", "tool_calls": [ollama_call(event.call)]}
+            yield {**head, "created_at": now(), "message": message, "done": False}
         elif isinstance(event, Failed):
             yield {"error": event.message}
             return
         elif isinstance(event, Done):
             request.state.completion_tokens = event.completion_tokens
             yield {**head, "created_at": now(), **piece(field, ""), "done": True, **counts(event, started)}
+
+
+def ollama_call(call: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI tool call in Ollama's words: its arguments an object, not JSON text."""
+    function = call["function"]
+    arguments = function.get("arguments") or "{}"
+    return {"function": {"name": function["name"],
+                         "arguments": json.loads(arguments) if isinstance(arguments, str) else arguments}}
 
 
 def counts(done: Done, started: int) -> dict[str, Any]:
@@ -258,14 +309,19 @@ async def whole(lines: AsyncIterator[dict[str, Any]], field: str) -> Response:
     """The stream's objects folded into one: the closing one with the whole text."""
     text: list[str] = []
     thinking: list[str] = []
+    calls: list[dict[str, Any]] = []
     async for line in lines:
         if "error" in line:
             return JSONResponse(line, 500)
         part = line["message"] if field == "message" else line
         text.append(part.get("content" if field == "message" else "response", ""))
         thinking.append(part.get("thinking", ""))
+        calls.extend(part.get("tool_calls", ()))
         if line["done"]:
-            return JSONResponse({**line, **piece(field, "".join(text), "".join(thinking))})
+            closing = {**line, **piece(field, "".join(text), "".join(thinking))}
+            if calls:
+                closing["message"]["tool_calls"] = calls
+            return JSONResponse(closing)
     raise RuntimeError("the answer ended without a done event")  # pragma: no cover - the scheduler sends one
 
 
@@ -318,7 +374,8 @@ async def show(request: Request) -> Response:
     name, file = await model_named(chats, body.model)
     arch = file.info.architecture
     info: dict[str, Any] = {"general.architecture": arch, f"{arch or 'model'}.context_length": file.info.n_ctx}
-    capabilities = ["completion"]  # tools come to this front door later
+    # llama.cpp's chat path takes tools for any model (whether the model calls them is its template's)
+    capabilities = ["completion", *(["tools"] if file.info.engine == "llama-cpp" else [])]
     return JSONResponse({
         "modelfile": "", "parameters": "", "template": file.info.template, "details": details(file),
         "model_info": info, "capabilities": capabilities, "modified_at": described(name, file)["modified_at"],

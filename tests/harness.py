@@ -213,6 +213,16 @@ def start_thinking_server(folder: Path) -> tuple[Popen, str]:
     return start_server("--model", str(path), "--n-ctx", "2048", env={"THREADS": "1"})
 
 
+def start_tool_server(folder: Path) -> tuple[Popen, str]:
+    """Our server on a tiny model whose template takes tools and that calls `get_time` with
+    `tinymodels.TOOL_ARGUMENTS` whenever it answers."""
+    from tests import tinymodels
+
+    path = folder / "caller.gguf"
+    tinymodels.write_gguf(path, "f32", continuation=tinymodels.TOOL_CALL, chat_template=tinymodels.TOOL_TEMPLATE)
+    return start_server("--model", str(path), "--n-ctx", "2048", env={"THREADS": "1"})
+
+
 def start_llama_server(
     model: Path,
     *,

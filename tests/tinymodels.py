@@ -65,6 +65,19 @@ THINKING_TEMPLATE = (
     "{{ m['content'] }}<end_of_turn>\n"
     "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n<think>\n{% endif %}"
 )
+# A template with tools in Hermes 2 Pro's shape (llama.cpp knows it by `<tool_call>`), for a model
+# that always answers with TOOL_CALL: what llama.cpp then parses into a call of `get_time`.
+TOOL_TEMPLATE = (
+    "{{ bos_token }}{% if tools %}<start_of_turn>system\nTools:{% for t in tools %} {{ t | tojson }}{% endfor %}\n"
+    "Call one as <tool_call>{\"name\": ..., \"arguments\": ...}</tool_call><end_of_turn>\n{% endif %}"
+    "{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n"
+    "{% if m.tool_calls %}{% for c in m.tool_calls %}<tool_call>{\"name\": \"{{ c.function.name }}\"}</tool_call>"
+    "{% endfor %}{% else %}{{ m['content'] }}{% endif %}<end_of_turn>\n"
+    "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+TOOL_ARGUMENTS = {"zone": "UTC"}
+TOOL_CALL = '<tool_call>\n{"name": "get_time", "arguments": {"zone": "UTC"}}\n</tool_call>'
+
 THOUGHTS = "I weigh it up."
 THINKING_ANSWER = f"{THOUGHTS}\n</think>\n\n{ANSWER}"  # what a model on THINKING_TEMPLATE writes
 

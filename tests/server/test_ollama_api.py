@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from pathlib import Path
+from typing import Any
 
 import httpx
 import ollama
@@ -30,7 +31,7 @@ def test_list_show_ps_and_version(live_server: str) -> None:
     assert listed[0].details.format == "gguf" and listed[0].details.family == "gemma3"
     shown = c.show(MODEL)
     assert shown.modelinfo is not None and shown.modelinfo["general.architecture"] == "gemma3"
-    assert shown.modelinfo["gemma3.context_length"] > 0 and shown.capabilities == ["completion"]
+    assert shown.modelinfo["gemma3.context_length"] > 0 and shown.capabilities == ["completion", "tools"]
     running = c.ps().models
     assert [m.model for m in running] == [MODEL]
     assert running[0].context_length == shown.modelinfo["gemma3.context_length"]
@@ -85,6 +86,9 @@ def test_format_gives_json_that_fits_the_schema(live_server: str) -> None:
         ({"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "options": {"num_predict": 10**9}},
          "num_predict"),
         ({"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "format": "yaml"}, "format"),
+        ({"model": MODEL, "messages": [{"role": "user", "content": "hi"}],
+          "tools": [{"type": "function", "function": {"name": "f", "parameters": {"enum": ["x" * 40_000]}}}]},
+         "tools[0]"),
         ({"messages": [{"role": "user", "content": "hi"}]}, "model"),
     ],
 )
@@ -93,6 +97,28 @@ def test_bad_chats_are_4xx_in_ollamas_shape(live_server: str, body: dict[str, ob
         client(live_server)._request_raw("POST", "/api/chat", json=body)  # type: ignore[no-untyped-call]
     assert 400 <= raised.value.status_code < 500
     assert isinstance(raised.value.error, str) and needle in raised.value.error
+
+
+def tool_chat(result: str) -> list[dict[str, Any]]:
+    return [
+        {"role": "user", "content": "What time is it?"},
+        {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_time", "arguments": {}}}]},
+        {"role": "tool", "content": result, "tool_name": "get_time"},
+    ]
+
+
+GET_TIME = {"type": "function", "function": {"name": "get_time", "description": "The time now",
+                                             "parameters": {"type": "object", "properties": {}}}}
+
+
+def test_tools_and_tool_results_reach_the_prompt(live_server: str) -> None:
+    c = client(live_server)
+    options = {**GREEDY, "num_predict": 1}
+    short = c.chat(model=MODEL, messages=tool_chat("noon"), tools=[GET_TIME], options=options)
+    long = c.chat(model=MODEL, messages=tool_chat("noon " * 50), tools=[GET_TIME], options=options)
+    assert short.prompt_eval_count is not None and long.prompt_eval_count is not None
+    assert long.prompt_eval_count - short.prompt_eval_count >= 45  # the tool's result is read, word by word
+    assert short.done and short.done_reason in ("stop", "length")
 
 
 def test_bad_generate_bodies_name_what_is_unsupported(live_server: str) -> None:
