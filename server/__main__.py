@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings.load(**overrides)
     except ValueError as exc:
         fail(f"bad setting: {exc}")
-    if not is_loopback(settings.host) and not settings.api_key and not settings.allow_insecure:
+    if not is_loopback(settings.host) and not settings.keys and not settings.allow_insecure:
         fail(
             f"refusing to serve on {settings.host} without API_KEY: anyone who can reach it could use"
             " the model; set API_KEY, or pass --allow-insecure if that is what you want"

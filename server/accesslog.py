@@ -10,7 +10,8 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.metrics import Metrics, method_label, route_label
+from server.metrics import Metrics, key_label, method_label, route_label
+from server.security import KEY_NAME_STATE
 
 log = logging.getLogger("snake_llama.access")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -50,10 +51,13 @@ class AccessLog:
             raise
         finally:
             # status 0: the client left before any response started
-            tokens = scope.get("state", {}).get("completion_tokens")
+            state = scope.get("state", {})
+            tokens = state.get("completion_tokens")
+            key = state.get(KEY_NAME_STATE, "")  # the key's name, never the key
             log.info(
-                "request_id=%s method=%s path=%s status=%s duration_ms=%.1f completion_tokens=%s",
+                "request_id=%s method=%s path=%s status=%s duration_ms=%.1f completion_tokens=%s key=%s",
                 request_id, scope["method"], printable(scope["path"]), status or "-",
-                (time.perf_counter() - started) * 1000, "-" if tokens is None else tokens,
+                (time.perf_counter() - started) * 1000, "-" if tokens is None else tokens, key or "-",
             )
             self.metrics.requests.labels(method_label(scope["method"]), route_label(scope), str(status)).inc()
+            self.metrics.key_requests.labels(key_label(key)).inc()

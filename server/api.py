@@ -16,7 +16,7 @@ from server.bodies import body_of, client_of
 from server.chat import ChatService
 from server.errors import ApiError
 from server.events import Done, Event, Failed, Loading, Progress, Queued, Text, Thought
-from server.security import has_key
+from server.security import key_name
 from wire.events import (
     AnswerEvent,
     DoneEvent,
@@ -77,9 +77,9 @@ def wire_event(event: Event) -> WireEvent | None:
         case Loading(model):
             return LoadingEvent(model)
         case Done():
+            # the page's part of it: not which marker ended it, nor whose key asked
             fields = dataclasses.asdict(event)
-            del fields["stop_sequence"]  # the page shows the answer's end, not which marker made it
-            return DoneEvent(**fields)
+            return DoneEvent(**{name: fields[name] for name in DoneEvent.__struct_fields__})
         case Failed(type, message):
             return ErrorEvent(type, message)
     return None
@@ -122,11 +122,12 @@ async def list_models(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
-    """200 once the default model is up; never waits for a model that is loading. With API_KEY,
-    only the status unless the request has the key (or OPEN_STATUS is on)."""
+    """200 once the default model is up; never waits for a model that is loading. With keys set,
+    only the status unless the request has one (or OPEN_STATUS is on)."""
     chats = chats_of(request)
     settings, models, path = chats.settings, chats.models, chats.models.default_path
-    if settings.api_key and not settings.open_status and not has_key(request.headers, settings.api_key):
+    keys = settings.keys
+    if keys and not settings.open_status and key_name(request.headers, keys) is None:
         status = Health("ok") if chats.ready else Health("loading")
         headers = {} if chats.ready else {"Retry-After": "1"}
         return Response(msgspec.json.encode(status), 200 if chats.ready else 503, headers, "application/json")

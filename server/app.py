@@ -92,7 +92,8 @@ def create_app(
     clients = ClientAnswers(settings.max_answers_per_client)  # shared: the cap is over every model
 
     def make_scheduler(engine: Engine) -> Scheduler:
-        return Scheduler(engine, settings.queue_size, on_done=metrics.observe_done, clients=clients)
+        return Scheduler(engine, settings.queue_size, on_done=metrics.observe_done, clients=clients,
+                         per_name=settings.key_parallel)
 
     models = Models(settings, load_engine, make_scheduler)
     answers = Answers(settings.answer_grace_s)
@@ -138,12 +139,12 @@ def create_app(
                        allow_headers=["Authorization", "Content-Type", "x-api-key", "anthropic-version"])
         )
     shapes = ErrorShapes(prefixes(OPENAI), {route.path: shape for routes, shape in OWN_ERRORS for route, _ in routes})
-    if not settings.api_key:  # a key is what a page elsewhere cannot send; without one, check who asks
+    if not settings.keys:  # a key is what a page elsewhere cannot send; without one, check who asks
         middleware.append(Middleware(SiteGuard, host=settings.host, cors_origins=origins, shapes=shapes))
     guarded = prefixes(route for route, _ in API if route.guarded)
     if not settings.open_status:
         guarded += ("/metrics",)
-    middleware.append(Middleware(ApiKeyGuard, api_key=settings.api_key, guarded=guarded, shapes=shapes))
+    middleware.append(Middleware(ApiKeyGuard, keys=settings.keys, guarded=guarded, shapes=shapes))
     app = Starlette(
         routes=routes,
         middleware=middleware,

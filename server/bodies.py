@@ -11,6 +11,8 @@ from msgspec import Struct
 from starlette.requests import Request
 
 from server.errors import ApiError
+from server.scheduler import Caller
+from server.security import KEY_NAME_STATE
 from wire.routes import Route
 
 T = TypeVar("T")
@@ -77,6 +79,7 @@ def decode_body(body: bytes, type: type[T]) -> T:
         raise ApiError(400, "invalid_json", f"the body is not valid UTF-8 JSON: {exc}") from exc
 
 
-def client_of(request: Request) -> str | None:
-    """The address a request's answers count against (MAX_ANSWERS_PER_CLIENT)."""
-    return request.client.host if request.client else None
+def client_of(request: Request) -> Caller:
+    """Who asks: the address its answers count against (MAX_ANSWERS_PER_CLIENT), and the name of
+    its key (server.security), which the queue shares slots between."""
+    return Caller(request.client.host if request.client else None, getattr(request.state, KEY_NAME_STATE, ""))

@@ -21,7 +21,7 @@ from server.errors import ApiError
 from server.events import Event, Failed
 from server.models import Models, UnknownModel
 from server.sampling import Sampling, resolve
-from server.scheduler import ClientBusy, QueueFull, Reservation, Scheduler
+from server.scheduler import Caller, ClientBusy, QueueFull, Reservation, Scheduler
 from server.settings import Settings
 from wire.types import Message, SamplingParams
 
@@ -48,11 +48,11 @@ class ChatService:
     # -- the front doors' calls ---------------------------------------------------------------
 
     async def converse(
-        self, model: str | None, messages: Sequence[Message], params: SamplingParams, client: str | None = None
+        self, model: str | None, messages: Sequence[Message], params: SamplingParams, client: Caller | None = None
     ) -> AnswerLog:
         """Start an answer in the answer log. With its model loaded, a refusal is the request's
         error; otherwise the answer starts at once with `Loading`, and a refusal is its `Failed`.
-        `client`: the address whose answers count against MAX_ANSWERS_PER_CLIENT."""
+        `client`: who asks (its address and the name of its key)."""
         name = self.model_named(model)
         scheduler = self.models.touch(name)
         if scheduler is not None:
@@ -67,7 +67,7 @@ class ChatService:
         stops: tuple[str, ...] = (),
         json_schema: dict[str, Any] | None = None,
         tools: dict[str, Any] | None = None,
-        client: str | None = None,
+        client: Caller | None = None,
         window: int | None = None,
     ) -> Completion:
         """An answer read straight from the scheduler, its model loaded first (OpenAI clients know
@@ -101,7 +101,7 @@ class ChatService:
 
     async def count_chat(
         self, model: str | None, messages: Sequence[Message], system: str | None,
-        tools: dict[str, Any] | None = None, client: str | None = None,
+        tools: dict[str, Any] | None = None, client: Caller | None = None,
     ) -> int:
         """The prompt tokens of a whole chat as `complete` would render it (none dropped to fit),
         counted under a queue place: tokenizing a long history is the costly part of an answer."""
@@ -144,7 +144,7 @@ class ChatService:
             raise ApiError(400, "model_load_failed", f"model {name} cannot be loaded: {exc}") from exc
 
     async def _load_then_admit(
-        self, name: str, client: str | None, messages: Sequence[Message], params: SamplingParams
+        self, name: str, client: Caller | None, messages: Sequence[Message], params: SamplingParams
     ) -> Admitted | Failed:
         try:
             return await self._admit_chat(await self.load(name), client, messages, params)
@@ -159,7 +159,7 @@ class ChatService:
     async def _admit_chat(
         self,
         scheduler: Scheduler,
-        client: str | None,
+        client: Caller | None,
         messages: Sequence[Message],
         params: SamplingParams,
         stops: tuple[str, ...] = (),
@@ -190,7 +190,7 @@ class ChatService:
     async def _admit_tool_chat(
         self,
         scheduler: Scheduler,
-        client: str | None,
+        client: Caller | None,
         request: dict[str, Any],
         params: SamplingParams,
         json_schema: dict[str, Any] | None,
@@ -215,7 +215,7 @@ class ChatService:
             return self._admit(place, prompt, sampling, 0, stops)
 
     @staticmethod
-    def _place(scheduler: Scheduler, client: str | None) -> Reservation:
+    def _place(scheduler: Scheduler, client: Caller | None) -> Reservation:
         """A queue place for the request's preparation, or its 503 (the queue is full) or 429 (its
         address has as many answers as it may) before any costly work."""
         try:

@@ -36,6 +36,8 @@ class Done:
     model: str = ""  # the model that wrote the answer
     draft_acceptance: float | None = None  # speculative decoding: share of drafted tokens kept (None: no drafts)
     stop_sequence: str | None = None  # the stop string (a client's or the prompt's own marker) that ended it
+    key_name: str = ""  # the name of the key that asked ("": none)
+    queue_s: float = 0.0  # from admission to a slot
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,11 @@ def method_label(method: str) -> str:
     return method if method in METHODS else "other"
 
 
+def key_label(name: str) -> str:
+    """A key's name as configured (API_KEYS), so the series stay as few as the keys; "none": no key."""
+    return name or "none"
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -62,6 +67,16 @@ class Metrics:
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
             registry=r,
         )
+        self.key_requests = Counter("snake_llama_key_requests", "HTTP requests, by key name", ["key"], registry=r)
+        self.key_answers = Counter("snake_llama_key_answers", "Answers finished, by key name", ["key"], registry=r)
+        self.key_tokens = Counter(
+            "snake_llama_key_tokens", "Prompt and completion tokens of finished answers, by key name", ["key", "kind"],
+            registry=r,
+        )
+        self.key_queue_wait = Histogram(
+            "snake_llama_key_queue_wait_seconds", "Time an answer waited for a slot, by key name", ["key"],
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120), registry=r,
+        )
         self.draft_acceptance = Histogram(
             "snake_llama_draft_acceptance",
             "Speculative decoding: the share of drafted tokens the model kept, per answer that drafted any",
@@ -72,6 +87,11 @@ class Metrics:
 
     def observe_done(self, done: Done) -> None:
         """Called on the model thread when an answer ends (prometheus_client is thread-safe)."""
+        key = key_label(done.key_name)
+        self.key_answers.labels(key).inc()
+        self.key_tokens.labels(key, "prompt").inc(done.prompt_tokens)
+        self.key_tokens.labels(key, "completion").inc(done.completion_tokens)
+        self.key_queue_wait.labels(key).observe(done.queue_s)
         self.answers.labels(done.model, done.stop_reason).inc()
         self.tokens.labels(done.model).inc(done.completion_tokens)
         self.prompt_tokens.labels(done.model).inc(done.prompt_tokens_evaluated)

@@ -1,5 +1,6 @@
 """One shared model, many requests: as many answers at once as the engine has slots, then a
-bounded FIFO queue.
+bounded queue, shared fairly between the names of the keys that ask (FIFO within a name, and
+FIFO for all when no keys are named).
 
 Each running answer has a worker thread that passes the engine's pieces up, its text through the
 stop filter and its thoughts split from its answer (`server.events`); the event loop only moves
@@ -36,6 +37,15 @@ class QueueFull(Exception):
 
 class ClientBusy(Exception):
     """This client address already has as many answers as it may have at once."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks for an answer: the address it counts against (MAX_ANSWERS_PER_CLIENT; None: not
+    counted) and the name of the key it sent ("": none), which the queue shares slots between."""
+
+    address: str | None = None
+    name: str = ""
 
 
 class ClientAnswers:
@@ -78,15 +88,18 @@ class Job:
     events: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
     admitted_at: float = field(default_factory=time.perf_counter)
     release: Callable[[], None] = lambda: None  # gives back what admission counted (a client's place)
+    owner: str = ""  # the name of the key that asked: slots are shared fairly between names
+    started_at: float | None = None
 
 
 class Reservation:
     """A queue place taken before a request's costly preparation (fitting the chat into the
     context), so that the preparation is bounded by the queue too; `admit` turns it into a job."""
 
-    def __init__(self, scheduler: Scheduler, release: Callable[[], None]) -> None:
+    def __init__(self, scheduler: Scheduler, release: Callable[[], None], owner: str = "") -> None:
         self.scheduler = scheduler
         self.release = release
+        self.owner = owner
 
     def __enter__(self) -> Reservation:
         return self
@@ -96,7 +109,7 @@ class Reservation:
         self.release()  # nothing once admitted: the job holds the place then
 
     def admit(self, prompt: Prompt, sampling: Sampling, truncated_turns: int = 0, stops: tuple[str, ...] = ()) -> Job:
-        job = self.scheduler.admit(prompt, sampling, truncated_turns, stops)
+        job = self.scheduler.admit(prompt, sampling, truncated_turns, stops, self.owner)
         job.release, self.release = self.release, lambda: None  # the job gives the place back now
         return job
 
@@ -108,15 +121,19 @@ class Scheduler:
         queue_size: int = 32,
         on_done: Callable[[Done], None] | None = None,
         clients: ClientAnswers | None = None,
+        per_name: int = 0,
     ) -> None:
         self.engine = engine
         self.queue_size = queue_size
+        self.per_name = per_name  # the most answers one key's name may have running (0: no cap)
         self.on_done = on_done
         self.clients = clients or ClientAnswers(cap=1 << 30)
         self.parallel = max(1, engine.parallel)
         self._waiting: deque[Job] = deque()
         self._running: set[Job] = set()
         self._preparing = 0
+        self._turns = 0  # answers started so far: when each name last had one is its place in the round
+        self._last_turn: dict[str, int] = {}
         self._moved = asyncio.Event()
         self._worker = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="model")
 
@@ -125,12 +142,13 @@ class Scheduler:
         """Requests waiting for the model: being prepared or queued."""
         return len(self._waiting) + self._preparing
 
-    def reserve(self, client: str | None = None) -> Reservation:
+    def reserve(self, caller: Caller | None = None) -> Reservation:
         """A place for one request, held while it is prepared (`with` it), or QueueFull /
         ClientBusy at once: every slot and queue place is counted, those being prepared included."""
         if len(self._running) + self.queue_depth >= self.parallel + self.queue_size:
             raise QueueFull(f"the model is busy and {self.queue_depth} requests are waiting")
-        reservation = Reservation(self, self.clients.take(client))
+        caller = caller or Caller()
+        reservation = Reservation(self, self.clients.take(caller.address), caller.name)
         self._preparing += 1
         return reservation
 
@@ -140,20 +158,39 @@ class Scheduler:
             await self._moved.wait()
 
     def admit(
-        self, prompt: Prompt, sampling: Sampling, truncated_turns: int = 0, stops: tuple[str, ...] = ()
+        self, prompt: Prompt, sampling: Sampling, truncated_turns: int = 0, stops: tuple[str, ...] = (),
+        owner: str = "",
     ) -> Job:
         """Take a request or refuse it at once (before any response starts).
 
-        `stops` are extra stop strings, hidden like the prompt's own markers (which always apply).
+        `stops` are extra stop strings, hidden like the prompt's own markers (which always apply);
+        `owner`: the name of the key that asked.
         """
-        job = Job(prompt, sampling, truncated_turns, prompt.stops + tuple(s for s in stops if s))
-        if not self._waiting and self._fits(job):
-            self._start(job)
-        elif len(self._waiting) >= self.queue_size:
+        job = Job(prompt, sampling, truncated_turns, prompt.stops + tuple(s for s in stops if s), owner=owner)
+        self._waiting.append(job)
+        self._start_waiting()
+        if not job.started.done() and len(self._waiting) > self.queue_size:
+            self._waiting.remove(job)
             raise QueueFull(f"the model is busy and {len(self._waiting)} requests are waiting")
-        else:
-            self._waiting.append(job)
         return job
+
+    def _start_waiting(self) -> None:
+        """Start waiting jobs while the one whose turn it is fits."""
+        while (job := self._turn()) is not None and self._fits(job):
+            self._waiting.remove(job)
+            self._start(job)
+
+    def _turn(self) -> Job | None:
+        """The waiting job whose turn it is: the first of the name with the fewest answers running,
+        and among equals the one whose last answer started longest ago; none at their cap."""
+        running = Counter(j.owner for j in self._running)
+        firsts: dict[str, Job] = {}
+        for job in self._waiting:
+            if job.owner not in firsts and not (self.per_name and running[job.owner] >= self.per_name):
+                firsts[job.owner] = job
+        if not firsts:
+            return None
+        return min(firsts.values(), key=lambda j: (running[j.owner], self._last_turn.get(j.owner, -1)))
 
     def _fits(self, job: Job) -> bool:
         """A free slot, and room in the engine's KV cache for the job's prompt and whole answer
@@ -202,6 +239,9 @@ class Scheduler:
     def _start(self, job: Job) -> None:
         loop = asyncio.get_running_loop()
         self._running.add(job)
+        self._turns += 1
+        self._last_turn[job.owner] = self._turns
+        job.started_at = time.perf_counter()
         job.started.set_result(None)
         future = loop.run_in_executor(self._worker, self._generate, job, loop)
         future.add_done_callback(lambda _: self._next(job))
@@ -209,12 +249,10 @@ class Scheduler:
     def _next(self, finished: Job) -> None:
         self._running.discard(finished)
         finished.release()
-        while self._waiting and (self._waiting[0].cancelled.is_set() or self._fits(self._waiting[0])):
-            job = self._waiting.popleft()
-            if job.cancelled.is_set():
-                job.release()
-            else:
-                self._start(job)
+        for job in [j for j in self._waiting if j.cancelled.is_set()]:
+            self._waiting.remove(job)
+            job.release()
+        self._start_waiting()
         self._notify_moved()
 
     def _generate(self, job: Job, loop: asyncio.AbstractEventLoop) -> None:
@@ -291,6 +329,8 @@ class Scheduler:
             truncated_turns=job.truncated_turns,
             model=model,
             draft_acceptance=usage.draft_acceptance,
+            key_name=job.owner,
+            queue_s=round((job.started_at or job.admitted_at) - job.admitted_at, 4),
         )
 
     def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -124,32 +124,39 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def has_key(headers: Headers, key: str) -> bool:
-    """Whether a request carries `Authorization: Bearer <key>`, or `x-api-key: <key>` as
-    Anthropic's clients send it."""
+def key_name(headers: Headers, keys: Mapping[str, str]) -> str | None:
+    """The name of the key a request carries, as `Authorization: Bearer <key>` or as
+    `x-api-key: <key>` (Anthropic's clients), or None."""
     scheme, _, token = headers.get("authorization", "").partition(" ")
-    sent = token.strip() if scheme.lower() == "bearer" else headers.get("x-api-key", "").strip()
-    # compare_digest: the time taken must not tell an attacker how much of the key matched
-    return bool(sent) and hmac.compare_digest(sent.encode(), key.encode())
+    sent = (token.strip() if scheme.lower() == "bearer" else headers.get("x-api-key", "").strip()).encode()
+    # compare_digest, and every key compared: the time taken must not tell how much of a key matched
+    matches = [name for name, key in keys.items() if hmac.compare_digest(sent, key.encode())]
+    return matches[0] if sent and matches else None
+
+
+KEY_NAME_STATE = "key_name"  # request.state's attribute for the name of the request's key
 
 
 class ApiKeyGuard:
-    """With a key set, every path under `guarded` (the guarded routes' prefixes: `/api/`, `/v1/`,
-    so that an unknown path there is a 401 too, not a 404 that says what exists) needs
-    `Authorization: Bearer <key>`."""
+    """With keys set, every path under `guarded` (the guarded routes' prefixes: `/api/`, `/v1/`,
+    so that an unknown path there is a 401 too, not a 404 that says what exists) needs one of
+    them; the request's state names the key it sent."""
 
-    def __init__(self, app: ASGIApp, api_key: str, guarded: tuple[str, ...], shapes: ErrorShapes) -> None:
+    def __init__(self, app: ASGIApp, keys: Mapping[str, str], guarded: tuple[str, ...], shapes: ErrorShapes) -> None:
         self.app = app
-        self.key = api_key
+        self.keys = dict(keys)
         self.guarded = guarded
         self.shapes = shapes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not self.key or not path.startswith(self.guarded):
+        if scope["type"] != "http" or not self.keys:
             await self.app(scope, receive, send)
             return
-        if has_key(Headers(scope=scope), self.key):
+        path = scope.get("path", "")
+        name = key_name(Headers(scope=scope), self.keys)
+        if name is not None:  # what answers, metrics and the access log go by
+            scope.setdefault("state", {})[KEY_NAME_STATE] = name
+        if name is not None or not path.startswith(self.guarded):
             await self.app(scope, receive, send)
             return
         message = "missing or wrong API key: send the header `Authorization: Bearer <API_KEY>` (or `x-api-key`)"

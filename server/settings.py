@@ -177,6 +177,28 @@ def _template_ok(value: str) -> bool:
     return value in ("auto", "seed") or Path(value).expanduser().is_file()
 
 
+KEY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+DEFAULT_KEY_NAME = "default"  # the name API_KEY's answers go by
+
+
+def named_keys(value: str) -> dict[str, str]:
+    """API_KEYS' `name:key,name:key` pairs, by name; ValueError for a malformed pair or a repeat."""
+    keys: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in value.split(","))):
+        name, _, key = pair.partition(":")
+        if not KEY_NAME.fullmatch(name) or not key or name in keys or key in keys.values():
+            raise ValueError(pair.partition(":")[0])
+        keys[name] = key
+    return keys
+
+
+def _keys_ok(value: str) -> bool:
+    try:
+        return DEFAULT_KEY_NAME not in named_keys(value)
+    except ValueError:
+        return False
+
+
 def _speculative_ok(value: str) -> bool:
     if value.startswith(DRAFT_PREFIX):
         return Path(value.removeprefix(DRAFT_PREFIX)).expanduser().is_file()
@@ -311,6 +333,18 @@ class Settings:
         " non-loopback HOST.",
         secret=True,
     )
+    api_keys: str = setting(
+        "",
+        "Named keys for a team, comma-separated name:key pairs (names of letters, digits, _ . -), each"
+        " as good as API_KEY. Answers, /metrics and the access log go by the key's name; slots are"
+        " shared fairly between names.",
+        secret=True, check=_keys_ok,
+        wants=f"comma-separated name:key pairs, each name and key once, no name {DEFAULT_KEY_NAME!r}",
+    )
+    key_parallel: int = setting(
+        0, "The most answers one key's name may have running at once on a model; 0: no cap beyond PARALLEL.",
+        min=0, max=1024,
+    )
     open_status: bool = setting(
         False, "With API_KEY, serve /metrics and the details of /health (model, its file, template) without the"
         " key too, for a monitor that cannot send it. /health's status is always open.",
@@ -328,6 +362,12 @@ class Settings:
         for declared in SETTINGS:
             # frozen, so checked values go in the way dataclasses' own __init__ puts them
             object.__setattr__(self, declared.name, declared.check_value(getattr(self, declared.name)))
+
+    @property
+    def keys(self) -> dict[str, str]:
+        """Every key the API takes, by the name its answers go by; empty: the API is open."""
+        named = named_keys(self.api_keys)
+        return {DEFAULT_KEY_NAME: self.api_key, **named} if self.api_key else named
 
     @classmethod
     def load(cls, env_file: str | os.PathLike[str] | None = ".env", **overrides: object) -> Settings:

@@ -83,10 +83,10 @@ class ScriptedEngine:
         self.closed = True
 
 
-def admit(scheduler: Scheduler, name: str, max_tokens: int = 5, tokens: int = 1) -> Job:
+def admit(scheduler: Scheduler, name: str, max_tokens: int = 5, tokens: int = 1, owner: str = "") -> Job:
     """Ask `scheduler` (on a `ScriptedEngine`) for the answer named `name`: `max_tokens` words to a
-    prompt of `tokens` tokens."""
-    return scheduler.admit(Prompt(tokens, (), name), Sampling(max_tokens=max_tokens))
+    prompt of `tokens` tokens, for the key named `owner`."""
+    return scheduler.admit(Prompt(tokens, (), name), Sampling(max_tokens=max_tokens), owner=owner)
 
 
 class SilentEngine:

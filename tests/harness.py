@@ -169,7 +169,7 @@ def wait_healthy(client: Gets, timeout: float = 30) -> None:
     wait_until(lambda: client.get("/health").status_code == 200, timeout, interval=0.05)
 
 
-KEYED_LABELS = ("stop_reason", "route")  # the labels `metrics` also sums by
+KEYED_LABELS = ("stop_reason", "route", "key")  # the labels `metrics` also sums by
 
 
 def metrics(url: str) -> dict[str, float]:

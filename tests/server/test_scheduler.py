@@ -156,3 +156,34 @@ def test_progress_goes_up_a_few_times_a_second_and_only_before_the_first_text() 
         scheduler.close()
 
     run_async(main())
+
+
+def test_slots_go_round_the_names_fewest_running_first() -> None:
+    async def main() -> None:
+        engine = ScriptedEngine()
+        scheduler = Scheduler(engine, queue_size=16)
+        asked = [("a", 4), ("b", 2), ("c", 1)]  # a's burst comes first
+        jobs = [admit(scheduler, f"{owner}{i}", 2, owner=owner) for owner, n in asked for i in range(n)]
+        for job in jobs:
+            assert isinstance([e async for e in scheduler.events(job)][-1], Done)
+        # round robin: a0 was running; then whoever waited longest since their last turn
+        assert engine.ran == ["a0", "b0", "c0", "a1", "b1", "a2", "a3"]
+        scheduler.close()
+
+    run_async(main())
+
+
+def test_a_name_at_its_cap_leaves_the_free_slot_to_another() -> None:
+    async def main() -> None:
+        engine = ScriptedEngine(parallel=2)
+        scheduler = Scheduler(engine, queue_size=16, per_name=1)
+        first, second = (admit(scheduler, f"a{i}", 3, owner="a") for i in range(2))
+        assert first.started.done() and not second.started.done()  # a slot is free, but a has its one
+        other = admit(scheduler, "b0", 3, owner="b")
+        assert other.started.done()
+        for job in (first, second, other):
+            assert isinstance([e async for e in scheduler.events(job)][-1], Done)
+        assert engine.max_active == 2 and engine.ran.index("a1") > engine.ran.index("b0")
+        scheduler.close()
+
+    run_async(main())
