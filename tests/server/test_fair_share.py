@@ -66,16 +66,17 @@ async def first_token(c: openai.AsyncOpenAI) -> float:
 
 def test_a_second_name_is_served_about_one_answer_behind_a_burst(shared: tuple[str, Path]) -> None:
     url, log = shared
-    alice, bob = client(url, "alice"), client(url, "bob")
 
     async def main() -> tuple[float, float]:
-        one = await answer(alice)
-        burst = [asyncio.create_task(answer(alice)) for _ in range(BURST)]
-        # every answer of the burst is running or waiting before bob asks
-        await asyncio.to_thread(wait_until, lambda: metrics(url)["snake_llama_queue_depth"] == BURST - 2)
-        waited = await first_token(bob)
-        await asyncio.gather(*burst)
-        return one, waited
+        # closed on this loop: a client left to the collector closes itself on whatever loop runs then
+        async with client(url, "alice") as alice, client(url, "bob") as bob:
+            one = await answer(alice)
+            burst = [asyncio.create_task(answer(alice)) for _ in range(BURST)]
+            # every answer of the burst is running or waiting before bob asks
+            await asyncio.to_thread(wait_until, lambda: metrics(url)["snake_llama_queue_depth"] == BURST - 2)
+            waited = await first_token(bob)
+            await asyncio.gather(*burst)
+            return one, waited
 
     one, waited = run_async(main())
     # First come, first served, bob would wait for the whole burst: BURST / 2 answers' time
