@@ -51,10 +51,10 @@ def test_how_an_answer_ends(client: anthropic.Anthropic) -> None:
     cut = client.messages.create(model=MODEL, max_tokens=5, messages=count, extra_body=GREEDY)
     assert cut.stop_reason == "max_tokens" and cut.usage.output_tokens == 5 and cut.stop_sequence is None
     stopped = client.messages.create(
-        model=MODEL, max_tokens=60, messages=count, extra_body=GREEDY, stop_sequences=["103"]
+        model=MODEL, max_tokens=60, messages=count, extra_body=GREEDY, stop_sequences=["###", ","]
     )
-    assert stopped.stop_reason == "stop_sequence" and stopped.stop_sequence == "103"
-    assert text_of(stopped).rstrip().endswith("102,") and "103" not in text_of(stopped)
+    assert stopped.stop_reason == "stop_sequence" and stopped.stop_sequence == ","
+    assert text_of(stopped).strip() and "," not in text_of(stopped)
 
 
 def test_count_tokens_is_the_prompt_an_answer_reads(client: anthropic.Anthropic) -> None:
