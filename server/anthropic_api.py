@@ -11,7 +11,6 @@ that insists on its own model names still works.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,7 +26,7 @@ from server.bodies import body_of, client_of
 from server.chat import ChatService, Completion
 from server.errors import ApiError, anthropic_error
 from server.events import Done, Failed, Text, Thought, ToolCall
-from server.openai_api import MAX_SCHEMA_BYTES, MAX_TOOLS, cancel_on_hang_up
+from server.openai_api import MAX_TOOLS, check_schema_size, check_supported, whole_unless_hung_up
 from wire.routes import Route
 from wire.types import (
     MAX_MESSAGES,
@@ -142,10 +141,7 @@ class Chat(Struct, kw_only=True):
         for i, tool in enumerate(self.tools or ()):
             if tool.type not in (None, "custom"):
                 raise ApiError(400, "unsupported_parameter", f"tools[{i}]: {tool.type} is Anthropic's own tool")
-            size = len(msgspec.json.encode(tool.input_schema))
-            if size > MAX_SCHEMA_BYTES:
-                said = f"tools[{i}] is {size} bytes of JSON; at most {MAX_SCHEMA_BYTES}"
-                raise ApiError(400, "schema_too_large", said)
+            check_schema_size(f"tools[{i}]", tool.input_schema)
         for i, message in enumerate(self.messages):
             for j, block in enumerate(message.blocks):
                 if isinstance(block, ImageBlock | DocumentBlock):
@@ -225,12 +221,8 @@ class MessagesRequest(Chat, kw_only=True):
         """The JSON schema the answer must follow (structured outputs), bounded like a tool's."""
         if self.output_config is None or self.output_config.format is None:
             return None
-        schema = self.output_config.format.schema
-        size = len(msgspec.json.encode(schema))
-        if size > MAX_SCHEMA_BYTES:
-            said = f"output_config.format is {size} bytes of JSON; at most {MAX_SCHEMA_BYTES}"
-            raise ApiError(400, "schema_too_large", said)
-        return schema
+        check_schema_size("output_config.format", self.output_config.format.schema)
+        return self.output_config.format.schema
 
     def sampling(self) -> SamplingParams:
         return SamplingParams(
@@ -253,10 +245,9 @@ async def messages(request: Request) -> Response:
     body.check()
     tools = body.tool_request() if body.uses_tools() else None
     schema = body.schema()
-    supports = (await chats.engine(body.model)).supports
-    for name, needs, used in (("tools", "tools", tools), ("output_config.format", "response_format", schema)):
-        if used is not None and needs not in supports:
-            raise ApiError(400, "unsupported_parameter", f"{name} is not supported by this server's engine")
+    check_supported((await chats.engine(body.model)).supports, {
+        "tools": ("tools", tools is not None), "output_config.format": ("response_format", schema is not None),
+    })
     stops = tuple(s for s in body.stop_sequences or () if s)
     chat = body.chat() if tools is None else []
     completion = await chats.complete(body.model, chat, body.sampling(), stops, schema, tools, client_of(request))
@@ -264,12 +255,7 @@ async def messages(request: Request) -> Response:
     reply = Reply(head, stops, request)
     if body.stream:
         return EventSourceResponse(streamed(reply, completion), ping=15)
-    watcher = asyncio.create_task(cancel_on_hang_up(request, completion))
-    try:
-        return await whole(reply, completion)
-    finally:
-        watcher.cancel()
-        completion.cancel()
+    return await whole_unless_hung_up(request, completion, whole(reply, completion))
 
 
 async def count_tokens(request: Request) -> Response:
@@ -309,28 +295,18 @@ def tool_use(call: dict[str, Any]) -> dict[str, Any]:
 
 
 async def whole(reply: Reply, completion: Completion) -> Response:
-    text: list[str] = []
-    thoughts: list[str] = []
-    calls: list[dict[str, Any]] = []
-    async for event in completion.events:
-        if isinstance(event, Text):
-            text.append(event.text)
-        elif isinstance(event, Thought):
-            thoughts.append(event.text)
-        elif isinstance(event, ToolCall):
-            calls.append(tool_use(event.call))
-        elif isinstance(event, Failed):
-            return JSONResponse(anthropic_error(500, event.type, event.message), 500)
-        elif isinstance(event, Done):
-            content: list[dict[str, Any]] = []
-            if thoughts:
-                content.append({"type": "thinking", "thinking": "".join(thoughts), "signature": ""})
-            if text:
-                content.append({"type": "text", "text": "".join(text)})
-            usage = {"input_tokens": event.prompt_tokens, "output_tokens": event.completion_tokens}
-            body = {**reply.head, "content": [*content, *calls], **reply.ending(event, bool(calls)), "usage": usage}
-            return JSONResponse(body)
-    raise RuntimeError("the answer ended without a done event")  # pragma: no cover - the scheduler sends one
+    answer = await completion.gather()
+    done = answer.end
+    if isinstance(done, Failed):
+        return JSONResponse(anthropic_error(500, done.type, done.message), 500)
+    content: list[dict[str, Any]] = []
+    if answer.thoughts:
+        content.append({"type": "thinking", "thinking": answer.thoughts, "signature": ""})
+    if answer.text:
+        content.append({"type": "text", "text": answer.text})
+    content += [tool_use(call) for call in answer.calls]
+    usage = {"input_tokens": done.prompt_tokens, "output_tokens": done.completion_tokens}
+    return JSONResponse({**reply.head, "content": content, **reply.ending(done, bool(answer.calls)), "usage": usage})
 
 
 def sse(kind: str, **data: Any) -> dict[str, str]:

@@ -18,12 +18,22 @@ from server.answers import Admitted, AnswerLog, Answers
 from server.context import ContextTooLong, fit
 from server.engines.base import Engine, EngineError, ModelLoadError, Prompt, TemplateError, ToolEngine
 from server.errors import ApiError
-from server.events import Event, Failed
+from server.events import Done, Event, Failed, Text, Thought, ToolCall
 from server.models import Models, UnknownModel
 from server.sampling import Sampling, resolve
 from server.scheduler import Caller, ClientBusy, QueueFull, Reservation, Scheduler
 from server.settings import Settings
 from wire.types import Message, SamplingParams
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """A whole answer, as the front doors that do not stream put it in one response."""
+
+    text: str
+    thoughts: str
+    calls: list[dict[str, Any]]  # OpenAI-shaped tool calls, as the engine gives them
+    end: Done | Failed
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,22 @@ class Completion:
     events: AsyncIterator[Event]
     cancel: Callable[[], None]
     prompt_tokens: int = 0  # the prompt's, known before the first event (Anthropic's stream opens with it)
+
+    async def gather(self) -> Gathered:
+        """Read the whole answer: its text, thoughts and tool calls, and how it ended."""
+        text: list[str] = []
+        thoughts: list[str] = []
+        calls: list[dict[str, Any]] = []
+        async for event in self.events:
+            if isinstance(event, Text):
+                text.append(event.text)
+            elif isinstance(event, Thought):
+                thoughts.append(event.text)
+            elif isinstance(event, ToolCall):
+                calls.append(event.call)
+            elif isinstance(event, Done | Failed):
+                return Gathered("".join(text), "".join(thoughts), calls, event)
+        raise RuntimeError("the answer ended without a done event")  # pragma: no cover - the scheduler sends one
 
 
 class ChatService:

@@ -11,7 +11,6 @@ are ignored as Ollama ignores the options a model does not use.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
@@ -30,7 +29,7 @@ from server.chat import ChatService, Completion
 from server.errors import ApiError
 from server.events import Done, Failed, Text, Thought, ToolCall
 from server.models import ModelFile
-from server.openai_api import FINISH, MAX_SCHEMA_BYTES, MAX_TOOLS, cancel_on_hang_up
+from server.openai_api import FINISH, MAX_TOOLS, check_schema_size, check_supported, whole_unless_hung_up
 from wire.routes import Route
 from wire.types import (
     MAX_MESSAGES,
@@ -114,19 +113,14 @@ class Asked(Struct):
             return {"type": "object"}
         if not isinstance(self.format, dict):
             raise ApiError(400, "invalid_request", f"format {self.format!r}: \"json\" or a JSON schema")
-        size = len(msgspec.json.encode(self.format))
-        if size > MAX_SCHEMA_BYTES:
-            raise ApiError(400, "schema_too_large", f"format is {size} bytes of JSON; at most {MAX_SCHEMA_BYTES}")
+        check_schema_size("format", self.format)
         return self.format
 
     def refuse_unsupported(self, has_images: bool) -> None:
         if has_images:
             raise ApiError(400, "unsupported_parameter", "images: this server reads no images yet")
         for i, tool in enumerate(self.tools or ()):
-            size = len(msgspec.json.encode(tool))
-            if size > MAX_SCHEMA_BYTES:
-                said = f"tools[{i}] is {size} bytes of JSON; at most {MAX_SCHEMA_BYTES}"
-                raise ApiError(400, "schema_too_large", said)
+            check_schema_size(f"tools[{i}]", tool)
 
 
 class ChatRequest(Asked):
@@ -228,10 +222,9 @@ async def answer(request: Request, body: ChatRequest | GenerateRequest, field: s
     messages, system = body.chat()
     schema = body.schema()
     tools = body.tool_request() if isinstance(body, ChatRequest) and body.uses_tools() else None
-    supports = (await chats.engine(name)).supports
-    for field_name, needs, used in (("format", "response_format", schema), ("tools", "tools", tools)):
-        if used is not None and needs not in supports:
-            raise ApiError(400, "unsupported_parameter", f"{field_name} is not supported by this server's engine")
+    check_supported((await chats.engine(name)).supports, {
+        "format": ("response_format", schema is not None), "tools": ("tools", tools is not None),
+    })
     head = {"model": body.model}
     if not messages or (field == "response" and not messages[-1].text):  # Ollama's way to load a model
         return JSONResponse({**head, "created_at": now(), **piece(field, ""), "done": True, "done_reason": "load"})
@@ -243,12 +236,7 @@ async def answer(request: Request, body: ChatRequest | GenerateRequest, field: s
     lines = answer_lines(head, field, completion, body.think is not False, started, request)
     if body.stream:
         return StreamingResponse(ndjson(lines, completion), media_type=NDJSON)
-    watcher = asyncio.create_task(cancel_on_hang_up(request, completion))
-    try:
-        return await whole(lines, field)
-    finally:
-        watcher.cancel()
-        completion.cancel()
+    return await whole_unless_hung_up(request, completion, whole(lines, field))
 
 
 def piece(field: str, text: str, thinking: str = "") -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -80,6 +80,21 @@ MAX_TOOLS = 128
 MAX_SCHEMA_BYTES = 32 * 1024
 
 
+def check_schema_size(name: str, schema: object) -> None:
+    """Refuse, naming it, a schema (a tool, a response format) too big to compile into a grammar."""
+    size = len(msgspec.json.encode(schema)) if schema else 0
+    if size > MAX_SCHEMA_BYTES:
+        raise ApiError(400, "schema_too_large", f"{name} is {size} bytes of JSON; at most {MAX_SCHEMA_BYTES}")
+
+
+def check_supported(supports: frozenset[str], wanted: dict[str, tuple[str, bool]]) -> None:
+    """Refuse a request field (`wanted`: field → the engine feature it needs, and whether it is
+    used) that the engine does not honour, naming the field."""
+    for name, (feature, used) in wanted.items():
+        if used and feature not in supports:
+            raise ApiError(400, "unsupported_parameter", f"{name} is not supported by this server's engine")
+
+
 # Unknown fields are allowed: OpenAI clients send many (n, user, logprobs, ...) we can ignore.
 class ChatCompletionRequest(Struct):
     messages: Annotated[list[ChatMessage], Meta(min_length=1, max_length=MAX_MESSAGES)]
@@ -100,22 +115,19 @@ class ChatCompletionRequest(Struct):
 
     def check_bounded(self) -> None:
         """Refuse, naming it, a schema too big to compile into a grammar for every token."""
-        schema = self.response_format.schema() if self.response_format else None
-        named = [("response_format", schema), *((f"tools[{i}]", tool) for i, tool in enumerate(self.tools or ()))]
-        for name, value in named:
-            size = len(msgspec.json.encode(value)) if value else 0
-            if size > MAX_SCHEMA_BYTES:
-                raise ApiError(400, "schema_too_large", f"{name} is {size} bytes of JSON; at most {MAX_SCHEMA_BYTES}")
+        check_schema_size("response_format", self.response_format.schema() if self.response_format else None)
+        for i, tool in enumerate(self.tools or ()):
+            check_schema_size(f"tools[{i}]", tool)
 
     def check_supported(self, supports: frozenset[str]) -> None:
         """Refuse, naming it, a field this server or its engine cannot honour."""
         if self.n not in (None, 1):
             raise ApiError(400, "unsupported_parameter", f"n={self.n}: this server gives one choice per request")
-        wanted = {"response_format": self.response_format is not None and self.response_format.type != "text",
-                  "tools": bool(self.tools) or self.tool_choice not in (None, "none")}
-        for name, used in wanted.items():
-            if used and name not in supports:
-                raise ApiError(400, "unsupported_parameter", f"{name} is not supported by this server's engine")
+        formatted = self.response_format is not None and self.response_format.type != "text"
+        check_supported(supports, {
+            "response_format": ("response_format", formatted),
+            "tools": ("tools", bool(self.tools) or self.tool_choice not in (None, "none")),
+        })
 
     def tool_request(self) -> dict[str, Any]:
         """The parts of the request that llama.cpp's chat path reads, when tools are used."""
@@ -171,20 +183,18 @@ async def chat_completions(request: Request) -> Response:
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return EventSourceResponse(stream_chunks(head, completion, include_usage, request), ping=15)
-    try:
-        return await whole_answer(head, completion, request)
-    finally:
-        completion.cancel()
+    return await whole_unless_hung_up(request, completion, collect(head, completion, request))
 
 
-async def whole_answer(head: dict[str, Any], completion: Completion, request: Request) -> Response:
+async def whole_unless_hung_up(request: Request, completion: Completion, answer: Awaitable[Response]) -> Response:
     """The answer in one response; a client that hangs up before it is ready cancels it, as a
-    stream's does."""
+    stream's does (every front door's answers that are not streamed)."""
     watcher = asyncio.create_task(cancel_on_hang_up(request, completion))
     try:
-        return await collect(head, completion, request)
+        return await answer
     finally:
         watcher.cancel()
+        completion.cancel()
 
 
 async def cancel_on_hang_up(request: Request, completion: Completion) -> None:
@@ -195,28 +205,18 @@ async def cancel_on_hang_up(request: Request, completion: Completion) -> None:
 
 
 async def collect(head: dict[str, Any], completion: Completion, request: Request) -> Response:
-    text: list[str] = []
-    thoughts: list[str] = []
-    calls: list[dict[str, Any]] = []
-    async for event in completion.events:
-        if isinstance(event, Text):
-            text.append(event.text)
-        elif isinstance(event, Thought):
-            thoughts.append(event.text)
-        elif isinstance(event, ToolCall):
-            calls.append(event.call)
-        elif isinstance(event, Failed):
-            return JSONResponse(openai_error(500, event.type, event.message), 500)
-        elif isinstance(event, Done):
-            request.state.completion_tokens = event.completion_tokens
-            message: dict[str, Any] = {"role": "assistant", "content": "".join(text)}
-            if calls:
-                message = {"role": "assistant", "content": message["content"] or None, "tool_calls": calls}
-            if thoughts:  # llama.cpp's field for them: `content` is the answer alone
-                message["reasoning_content"] = "".join(thoughts)
-            choice = {"index": 0, "message": message, "finish_reason": finish_reason(event, calls)}
-            return JSONResponse({**head, "object": "chat.completion", "choices": [choice], "usage": usage(event)})
-    raise RuntimeError("the answer ended without a done event")  # pragma: no cover - scheduler guarantees one
+    whole = await completion.gather()
+    done = whole.end
+    if isinstance(done, Failed):
+        return JSONResponse(openai_error(500, done.type, done.message), 500)
+    request.state.completion_tokens = done.completion_tokens
+    message: dict[str, Any] = {"role": "assistant", "content": whole.text}
+    if whole.calls:
+        message = {"role": "assistant", "content": whole.text or None, "tool_calls": whole.calls}
+    if whole.thoughts:  # llama.cpp's field for them: `content` is the answer alone
+        message["reasoning_content"] = whole.thoughts
+    choice = {"index": 0, "message": message, "finish_reason": finish_reason(done, whole.calls)}
+    return JSONResponse({**head, "object": "chat.completion", "choices": [choice], "usage": usage(done)})
 
 
 async def stream_chunks(

@@ -16,6 +16,7 @@ import sys
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -363,7 +364,7 @@ class Settings:
             # frozen, so checked values go in the way dataclasses' own __init__ puts them
             object.__setattr__(self, declared.name, declared.check_value(getattr(self, declared.name)))
 
-    @property
+    @cached_property  # read at every request that /health or the guard checks
     def keys(self) -> dict[str, str]:
         """Every key the API takes, by the name its answers go by; empty: the API is open."""
         named = named_keys(self.api_keys)
