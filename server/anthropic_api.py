@@ -254,7 +254,7 @@ async def messages(request: Request) -> Response:
     head = {"id": f"msg_{uuid.uuid4().hex}", "type": "message", "role": "assistant", "model": completion.engine.model}
     reply = Reply(head, stops, request)
     if body.stream:
-        return EventSourceResponse(streamed(reply, completion), ping=15)
+        return EventSourceResponse(completion.streaming(events(reply, completion)), ping=15)
     return await whole_unless_hung_up(request, completion, whole(reply, completion))
 
 
@@ -311,14 +311,6 @@ async def whole(reply: Reply, completion: Completion) -> Response:
 
 def sse(kind: str, **data: Any) -> dict[str, str]:
     return {"event": kind, "data": msgspec.json.encode({"type": kind, **data}).decode()}
-
-
-async def streamed(reply: Reply, completion: Completion) -> AsyncIterator[dict[str, str]]:
-    try:
-        async for event in events(reply, completion):
-            yield event
-    finally:  # the client hung up, maybe while its prompt was still being read
-        completion.cancel()
 
 
 async def events(reply: Reply, completion: Completion) -> AsyncIterator[dict[str, str]]:

@@ -12,11 +12,11 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from server.answers import Admitted, AnswerLog, Answers
 from server.context import ContextTooLong, fit
-from server.engines.base import Engine, EngineError, ModelLoadError, Prompt, TemplateError, ToolEngine
+from server.engines.base import Engine, EngineError, ModelLoadError, Prompt, TemplateError, TextEngine, ToolEngine
 from server.errors import ApiError
 from server.events import Done, Event, Failed, Text, Thought, ToolCall
 from server.models import Models, UnknownModel
@@ -24,6 +24,8 @@ from server.sampling import Sampling, resolve
 from server.scheduler import Caller, ClientBusy, QueueFull, Reservation, Scheduler
 from server.settings import Settings
 from wire.types import Message, SamplingParams
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,15 @@ class Completion:
     events: AsyncIterator[Event]
     cancel: Callable[[], None]
     prompt_tokens: int = 0  # the prompt's, known before the first event (Anthropic's stream opens with it)
+
+    async def streaming(self, stream: AsyncIterator[T]) -> AsyncIterator[T]:
+        """`stream` (what a front door makes of the events), the answer cancelled when it ends
+        however it ends: a client that hangs up, maybe while its prompt is still read, included."""
+        try:
+            async for item in stream:
+                yield item
+        finally:
+            self.cancel()
 
     async def gather(self) -> Gathered:
         """Read the whole answer: its text, thoughts and tool calls, and how it ended."""
@@ -105,6 +116,24 @@ class ChatService:
         else:
             _, job = await self._admit_chat(scheduler, client, messages, params, stops, json_schema, window)
         return Completion(scheduler.engine, scheduler.events(job), partial(scheduler.cancel, job), job.prompt.n_tokens)
+
+    async def complete_text(
+        self,
+        model: str | None,
+        text: str,
+        params: SamplingParams,
+        stops: tuple[str, ...] = (),
+        client: Caller | None = None,
+    ) -> Completion:
+        """A raw continuation of `text` (no chat template), read straight from the scheduler; the
+        text must fit the context window whole, with the answer's budget."""
+        scheduler = await self.load(self.model_named(model))
+        engine = scheduler.engine
+        if not isinstance(engine, TextEngine):
+            raise ApiError(400, "unsupported_parameter", "text completion is not supported by this server's engine")
+        render = partial(engine.render_text, text)
+        _, job = await self._admit_whole(scheduler, client, render, params, None, stops)
+        return Completion(engine, scheduler.events(job), partial(scheduler.cancel, job), job.prompt.n_tokens)
 
     async def engine(self, model: str | None) -> Engine:
         """The engine of the model a request names, loaded first if need be."""
@@ -227,14 +256,28 @@ class ChatService:
         engine = scheduler.engine
         if not isinstance(engine, ToolEngine):
             raise ApiError(400, "unsupported_parameter", "tools is not supported by this server's engine")
+        render = partial(engine.render_chat, request)
+        return await self._admit_whole(scheduler, client, render, params, json_schema, stops)
+
+    async def _admit_whole(
+        self,
+        scheduler: Scheduler,
+        client: Caller | None,
+        render: Callable[[], Prompt],
+        params: SamplingParams,
+        json_schema: dict[str, Any] | None,
+        stops: tuple[str, ...],
+    ) -> Admitted:
+        """Take a queue place, render the prompt under it, and queue it if it fits whole."""
+        engine = scheduler.engine
         sampling = self._sampling(params, json_schema)
         with self._place(scheduler, client) as place:
             try:
-                prompt = await asyncio.to_thread(engine.render_chat, request)
+                prompt = await asyncio.to_thread(render)
             except TemplateError as exc:
                 raise ApiError(400, "invalid_request", f"the model's chat template refused the chat: {exc}") from exc
             except EngineError as exc:
-                raise ApiError(503, "engine_error", f"the model could not read the chat: {exc}") from exc
+                raise ApiError(503, "engine_error", f"the model could not read the prompt: {exc}") from exc
             needed = prompt.n_tokens + sampling.max_tokens
             if needed > engine.n_ctx:
                 raise ApiError(400, "context_length_exceeded", str(ContextTooLong(needed, engine.n_ctx)))

@@ -182,7 +182,8 @@ async def chat_completions(request: Request) -> Response:
     head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": completion.engine.model}
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return EventSourceResponse(stream_chunks(head, completion, include_usage, request), ping=15)
+        stream = chunks(head, completion.events, include_usage, request)
+        return EventSourceResponse(completion.streaming(stream), ping=15)
     return await whole_unless_hung_up(request, completion, collect(head, completion, request))
 
 
@@ -217,16 +218,6 @@ async def collect(head: dict[str, Any], completion: Completion, request: Request
         message["reasoning_content"] = whole.thoughts
     choice = {"index": 0, "message": message, "finish_reason": finish_reason(done, whole.calls)}
     return JSONResponse({**head, "object": "chat.completion", "choices": [choice], "usage": usage(done)})
-
-
-async def stream_chunks(
-    head: dict[str, Any], completion: Completion, include_usage: bool, request: Request
-) -> AsyncIterator[dict[str, str]]:
-    try:
-        async for chunk in chunks(head, completion.events, include_usage, request):
-            yield chunk
-    finally:  # the client hung up, maybe while its prompt was still being read
-        completion.cancel()
 
 
 async def chunks(

@@ -175,3 +175,13 @@ class ToolEngine(Protocol):
     def render_chat(self, request: dict[str, Any]) -> Prompt:
         """The prompt for an OpenAI chat request: `messages`, `tools`, `tool_choice`..."""
         ...
+
+
+@runtime_checkable
+class TextEngine(Protocol):
+    """An engine that continues raw text (OpenAI's legacy completions) as well as chats."""
+
+    def render_text(self, text: str) -> Prompt:
+        """The prompt for `text` as it stands, no template around it; control-token text in it
+        stays plain text."""
+        ...

@@ -226,6 +226,10 @@ class CTransformersEngine:
         tokens = self.tokenize(build_prompt(messages, system), add_bos=self.add_bos)
         return Prompt(len(tokens), STOP_MARKERS, tokens, may_think=False)  # the seed's prompt: no thoughts
 
+    def render_text(self, text: str) -> Prompt:
+        tokens = self.tokenize(text, add_bos=self.add_bos)
+        return Prompt(len(tokens), (), tokens, may_think=False)
+
     def stream(self, prompt: Prompt, sampling: Sampling) -> Generation:
         """Answer in whole UTF-8 characters (see the protocol); one answer at a time."""
         assert isinstance(prompt.payload, list)

@@ -336,6 +336,10 @@ class LlamaCppEngine:
             tokens = self._bos + tokens
         return Prompt(len(tokens), self._template_stops, tokens, opens_thinking(rendered), self._may_think)
 
+    def render_text(self, text: str) -> Prompt:
+        tokens = self._bos + self.tokenize(text)  # never parsed for control tokens: a user's text
+        return Prompt(len(tokens), (), tokens, may_think=False)
+
     def _is_plain(self, text: str) -> bool:
         """No control-token text in `text`: it tokenizes alike with special tokens parsed or not."""
         return self.tokenize(text, special=True) == self.tokenize(text)
