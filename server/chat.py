@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from server.answers import Admitted, AnswerLog, Answers
 from server.context import ContextTooLong, fit
 from server.engines.base import Engine, EngineError, ModelLoadError, Prompt, TemplateError, TextEngine, ToolEngine
+from server.engines.embedder import InputTooLong, LlamaCppEmbedder
 from server.errors import ApiError
 from server.events import Done, Event, Failed, Text, Thought, ToolCall
 from server.models import Models, UnknownModel
@@ -134,6 +135,27 @@ class ChatService:
         render = partial(engine.render_text, text)
         _, job = await self._admit_whole(scheduler, client, render, params, None, stops)
         return Completion(engine, scheduler.events(job), partial(scheduler.cancel, job), job.prompt.n_tokens)
+
+    async def embed(
+        self, model: str | None, texts: Sequence[str], client: Caller | None = None
+    ) -> tuple[str, list[list[float]], int]:
+        """The model's name, a vector for each text and the tokens read, from the model's embedding
+        instance (loaded first if need be), under a queue place of its own."""
+        name = self.model_named(model)
+        try:
+            scheduler = await self.models.load(name, embeddings=True)
+        except ModelLoadError as exc:
+            raise ApiError(400, "model_load_failed", f"model {name} cannot give embeddings: {exc}") from exc
+        embedder = scheduler.engine
+        assert isinstance(embedder, LlamaCppEmbedder)
+        with self._place(scheduler, client):
+            try:
+                vectors, tokens = await asyncio.to_thread(embedder.embed, texts)
+            except InputTooLong as exc:
+                raise ApiError(400, "context_length_exceeded", str(exc)) from exc
+            except EngineError as exc:
+                raise ApiError(503, "engine_error", f"the model could not embed the text: {exc}") from exc
+        return embedder.model, vectors, tokens
 
     async def engine(self, model: str | None) -> Engine:
         """The engine of the model a request names, loaded first if need be."""

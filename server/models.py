@@ -28,13 +28,19 @@ from typing import Any
 from msgspec import structs
 
 from server.engines.base import Engine, ModelLoadError
-from server.engines.loader import EngineLoader, plan_engine, resolve_model_path
+from server.engines.loader import EngineLoader, plan_embedder, plan_engine, resolve_model_path
 from server.scheduler import Scheduler
 from server.settings import Settings
 from wire.types import ModelInfo, ModelList
 
 log = logging.getLogger("snake_llama")
 MODEL_SUFFIXES = (".gguf", ".bin")
+EMBEDDINGS = " (embeddings)"  # after a model's name: its embedding instance, loaded apart
+
+
+def loaded_as(name: str, embeddings: bool) -> str:
+    """The name a model's instance is held under: its own, or its embedding instance's."""
+    return name + EMBEDDINGS if embeddings else name
 
 
 class UnknownModel(Exception):
@@ -252,41 +258,49 @@ class Models:
     def is_loading(self, name: str) -> bool:
         return name in self._loading
 
-    async def load(self, name: str) -> Scheduler:
+    async def load(self, name: str, embeddings: bool = False) -> Scheduler:
         """The model's scheduler, loading the model first if need be (one load per model, however
-        many requests wait for it). `ModelLoadError` names the file and the cause."""
-        if (ready := self.touch(name)) is not None:
+        many requests wait for it); `embeddings`: its embedding instance's. `ModelLoadError`
+        names the file and the cause."""
+        held = loaded_as(name, embeddings)
+        if (ready := self.touch(held)) is not None:
             return ready
-        task = self._loading.get(name)
+        task = self._loading.get(held)
         if task is None:
-            task = self._loading[name] = asyncio.create_task(self._load(name))
-            task.add_done_callback(lambda _: self._loading.pop(name, None))
+            task = self._loading[held] = asyncio.create_task(self._load(name, embeddings))
+            task.add_done_callback(lambda _: self._loading.pop(held, None))
         scheduler = await asyncio.shield(task)
         self._hand_over(scheduler)
         return scheduler
 
-    async def _load(self, name: str) -> Scheduler:
+    async def _load(self, name: str, embeddings: bool) -> Scheduler:
+        held = loaded_as(name, embeddings)
         async with self._one_load:
-            if (ready := self.touch(name)) is not None:  # loaded while this load waited its turn
+            if (ready := self.touch(held)) is not None:  # loaded while this load waited its turn
                 return ready
             file = (await self.afiles()).get(name)
             if file is None:
                 raise ModelLoadError(f"model {name} is gone from MODELS_DIR")
             if not file.info.usable:
                 raise ModelLoadError(file.info.reason)
+            if embeddings and file.info.engine != "llama-cpp":  # refused before any model makes room
+                raise ModelLoadError(f"{name} gives no embeddings: they come from GGUF models on llama.cpp")
             await self._make_room()
-            engine = await self._start_engine(name, file)
+            engine = await self._start_engine(name, file, embeddings)
             scheduler = self._make_scheduler(engine)
-            self._loaded[name] = scheduler
+            self._loaded[held] = scheduler
             log.info("%s loaded %s", engine.name, engine.model)
             return scheduler
 
-    async def _start_engine(self, name: str, file: ModelFile) -> Engine:
-        if name == self.default:
+    async def _start_engine(self, name: str, file: ModelFile, embeddings: bool) -> Engine:
+        # each model in the folder gets N_CTX, or as much as it was trained for if that is less
+        settings = replace(self.settings, model_path=str(file.path), n_ctx=file.info.n_ctx)
+        if embeddings:
+            load = plan_embedder(settings)
+        elif name == self.default:
             load = self._load_default
         else:
-            # each model in the folder gets N_CTX, or as much as it was trained for if that is less
-            load = plan_engine(replace(self.settings, model_path=str(file.path), n_ctx=file.info.n_ctx))
+            load = plan_engine(settings)
         try:
             return await asyncio.to_thread(load)
         except ModelLoadError as exc:
@@ -318,7 +332,7 @@ class Models:
         log.info("unloaded %s", name)
 
     def _retire_vanished(self, files: dict[str, ModelFile]) -> None:
-        for name in [n for n in self._loaded if n not in files]:
+        for name in [n for n in self._loaded if n.removesuffix(EMBEDDINGS) not in files]:
             log.info("%s was removed from %s", name, self.settings.models_dir)
             self._retire(name)
 

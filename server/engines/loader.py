@@ -49,3 +49,12 @@ def plan_engine(settings: Settings) -> EngineLoader:
         threads=settings.threads, n_gpu_layers=settings.n_gpu_layers, cache_ram_mib=settings.cache_ram_mib,
         prompt_template=settings.prompt_template, speculative=settings.speculative,
     )
+
+
+def plan_embedder(settings: Settings) -> EngineLoader:
+    """The loader of MODEL_PATH's embedding instance (a GGUF file's, on llama.cpp)."""
+    from server.engines.embedder import LlamaCppEmbedder
+
+    path = resolve_model_path(settings)
+    return partial(LlamaCppEmbedder, path, n_ctx=settings.n_ctx, threads=settings.threads,
+                   n_gpu_layers=settings.n_gpu_layers)
