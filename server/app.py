@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.routing import Route as Endpoint
 
-from server import anthropic_api, api, ollama_api, openai_api, openai_completions, openai_embeddings
+from server import anthropic_api, api, ollama_api, openai_api, openai_completions, openai_embeddings, openai_responses
 from server.accesslog import AccessLog
 from server.answers import Answers
 from server.chat import ChatService
@@ -66,6 +66,7 @@ API: tuple[tuple[Route[Any, Any], Handler], ...] = (
     (openai_api.CHAT_COMPLETIONS, openai_api.chat_completions),
     *openai_completions.ROUTES,
     *openai_embeddings.ROUTES,
+    *openai_responses.ROUTES,
     *ollama_api.ROUTES,
     *anthropic_api.ROUTES,
 )
