@@ -30,6 +30,7 @@ from server.errors import ApiError
 from server.events import Done, Failed, Text, Thought, ToolCall
 from server.models import ModelFile
 from server.openai_api import FINISH, MAX_TOOLS, check_schema_size, check_supported, whole_unless_hung_up
+from server.openai_embeddings import MAX_INPUTS, check_dimensions
 from wire.routes import Route
 from wire.types import (
     MAX_MESSAGES,
@@ -181,12 +182,38 @@ class ShowRequest(Struct):
     model: ModelName
 
 
+class EmbedRequest(Struct):
+    model: str
+    input: str | Annotated[list[str], Meta(max_length=MAX_INPUTS)] = ""
+    truncate: bool | None = None
+    options: dict[str, Any] | None = None
+    keep_alive: float | str | None = None
+    dimensions: int | None = None
+
+    def texts(self) -> list[str]:
+        check_dimensions(self.dimensions)
+        if self.truncate:  # asked for outright; an input over the window is a 400 either way
+            raise ApiError(400, "unsupported_parameter", "truncate: inputs are never cut; send shorter ones")
+        return [self.input] if isinstance(self.input, str) and self.input else list(self.input or [])
+
+
+class LegacyEmbedRequest(Struct):
+    """`/api/embeddings`, Ollama's first form: one `prompt`, one `embedding`."""
+
+    model: str
+    prompt: str = ""
+    options: dict[str, Any] | None = None
+    keep_alive: float | str | None = None
+
+
 CHAT: Route[ChatRequest, Any] = Route("POST", "/api/chat", ChatRequest)
 GENERATE: Route[GenerateRequest, Any] = Route("POST", "/api/generate", GenerateRequest)
 TAGS: Route[Any, Any] = Route("GET", "/api/tags")
 SHOW: Route[ShowRequest, Any] = Route("POST", "/api/show", ShowRequest)
 PS: Route[Any, Any] = Route("GET", "/api/ps")
 VERSION: Route[Any, Any] = Route("GET", "/api/version")
+EMBED: Route[EmbedRequest, Any] = Route("POST", "/api/embed", EmbedRequest)
+EMBEDDINGS: Route[LegacyEmbedRequest, Any] = Route("POST", "/api/embeddings", LegacyEmbedRequest)
 
 
 def now() -> str:
@@ -362,12 +389,33 @@ async def show(request: Request) -> Response:
     name, file = await model_named(chats, body.model)
     arch = file.info.architecture
     info: dict[str, Any] = {"general.architecture": arch, f"{arch or 'model'}.context_length": file.info.n_ctx}
-    # llama.cpp's chat path takes tools for any model (whether the model calls them is its template's)
-    capabilities = ["completion", *(["tools"] if file.info.engine == "llama-cpp" else [])]
+    # llama.cpp's chat path takes tools for any model (whether the model calls them is its template's),
+    # and any GGUF model gives embeddings (server.engines.embedder)
+    capabilities = ["completion", *(["tools", "embedding"] if file.info.engine == "llama-cpp" else [])]
     return JSONResponse({
         "modelfile": "", "parameters": "", "template": file.info.template, "details": details(file),
         "model_info": info, "capabilities": capabilities, "modified_at": described(name, file)["modified_at"],
     })
+
+
+async def embed(request: Request) -> Response:
+    chats: ChatService = request.app.state.chats
+    started = time.perf_counter_ns()
+    body = await body_of(request, EMBED)
+    name, _ = await model_named(chats, body.model)
+    texts = body.texts()
+    # no input is Ollama's way to load a model
+    _, vectors, tokens = await chats.embed(name, texts or [""], client_of(request))
+    return JSONResponse({"model": body.model, "embeddings": vectors if texts else [], "load_duration": 0,
+                         "total_duration": time.perf_counter_ns() - started, "prompt_eval_count": tokens})
+
+
+async def embeddings(request: Request) -> Response:
+    chats: ChatService = request.app.state.chats
+    body = await body_of(request, EMBEDDINGS)
+    name, _ = await model_named(chats, body.model)
+    _, [vector], _ = await chats.embed(name, [body.prompt], client_of(request))
+    return JSONResponse({"embedding": vector if body.prompt else []})
 
 
 async def version(request: Request) -> Response:
@@ -377,4 +425,5 @@ async def version(request: Request) -> Response:
 Handler = Callable[[Request], Awaitable[Response]]
 ROUTES: tuple[tuple[Route[Any, Any], Handler], ...] = (
     (CHAT, chat), (GENERATE, generate), (TAGS, tags), (SHOW, show), (PS, ps), (VERSION, version),
+    (EMBED, embed), (EMBEDDINGS, embeddings),
 )

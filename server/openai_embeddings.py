@@ -23,6 +23,12 @@ from wire.routes import Route
 MAX_INPUTS = 2048  # OpenAI's own bound on one request's inputs
 
 
+def check_dimensions(dimensions: int | None) -> None:
+    """Refuse a vector size asked for: a model's vectors have its own (cutting them needs a model trained for it)."""
+    if dimensions is not None:
+        raise ApiError(400, "unsupported_parameter", "dimensions is not supported: vectors have the model's size")
+
+
 # Unknown fields are allowed (`user`, say), as on OpenAI's other routes here.
 class EmbeddingRequest(Struct):
     input: str | Annotated[list[str | int | list[int]], Meta(min_length=1, max_length=MAX_INPUTS)]
@@ -32,8 +38,7 @@ class EmbeddingRequest(Struct):
 
     def texts(self) -> list[str]:
         """The texts to embed; what this server cannot do is a 400 that names it."""
-        if self.dimensions is not None:
-            raise ApiError(400, "unsupported_parameter", "dimensions is not supported: vectors have the model's size")
+        check_dimensions(self.dimensions)
         texts = [self.input] if isinstance(self.input, str) else self.input
         if not all(isinstance(t, str) for t in texts):
             # another model's token ids (tiktoken's, as some clients send) mean nothing to this one

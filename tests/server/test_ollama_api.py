@@ -31,7 +31,7 @@ def test_list_show_ps_and_version(live_server: str) -> None:
     assert listed[0].details.format == "gguf" and listed[0].details.family == "gemma3"
     shown = c.show(MODEL)
     assert shown.modelinfo is not None and shown.modelinfo["general.architecture"] == "gemma3"
-    assert shown.modelinfo["gemma3.context_length"] > 0 and shown.capabilities == ["completion", "tools"]
+    assert shown.modelinfo["gemma3.context_length"] > 0 and shown.capabilities == ["completion", "tools", "embedding"]
     running = c.ps().models
     assert [m.model for m in running] == [MODEL]
     assert running[0].context_length == shown.modelinfo["gemma3.context_length"]

@@ -1,4 +1,5 @@
-"""OpenAI's embeddings (`/v1/embeddings`) from the default GGUF model, driven by the `openai` client."""
+"""Embeddings from the default GGUF model: OpenAI's `/v1/embeddings` by the `openai` client, and
+Ollama's `/api/embed` and `/api/embeddings` by the `ollama` one."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
+import ollama
 import openai
 import pytest
 
@@ -94,3 +96,26 @@ def test_an_embedding_instance_counts_against_max_loaded_models() -> None:
         assert httpx.get(f"{url}/health").json()["models_loaded"] == [MODEL]
     finally:
         stop_server(proc)
+
+
+def test_ollamas_embed_gives_the_same_vectors(server: str, client: openai.OpenAI) -> None:
+    ours = ollama.Client(host=server)
+    texts = ["The cat sat on the mat.", "Quarterly tax returns are due in April."]
+    embedded = ours.embed(model=MODEL, input=texts)
+    openais = [d.embedding for d in client.embeddings.create(model="any", input=texts, encoding_format="float").data]
+    assert len(embedded.embeddings) == 2 and embedded.model == MODEL
+    for mine, theirs in zip(embedded.embeddings, openais, strict=True):
+        assert list(mine) == pytest.approx(theirs, abs=1e-6)
+    assert embedded.prompt_eval_count is not None and embedded.prompt_eval_count > 2
+    legacy = ours.embeddings(model=f"{MODEL}:latest", prompt=texts[0])
+    assert list(legacy.embedding) == pytest.approx(openais[0], abs=1e-6)
+    assert ours.embed(model=MODEL).embeddings == []  # no input: Ollama's way to load the model
+
+
+def test_ollamas_embed_refuses_in_ollamas_words(server: str) -> None:
+    with pytest.raises(ollama.ResponseError) as unknown:
+        ollama.Client(host=server).embed(model="nomic-embed-text", input="x")
+    assert unknown.value.status_code == 404 and "not found" in unknown.value.error
+    for body in ({"model": MODEL, "input": 5}, {"model": MODEL, "input": "x", "truncate": True}):
+        r = httpx.post(f"{server}/api/embed", json=body)
+        assert r.status_code == 400 and isinstance(r.json()["error"], str)
