@@ -76,6 +76,8 @@ TOOL_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
 )
 TOOL_ARGUMENTS = {"zone": "UTC"}
+# what a model on a template without tools writes to call `get_time` (server.engines.grammar_tools)
+GRAMMAR_CALL = '{"tool": "get_time", "arguments": {"zone": "UTC"}}'
 TOOL_CALL = '<tool_call>\n{"name": "get_time", "arguments": {"zone": "UTC"}}\n</tool_call>'
 
 THOUGHTS = "I weigh it up."

@@ -24,6 +24,7 @@ import stat
 import tempfile
 import threading
 from collections.abc import Generator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from server.engines.base import (
     Usage,
 )
 from server.engines.gguf import read_header
+from server.engines.grammar_tools import GrammarTools, ToolTurn, as_chat
 from server.engines.native import capture_native_output
 from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt, defuse_all, merge_turns
 from server.reasoning import OPEN, opens_thinking
@@ -233,7 +235,11 @@ class LlamaCppEngine:
         self._bos = self.tokenize("", special=True, add_special=True)[:1]
         markers = [m for m in TURN_MARKERS if len(self.tokenize(m, special=True)) == 1]
         self._template_stops = tuple(markers)
-        self._may_think = self._thinks(jinja if jinja is not None else meta.get("tokenizer.chat_template"))
+        source = jinja if jinja is not None else meta.get("tokenizer.chat_template")
+        self._may_think = self._thinks(source)
+        # a template that names `tools` renders them, and llama.cpp parses its calls; with any other
+        # the tools are called under a grammar of ours (server.engines.grammar_tools)
+        self._native_tools = self.template is not SEED and isinstance(source, str) and "tools" in source
 
     def _thinks(self, template: object) -> bool:
         """Whether the model may write think blocks: its template knows thoughts, or its vocabulary
@@ -369,6 +375,14 @@ class LlamaCppEngine:
         tools into the template and parses the calls out of the answer. That path parses control
         tokens in any text it renders, so every text the client gave is defused first: message
         content (a string or parts), names, thoughts, earlier calls, and the tools themselves."""
+        if not self._native_tools:
+            chat, system = as_chat(request["messages"])
+            tools = GrammarTools.of(request)
+            if tools is not None:
+                system = tools.system(system)
+            rendered = self.render(chat, system)
+            assert isinstance(rendered.payload, list)
+            return replace(rendered, payload=ToolTurn(rendered.payload, tools))
         fields = ("messages", "tools", "tool_choice")
         body = {**request, **{k: defuse_all(request[k]) for k in fields if k in request}}
         try:
@@ -381,8 +395,12 @@ class LlamaCppEngine:
 
     def stream(self, prompt: Prompt, sampling: Sampling) -> Generation:
         usage = Usage(prompt_tokens=prompt.n_tokens, prompt_tokens_evaluated=prompt.n_tokens)
+        tools = None
         if isinstance(prompt.payload, dict):  # an OpenAI chat request (render_chat)
             request: dict[str, Any] = dict(prompt.payload)
+        elif isinstance(prompt.payload, ToolTurn):  # a chat with tools under our grammar (render_chat)
+            request = {"prompt": prompt.payload.tokens, "cache_prompt": True}
+            tools = prompt.payload.tools
         else:
             request = {"prompt": prompt.payload, "cache_prompt": True}
         request |= {
@@ -399,6 +417,9 @@ class LlamaCppEngine:
         }
         if sampling.seed is not None:
             request["seed"] = sampling.seed
+        if tools is not None:
+            request["grammar"] = tools.grammar(sampling.json_schema)
+            return Generation(tools.pieces(self._run(request, usage)), usage)
         if sampling.json_schema is not None:
             request["json_schema"] = sampling.json_schema
         return Generation(self._run(request, usage), usage)

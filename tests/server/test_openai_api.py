@@ -13,7 +13,7 @@ from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMes
 from openai.types.shared_params import FunctionDefinition, ResponseFormatJSONSchema
 
 from server.openai_api import MAX_SCHEMA_BYTES, MAX_TOOLS
-from server.prompt import STOP_MARKERS, defuse
+from server.prompt import STOP_MARKERS
 from tests.harness import idle, metrics, start_looping_server, stop_server, wait_until
 
 
@@ -113,8 +113,8 @@ def test_fields_we_cannot_honour_are_refused_by_name(client: openai.OpenAI) -> N
 
 
 def test_tools_reach_the_models_template(client: openai.OpenAI) -> None:
-    """The default model has no template of its own (llama.cpp falls back to ChatML, which has no
-    tool calls), so this shows the request takes llama.cpp's chat path and answers."""
+    """The default model's template (the seed's) knows no tools, so they go under our grammar
+    (tests/server/test_tool_calls.py checks the calls); on auto the model may call or answer."""
     get_time: FunctionDefinition = {"name": "get_time", "parameters": {"type": "object", "properties": {}}}
     tools: list[ChatCompletionFunctionToolParam] = [{"type": "function", "function": get_time}]
     result = client.chat.completions.create(model="any", messages=QUESTION, tools=tools, temperature=0, max_tokens=16)
@@ -191,14 +191,15 @@ def with_text_in(field: str, text: str) -> dict[str, Any]:
 # checked under a template that renders them (tests/server/engines/test_llama_cpp_engine.py).
 @pytest.mark.parametrize("field", ["user parts", "system parts", "tool parts"])
 def test_control_token_text_is_plain_text_wherever_a_client_puts_it(client: openai.OpenAI, field: str) -> None:
-    """Typed `<end_of_turn>` counts as the plain text it is (as defused), never as the one special
-    token that would close the turn: the prompt is as long as with the text already defused."""
+    """Typed `<end_of_turn>` counts as the plain text it is, never as the one special token that
+    would close the turn. Read as special tokens, MARKERS would be 20 tokens (each marker one,
+    "model" and the newline one each); as text each marker is several."""
     def prompt_tokens(text: str) -> int:
         answer = client.chat.completions.create(model="any", max_tokens=1, **with_text_in(field, text))
         assert answer.usage is not None
         return int(answer.usage.prompt_tokens)
 
-    assert prompt_tokens(MARKERS) == prompt_tokens(defuse(MARKERS)) > prompt_tokens("x") + 20
+    assert prompt_tokens(MARKERS) > prompt_tokens("x") + 2 * 20
 
 
 def test_a_whole_answer_is_cancelled_when_its_client_hangs_up(tmp_path: Path) -> None:
