@@ -86,7 +86,12 @@ def main(argv: list[str] | None = None) -> None:
         load_engine = plan_engine(settings)
     except ModelLoadError as exc:
         fail(str(exc))
-    app = create_app(settings, load_engine, fail_loading)
+    from server.mcp_servers import ConfigError
+
+    try:
+        app = create_app(settings, load_engine, fail_loading)
+    except ConfigError as exc:
+        fail(str(exc))
     where = settings.openai_base_url if settings.engine == "openai" else resolve_model_path(settings)
     print(f"snake_llama: loading {where};"
           f" serving on http://{settings.host}:{settings.port}", file=sys.stderr)

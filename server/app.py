@@ -17,7 +17,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.routing import Route as Endpoint
 
-from server import anthropic_api, api, ollama_api, openai_api, openai_completions, openai_embeddings, openai_responses
+from server import (
+    anthropic_api,
+    api,
+    ollama_api,
+    openai_api,
+    openai_completions,
+    openai_embeddings,
+    openai_responses,
+    tools_api,
+)
 from server.accesslog import AccessLog
 from server.answers import Answers
 from server.chat import ChatService
@@ -36,6 +45,7 @@ from server.errors import (
     on_http_error,
     on_unexpected,
 )
+from server.mcp_servers import McpServers, read_config
 from server.metrics import Metrics
 from server.models import Models
 from server.scheduler import ClientAnswers, Scheduler
@@ -62,6 +72,7 @@ API: tuple[tuple[Route[Any, Any], Handler], ...] = (
     (STOP_ANSWER, api.stop_answer),
     (MODELS, api.list_models),
     (TOKENS, api.count_tokens),
+    *tools_api.ROUTES,
     (openai_api.MODELS, openai_api.models),
     (openai_api.CHAT_COMPLETIONS, openai_api.chat_completions),
     *openai_completions.ROUTES,
@@ -99,6 +110,7 @@ def create_app(
                          per_name=settings.key_parallel)
 
     models = Models(settings, load_engine, make_scheduler)
+    mcp = McpServers(read_config(settings.mcp_config) if settings.mcp_config else {}, settings.tool_timeout_s)
     answers = Answers(settings.answer_grace_s)
     chats = ChatService(settings, models, answers)
 
@@ -118,7 +130,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         asyncio.get_running_loop().set_exception_handler(AcceptErrors())
         loading = asyncio.create_task(load(app))
+        mcp.start()
         yield
+        await mcp.stop()
         loading.cancel()
         answers.close()
         models.close()
@@ -158,6 +172,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.chats = chats
+    app.state.mcp = mcp
     app.state.error_shapes = shapes
     app.state.page = Page(ROOT, STATIC, dev=settings.dev)
     return app

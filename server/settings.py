@@ -287,6 +287,14 @@ class Settings:
         min=0, max=3600,
     )
     max_body_bytes: int = setting(1 << 20, "Largest accepted request body, in bytes.", min=1024, max=1 << 30)
+    mcp_config: str = setting(
+        "", "A JSON file of MCP servers in the mcpServers format (Claude Desktop's, LM Studio's): each a"
+        " command to run (stdio) or a url (Streamable HTTP). Their tools are listed at /api/tools.",
+        example="~/.config/snake_llama/mcp.json",
+    )
+    tool_timeout_s: float = setting(
+        30.0, "Seconds a tool call may take; then its result is an error the model reads.", min=0.1, max=3600,
+    )
     header_timeout_s: float = setting(
         10.0, "Seconds a connection has to send a request's headers, counted from when it opened or its last"
         " answer ended; then it is closed.", min=0.1, max=3600,

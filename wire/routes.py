@@ -23,7 +23,16 @@ from wire.events import (
     ThoughtEvent,
     TokenEvent,
 )
-from wire.types import ConverseRequest, Health, ModelList, TokenCount, TokensRequest
+from wire.types import (
+    ConverseRequest,
+    Health,
+    ModelList,
+    TokenCount,
+    TokensRequest,
+    ToolCallRequest,
+    ToolCallResult,
+    ToolList,
+)
 
 Req = TypeVar("Req", bound=Struct)
 Res = TypeVar("Res", bound=Struct)
@@ -105,5 +114,8 @@ STOP_ANSWER: Route[Any, Any] = Route("POST", "/api/answers/{answer_id}/stop")
 MODELS: Route[Any, ModelList] = Route("GET", "/api/models", response=ModelList)
 
 TOKENS: Route[TokensRequest, TokenCount] = Route("POST", "/api/tokens", TokensRequest, TokenCount)
+# the MCP servers' tools, and a call of one
+TOOLS: Route[Any, ToolList] = Route("GET", "/api/tools", response=ToolList)
+CALL_TOOL: Route[ToolCallRequest, ToolCallResult] = Route("POST", "/api/tools/call", ToolCallRequest, ToolCallResult)
 
 ROUTES: tuple[Route[Any, Any], ...] = (HEALTH, CONVERSE, ANSWER, STOP_ANSWER, MODELS, TOKENS)

@@ -121,3 +121,31 @@ class TokenCount(Struct):
     max_tokens: int  # the server's answer budget when a request sets none
 
 
+
+
+class ToolInfo(Struct):
+    """A tool an MCP server offers (`GET /api/tools`)."""
+
+    server: str
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+class ToolList(Struct):
+    tools: list[ToolInfo]
+
+
+class ToolCallRequest(Struct, forbid_unknown_fields=True):
+    """`POST /api/tools/call`: run `name` on MCP server `server` (what the page does once allowed)."""
+
+    server: Annotated[str, Meta(max_length=256)]
+    name: Annotated[str, Meta(max_length=256)]
+    arguments: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ToolCallResult(Struct):
+    """A tool's answer: its text, or its error (`is_error`), which goes back to the model alike."""
+
+    text: str
+    is_error: bool

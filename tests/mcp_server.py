@@ -1,0 +1,34 @@
+"""An MCP server for the tests, made with the official SDK: `python -m tests.mcp_server` serves
+stdio, `python -m tests.mcp_server http PORT` Streamable HTTP on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("snake_llama tests")
+
+
+@server.tool(description="Gives back the text it is given, shouting.")
+def shout(text: str) -> str:
+    return text.upper()
+
+
+@server.tool(description="Always fails.")
+def broken() -> str:
+    raise RuntimeError("the disk is on fire")
+
+
+@server.tool(description="Never answers.")
+async def hang() -> str:
+    await asyncio.Event().wait()
+    return ""
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["http"]:
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        server.run("stdio")
