@@ -170,7 +170,9 @@ def test_next_turn_evaluates_only_the_new_text(live_server: str) -> None:
 
 def test_chinese_answer_streams_as_whole_characters(live_server: str) -> None:
     texts = ("把这句话翻译成中文：I love cats.", "我爱猫。", "把这句话翻译成中文：The weather is nice today.")
-    _, events = converse(live_server, chat(*texts, temperature=0, max_tokens=48))
+    # a system prompt in Chinese keeps the small model in Chinese: without it, a near tie could
+    # tip its answer into English
+    _, events = converse(live_server, chat(*texts, temperature=0, max_tokens=48, system="你是一个只说中文的助手。"))
     pieces = [d["text"] for n, d in events if n == "token"]
     assert any(any("\u4e00" <= ch <= "\u9fff" for ch in p) for p in pieces), pieces
     for piece in pieces:
