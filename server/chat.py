@@ -22,7 +22,7 @@ from server.errors import ApiError
 from server.events import Done, Event, Failed, Text, Thought, ToolCall
 from server.models import Models, UnknownModel
 from server.sampling import Sampling, resolve
-from server.scheduler import Caller, ClientBusy, QueueFull, Reservation, Scheduler
+from server.scheduler import Caller, ClientBusy, Job, QueueFull, Reservation, Scheduler
 from server.settings import Settings
 from wire.types import Message, SamplingParams
 
@@ -116,7 +116,7 @@ class ChatService:
             _, job = await self._admit_tool_chat(scheduler, client, tools, params, json_schema, stops)
         else:
             _, job = await self._admit_chat(scheduler, client, messages, params, stops, json_schema, window)
-        return Completion(scheduler.engine, scheduler.events(job), partial(scheduler.cancel, job), job.prompt.n_tokens)
+        return completion_of(scheduler, job)
 
     async def complete_text(
         self,
@@ -134,7 +134,7 @@ class ChatService:
             raise ApiError(400, "unsupported_parameter", "text completion is not supported by this server's engine")
         render = partial(engine.render_text, text)
         _, job = await self._admit_whole(scheduler, client, render, params, None, stops)
-        return Completion(engine, scheduler.events(job), partial(scheduler.cancel, job), job.prompt.n_tokens)
+        return completion_of(scheduler, job)
 
     async def embed(
         self, model: str | None, texts: Sequence[str], client: Caller | None = None
@@ -324,6 +324,10 @@ class ChatService:
             return place.scheduler, place.admit(prompt, sampling, dropped, stops)
         except QueueFull as exc:
             raise queue_full(exc) from exc
+
+
+def completion_of(scheduler: Scheduler, job: Job) -> Completion:
+    return Completion(scheduler.engine, scheduler.events(job), partial(scheduler.cancel, job), job.prompt.n_tokens)
 
 
 def queue_full(exc: QueueFull) -> ApiError:

@@ -262,7 +262,7 @@ async def answer(request: Request, body: ChatRequest | GenerateRequest, field: s
     )
     lines = answer_lines(head, field, completion, body.think is not False, started, request)
     if body.stream:
-        return StreamingResponse(ndjson(lines, completion), media_type=NDJSON)
+        return StreamingResponse(completion.streaming(ndjson(lines)), media_type=NDJSON)
     return await whole_unless_hung_up(request, completion, whole(lines, field))
 
 
@@ -312,12 +312,9 @@ def counts(done: Done, started: int) -> dict[str, Any]:
     }
 
 
-async def ndjson(lines: AsyncIterator[dict[str, Any]], completion: Completion) -> AsyncIterator[bytes]:
-    try:
-        async for line in lines:
-            yield msgspec.json.encode(line) + b"\n"
-    finally:  # the client hung up, maybe while its prompt was still being read
-        completion.cancel()
+async def ndjson(lines: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    async for line in lines:
+        yield msgspec.json.encode(line) + b"\n"
 
 
 async def whole(lines: AsyncIterator[dict[str, Any]], field: str) -> Response:

@@ -95,12 +95,12 @@ def check_supported(supports: frozenset[str], wanted: dict[str, tuple[str, bool]
             raise ApiError(400, "unsupported_parameter", f"{name} is not supported by this server's engine")
 
 
-# Unknown fields are allowed: OpenAI clients send many (n, user, logprobs, ...) we can ignore.
-class ChatCompletionRequest(Struct):
-    messages: Annotated[list[ChatMessage], Meta(min_length=1, max_length=MAX_MESSAGES)]
+# Unknown fields are allowed: OpenAI clients send many (user, logprobs, ...) we can ignore.
+class Sampled(Struct, kw_only=True):
+    """What OpenAI's chat and text completions share: the model, sampling, stops and streaming."""
+
     model: str | None = None
     max_tokens: MaxTokens | None = None
-    max_completion_tokens: MaxTokens | None = None
     temperature: Temperature | None = None
     top_p: TopP | None = None
     seed: Seed | None = None
@@ -108,6 +108,19 @@ class ChatCompletionRequest(Struct):
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int | None = None
+
+    @property
+    def stops(self) -> tuple[str, ...]:
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+
+class ChatCompletionRequest(Sampled):
+    messages: Annotated[list[ChatMessage], Meta(min_length=1, max_length=MAX_MESSAGES)]
+    max_completion_tokens: MaxTokens | None = None
     response_format: ResponseFormat | None = None
     tools: Annotated[list[dict[str, Any]], Meta(max_length=MAX_TOOLS)] | None = None
     tool_choice: str | dict[str, Any] | None = None
@@ -151,8 +164,7 @@ class ChatCompletionRequest(Struct):
             seed=self.seed,
             system=system or None,
         )
-        stops = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
-        return messages, params, stops
+        return messages, params, self.stops
 
 
 MODELS: Route[Any, Any] = Route("GET", "/v1/models")
@@ -173,18 +185,22 @@ def usage(done: Done) -> dict[str, int]:
 async def chat_completions(request: Request) -> Response:
     chats: ChatService = request.app.state.chats
     body = await body_of(request, CHAT_COMPLETIONS)
+    completion = await start(chats, body, request)
+    head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": completion.engine.model}
+    if body.stream:
+        stream = chunks(head, completion.events, body.include_usage, request)
+        return EventSourceResponse(completion.streaming(stream), ping=15)
+    return await whole_unless_hung_up(request, completion, collect(head, completion, request))
+
+
+async def start(chats: ChatService, body: ChatCompletionRequest, request: Request) -> Completion:
+    """The answer to a chat completion, once it is checked (every door that amounts to one)."""
     body.check_bounded()
     body.check_supported((await chats.engine(body.model)).supports)
     messages, params, stops = body.conversation()
     schema = body.response_format.schema() if body.response_format else None
     tools = body.tool_request() if body.tools else None
-    completion = await chats.complete(body.model, messages, params, stops, schema, tools, client_of(request))
-    head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": completion.engine.model}
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        stream = chunks(head, completion.events, include_usage, request)
-        return EventSourceResponse(completion.streaming(stream), ping=15)
-    return await whole_unless_hung_up(request, completion, collect(head, completion, request))
+    return await chats.complete(body.model, messages, params, stops, schema, tools, client_of(request))
 
 
 async def whole_unless_hung_up(request: Request, completion: Completion, answer: Awaitable[Response]) -> Response:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import Meta
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,23 +21,14 @@ from server.bodies import body_of, client_of
 from server.chat import ChatService, Completion
 from server.errors import ApiError, openai_error
 from server.events import Done, Event, Failed, Text
-from server.openai_api import FINISH, StreamOptions, usage, whole_unless_hung_up
+from server.openai_api import FINISH, Sampled, usage, whole_unless_hung_up
 from wire.routes import Route
-from wire.types import MaxTokens, SamplingParams, Seed, Temperature, TopP
+from wire.types import SamplingParams
 
 
 # Unknown fields are allowed, as on the chat route: OpenAI clients send many we can ignore.
-class CompletionRequest(Struct):
+class CompletionRequest(Sampled):
     prompt: str | Annotated[list[str | int | list[int]], Meta(min_length=1)]  # one text, texts, or token ids
-    model: str | None = None
-    max_tokens: MaxTokens | None = None
-    temperature: Temperature | None = None
-    top_p: TopP | None = None
-    seed: Seed | None = None
-    stop: str | Annotated[list[str], Meta(max_length=8)] | None = None
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    n: int | None = None
     best_of: int | None = None
     echo: bool = False
     logprobs: int | None = None
@@ -65,11 +56,10 @@ class CompletionRequest(Struct):
         # another model's token ids (tiktoken's, as some clients send) mean nothing to this one
         raise ApiError(400, "unsupported_parameter", "prompt: token ids are not supported; send the text")
 
-    def params(self) -> tuple[SamplingParams, tuple[str, ...]]:
-        params = SamplingParams(
+    def params(self) -> SamplingParams:
+        return SamplingParams(
             max_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p, seed=self.seed
         )
-        return params, (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
 
 
 COMPLETIONS: Route[CompletionRequest, Any] = Route("POST", "/v1/completions", CompletionRequest)
@@ -79,13 +69,11 @@ async def completions(request: Request) -> Response:
     chats: ChatService = request.app.state.chats
     body = await body_of(request, COMPLETIONS)
     text = body.text()
-    params, stops = body.params()
-    completion = await chats.complete_text(body.model, text, params, stops, client_of(request))
+    completion = await chats.complete_text(body.model, text, body.params(), body.stops, client_of(request))
     head = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
             "model": completion.engine.model}
     if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        stream = chunks(head, completion.events, include_usage, request)
+        stream = chunks(head, completion.events, body.include_usage, request)
         return EventSourceResponse(completion.streaming(stream), ping=15)
     return await whole_unless_hung_up(request, completion, whole(head, completion, request))
 

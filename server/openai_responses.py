@@ -20,7 +20,7 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.bodies import body_of, client_of
+from server.bodies import body_of
 from server.chat import ChatService, Completion
 from server.errors import ApiError, openai_error
 from server.events import Done, Failed, Text, Thought, ToolCall
@@ -30,6 +30,7 @@ from server.openai_api import (
     ChatMessage,
     JsonSchema,
     ResponseFormat,
+    start,
     whole_unless_hung_up,
 )
 from wire.routes import Route
@@ -197,13 +198,7 @@ RESPONSES: Route[ResponsesRequest, Any] = Route("POST", "/v1/responses", Respons
 async def responses(request: Request) -> Response:
     chats: ChatService = request.app.state.chats
     body = await body_of(request, RESPONSES)
-    chat = body.chat_request()
-    chat.check_bounded()
-    chat.check_supported((await chats.engine(chat.model)).supports)
-    messages, params, stops = chat.conversation()
-    schema = chat.response_format.schema() if chat.response_format else None
-    tools = chat.tool_request() if chat.tools else None
-    completion = await chats.complete(chat.model, messages, params, stops, schema, tools, client_of(request))
+    completion = await start(chats, body.chat_request(), request)
     reply = Reply(completion.engine.model, body.echoed(), request)
     if body.stream:
         return EventSourceResponse(completion.streaming(Stream(reply).events(completion)), ping=15)

@@ -8,7 +8,6 @@ are averaged. Every vector is L2-normalised, as OpenAI's are, so a dot product i
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import shutil
@@ -19,7 +18,7 @@ from typing import Any
 
 from server.engines.base import EngineError, Generation, Prompt, PromptTemplate
 from server.engines.gguf import read_header
-from server.engines.llama_cpp_engine import LlamaCppEngine, make_socket_dir
+from server.engines.llama_cpp_engine import LlamaCppEngine, make_socket_dir, serve_privately
 from server.engines.native import capture_native_output
 from server.prompt import defuse
 from server.sampling import Sampling
@@ -61,12 +60,7 @@ class LlamaCppEmbedder:
         # an input is read in one batch: any input that fits the window fits the batch
         params.n_batch = params.n_ubatch = n_ctx
         params.n_gpu_layers = n_gpu_layers
-        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads or os.cpu_count() or 1
-        params.hostnames = [os.path.join(self._dir, "llama.sock")]
-        params.api_keys = [secrets.token_urlsafe(32)]  # its listener is not used: no one may use it
-        params.endpoint_slots = False
-        params.ui = False
-        params.verbosity = 1
+        serve_privately(params, self._dir, secrets.token_urlsafe(32), threads)  # its listener goes unused
         try:
             with capture_native_output() as said:
                 self._server = xllamacpp.Server(params)

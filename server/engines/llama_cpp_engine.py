@@ -108,6 +108,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def serve_privately(params: Any, folder: str, key: str, threads: int) -> None:
+    """What every llama.cpp instance of ours shares: `threads` (0: one per core), and its HTTP
+    listener on a Unix socket in `folder` that wants `key`."""
+    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads or os.cpu_count() or 1
+    params.hostnames = [os.path.join(folder, "llama.sock")]
+    params.api_keys = [key]
+    params.endpoint_slots = False
+    params.ui = False  # llama.cpp's web page would be one more thing its listener serves without the key
+    params.verbosity = 1  # errors only: llama.cpp logs every request at info
+
+
 def sentinel(i: int) -> str:
     return f"\ue000{i}\ue001"
 
@@ -206,13 +217,8 @@ class LlamaCppEngine:
         params.n_gpu_layers = n_gpu_layers
         if n_gpu_layers == 0 or not _has_gpu(xllamacpp):
             params.n_batch = min(params.n_batch, CPU_PROMPT_BATCH)
-        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads or os.cpu_count() or 1
         params.chat_template = jinja or ""
-        params.hostnames = [os.path.join(self._dir, "llama.sock")]
-        params.api_keys = [key]
-        params.endpoint_slots = False
-        params.ui = False  # llama.cpp's web page would be one more thing its listener serves without the key
-        params.verbosity = 1  # errors only: llama.cpp logs every request at info
+        serve_privately(params, self._dir, key, threads)
         draft = self._speculate(params, speculative)
         try:
             with capture_native_output() as said:
