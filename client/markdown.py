@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from client import mathml
+from client import mathml, sandbox
 from client.highlight import highlight
 from client.nodes import El
 
@@ -44,6 +44,9 @@ CODE_COPY = (
     "rounded px-2 py-0.5 hover:bg-gray-400 focus-visible:outline-2 focus-visible:outline-blue-600 "
     "dark:hover:bg-gray-600"
 )
+# The Run button as the Markdown makes it; client.components.code_runner flips it to Stop and back.
+RUN_LABEL = "Run"
+RUN = {"data-action": "run-code", "aria-label": "Run code"}
 PRE = "overflow-x-auto bg-gray-50 p-3 text-sm leading-snug text-gray-900 dark:bg-gray-900 dark:text-gray-100"
 CLASSES = {
     "p": "my-2 first:mt-0 last:mb-0",
@@ -142,7 +145,10 @@ def code_block(code: str, lang: str) -> El:
         El("span", {"class": kind}, [piece]) if kind else piece for kind, piece in highlight(code, lang)
     ]
     copy = El("button", {"type": "button", "class": CODE_COPY, "data-action": "copy-code"}, ["Copy code"])
-    head = El("div", {"class": CODE_HEAD}, [El("span", {}, [lang or "code"]), copy])
+    buttons: list[El | str] = [copy]
+    if lang.lower() in sandbox.LANGUAGES:  # runs in the page (client.components.code_runner)
+        buttons.insert(0, El("button", {"type": "button", "class": CODE_COPY, **RUN}, [RUN_LABEL]))
+    head = El("div", {"class": CODE_HEAD}, [El("span", {}, [lang or "code"]), El("div", {}, buttons)])
     pre = El("pre", {"class": PRE}, [El("code", {"class": "font-mono"}, spans)])
     return El("div", {"class": CODE_BLOCK}, [head, pre])
 

@@ -174,5 +174,5 @@ def create_app(
     app.state.chats = chats
     app.state.mcp = mcp
     app.state.error_shapes = shapes
-    app.state.page = Page(ROOT, STATIC, dev=settings.dev)
+    app.state.page = Page(ROOT, STATIC, dev=settings.dev, code_time_limit_s=settings.code_time_limit_s)
     return app

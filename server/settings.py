@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from dotenv import load_dotenv
 
-from wire.types import MaxTokens, bounds
+from wire.types import CODE_TIME_LIMIT_S, MaxTokens, bounds
 
 T = TypeVar("T")
 
@@ -294,6 +294,10 @@ class Settings:
     )
     tool_timeout_s: float = setting(
         30.0, "Seconds a tool call may take; then its result is an error the model reads.", min=0.1, max=3600,
+    )
+    code_time_limit_s: float = setting(
+        CODE_TIME_LIMIT_S, "Seconds code run in the page (a Python block's Run button) may take before it is"
+        " stopped.", min=1, max=3600,
     )
     header_timeout_s: float = setting(
         10.0, "Seconds a connection has to send a request's headers, counted from when it opened or its last"

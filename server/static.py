@@ -36,6 +36,8 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import Scope
 
+from wire.types import CODE_TIME_LIMIT_ATTRIBUTE, CODE_TIME_LIMIT_S
+
 mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("text/x-python", ".py")
@@ -166,15 +168,16 @@ def page(html: str, manifest: dict[str, Any] | None, sources: str | None) -> str
 class Page:
     """client/index.html as `page()` serves it, rebuilt when a file it depends on changes."""
 
-    def __init__(self, root: Path, static: Path, dev: bool) -> None:
+    def __init__(self, root: Path, static: Path, dev: bool, code_time_limit_s: float = CODE_TIME_LIMIT_S) -> None:
         self.root, self.static, self.dev = root, static, dev
+        self.code_time_limit_s = code_time_limit_s
         self._key: tuple[Any, ...] | None = None
         self._html = ""
 
     def response(self, request_headers: Headers) -> Response:
-        """The page, revalidated by ETag; in dev mode it carries the reload stream's address
-        (client/devreload.py)."""
-        html = self.html()
+        """The page, revalidated by ETag, with the time limit of code run in it (client/sandbox.py);
+        in dev mode it carries the reload stream's address (client/devreload.py)."""
+        html = self.html().replace("<html ", f'<html {CODE_TIME_LIMIT_ATTRIBUTE}="{self.code_time_limit_s:g}" ', 1)
         if self.dev:
             html = html.replace("<html ", '<html data-dev-reload="/dev/reload" ', 1)
         etag = f'"{hashlib.sha256(html.encode()).hexdigest()[:16]}"'

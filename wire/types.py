@@ -36,6 +36,11 @@ Seed = Annotated[int, Meta(ge=0, le=2**31 - 1)]
 SYSTEM_MAX = 10_000
 SystemPrompt = Annotated[str, Meta(max_length=SYSTEM_MAX)]  # the global one, a chat's own, one to count with
 
+# Seconds code run in the page (client.sandbox) may take by default; the server's CODE_TIME_LIMIT_S sets
+# the page's, in this attribute of its <html> (server/static.py).
+CODE_TIME_LIMIT_S = 30.0
+CODE_TIME_LIMIT_ATTRIBUTE = "data-code-time-limit-s"
+
 
 def bounds(bounded: Any) -> tuple[float, float]:
     """The (low, high) of one of the bounded types above."""

@@ -23,8 +23,10 @@ from typing import Any
 from client import markdown, mathml
 from client.browser import copy_text, listen
 from client.components.attachments import LIST_LABEL, chip_item
+from client.components.code_runner import CodeRunner
 from client.gauge import DROPPED_LABEL, dropped
 from client.nodes import El
+from client.sandbox import chat_files
 from client.state import Chat, Turn, versions_at
 
 PLACEHOLDER = "..."  # shown in the model's bubble until its first token arrives
@@ -205,6 +207,7 @@ class ChatArea:
         self._streams: dict[int, tuple[Any, markdown.StreamRender, int]] = {}  # index: (bubble, renderer, tail size)
         self._thoughts: dict[int, tuple[Any, Any, Any]] = {}  # index: (details, summary, text), made on first need
         self._chat = Chat()
+        self._runner = CodeRunner(spawn, lambda: chat_files(self._chat.turns))
         self._proxy = listen(messages, "click", self._click)
 
     def _click(self, event: Any) -> None:
@@ -212,6 +215,8 @@ class ChatArea:
         if not button:  # JS null (jsnull in Pyodide 314, not None) when the click missed a button
             return
         action = str(button.dataset.action)
+        if self._runner.click(button):
+            return
         if action == "copy-code":
             self._spawn(copy_text(button, str(button.closest(".code-block").querySelector("code").textContent)))
             return
