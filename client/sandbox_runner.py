@@ -78,21 +78,21 @@ async def execute(code: str) -> dict[str, Any]:
     return {"stdout": out.text(), "stderr": err.text(), "error": error}
 
 
-def write_files(files: dict[str, str], folder: Path) -> None:
-    """The request's files (base64, by bare name: client.sandbox makes them so) into `folder`."""
+def write_files(files: dict[str, str]) -> None:
+    """The request's files (base64, by bare name: client.sandbox makes them so) into the working folder."""
     for name, data in files.items():
-        (folder / name).write_bytes(base64.b64decode(data))
+        Path(name).write_bytes(base64.b64decode(data))
 
 
-async def handle(message: str, post: Callable[[str], object] | None = None, folder: Path | None = None) -> None:
+async def handle(message: str, post: Callable[[str], object] | None = None) -> None:
     """One request from the page: {"code", "files"}. Posts {"kind": "started"} once the code
     starts (the time limit counts from then, not from the worker's start), then
-    {"kind": "done", "result": {...}}. `post` and `folder` default to the worker's."""
+    {"kind": "done", "result": {...}}. `post` defaults to the worker's postMessage."""
     if post is None:
         from js import postMessage  # the worker's global scope
 
         post = postMessage
     request = json.loads(message)
-    write_files(request.get("files", {}), folder or Path.cwd())
+    write_files(request.get("files", {}))
     post(json.dumps({"kind": "started"}))
     post(json.dumps({"kind": "done", "result": await execute(request["code"])}))

@@ -23,6 +23,7 @@ import pytest
 from playwright.sync_api import expect
 
 from client.sandbox import WORKER
+from server.security import CONTENT_SECURITY_POLICY
 from tests.browser.helpers import (
     ANSWER_S,
     AXE,
@@ -220,7 +221,12 @@ finally:
 """
 
 
-def test_the_code_cannot_reach_another_host(chat: RecordedPage, answers: GivenAnswer) -> None:
+def test_the_code_cannot_reach_another_host(chat: RecordedPage, answers: GivenAnswer, server: str) -> None:
+    # A worker's policy is its script's response's: the page's, like every response of ours.
+    script = chat.page.request.get(server + WORKER)
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert script.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert "connect-src 'self'" in CONTENT_SECURITY_POLICY
     other = OtherHost()
     try:
         assert urllib.request.urlopen(other.url, timeout=5).read() == b"reached"  # noqa: S310 (our own loopback server)

@@ -114,3 +114,13 @@ def test_a_gz_sibling_that_links_out_of_the_folder_is_not_served(tmp_path: Path)
     assert escaped.text == "plain" and "content-encoding" not in escaped.headers
     kept = client.get("/static/b.js", headers={"Accept-Encoding": "gzip"})
     assert kept.text == "packed" and kept.headers["content-encoding"] == "gzip"
+
+
+def test_the_page_carries_the_time_limit_of_code_run_in_it(tmp_path: Path) -> None:
+    from starlette.datastructures import Headers
+
+    from wire.types import CODE_TIME_LIMIT_ATTRIBUTE
+
+    for limit, shown in ((30.0, "30"), (2.5, "2.5")):
+        html = bytes(Page(ROOT, tmp_path, dev=False, code_time_limit_s=limit).response(Headers()).body).decode()
+        assert f'<html {CODE_TIME_LIMIT_ATTRIBUTE}="{shown}" lang="en"' in html
