@@ -5,7 +5,7 @@ host (the page's CSP holds in the worker); axe finds nothing wrong with the pane
 
 The answers come from a stand-in for /api/converse (tests.fakes.FakeConverse) that answers with the
 Markdown a test sets: the tiny default model cannot be made to write given code. The server, page,
-its Pyodide and the worker's are real. One page serves the whole module (each Pyodide start costs
+its Pyodide and the worker's are real. The first test saves test-results/python.png. One page serves the whole module (each Pyodide start costs
 seconds), so the tests run in order, each asking its own question in the same chat.
 """
 
@@ -39,10 +39,11 @@ from tests.browser.helpers import (
     wait_answer,
 )
 from tests.fakes import FakeConverse
-from tests.harness import start_server, stop_server
+from tests.harness import ROOT, start_server, stop_server
 
 LIMIT_S = 3  # the server's CODE_TIME_LIMIT_S here, so that the time limit's test needs not wait 30 s
 RUN_S = 60_000  # ms for a run's result, the worker's Pyodide start included (a cold one on a busy machine)
+SCREENSHOT = ROOT / "test-results" / "python.png"
 OTHER_HOST = "127.0.0.2"  # still this machine: loopback, but another origin than the page's
 
 
@@ -146,6 +147,8 @@ def test_run_shows_what_the_code_printed(chat: RecordedPage, answers: GivenAnswe
     page = chat.page
     page.add_script_tag(url="/axe.min.js")
     assert page.evaluate(RUN_AXE) == []
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
 
 
 def test_an_exception_shows_its_traceback(chat: RecordedPage, answers: GivenAnswer) -> None:
