@@ -47,11 +47,12 @@ class RunResult(Struct, frozen=True, omit_defaults=True):
     error: str = ""
     stopped: bool = False
     timed_out: bool = False
+    failed: bool = False  # the worker could not run it (`error` says why): no fault of the code
     time_limit_s: float = 0.0  # the limit it ran under, for saying so when it ran out
 
     @property
     def ok(self) -> bool:
-        return not (self.error or self.stopped or self.timed_out)
+        return not (self.error or self.stopped or self.timed_out or self.failed)
 
 
 class Reply(Struct, frozen=True):
@@ -71,6 +72,8 @@ def ending(result: RunResult) -> str:
         return f"Stopped: the code ran past the time limit of {result.time_limit_s:g} s."
     if result.stopped:
         return "Stopped."
+    if result.failed:
+        return "Python could not run the code."
     if result.error:
         return "The code raised an exception."
     return "Finished."
@@ -83,7 +86,8 @@ def clip(text: str, limit: int) -> str:
 def for_model(result: RunResult, limit: int = MAX_FOR_MODEL) -> str:
     """The result as a tool's answer: how it ended, then each stream that has something, each
     cut to its share of `limit` characters (the traceback's end, where the error is, is kept)."""
-    parts = [("stdout", result.stdout), ("stderr", result.stderr), ("traceback", result.error)]
+    why = "error" if result.failed else "traceback"
+    parts = [("stdout", result.stdout), ("stderr", result.stderr), (why, result.error)]
     shown = [(name, text) for name, text in parts if text]
     share = limit // max(1, len(shown))
     out = [ending(result)]
@@ -193,7 +197,7 @@ class Sandbox:
         if got.kind == "done":
             return got.result
         self._end_worker()
-        return RunResult(stopped=True) if got is STOP else RunResult(error=got.error)
+        return RunResult(stopped=True) if got is STOP else RunResult(error=got.error, failed=True)
 
     def stop(self) -> None:
         """End the run in progress (its result says stopped); nothing when none runs."""
@@ -240,7 +244,9 @@ class _WebWorker:
         from client.browser import to_init
 
         def failed(event: Any) -> None:
-            on_message(json.dumps({"kind": "failed", "error": f"The worker failed: {event.message}"}))
+            # An ErrorEvent says what went wrong; a script that did not load fires a bare Event.
+            why = getattr(event, "message", None) or "its script did not load"
+            on_message(json.dumps({"kind": "failed", "error": f"The worker failed: {why}"}))
 
         self._worker = JsWorker.new(f"{WORKER}?pyodide={quote(pyodide_url())}", to_init({"type": "module"}))
         self._proxies = [create_proxy(lambda event: on_message(str(event.data))), create_proxy(failed)]

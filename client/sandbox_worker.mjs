@@ -8,6 +8,7 @@ const ready = (async () => {
   const { loadPyodide } = await import(`${indexURL}pyodide.mjs`);
   const pyodide = await loadPyodide({ indexURL });
   const runner = await fetch(new URL("sandbox_runner.py", import.meta.url));
+  if (!runner.ok) throw new Error(`${runner.url} answered ${runner.status}`);
   pyodide.runPython(await runner.text());
   return pyodide.globals.get("handle");
 })();

@@ -30,16 +30,18 @@ STREAMS = {
     "stdout": "whitespace-pre-wrap font-mono text-gray-900 dark:text-gray-100",
     "stderr": "whitespace-pre-wrap font-mono text-red-800 dark:text-red-300",
     "error": "whitespace-pre-wrap font-mono text-red-800 dark:text-red-300",
+    "failure": "whitespace-pre-wrap text-red-800 dark:text-red-300",
 }
 CAPTION = "mt-2 text-xs font-medium text-gray-700 dark:text-gray-300"
-CAPTIONS = {"stdout": "Printed", "stderr": "Printed to stderr", "error": "Traceback"}
+CAPTIONS = {"stdout": "Printed", "stderr": "Printed to stderr", "error": "Traceback", "failure": "Why"}
 
 Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
 
 
 def panel(result: RunResult) -> tuple[str, list[tuple[str, str]]]:
     """The panel's status line and its (stream, text) parts, the empty ones left out."""
-    parts = [("stdout", result.stdout), ("stderr", result.stderr), ("error", result.error)]
+    why = "failure" if result.failed else "error"
+    parts = [("stdout", result.stdout), ("stderr", result.stderr), (why, result.error)]
     return sandbox.ending(result), [(kind, text) for kind, text in parts if text]
 
 

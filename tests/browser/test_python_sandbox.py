@@ -5,8 +5,9 @@ host (the page's CSP holds in the worker); axe finds nothing wrong with the pane
 
 The answers come from a stand-in for /api/converse (tests.fakes.FakeConverse) that answers with the
 Markdown a test sets: the tiny default model cannot be made to write given code. The server, page,
-its Pyodide and the worker's are real. The first test saves test-results/python.png. One page serves the whole module (each Pyodide start costs
-seconds), so the tests run in order, each asking its own question in the same chat.
+its Pyodide and the worker's are real. One page serves the whole module (each Pyodide start costs
+seconds), so the tests run in order, each asking its own question in the same chat. The first test
+saves test-results/python.png.
 """
 
 from __future__ import annotations

@@ -124,6 +124,7 @@ def test_a_message_the_worker_garbles_is_a_failure_not_a_crash() -> None:
     assert reply('{"kind": "started"}').kind == "started"
     garbled = reply("not json")
     assert garbled.kind == "failed" and "unreadable" in garbled.error
+    assert ending(RunResult(error=garbled.error, failed=True)) == "Python could not run the code."
 
 
 def test_off_the_page_the_time_limit_is_the_default() -> None:
@@ -276,5 +277,7 @@ def test_a_worker_that_fails_gives_an_error_and_is_replaced(workers: tuple[Sandb
             self.on_message(json.dumps({"kind": "failed", "error": "Python did not start: 404"}))
 
     broken = Sandbox(lambda on_message: Broken(on_message, log))
-    assert run_async(broken.run("print(1)")) == RunResult(error="Python did not start: 404")
+    result = run_async(broken.run("print(1)"))
+    assert result == RunResult(error="Python did not start: 404", failed=True) and not result.ok
+    assert for_model(result) == "Python could not run the code.\n\nerror:\nPython did not start: 404"
     assert log == ["start", "terminate"]
