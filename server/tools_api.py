@@ -1,4 +1,5 @@
-"""Our API's tools: `GET /api/tools` (every running MCP server's tools) and `POST /api/tools/call`."""
+"""Our API's tools: `GET /api/tools` (the built-in ones and every running MCP server's) and
+`POST /api/tools/call`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from server.bodies import body_of
 from server.errors import ApiError
 from server.mcp_servers import McpServers, UnknownTool
 from wire.routes import CALL_TOOL, TOOLS
-from wire.types import ToolCallResult, ToolInfo, ToolList
+from wire.types import BUILTIN_TOOLS, ToolCallResult, ToolInfo, ToolList
 
 
 def servers_of(request: Request) -> McpServers:
@@ -23,8 +24,9 @@ def json_response(value: object) -> Response:
 
 
 async def list_tools(request: Request) -> Response:
+    """The built-in tools (which the page runs itself), then every MCP server's."""
     listed = [ToolInfo(**tool) for tool in servers_of(request).listing()]
-    return json_response(ToolList(listed))
+    return json_response(ToolList([*BUILTIN_TOOLS, *listed]))
 
 
 async def call_tool(request: Request) -> Response:

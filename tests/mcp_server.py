@@ -16,6 +16,11 @@ def shout(text: str) -> str:
     return text.upper()
 
 
+@server.tool(description="The time now in a time zone.")
+def get_time(zone: str) -> str:
+    return f"12:00 in {zone}"  # fixed, so a test can look for it where the model reads it
+
+
 @server.tool(description="Always fails.")
 def broken() -> str:
     raise RuntimeError("the disk is on fire")
@@ -25,6 +30,9 @@ def broken() -> str:
 async def hang() -> str:
     await asyncio.Event().wait()
     return ""
+
+
+MCP_TOOLS = ("shout", "get_time", "broken", "hang")  # what this server offers, in order
 
 
 if __name__ == "__main__":

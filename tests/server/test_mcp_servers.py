@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from tests.harness import free_port, run_server, spawn, start_server, stop_server, wait_until
+from tests.mcp_server import MCP_TOOLS
+from wire.types import BUILTIN, BUILTIN_TOOLS, ToolInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     }}))
     proc, url = start_server(env={"MODEL_PATH": "", "ENGINE": "auto", "MCP_CONFIG": str(config),
                                   "TOOL_TIMEOUT_S": "2"})
-    wait_until(lambda: {t["server"] for t in tools(url)} == {"local", "remote"}, timeout=60)
+    wait_until(lambda: {t["server"] for t in tools(url)} == {BUILTIN, "local", "remote"}, timeout=60)
     yield url, Path(proc.log_path)
     stop_server(proc)
     stop_server(http)
@@ -44,6 +47,10 @@ def reachable(url: str) -> bool:
     return True
 
 
+def mcp_tools(url: str) -> list[dict[str, Any]]:
+    return [t for t in tools(url) if t["server"] != BUILTIN]
+
+
 def tools(url: str) -> list[dict[str, Any]]:
     listed: list[dict[str, Any]] = httpx.get(f"{url}/api/tools").json()["tools"]
     return listed
@@ -54,10 +61,11 @@ def call(url: str, server: str, name: str, **arguments: Any) -> httpx.Response:
                       timeout=30)
 
 
-def test_every_started_servers_tools_are_listed(server: tuple[str, Path]) -> None:
+def test_every_started_servers_tools_are_listed_after_the_built_in_ones(server: tuple[str, Path]) -> None:
     url, log = server
-    listed = {(t["server"], t["name"]): t for t in tools(url)}
-    assert set(listed) == {(s, n) for s in ("local", "remote") for n in ("shout", "broken", "hang")}
+    assert [msgspec.convert(t, ToolInfo) for t in tools(url)[: len(BUILTIN_TOOLS)]] == list(BUILTIN_TOOLS)
+    listed = {(t["server"], t["name"]): t for t in mcp_tools(url)}
+    assert set(listed) == {(s, n) for s in ("local", "remote") for n in MCP_TOOLS}
     shout = listed["local", "shout"]
     assert shout["description"] == "Gives back the text it is given, shouting."
     assert shout["input_schema"]["properties"]["text"]["type"] == "string"
@@ -104,7 +112,7 @@ def test_servers_stop_with_ours(tmp_path: Path) -> None:
     config.write_text(json.dumps({"mcpServers": {"local": local}}))
     proc, url = start_server(env={"MODEL_PATH": "", "ENGINE": "auto", "MCP_CONFIG": str(config)})
     try:
-        wait_until(lambda: bool(tools(url)), timeout=60)
+        wait_until(lambda: bool(mcp_tools(url)), timeout=60)
         children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         mcp = [pid for pid in children if "tests.mcp_server" in Path(f"/proc/{pid}/cmdline").read_text()]
         assert len(mcp) == 1
