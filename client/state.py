@@ -318,11 +318,11 @@ def finish(chat: Chat, done: DoneEvent, asked: str = "") -> Chat:
     """The answer is complete; `asked` names its model when the server does not (an older server)."""
     if not _answering(chat):
         return chat
-    note = describe_done(done)
     used = done.prompt_tokens + done.completion_tokens
     changes = {"truncated_turns": done.truncated_turns, "model": done.model or asked, "tokens": used}
-    status = "calling" if chat.turns[-1].calls and done.stop_reason != "cancelled" else "done"
-    return _with_last(chat, status=status, note=note, answer_id="", **changes)
+    calling = bool(chat.turns[-1].calls) and done.stop_reason != "cancelled"
+    note = describe_done(done, calling)
+    return _with_last(chat, status="calling" if calling else "done", note=note, answer_id="", **changes)
 
 
 def fail(chat: Chat, message: str) -> Chat:
@@ -406,13 +406,14 @@ def apply_event(chat: Chat, event: object, asked: str = "") -> Chat:
 STOP_REASONS = {"stop": "finished", "length": "hit the max tokens limit", "cancelled": "cancelled"}
 
 
-def describe_done(done: DoneEvent) -> str:
+def describe_done(done: DoneEvent, calling: bool = False) -> str:
+    """The stats line under an answer; `calling`: it ended in tool calls, which wait."""
     parts = [f"{done.completion_tokens} tokens"]
     if done.tokens_per_s:
         parts.append(f"{done.tokens_per_s:.1f} tok/s")
     if done.ttft_s is not None:
         parts.append(f"first token {done.ttft_s:.2f} s")
-    parts.append(STOP_REASONS.get(done.stop_reason, done.stop_reason))
+    parts.append("called a tool" if calling else STOP_REASONS.get(done.stop_reason, done.stop_reason))
     if done.truncated_turns:
         s = "" if done.truncated_turns == 1 else "s"
         parts.append(f"{done.truncated_turns} old message{s} left out to fit the context")

@@ -4,6 +4,7 @@ stdio, `python -m tests.mcp_server http PORT` Streamable HTTP on loopback."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 from mcp.server.mcpserver import MCPServer
@@ -17,7 +18,9 @@ def shout(text: str) -> str:
 
 
 @server.tool(description="The time now in a time zone.")
-def get_time(zone: str) -> str:
+async def get_time(zone: str) -> str:
+    if os.environ.get("STUCK_CLOCK"):  # a server whose clock never answers, for Stop and timeouts
+        await asyncio.Event().wait()
     return f"12:00 in {zone}"  # fixed, so a test can look for it where the model reads it
 
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+from msgspec.structs import replace
+
 from client import library as lib
 from client import tools
 from client.app import App
-from client.state import DENIED, STOPPED_CALL, Chat, Turn, restore
+from client.components import tool_calls, tools_panel
+from client.markdown import text_of
+from client.nodes import El
+from client.state import DENIED, STOPPED_CALL, Call, Chat, Round, Turn, restore
 from tests.client.test_app import settle
 from tests.fakes import DONE, FakeServer, FakeStore
 from tests.harness import run_async
@@ -155,3 +160,54 @@ def test_restore_keeps_a_round_waiting_and_stops_it_when_not_resuming() -> None:
     waiting = Chat(turns=(Turn(True, "Hi"), Turn(False, "", status="calling")), id="c")
     assert restore(waiting, resume=True) == waiting
     assert restore(waiting, resume=False).turns[-1].status == "stopped"
+
+
+ROUNDED = Chat(
+    turns=(
+        Turn(True, "Shout hi"),
+        Turn(False, "HI it is.", rounds=(Round("Let me see.", (Call("c1", "shout", '{"text": "hi"}', "done", "HI"),)),)
+             ),
+    ),
+    id="c9",
+    tools=("local/shout",),
+    allowed=("local/shout",),
+)
+
+
+def test_calls_are_exported_and_imported_with_the_chat() -> None:
+    text = lib.export_markdown(ROUNDED)
+    assert "Let me see.\n\n> *Tool call:* `shout` `{\"text\": \"hi\"}`\n>\n> *Result:*\n>\n> HI\n\nHI it is." in text
+    again = lib.import_many(lib.export_json(ROUNDED), lambda: "new", 0.0).chats[0]
+    # the tools it offers come along; which run unasked do not: a file from elsewhere must not run tools
+    assert again.turns == ROUNDED.turns and (again.tools, again.allowed) == (ROUNDED.tools, ())
+
+
+def test_the_blocks_of_calls_say_what_ran_and_offer_the_choices_while_one_waits() -> None:
+    [said, folded] = tool_calls.round_nodes(ROUNDED.turns[-1].rounds, rich=False)
+    assert isinstance(said, El) and said.children == ["Let me see."]
+    assert isinstance(folded, El) and folded.tag == "details" and text_of([folded]).startswith("Called shout")
+    asking = Call("c2", "shout", "not json")
+    [box] = tool_calls.call_nodes((asking,))
+    assert isinstance(box, El) and box.attrs["aria-label"] == "Tool call: shout"
+    buttons = [n for n in _all(box) if n.tag == "button"]
+    assert [(b.children[0], b.attrs["data-call"]) for b in buttons] == [
+        ("Allow", "c2"), ("Allow for this chat", "c2"), ("Deny", "c2")
+    ]
+    assert "not json" in text_of([box])  # arguments that are not JSON show as written
+    [running] = tool_calls.call_nodes((replace(asking, state="running"),))
+    assert isinstance(running, El) and not [n for n in _all(running) if n.tag == "button"]
+    failed = replace(asking, state="done", result="boom", is_error=True)
+    assert text_of(tool_calls.call_nodes((failed,))).startswith("Called shout · error")
+
+
+def _all(node: El) -> list[El]:
+    return [node, *(n for child in node.children if isinstance(child, El) for n in _all(child))]
+
+
+def test_the_tools_dialog_groups_by_server_and_counts_what_is_on() -> None:
+    groups = tools_panel.rows(LISTING, ("local/shout",))
+    assert [(server, [(r.name, r.on) for r in rows]) for server, rows in groups] == [
+        (BUILTIN, [("python", False)]), ("local", [("shout", True)])
+    ]
+    assert tools_panel.label_for(ROUNDED, LISTING) == "Tools (1)"
+    assert tools_panel.label_for(ROUNDED, ToolList([PYTHON_TOOL])) == "Tools"  # its server went away
