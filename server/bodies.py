@@ -93,3 +93,10 @@ def check_schema_size(name: str, schema: object) -> None:
     size = len(msgspec.json.encode(schema)) if schema else 0
     if size > MAX_SCHEMA_BYTES:
         raise ApiError(400, "schema_too_large", f"{name} is {size} bytes of JSON; at most {MAX_SCHEMA_BYTES}")
+
+
+async def hung_up(request: Request) -> None:
+    """Returns when the client hangs up, once its body has been read (the next message is then
+    the hang-up): what a handler that answers in one response waits on beside its work."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

@@ -20,7 +20,7 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.bodies import body_of, check_schema_size, client_of
+from server.bodies import body_of, check_schema_size, client_of, hung_up
 from server.chat import ChatService, Completion
 from server.errors import ApiError, openai_error
 from server.events import Done, Event, Failed, Text, Thought, ToolCall
@@ -204,9 +204,7 @@ async def whole_unless_hung_up(request: Request, completion: Completion, answer:
 
 
 async def cancel_on_hang_up(request: Request, completion: Completion) -> None:
-    # the body has been read, so the next message is the client hanging up
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
+    await hung_up(request)
     completion.cancel()
 
 

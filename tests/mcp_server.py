@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
 
 from mcp.server.mcpserver import MCPServer
 
@@ -31,7 +32,12 @@ def broken() -> str:
 
 @server.tool(description="Never answers.")
 async def hang() -> str:
-    await asyncio.Event().wait()
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:  # the caller gave up: say so where a test can see it
+        if os.environ.get("CANCELLED_MARK"):
+            Path(os.environ["CANCELLED_MARK"]).touch()
+        raise
     return ""
 
 
