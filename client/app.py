@@ -23,21 +23,53 @@ from typing import Any, TypeVar
 
 from reaktiv import Signal
 
-from client import attachments, presets, settings
+from client import attachments, presets, settings, tools
 from client import library as lib
 from client.attachments import Pending, Picked, Refused
 from client.rpc import Client
-from client.state import Chat, choose_model, configure, edit, regenerate, request_for, submit, switch_version
+from client.state import (
+    DENIED,
+    Chat,
+    allow_tool,
+    choose_model,
+    choose_tools,
+    configure,
+    edit,
+    next_round,
+    regenerate,
+    request_for,
+    run_call,
+    settle_call,
+    stop,
+    submit,
+    switch_version,
+    waiting_calls,
+)
 from client.storage import Store
 from client.streams import AnswerStreams, KeyRequest
 from wire.events import ErrorEvent
-from wire.types import MAX_TEXT, ConverseRequest, Health, ModelList, SamplingParams, TokensRequest
+from wire.types import (
+    MAX_TEXT,
+    ConverseRequest,
+    Health,
+    ModelList,
+    SamplingParams,
+    TokensRequest,
+    ToolCallResult,
+    ToolInfo,
+    ToolList,
+)
 
 T = TypeVar("T")
 
 API_KEY = "api_key"  # the store's key for the API key
 LAST_MODEL = "last_model"  # the store's key for the model last picked or sent with: new chats start on it
 NO_SERVER = "Cannot reach the server. Is `make run` running?"
+NO_PYTHON = "Python cannot run in this page."
+
+
+async def no_python(_code: str) -> ToolCallResult:
+    return ToolCallResult(NO_PYTHON, True)
 
 
 @dataclass(frozen=True)
@@ -65,6 +97,9 @@ class App:
         self.last_model: Signal[str] = Signal(str(store.get(LAST_MODEL) or ""))
         self.attached: Signal[tuple[Pending, ...]] = Signal(())  # files for the message being written
         self.attach_note: Signal[str] = Signal("")  # why the last files picked were refused, if any were
+        self.tool_list: Signal[ToolList | None] = Signal(None)  # what GET /api/tools said last
+        self.run_python: tools.RunPython = no_python  # the built-in python tool: the page's sandbox
+        self._calls: dict[str, set[asyncio.Task[None]]] = {}  # chat id -> its tool calls running
         # Tasks, effects and JS proxies must stay referenced: asyncio, reaktiv and JS hold them weakly.
         self.tasks: set[asyncio.Task[Any]] = set()
         self._kept: list[object] = []
@@ -76,6 +111,7 @@ class App:
             default_model=self.default_model,
             banner=self.banner,
             key_request=self.key_request,
+            on_calling=self.calls_waiting,
         )
         self._edit_files: tuple[Pending, ...] = ()  # the files the message being edited brought along
         self._attaching = asyncio.Lock()
@@ -100,7 +136,8 @@ class App:
     # Answers (each one's stream is followed by client.streams).
 
     def _request_for(self, chat: Chat) -> ConverseRequest:
-        return request_for(chat, presets.params_for(chat, self.params(), self.presets()))
+        offered = tools.specs(tools.offered(self.tool_list(), chat.tools))
+        return request_for(chat, presets.params_for(chat, self.params(), self.presets()), offered)
 
     def start_answer(self, chat_id: str) -> None:
         chat = lib.find(self.library(), chat_id)
@@ -134,9 +171,73 @@ class App:
         return True
 
     def stop_answer(self) -> None:
-        """Stop the open chat's answer (client.streams.AnswerStreams.stop); with none streaming, leave editing."""
-        if not self.streams.stop(self.library().open_id):
-            self.end_edit()
+        """Stop the open chat's answer (client.streams.AnswerStreams.stop), or its tool calls; with
+        neither, leave editing."""
+        chat_id = self.library().open_id
+        if self.streams.stop(chat_id):
+            return
+        if self.current.busy:  # its answer waits on tool calls: they stop, and it ends here
+            for task in self._calls.pop(chat_id, set()):
+                task.cancel()
+            self.change(chat_id, stop)
+            return
+        self.end_edit()
+
+    # Tool calls (client.tools): each asks the user first, unless its tool is allowed in the chat.
+
+    def calls_waiting(self, chat_id: str) -> None:
+        """The chat's answer has calls waiting for the user's word: those of tools allowed in the chat run now."""
+        chat = lib.find(self.library(), chat_id)
+        if chat is None:
+            return
+        offered = tools.offered(self.tool_list(), chat.tools)
+        for call in waiting_calls(chat):
+            tool = offered.get(call.name)
+            if tool is not None and tools.key(tool) in chat.allowed:
+                self.answer_call(chat_id, call.id, "allow")
+
+    def answer_call(self, chat_id: str, call_id: str, choice: str) -> None:
+        """The user's word on a call: "allow", "always" (this tool, in this chat) or "deny"."""
+        chat = lib.find(self.library(), chat_id)
+        call = next((c for c in waiting_calls(chat) if c.id == call_id), None) if chat is not None else None
+        if chat is None or call is None:
+            return
+        tool = tools.offered(self.tool_list(), chat.tools).get(call.name)
+        if choice == "always" and tool is not None:
+            self.change(chat_id, partial(allow_tool, key=tools.key(tool)))
+        if choice == "deny":
+            self._settle(chat_id, call_id, ToolCallResult(DENIED, True))
+            return
+        self.change(chat_id, partial(run_call, call_id=call_id))
+        task = self.spawn(self._run_call(chat_id, call_id, tool, call.name, call.arguments))
+        self._calls.setdefault(chat_id, set()).add(task)
+        task.add_done_callback(self._calls.get(chat_id, set()).discard)
+
+    async def _run_call(self, chat_id: str, call_id: str, tool: ToolInfo | None, name: str, text: str) -> None:
+        self._settle(chat_id, call_id, await tools.run(self.client, self.run_python, tool, name, text))
+
+    def _settle(self, chat_id: str, call_id: str, result: ToolCallResult) -> None:
+        """The call has its result; once all of the answer's have, the answer goes on from them."""
+        self.change(chat_id, partial(settle_call, call_id=call_id, result=result.text, is_error=result.is_error))
+        chat = lib.find(self.library(), chat_id)
+        if chat is not None and next_round(chat) is not chat:
+            self.change(chat_id, next_round)
+            self.streams.start(chat_id)
+
+    def choose_tools(self, keys: tuple[str, ...]) -> None:
+        """The tools the open chat (a new one if none) offers the model, from its next answer on."""
+        if not self.library().open_id:
+            self.library.set(lib.new_chat(self.library(), uuid.uuid4().hex, self.start_model()))
+        self.change(self.library().open_id, partial(choose_tools, keys=keys))
+
+    async def refresh_tools(self) -> None:
+        """Ask the server which tools it offers now; then run the waiting calls that need no word
+        (a page reloaded during a round of calls)."""
+        listing = await self.client.tools()
+        if listing is not None or self.tool_list() is None:  # a failed refresh keeps the list it had
+            self.tool_list.set(listing)
+        for chat in self.library().chats:
+            self.calls_waiting(chat.id)
 
     def regenerate(self, chat_id: str) -> None:
         chat = lib.find(self.library(), chat_id)
@@ -349,3 +450,4 @@ class App:
         self.banner.set(None if health is not None else NO_SERVER)
         if health is not None:
             await self.refresh_models()
+            await self.refresh_tools()

@@ -13,7 +13,7 @@ import msgspec
 from msgspec import Struct
 from msgspec.structs import replace
 
-from client.state import Chat, Fork, Turn, configure, restore, sent_text, title_of
+from client.state import Call, Chat, Fork, Turn, configure, restore, sent_text, title_of
 from wire.types import SystemPrompt
 
 CHAT_PREFIX = "chat:"
@@ -171,6 +171,8 @@ class ExportedChat(Struct):
     updated: float = 0.0  # when it was last sent in; 0: not recorded (older exports)
     system: SystemPrompt | None = None  # its own system prompt ("": none); None: the global one (older exports)
     preset: str = ""  # its sampling preset by name; empty: the global settings (older exports have none)
+    # The tools it offers, by key. Never which run unasked: a file from elsewhere must not run tools.
+    tools: tuple[str, ...] = ()
 
 
 class ExportedLibrary(Struct):
@@ -195,6 +197,7 @@ def _exported(chat: Chat, pinned: bool = False) -> ExportedChat:
         updated=chat.updated,
         system=chat.system,
         preset=chat.preset,
+        tools=chat.tools,
     )
 
 
@@ -222,6 +225,7 @@ def _chat_from(data: ExportedChat, chat_id: str, updated: float) -> Chat:
         forks=data.forks,
         system=data.system,
         preset=data.preset,
+        tools=data.tools,
     )
     return restore(chat)
 
@@ -271,8 +275,20 @@ def export_markdown(chat: Chat) -> str:
         lines += [f"**{who}:**{by}", ""]
         if turn.thoughts:  # a quote before the answer, as the page shows them folded above it
             lines += ["> *Thoughts:*", ">", *(f"> {line}".rstrip() for line in turn.thoughts.splitlines()), ""]
-        lines += [sent_text(turn), ""]
+        for r in turn.rounds:
+            lines += ([r.text, ""] if r.text else []) + _calls_markdown(r.calls)
+        lines += [sent_text(turn), ""] + _calls_markdown(turn.calls)
     return "\n".join(lines)
+
+
+def _calls_markdown(calls: tuple[Call, ...]) -> list[str]:
+    """Tool calls as quotes: the call, then its result (or error)."""
+    lines: list[str] = []
+    for call in calls:
+        said = "Error" if call.is_error else "Result"
+        quoted = (f"> {line}".rstrip() for line in call.result.splitlines())
+        lines += [f"> *Tool call:* `{call.name}` `{call.arguments}`", ">", f"> *{said}:*", ">", *quoted, ""]
+    return lines
 
 
 def filename_for(chat: Chat, ext: str) -> str:

@@ -31,7 +31,8 @@ PARSER_WHEELS = (
 )
 WHEELS = PARSER_WHEELS + mathml.WHEELS
 _TAG_NAMES = "p h1 h2 h3 h4 h5 h6 ul ol li blockquote pre code em strong s a table thead tbody tr th td hr br div span"
-TAGS = frozenset([*_TAG_NAMES.split(), "button"])
+# "button", "details" and "summary": our own blocks (code, tool calls), never from Markdown itself
+TAGS = frozenset([*_TAG_NAMES.split(), "button", "details", "summary"])
 SAFE_URL = re.compile(r"^(?:https?://|mailto:|/(?!/)|#|\.{1,2}/|[^:/?#]+(?:[/?#]|$))", re.IGNORECASE)
 ALIGN = {"left": "text-left", "center": "text-center", "right": "text-right"}
 

@@ -26,6 +26,7 @@ from client.components.model_picker import ModelPicker, options
 from client.components.preset_list import PresetList
 from client.components.settings_panel import SettingsPanel
 from client.components.sidebar import Sidebar
+from client.components.tools_panel import ToolsPanel
 from client.components.type_area import TypeArea
 from client.gauge import gauge_of
 from client.state import resumable
@@ -45,6 +46,7 @@ class Components:
     picker: ModelPicker
     attached: Attachments
     gauge: ContextGauge
+    tools: ToolsPanel
 
 
 def build(app: App) -> Components:
@@ -62,6 +64,7 @@ def build(app: App) -> Components:
         on_edit=lambda index: type_area.fill(app.start_edit(index)),
         on_regenerate=lambda: app.regenerate(app.current.id),
         on_switch=app.switch_version,
+        on_call=lambda call_id, choice: app.answer_call(app.current.id, call_id, choice),
         spawn=app.spawn,
     )
     sidebar = Sidebar(get("sidebar"), get("toggle-chats"), app, on_new=type_area.focus)
@@ -83,9 +86,10 @@ def build(app: App) -> Components:
         on_remove=app.remove_attachment,
     )
     gauge = ContextGauge(get("context-field"), get("context-gauge"), get("context-text"))
+    tools = ToolsPanel(get("tools-dialog"), get("tools-form"), get("open-tools"), on_save=app.choose_tools)
     return Components(
         type_area, chat_area, sidebar, panel, preset_list, chat_settings, tuple(openers), banner, key_dialog, picker,
-        attached, gauge,
+        attached, gauge, tools,
     )
 
 
@@ -103,6 +107,10 @@ def _listeners(app: App, page: Components) -> list[object]:
         page.sidebar.close()  # on a narrow screen it was opened from the Chats drawer
         page.chat_settings.open(app.current, app.params(), app.presets())
 
+    async def open_tools() -> None:
+        await app.refresh_tools()  # servers come and go: show what is there now
+        page.tools.open(app.current, app.tool_list())
+
     def export(kind: str) -> None:
         file = app.export_file(kind)
         if file is not None:
@@ -114,6 +122,7 @@ def _listeners(app: App, page: Components) -> list[object]:
         browser.listen(get("export-md"), "click", lambda _e: export("md")),
         browser.listen(get("export-json"), "click", lambda _e: export("json")),
         browser.listen(get("cancel-edit"), "click", lambda _e: app.end_edit()),
+        browser.listen(get("open-tools"), "click", lambda _e: app.spawn(open_tools())),
     ]
 
 
@@ -167,6 +176,7 @@ def _effects(app: App, page: Components, saver: storage.Saver) -> list[Effect]:
         Effect(lambda: page.attached.render(tuple(p.file.name for p in app.attached()), app.attach_note())),
         Effect(lambda: page.preset_list.render(app.presets())),
         Effect(lambda: page.chat_settings.mark(app.current)),
+        Effect(lambda: page.tools.mark(app.current, app.tool_list())),
         Effect(lambda: page.gauge.render(gauge_of(app.current, app.models()))),
         Effect(lambda: page.picker.render(*options(app.models(), app.health(), app.chosen_model()))),
     ]
@@ -177,7 +187,7 @@ def enable(page: Components) -> None:
     from js import document
 
     get = document.getElementById
-    for ready in (get("open-settings"), *page.openers):
+    for ready in (get("open-settings"), get("open-tools"), *page.openers):
         ready.disabled = False
     page.sidebar.enable()
     page.type_area.enable()

@@ -20,10 +20,20 @@ from typing import Any, TypeVar
 import msgspec
 
 from wire.events import ErrorBody, ErrorEvent, Event
-from wire.routes import ANSWER, CONVERSE, HEALTH, MODELS, STOP_ANSWER, TOKENS, Rpc
-from wire.types import ConverseRequest, Health, ModelList, TokenCount, TokensRequest
+from wire.routes import ANSWER, CALL_TOOL, CONVERSE, HEALTH, MODELS, STOP_ANSWER, TOKENS, TOOLS, Route, Rpc
+from wire.types import (
+    ConverseRequest,
+    Health,
+    ModelList,
+    TokenCount,
+    TokensRequest,
+    ToolCallRequest,
+    ToolCallResult,
+    ToolList,
+)
 
 Req = TypeVar("Req", bound=msgspec.Struct)
+Res = TypeVar("Res", bound=msgspec.Struct)
 Ev = TypeVar("Ev", bound=msgspec.Struct)
 
 # An event after which the server sends nothing more for this call.
@@ -197,12 +207,23 @@ def parse_health(body: str) -> Health:
         return Health(status="ok")
 
 
-def parse_models(body: str) -> ModelList | None:
-    """A `GET /api/models` answer; None when it cannot be read (the page then offers the default only)."""
+def parse_listing(route: Route[Any, Res], body: str) -> Res | None:
+    """A listing's answer (`GET /api/models`, `/api/tools`); None when it cannot be read (the page
+    then offers the default model only, or no tools)."""
     try:
-        return MODELS.decode(body)
+        return route.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
+
+
+def parse_tool_result(status: int, body: str) -> ToolCallResult:
+    """A `POST /api/tools/call` answer; a refusal is an error result too, which the model reads."""
+    if not 200 <= status < 300:
+        return ToolCallResult(f"The tool could not be called: {error_for_status(status, body).message}", True)
+    try:
+        return CALL_TOOL.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return ToolCallResult(f"The tool's answer could not be read: {exc}", True)
 
 
 def parse_token_count(status: int, body: str) -> TokenCount | ErrorEvent:
@@ -297,6 +318,13 @@ class Client:
 
     async def models(self) -> ModelList | None:
         """The models the server offers; None when it does not say (an older server: 404), or cannot be reached."""
+        return await self._listing(MODELS)
+
+    async def tools(self) -> ToolList | None:
+        """The tools the server offers (the built-in ones and its MCP servers'); None when it does not say."""
+        return await self._listing(TOOLS)
+
+    async def _listing(self, route: Route[Any, Res]) -> Res | None:
         from js import fetch
 
         from client.browser import to_init
@@ -305,10 +333,33 @@ class Client:
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         try:
-            response = await fetch(self.base_url + MODELS.path, to_init({"cache": "no-store", "headers": headers}))
+            response = await fetch(self.base_url + route.path, to_init({"cache": "no-store", "headers": headers}))
             if not response.ok:
                 return None
             body = str(await response.text())
         except Exception:  # a JsException: server down, connection lost
             return None
-        return parse_models(body)
+        return parse_listing(route, body)
+
+    async def call_tool(self, request: ToolCallRequest) -> ToolCallResult:
+        """Run a tool of one of the server's MCP servers; any failure is an error result. Cancelling
+        the task aborts the request, and the server then cancels the call."""
+        from js import AbortController, fetch
+
+        from client.browser import to_init
+
+        controller = AbortController.new()
+        headers = headers_for(self.api_key) | {"Accept": "application/json"}
+        body = msgspec.json.encode(request).decode()
+        init = to_init({"method": CALL_TOOL.method, "headers": headers, "body": body, "signal": controller.signal})
+        finished = False
+        try:
+            response = await fetch(self.base_url + CALL_TOOL.path, init)
+            status, text = int(response.status), str(await response.text())
+            finished = True
+        except Exception as exc:  # a JsException: server down, connection lost
+            return ToolCallResult(f"The tool could not be called: cannot reach the server ({exc})", True)
+        finally:
+            if not finished:
+                controller.abort()
+        return parse_tool_result(status, text)

@@ -23,15 +23,50 @@ from wire.events import (
     QueuedEvent,
     ThoughtEvent,
     TokenEvent,
+    ToolCallEvent,
 )
-from wire.types import MAX_TEXT, SYSTEM_MAX, Conversation, ConverseRequest, Message, SamplingParams, SystemPrompt
+from wire.types import (
+    MAX_TEXT,
+    SYSTEM_MAX,
+    Conversation,
+    ConverseRequest,
+    Message,
+    SamplingParams,
+    SystemPrompt,
+    ToolSpec,
+    ToolUse,
+)
 
 # pending: asked, nothing back yet (the view shows "..."); streaming: tokens arriving;
-# done: finished; error: failed (text holds the reason); stopped: cut short by the user,
-# or by a page reload mid-answer that could not be resumed (the note says which). Stopped text
-# is kept as history.
-Status = Literal["pending", "streaming", "done", "error", "stopped"]
+# calling: the model called tools, and the answer waits for the user's word on each call and for
+# the results; done: finished; error: failed (text holds the reason); stopped: cut short by the
+# user, or by a page reload mid-answer that could not be resumed (the note says which). Stopped
+# text is kept as history.
+Status = Literal["pending", "streaming", "calling", "done", "error", "stopped"]
 TITLE_CHARS = 60
+# asking: waits for the user to allow or deny it; running: allowed, its result on its way; done: has its result.
+CallState = Literal["asking", "running", "done"]
+DENIED = "The user did not allow this call."
+STOPPED_CALL = "The user stopped the answer before this call ran."
+
+
+class Call(Struct, frozen=True, omit_defaults=True):
+    """A tool call the model made in an answer, and what came of it (the result the model reads:
+    the tool's answer, its error, or the user's refusal)."""
+
+    id: str
+    name: str  # the name the model called the tool by (client.tools)
+    arguments: str  # JSON, as the model wrote it
+    state: CallState = "asking"
+    result: str = ""
+    is_error: bool = False
+
+
+class Round(Struct, frozen=True, omit_defaults=True):
+    """An answer's text up to a round of tool calls, and those calls with their results."""
+
+    text: str = ""
+    calls: tuple[Call, ...] = ()
 
 
 class Turn(Struct, frozen=True, omit_defaults=True):
@@ -46,6 +81,8 @@ class Turn(Struct, frozen=True, omit_defaults=True):
     files: tuple[Attachment, ...] = ()  # text files attached to a user's message (client.attachments)
     answer_id: str = ""  # the server's id for this answer while it is on its way (AnswerEvent): a reload resumes it
     reading: tuple[int, int] | None = None  # (read, of) prompt tokens while the model reads the prompt (ProgressEvent)
+    rounds: tuple[Round, ...] = ()  # an answer's earlier rounds of tool calls; `text` goes on after them
+    calls: tuple[Call, ...] = ()  # the tool calls after `text`, while the answer waits on them (or stopped them)
 
 
 class Branch(Struct, frozen=True, omit_defaults=True):
@@ -75,11 +112,13 @@ class Chat(Struct, frozen=True, omit_defaults=True):
     forks: tuple[Fork, ...] = ()  # the earlier versions, by position in `turns` (each `at` is unique)
     system: SystemPrompt | None = None  # its own system prompt, kept as written; None: the global one; "": none
     preset: str = ""  # the name of its sampling preset (client.presets); empty: the global settings
+    tools: tuple[str, ...] = ()  # the tools it offers the model, by key (client.tools.key)
+    allowed: tuple[str, ...] = ()  # the tools whose calls run without asking, in this chat, by key
 
     @property
     def busy(self) -> bool:
         """An answer is on its way: sending now would interleave two answers."""
-        return bool(self.turns) and self.turns[-1].status in ("pending", "streaming")
+        return bool(self.turns) and self.turns[-1].status in ("pending", "streaming", "calling")
 
 
 def title_of(chat: Chat) -> str:
@@ -180,10 +219,63 @@ def resumable(chat: Chat) -> str:
 
 
 def replay(chat: Chat) -> Chat:
-    """The answer is being read again from its start: the text saved before may be stale."""
+    """The answer is being read again from its start (of its round): the text saved before may be stale."""
     if not _answering(chat):
         return chat
-    return _with_last(chat, text="", thoughts="", status="pending", note="")
+    return _with_last(chat, text="", thoughts="", status="pending", note="", calls=())
+
+
+def called(chat: Chat, event: ToolCallEvent) -> Chat:
+    """The model calls a tool: the call waits for the user's word once the answer's round ends."""
+    if not _answering(chat):
+        return chat
+    call = Call(event.id, event.name, event.arguments)
+    return _with_last(chat, calls=chat.turns[-1].calls + (call,), status="streaming", note="", reading=None)
+
+
+def waiting_calls(chat: Chat) -> tuple[Call, ...]:
+    """The calls of the chat's answer that wait for the user's word."""
+    if not chat.turns or chat.turns[-1].status != "calling":
+        return ()
+    return tuple(c for c in chat.turns[-1].calls if c.state == "asking")
+
+
+def _with_call(chat: Chat, call_id: str, **changes: object) -> Chat:
+    last = chat.turns[-1] if chat.turns else None
+    if last is None or last.status != "calling" or not any(c.id == call_id for c in last.calls):
+        return chat
+    calls = tuple(replace(c, **changes) if c.id == call_id else c for c in last.calls)
+    return _with_last(chat, calls=calls)
+
+
+def run_call(chat: Chat, call_id: str) -> Chat:
+    """The user allowed the call: it runs."""
+    return _with_call(chat, call_id, state="running")
+
+
+def settle_call(chat: Chat, call_id: str, result: str, is_error: bool = False) -> Chat:
+    """The call has its result (an error, or the user's refusal, reads to the model alike)."""
+    return _with_call(chat, call_id, state="done", result=result, is_error=is_error)
+
+
+def next_round(chat: Chat) -> Chat:
+    """Every call of the answer has its result: the answer goes on from them (pending again, its
+    text and calls kept as a round); unchanged until then."""
+    last = chat.turns[-1] if chat.turns else None
+    if last is None or last.status != "calling" or any(c.state != "done" for c in last.calls):
+        return chat
+    rounds = last.rounds + (Round(last.text, last.calls),)
+    return _with_last(chat, rounds=rounds, text="", calls=(), status="pending", note="")
+
+
+def allow_tool(chat: Chat, key: str) -> Chat:
+    """The tool's calls run without asking in this chat from now on ("Allow for this chat")."""
+    return chat if key in chat.allowed else replace(chat, allowed=chat.allowed + (key,))
+
+
+def choose_tools(chat: Chat, keys: tuple[str, ...]) -> Chat:
+    """The tools the chat offers the model, from its next answer on."""
+    return chat if chat.tools == keys else replace(chat, tools=keys)
 
 
 def append_token(chat: Chat, text: str) -> Chat:
@@ -226,10 +318,11 @@ def finish(chat: Chat, done: DoneEvent, asked: str = "") -> Chat:
     """The answer is complete; `asked` names its model when the server does not (an older server)."""
     if not _answering(chat):
         return chat
-    note = describe_done(done)
     used = done.prompt_tokens + done.completion_tokens
     changes = {"truncated_turns": done.truncated_turns, "model": done.model or asked, "tokens": used}
-    return _with_last(chat, status="done", note=note, answer_id="", **changes)
+    calling = bool(chat.turns[-1].calls) and done.stop_reason != "cancelled"
+    note = describe_done(done, calling)
+    return _with_last(chat, status="calling" if calling else "done", note=note, answer_id="", **changes)
 
 
 def fail(chat: Chat, message: str) -> Chat:
@@ -245,8 +338,13 @@ def stop(chat: Chat, why: str = "Stopped", model: str = "") -> Chat:
     """End the streaming answer here, keeping what arrived; `model`: the one asked, kept if it wrote any."""
     if not _answering(chat):
         return chat
-    wrote = model if chat.turns[-1].text or chat.turns[-1].thoughts else ""
-    return _with_last(chat, status="stopped", note=why, model=wrote, answer_id="")
+    last = chat.turns[-1]
+    wrote = model if last.text or last.thoughts or last.rounds or last.calls else ""
+    wrote = wrote or last.model  # stopped while its calls waited: the answer so far named its model
+    # a call that never ran still has a result: the model reads, in a later turn, that it was stopped
+    calls = tuple(c if c.state == "done" else replace(c, state="done", result=STOPPED_CALL, is_error=True)
+                  for c in last.calls)
+    return _with_last(chat, status="stopped", note=why, model=wrote, answer_id="", calls=calls)
 
 
 def _sound(forks: tuple[Fork, ...], start: int, end: int) -> tuple[Fork, ...]:
@@ -272,6 +370,10 @@ def restore(chat: Chat, resume: bool = False) -> Chat:
         chat = replace(chat, forks=forks)
     if resume and resumable(chat):
         return chat
+    if resume and chat.turns and chat.turns[-1].status == "calling":
+        # the answer waits on its calls still; one that was running when the page went away is asked again
+        calls = tuple(replace(c, state="asking") if c.state == "running" else c for c in chat.turns[-1].calls)
+        return _with_last(chat, calls=calls)
     return stop(chat, INTERRUPTED)
 
 
@@ -284,6 +386,8 @@ def apply_event(chat: Chat, event: object, asked: str = "") -> Chat:
         return append_token(chat, event.text)
     if isinstance(event, ThoughtEvent):
         return append_thought(chat, event.text)
+    if isinstance(event, ToolCallEvent):
+        return called(chat, event)
     if isinstance(event, AnswerEvent):
         return started(chat, event.id)
     if isinstance(event, QueuedEvent):
@@ -302,35 +406,52 @@ def apply_event(chat: Chat, event: object, asked: str = "") -> Chat:
 STOP_REASONS = {"stop": "finished", "length": "hit the max tokens limit", "cancelled": "cancelled"}
 
 
-def describe_done(done: DoneEvent) -> str:
+def describe_done(done: DoneEvent, calling: bool = False) -> str:
+    """The stats line under an answer; `calling`: it ended in tool calls, which wait."""
     parts = [f"{done.completion_tokens} tokens"]
     if done.tokens_per_s:
         parts.append(f"{done.tokens_per_s:.1f} tok/s")
     if done.ttft_s is not None:
         parts.append(f"first token {done.ttft_s:.2f} s")
-    parts.append(STOP_REASONS.get(done.stop_reason, done.stop_reason))
+    parts.append("called a tool" if calling else STOP_REASONS.get(done.stop_reason, done.stop_reason))
     if done.truncated_turns:
         s = "" if done.truncated_turns == 1 else "s"
         parts.append(f"{done.truncated_turns} old message{s} left out to fit the context")
     return " · ".join(parts)
 
 
-def request_for(chat: Chat, params: SamplingParams | None = None) -> ConverseRequest:
+def request_for(
+    chat: Chat, params: SamplingParams | None = None, tools: tuple[ToolSpec, ...] = ()
+) -> ConverseRequest:
     """The wire request for the pending answer: the history without failed or empty answers (each
-    answer with its thoughts: the model's template decides whether it sees them again), to the
-    chat's model (none named: the server's default). A model's answer or thoughts longer than a
-    message may be (a long answer can outgrow MAX_TEXT) go cut to fit, so the chat can go on."""
-    kept = ("done", "stopped")
-    messages = [
-        Message(user=t.user, text=sent_text(t) if t.user else t.text[:MAX_TEXT], thoughts=t.thoughts[-MAX_TEXT:])
-        for t in chat.turns
-        if t.user or (t.status in kept and t.text)
-    ]
+    answer with its thoughts: the model's template decides whether it sees them again, and with its
+    rounds of tool calls), to the chat's model (none named: the server's default), offering `tools`.
+    An answer that goes on after its calls ends the history with them. A model's answer or thoughts
+    longer than a message may be (a long answer can outgrow MAX_TEXT) go cut to fit, so the chat can go on."""
+    messages: list[Message] = []
+    for t in chat.turns:
+        messages += [Message(True, sent_text(t))] if t.user else _said(t)
     return ConverseRequest(
         conversation=Conversation(messages=messages),
         params=params if params is not None else SamplingParams(),
         model=chat.model or None,
+        tools=list(tools),
     )
+
+
+def _said(turn: Turn) -> list[Message]:
+    """A model's answer as messages: a message per round of calls, then the text after them."""
+    if turn.status == "error":
+        return []
+    said = [Message(False, r.text[:MAX_TEXT], calls=[_use(c) for c in r.calls]) for r in turn.rounds]
+    if turn.status in ("done", "stopped") and (turn.text or turn.calls):
+        calls = [_use(c) for c in turn.calls]
+        said.append(Message(False, turn.text[:MAX_TEXT], turn.thoughts[-MAX_TEXT:], calls))
+    return said
+
+
+def _use(call: Call) -> ToolUse:
+    return ToolUse(call.id, call.name, call.arguments[:MAX_TEXT], call.result[:MAX_TEXT], call.is_error)
 
 
 def sent_text(turn: Turn) -> str:

@@ -25,8 +25,8 @@ from reaktiv import Signal
 
 from client import library as lib
 from client.rpc import UNAUTHORIZED, Client
-from client.state import INTERRUPTED, Chat, apply_event, fail, replay, resumable, stop
-from wire.events import AnswerEvent, ErrorEvent, Event
+from client.state import INTERRUPTED, Chat, apply_event, fail, replay, resumable, stop, waiting_calls
+from wire.events import AnswerEvent, DoneEvent, ErrorEvent, Event
 from wire.types import ConverseRequest
 
 UNREACHABLE = "Cannot reach the server."
@@ -56,7 +56,8 @@ class AnswerStreams:
     `request(chat)`: what the server is asked for the chat's next answer, built when it is asked.
     `default_model()`: the model recorded on an answer from a chat that names none, when the server
     does not say. `banner` is told when the server cannot be reached; `key_request` when it wants
-    an API key. `spawn` runs and keeps a task (asyncio holds tasks weakly).
+    an API key; `on_calling(chat_id)` when an answer ends in tool calls that wait for the user's
+    word. `spawn` runs and keeps a task (asyncio holds tasks weakly).
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class AnswerStreams:
         default_model: Callable[[], str],
         banner: Signal[str | None],
         key_request: Signal[KeyRequest | None],
+        on_calling: Callable[[str], None] = lambda _chat_id: None,
     ) -> None:
         self.client = client
         self.library = library
@@ -77,6 +79,7 @@ class AnswerStreams:
         self.default_model = default_model
         self.banner = banner
         self.key_request = key_request
+        self.on_calling = on_calling
         self._streams: dict[str, asyncio.Task[None]] = {}  # chat id -> its answer being followed
         self._unheard: set[asyncio.Task[Any]] = set()  # answers followed that no event came from yet
         # Answers stopped before their first event: read on to it, only to learn the id to stop them by.
@@ -173,6 +176,8 @@ class AnswerStreams:
                 return False
             self._change(chat_id, replay)
         self._change(chat_id, partial(apply_event, event=event, asked=asked))
+        if isinstance(event, DoneEvent) and waiting_calls(lib.find(self.library(), chat_id) or Chat()):
+            self.on_calling(chat_id)
         return True
 
     async def _stop_once_named(self, event: Event, events: AsyncIterator[Event]) -> None:

@@ -22,14 +22,15 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.bodies import body_of, client_of
+from server.bodies import body_of, check_schema_size, client_of
 from server.chat import ChatService, Completion
 from server.errors import ApiError, anthropic_error
 from server.events import Done, Failed, Text, Thought, ToolCall
-from server.openai_api import MAX_TOOLS, check_schema_size, check_supported, whole_unless_hung_up
+from server.openai_api import check_supported, whole_unless_hung_up
 from wire.routes import Route
 from wire.types import (
     MAX_MESSAGES,
+    MAX_TOOLS,
     MaxTokens,
     Message,
     ModelName,

@@ -15,7 +15,7 @@ from server.answers import AnswerLog
 from server.bodies import body_of, client_of
 from server.chat import ChatService
 from server.errors import ApiError
-from server.events import Done, Event, Failed, Loading, Progress, Queued, Text, Thought
+from server.events import Done, Event, Failed, Loading, Progress, Queued, Text, Thought, ToolCall
 from server.security import key_name
 from wire.events import (
     AnswerEvent,
@@ -26,6 +26,7 @@ from wire.events import (
     QueuedEvent,
     ThoughtEvent,
     TokenEvent,
+    ToolCallEvent,
 )
 from wire.events import Event as WireEvent
 from wire.routes import CONVERSE, TOKENS
@@ -41,7 +42,8 @@ async def converse(request: Request) -> Response:
     """Start an answer and stream it; its first event names it (wire.events.AnswerEvent), so a
     page that goes away can read it again or stop it while the answer's grace period lasts."""
     body = await body_of(request, CONVERSE)
-    answer = await chats_of(request).converse(body.model, body.conversation.messages, body.params, client_of(request))
+    chats, messages = chats_of(request), body.conversation.messages
+    answer = await chats.converse(body.model, messages, body.params, client_of(request), body.tools)
     return sse(request, answer)
 
 
@@ -64,8 +66,12 @@ async def stop_answer(request: Request) -> Response:
 
 
 def wire_event(event: Event) -> WireEvent | None:
-    """What our API sends for an event of the answer (None: nothing, e.g. a tool call)."""
+    """What our API sends for an event of the answer (None: nothing)."""
     match event:
+        case ToolCall(call):
+            function = call.get("function") or {}
+            name, arguments = str(function.get("name", "")), str(function.get("arguments", ""))
+            return ToolCallEvent(str(call.get("id", "")), name, arguments)
         case Text(text):
             return TokenEvent(text)
         case Thought(text):

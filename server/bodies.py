@@ -83,3 +83,20 @@ def client_of(request: Request) -> Caller:
     """Who asks: the address its answers count against (MAX_ANSWERS_PER_CLIENT), and the name of
     its key (server.security), which the queue shares slots between."""
     return Caller(request.client.host if request.client else None, getattr(request.state, KEY_NAME_STATE, ""))
+
+
+MAX_SCHEMA_BYTES = 32 * 1024
+
+
+def check_schema_size(name: str, schema: object) -> None:
+    """Refuse, naming it, a schema (a tool, a response format) too big to compile into a grammar."""
+    size = len(msgspec.json.encode(schema)) if schema else 0
+    if size > MAX_SCHEMA_BYTES:
+        raise ApiError(400, "schema_too_large", f"{name} is {size} bytes of JSON; at most {MAX_SCHEMA_BYTES}")
+
+
+async def hung_up(request: Request) -> None:
+    """Returns when the client hangs up, once its body has been read (the next message is then
+    the hang-up): what a handler that answers in one response waits on beside its work."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

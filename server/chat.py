@@ -9,7 +9,7 @@ by id); the OpenAI front door reads the scheduler's events itself.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, TypeVar
@@ -24,7 +24,8 @@ from server.models import Models, UnknownModel
 from server.sampling import Sampling, resolve
 from server.scheduler import Caller, ClientBusy, Job, QueueFull, Reservation, Scheduler
 from server.settings import Settings
-from wire.types import Message, SamplingParams
+from server.tool_chat import has_tools, tool_request
+from wire.types import Message, SamplingParams, ToolSpec
 
 T = TypeVar("T")
 
@@ -86,16 +87,23 @@ class ChatService:
     # -- the front doors' calls ---------------------------------------------------------------
 
     async def converse(
-        self, model: str | None, messages: Sequence[Message], params: SamplingParams, client: Caller | None = None
+        self,
+        model: str | None,
+        messages: Sequence[Message],
+        params: SamplingParams,
+        client: Caller | None = None,
+        tools: Sequence[ToolSpec] = (),
     ) -> AnswerLog:
         """Start an answer in the answer log. With its model loaded, a refusal is the request's
         error; otherwise the answer starts at once with `Loading`, and a refusal is its `Failed`.
-        `client`: who asks (its address and the name of its key)."""
+        `client`: who asks (its address and the name of its key); `tools`: what the model may call
+        (server.tool_chat)."""
         name = self.model_named(model)
+        admit = partial(self._admit_conversation, client=client, messages=messages, params=params, tools=tools)
         scheduler = self.models.touch(name)
         if scheduler is not None:
-            return self.answers.start(name, await self._admit_chat(scheduler, client, messages, params))
-        return self.answers.start(name, self._load_then_admit(name, client, messages, params))
+            return self.answers.start(name, await admit(scheduler))
+        return self.answers.start(name, self._load_then_admit(name, admit))
 
     async def complete(
         self,
@@ -220,13 +228,25 @@ class ChatService:
         except ModelLoadError as exc:
             raise ApiError(400, "model_load_failed", f"model {name} cannot be loaded: {exc}") from exc
 
-    async def _load_then_admit(
-        self, name: str, client: Caller | None, messages: Sequence[Message], params: SamplingParams
-    ) -> Admitted | Failed:
+    async def _load_then_admit(self, name: str, admit: Callable[[Scheduler], Awaitable[Admitted]]) -> Admitted | Failed:
         try:
-            return await self._admit_chat(await self.load(name), client, messages, params)
+            return await admit(await self.load(name))
         except ApiError as exc:
             return Failed(exc.type, exc.message)
+
+    async def _admit_conversation(
+        self,
+        scheduler: Scheduler,
+        client: Caller | None,
+        messages: Sequence[Message],
+        params: SamplingParams,
+        tools: Sequence[ToolSpec],
+    ) -> Admitted:
+        """Our API's conversation, on the tool path where it offers tools or holds calls."""
+        if not has_tools(messages, tools):
+            return await self._admit_chat(scheduler, client, messages, params)
+        request = tool_request(messages, params.system, tools, self.settings.max_tool_rounds)
+        return await self._admit_tool_chat(scheduler, client, request, params, None, ())
 
     # -- admission ------------------------------------------------------------------------------
 

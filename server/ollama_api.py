@@ -24,16 +24,17 @@ from msgspec import Meta, Struct
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from server.bodies import body_of, client_of
+from server.bodies import body_of, check_schema_size, client_of
 from server.chat import ChatService, Completion
 from server.errors import ApiError
 from server.events import Done, Failed, Text, Thought, ToolCall
 from server.models import ModelFile
-from server.openai_api import FINISH, MAX_TOOLS, check_schema_size, check_supported, whole_unless_hung_up
+from server.openai_api import FINISH, check_supported, whole_unless_hung_up
 from server.openai_embeddings import MAX_INPUTS, check_dimensions
 from wire.routes import Route
 from wire.types import (
     MAX_MESSAGES,
+    MAX_TOOLS,
     MaxTokens,
     Message,
     ModelName,

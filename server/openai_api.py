@@ -20,12 +20,12 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.bodies import body_of, client_of
+from server.bodies import body_of, check_schema_size, client_of, hung_up
 from server.chat import ChatService, Completion
 from server.errors import ApiError, openai_error
 from server.events import Done, Event, Failed, Text, Thought, ToolCall
 from wire.routes import Route
-from wire.types import MAX_MESSAGES, MaxTokens, Message, SamplingParams, Seed, Temperature, TopP
+from wire.types import MAX_MESSAGES, MAX_TOOLS, MaxTokens, Message, SamplingParams, Seed, Temperature, TopP
 
 
 class TextPart(Struct):
@@ -76,17 +76,6 @@ class ResponseFormat(Struct):
 # llama.cpp compiles each schema (a tool's parameters, a response format) into a grammar that the
 # model thread checks every token against, so a schema's size is bounded as well as its nesting
 # (server.bodies). OpenAI itself takes at most 128 tools.
-MAX_TOOLS = 128
-MAX_SCHEMA_BYTES = 32 * 1024
-
-
-def check_schema_size(name: str, schema: object) -> None:
-    """Refuse, naming it, a schema (a tool, a response format) too big to compile into a grammar."""
-    size = len(msgspec.json.encode(schema)) if schema else 0
-    if size > MAX_SCHEMA_BYTES:
-        raise ApiError(400, "schema_too_large", f"{name} is {size} bytes of JSON; at most {MAX_SCHEMA_BYTES}")
-
-
 def check_supported(supports: frozenset[str], wanted: dict[str, tuple[str, bool]]) -> None:
     """Refuse a request field (`wanted`: field → the engine feature it needs, and whether it is
     used) that the engine does not honour, naming the field."""
@@ -215,9 +204,7 @@ async def whole_unless_hung_up(request: Request, completion: Completion, answer:
 
 
 async def cancel_on_hang_up(request: Request, completion: Completion) -> None:
-    # the body has been read, so the next message is the client hanging up
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
+    await hung_up(request)
     completion.cancel()
 
 

@@ -25,7 +25,6 @@ from server.chat import ChatService, Completion
 from server.errors import ApiError, openai_error
 from server.events import Done, Failed, Text, Thought, ToolCall
 from server.openai_api import (
-    MAX_TOOLS,
     ChatCompletionRequest,
     ChatMessage,
     JsonSchema,
@@ -34,7 +33,7 @@ from server.openai_api import (
     whole_unless_hung_up,
 )
 from wire.routes import Route
-from wire.types import MAX_MESSAGES, MaxTokens, Temperature, TopP
+from wire.types import MAX_MESSAGES, MAX_TOOLS, MaxTokens, Temperature, TopP
 
 NO_FILES = "this server reads no images or files yet"
 

@@ -299,6 +299,10 @@ class Settings:
         CODE_TIME_LIMIT_S, "Seconds code run in the page (a Python block's Run button) may take before it is"
         " stopped.", min=1, max=3600,
     )
+    max_tool_rounds: int = setting(
+        8, "Rounds of tool calls one answer in the page may make; then the model must answer in words.",
+        min=0, max=100,
+    )
     header_timeout_s: float = setting(
         10.0, "Seconds a connection has to send a request's headers, counted from when it opened or its last"
         " answer ended; then it is closed.", min=0.1, max=3600,

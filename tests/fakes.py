@@ -12,7 +12,9 @@ The fake engines meet `server.engines.base.Engine` (mypy checks that where the t
 
 from __future__ import annotations
 
+import asyncio
 import http.server
+import json
 import threading
 import time
 from collections.abc import AsyncIterator, Generator, Sequence
@@ -27,7 +29,7 @@ from server.prompt import SEED
 from server.sampling import Sampling
 from server.scheduler import Job, Scheduler
 from wire.events import DoneEvent, Event
-from wire.types import ConverseRequest, Health, Message, ModelList
+from wire.types import ConverseRequest, Health, Message, ModelList, ToolCallRequest, ToolCallResult, ToolList
 
 # -- engines --------------------------------------------------------------------------------------
 
@@ -194,11 +196,17 @@ class FakeServer(Client):
     """Answers every call (a new answer or one read again) with the next scripted list of events;
     records keys, requests, and the answers read again or stopped."""
 
-    def __init__(self, *answers: list[Event], health: Health | None = UP, models: ModelList | None = None) -> None:
+    def __init__(
+        self, *answers: list[Event], health: Health | None = UP, models: ModelList | None = None,
+        tools: ToolList | None = None,
+    ) -> None:
         super().__init__()
         self.answers = list(answers)
         self.said = health
         self.offered = models  # None: an older server, without GET /api/models
+        self.listed = tools
+        self.tool_calls: list[ToolCallRequest] = []  # the MCP tools it was asked to run
+        self.hang_tools = False  # its tools never answer (until the call is cancelled)
         self.calls: list[tuple[str, ConverseRequest]] = []
         self.resumed: list[str] = []
         self.stopped: list[str] = []
@@ -229,6 +237,15 @@ class FakeServer(Client):
 
     async def models(self) -> ModelList | None:
         return self.offered
+
+    async def tools(self) -> ToolList | None:
+        return self.listed
+
+    async def call_tool(self, request: ToolCallRequest) -> ToolCallResult:
+        self.tool_calls.append(request)
+        if self.hang_tools:
+            await asyncio.Event().wait()
+        return ToolCallResult(f"{request.name} ran with {json.dumps(request.arguments)}", False)
 
 
 def mid_answer(stale: str) -> lib.Library:

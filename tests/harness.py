@@ -285,6 +285,17 @@ async def aiter_sse(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
             yield event
 
 
+def start_grammar_tool_server(folder: Path, **env: str) -> tuple[Popen, str]:
+    """Our server on a tiny model on the seed's template (no tools in it) that answers every chat
+    with `tinymodels.GRAMMAR_CALL`: a call of `get_time` where tools are offered, its text where
+    not; `env` adds settings."""
+    from tests import tinymodels
+
+    path = folder / "caller.gguf"
+    tinymodels.write_gguf(path, "f32", continuation=tinymodels.GRAMMAR_CALL)
+    return start_server("--model", str(path), "--n-ctx", "2048", env={"THREADS": "1", **env})
+
+
 def read_events(response: httpx.Response) -> list[tuple[str, Any]]:
     """Events with their JSON data decoded, parsed by the browser's own SSE parser."""
     return [(name, json.loads(data)) for name, data in iter_sse(response)]

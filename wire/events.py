@@ -1,5 +1,5 @@
 """What an answer's stream sends, in order: `answer` (its id), then `queued`, `loading`,
-`progress`, `thought` and `token` events as they come, and last exactly one `done` or `error`."""
+`progress`, `thought`, `token` and `tool_call` events as they come, and last exactly one `done` or `error`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,15 @@ class ThoughtEvent(Struct):
     """A piece of the model's reasoning (its think block), streamed apart from the answer."""
 
     text: str
+
+
+class ToolCallEvent(Struct):
+    """The model calls a tool: `arguments` is the JSON it wrote. The page runs it (once the user
+    allows it) and asks again with the result (wire.types.ToolUse), and the answer goes on."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 class QueuedEvent(Struct):
@@ -69,7 +78,8 @@ class ErrorBody(Struct):
 
 
 Event = (
-    TokenEvent | ThoughtEvent | QueuedEvent | LoadingEvent | ProgressEvent | DoneEvent | ErrorEvent | AnswerEvent
+    TokenEvent | ThoughtEvent | ToolCallEvent | QueuedEvent | LoadingEvent | ProgressEvent | DoneEvent | ErrorEvent
+    | AnswerEvent
 )
 
 

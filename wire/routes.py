@@ -22,6 +22,7 @@ from wire.events import (
     QueuedEvent,
     ThoughtEvent,
     TokenEvent,
+    ToolCallEvent,
 )
 from wire.types import (
     ConverseRequest,
@@ -96,7 +97,7 @@ class Rpc(Route[Req, Ev]):
 
 ANSWER_EVENTS: dict[str, type[Event]] = {
     "answer": AnswerEvent, "queued": QueuedEvent, "loading": LoadingEvent, "progress": ProgressEvent,
-    "thought": ThoughtEvent, "token": TokenEvent, "done": DoneEvent, "error": ErrorEvent,
+    "thought": ThoughtEvent, "token": TokenEvent, "tool_call": ToolCallEvent, "done": DoneEvent, "error": ErrorEvent,
 }
 
 HEALTH: Route[Any, Health] = Route("GET", "/health", response=Health, guarded=False)

@@ -12,10 +12,27 @@ MAX_TEXT = 100_000
 Text = Annotated[str, Meta(max_length=MAX_TEXT)]
 
 
+# Tools a request may offer, on every front door: each one's schema becomes part of a grammar.
+MAX_TOOLS = 128
+ToolName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]  # what OpenAI's function names allow
+
+
+class ToolUse(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A tool call the model made, and what came of it: the tool's answer, or why there is none
+    (an error, a user's refusal), which the model reads alike."""
+
+    id: Annotated[str, Meta(min_length=1, max_length=128)]
+    name: ToolName
+    arguments: Text  # JSON, as the model wrote it
+    result: Text
+    is_error: bool = False
+
+
 class Message(Struct, forbid_unknown_fields=True, omit_defaults=True):
     user: bool
     text: Text
     thoughts: Text = ""  # an answer's reasoning; the model's template decides whether it is shown again
+    calls: Annotated[list[ToolUse], Meta(max_length=MAX_TOOLS)] = msgspec.field(default_factory=list)  # a model's
 
 
 # One bound on a chat's length for every front door: each message costs work before it can queue.
@@ -61,10 +78,23 @@ class SamplingParams(Struct, forbid_unknown_fields=True, omit_defaults=True):
 ModelName = Annotated[str, Meta(min_length=1, max_length=255)]
 
 
+class ToolSpec(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A tool the model may call, as the model sees it: its name, what it does, its arguments'
+    JSON schema."""
+
+    name: ToolName
+    description: Annotated[str, Meta(max_length=SYSTEM_MAX)] = ""
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
 class ConverseRequest(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """An answer to the conversation's last message: a user's, or a model's whose tool calls
+    have their results (the answer goes on from them)."""
+
     conversation: Conversation
     params: SamplingParams = msgspec.field(default_factory=SamplingParams)
     model: ModelName | None = None  # a file name from GET /api/models; None: the server's default
+    tools: Annotated[list[ToolSpec], Meta(max_length=MAX_TOOLS)] = msgspec.field(default_factory=list)
 
 
 class TemplateInfo(Struct):
@@ -129,12 +159,24 @@ class TokenCount(Struct):
 
 
 class ToolInfo(Struct):
-    """A tool an MCP server offers (`GET /api/tools`)."""
+    """A tool an MCP server offers, or a built-in one (`GET /api/tools`)."""
 
     server: str
     name: str
     description: str
     input_schema: dict[str, Any]
+
+
+BUILTIN = "built-in"  # the `server` of the tools the page runs itself
+PYTHON_TOOL = ToolInfo(
+    BUILTIN,
+    "python",
+    "Runs Python code in a sandbox in the user's browser (the standard library; no network) and gives back"
+    " what it printed and any error. Files the user attached are in its working folder.",
+    {"type": "object", "properties": {"code": {"type": "string", "description": "The Python code to run"}},
+     "required": ["code"]},
+)
+BUILTIN_TOOLS = (PYTHON_TOOL,)
 
 
 class ToolList(Struct):

@@ -22,12 +22,13 @@ from typing import Any
 
 from client import markdown, mathml
 from client.browser import copy_text, listen
+from client.components import tool_calls
 from client.components.attachments import LIST_LABEL, chip_item
 from client.components.code_runner import CodeRunner
 from client.gauge import DROPPED_LABEL, dropped
 from client.nodes import El
 from client.sandbox import chat_files
-from client.state import Chat, Turn, versions_at
+from client.state import Call, Chat, Round, Turn, versions_at
 
 PLACEHOLDER = "..."  # shown in the model's bubble until its first token arrives
 READING_BAR = "mt-1 block h-2 w-48 max-w-full accent-blue-600"  # the prompt's reading, under its label
@@ -106,6 +107,9 @@ class BubbleView:
     thinking: bool = False  # thoughts are streaming and no answer text has come yet
     files: tuple[str, ...] = ()  # names of the files attached to a user's message, shown as chips
     reading: tuple[int, int] | None = None  # (read, of) prompt tokens: a progress bar in place of the placeholder
+    rounds: tuple[Round, ...] = ()  # rounds of tool calls before the text (client.components.tool_calls)
+    calls: tuple[Call, ...] = ()  # tool calls after the text
+    rich: bool = False  # Markdown is loaded (for the rounds' text, whatever the answer's status)
 
 
 def view_of(
@@ -145,13 +149,13 @@ def _view_of(turn: Turn, last: bool, busy: bool, rich: bool, versions: tuple[int
         look = f"{look} {PLAIN}"
     reading = turn.reading if pending and not turn.text else None
     text = reading_label(reading) if reading else PLACEHOLDER if pending and not turn.text else turn.text
-    if turn.status not in ("pending", "streaming"):
+    if turn.status not in ("pending", "streaming", "calling"):
         actions += (COPY, REGENERATE) if last else (COPY,)
     note = " · ".join(part for part in (turn.model, turn.note) if part)  # which model wrote it, beside its stats
-    thinking = turn.status == "streaming" and not turn.text
+    thinking = turn.status == "streaming" and not turn.text and not turn.calls
     return BubbleView(
         "model", turn.status, ROW_MODEL, COL_MODEL, f"{BUBBLE_BASE} {look}", text, note, md, actions,
-        thoughts=turn.thoughts, thinking=thinking, reading=reading,
+        thoughts=turn.thoughts, thinking=thinking, reading=reading, rounds=turn.rounds, calls=turn.calls, rich=rich,
     )
 
 
@@ -186,7 +190,8 @@ class ChatArea:
     """Binds a scroll container and the list inside it (the aria-live region) to a Chat.
 
     Copy buttons are handled here; Edit calls `on_edit(index)`, Regenerate `on_regenerate()`,
-    the version switcher `on_switch(index, -1 or 1)`.
+    the version switcher `on_switch(index, -1 or 1)`, a tool call's choices `on_call(call id,
+    "allow" | "always" | "deny")`.
     """
 
     def __init__(
@@ -197,11 +202,13 @@ class ChatArea:
         on_regenerate: Callable[[], None],
         spawn: Spawn,
         on_switch: Callable[[int, int], None] | None = None,
+        on_call: Callable[[str, str], None] | None = None,
     ) -> None:
         self._scroller = scroller
         self._messages = messages
         self._on_edit, self._on_regenerate, self._spawn = on_edit, on_regenerate, spawn
         self._on_switch = on_switch
+        self._on_call = on_call
         self._rows: list[tuple[Any, Any, Any, Any, Any]] = []  # (row, column, bubble, note, actions)
         self._shown: list[BubbleView | None] = []
         self._streams: dict[int, tuple[Any, markdown.StreamRender, int]] = {}  # index: (bubble, renderer, tail size)
@@ -219,6 +226,9 @@ class ChatArea:
             return
         if action == "copy-code":
             self._spawn(copy_text(button, str(button.closest(".code-block").querySelector("code").textContent)))
+            return
+        if action.endswith("-call") and self._on_call is not None:
+            self._on_call(str(button.dataset.call), action.removesuffix("-call"))
             return
         index = int(button.closest("li[data-index]").dataset.index)
         if action == "copy":
@@ -375,8 +385,13 @@ class ChatArea:
                 bubble.dataset.markdown = "false"
             if view.reading:
                 self._show_reading(document, bubble, view.reading)
-        # A message of files only: their chips say it all; an answer that only thinks so far: its thoughts alone.
-        bubble.hidden = not view.text and bool(view.files or view.thoughts)
+        if old is None or (old.rounds, old.rich) != (view.rounds, view.rich):
+            nodes = tool_calls.round_nodes(view.rounds, view.rich)
+            tool_calls.show(document, column, bubble, nodes, "rounds", before=True)
+        if old is None or old.calls != view.calls:
+            tool_calls.show(document, column, bubble, tool_calls.call_nodes(view.calls), "calls", before=False)
+        # A message of files only: their chips say it all; an answer that only thinks (or calls) so far: that alone.
+        bubble.hidden = not view.text and bool(view.files or view.thoughts or view.calls)
         if view.thoughts or index in self._thoughts:
             self._show_thoughts(document, column, bubble, view, old, index)
         note.className = NOTE

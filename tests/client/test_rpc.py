@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client.rpc import SseParser, error_from_http, events_from_chunks, parse_health, parse_models
+from client.rpc import SseParser, error_from_http, events_from_chunks, parse_health, parse_listing, parse_tool_result
 from tests.harness import run_async
 from wire.events import DoneEvent, ErrorEvent, Event, QueuedEvent, TokenEvent
-from wire.routes import CONVERSE
+from wire.routes import CONVERSE, MODELS
 from wire.types import Health, TemplateInfo
 
 DONE = DoneEvent(stop_reason="stop", prompt_tokens=5, completion_tokens=2, ttft_s=0.1, tokens_per_s=20.0)
@@ -164,15 +164,25 @@ def test_models_list_and_what_is_not_one() -> None:
         ' "n_ctx": 4096, "template": "gguf", "loaded": true},'
         ' {"name": "notes.txt", "usable": false, "reason": "not a model file"}], "extra": 1}'
     )
-    assert parse_models(body) == ModelList(
+    assert parse_listing(MODELS, body) == ModelList(
         default="big.gguf",
         models=[
             ModelInfo(name="big.gguf", usable=True, engine="llama-cpp", n_ctx=4096, template="gguf", loaded=True),
             ModelInfo(name="notes.txt", usable=False, reason="not a model file"),
         ],
     )
-    assert parse_models('{"detail": "Not Found"}') is None
-    assert parse_models("<html>") is None
+    assert parse_listing(MODELS, '{"detail": "Not Found"}') is None
+    assert parse_listing(MODELS, "<html>") is None
+
+
+def test_a_tool_call_answer_or_refusal_is_a_result_the_model_reads() -> None:
+    from wire.types import ToolCallResult
+
+    assert parse_tool_result(200, '{"text": "HI", "is_error": false}') == ToolCallResult("HI", False)
+    refused = parse_tool_result(404, '{"error": {"type": "tool_not_found", "message": "no tool x"}}')
+    assert refused == ToolCallResult("The tool could not be called: no tool x", True)
+    garbled = parse_tool_result(200, "{}")
+    assert garbled.is_error and "could not be read" in garbled.text
 
 
 def test_token_count_answers_and_errors() -> None:

@@ -12,9 +12,10 @@ import pytest
 from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 from openai.types.shared_params import FunctionDefinition, ResponseFormatJSONSchema
 
-from server.openai_api import MAX_SCHEMA_BYTES, MAX_TOOLS
+from server.bodies import MAX_SCHEMA_BYTES
 from server.prompt import STOP_MARKERS
 from tests.harness import idle, metrics, start_looping_server, stop_server, wait_until
+from wire.types import MAX_TOOLS
 
 
 @pytest.fixture(scope="module")

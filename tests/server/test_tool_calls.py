@@ -15,7 +15,7 @@ from anthropic.types import ToolParam, ToolUseBlock
 from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 
 from tests import tinymodels as tm
-from tests.harness import start_server, start_tool_server, stop_server
+from tests.harness import start_grammar_tool_server, start_tool_server, stop_server
 
 SCHEMA: dict[str, object] = {"type": "object", "properties": {"zone": {"type": "string"}}}
 OPENAI_TOOL: ChatCompletionFunctionToolParam = {
@@ -165,9 +165,7 @@ def test_anthropic_any_tool_choice_is_a_tool_use_on_a_model_without_tool_templat
 @pytest.fixture(scope="module")
 def grammar_caller(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A tiny model on the seed's template (no tools in it) that answers with a call of `get_time`."""
-    path = tmp_path_factory.mktemp("grammar") / "caller.gguf"
-    tm.write_gguf(path, "f32", continuation=tm.GRAMMAR_CALL)
-    proc, url = start_server("--model", str(path), "--n-ctx", "2048", env={"THREADS": "1"})
+    proc, url = start_grammar_tool_server(tmp_path_factory.mktemp("grammar"))
     yield url
     stop_server(proc)
 
