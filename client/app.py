@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from reaktiv import Signal
 
-from client import attachments, presets, settings, tools
+from client import attachments, presets, sandbox, settings, tools
 from client import library as lib
 from client.attachments import Pending, Picked, Refused
 from client.rpc import Client
@@ -65,11 +65,6 @@ T = TypeVar("T")
 API_KEY = "api_key"  # the store's key for the API key
 LAST_MODEL = "last_model"  # the store's key for the model last picked or sent with: new chats start on it
 NO_SERVER = "Cannot reach the server. Is `make run` running?"
-NO_PYTHON = "Python cannot run in this page."
-
-
-async def no_python(_code: str) -> ToolCallResult:
-    return ToolCallResult(NO_PYTHON, True)
 
 
 @dataclass(frozen=True)
@@ -98,7 +93,7 @@ class App:
         self.attached: Signal[tuple[Pending, ...]] = Signal(())  # files for the message being written
         self.attach_note: Signal[str] = Signal("")  # why the last files picked were refused, if any were
         self.tool_list: Signal[ToolList | None] = Signal(None)  # what GET /api/tools said last
-        self.run_python: tools.RunPython = no_python  # the built-in python tool: the page's sandbox
+        self.run_python: tools.RunPython = sandbox.tool  # the built-in python tool (tests hand in their own)
         self._calls: dict[str, set[asyncio.Task[None]]] = {}  # chat id -> its tool calls running
         # Tasks, effects and JS proxies must stay referenced: asyncio, reaktiv and JS hold them weakly.
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -214,7 +209,9 @@ class App:
         task.add_done_callback(self._calls.get(chat_id, set()).discard)
 
     async def _run_call(self, chat_id: str, call_id: str, tool: ToolInfo | None, name: str, text: str) -> None:
-        self._settle(chat_id, call_id, await tools.run(self.client, self.run_python, tool, name, text))
+        chat = lib.find(self.library(), chat_id)
+        files = sandbox.chat_files(chat.turns) if chat is not None else ()
+        self._settle(chat_id, call_id, await tools.run(self.client, self.run_python, tool, name, text, files))
 
     def _settle(self, chat_id: str, call_id: str, result: ToolCallResult) -> None:
         """The call has its result; once all of the answer's have, the answer goes on from them."""

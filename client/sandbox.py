@@ -29,7 +29,7 @@ import msgspec
 from msgspec import Struct
 
 from client.attachments import Attachment
-from wire.types import CODE_TIME_LIMIT_ATTRIBUTE, CODE_TIME_LIMIT_S
+from wire.types import CODE_TIME_LIMIT_ATTRIBUTE, CODE_TIME_LIMIT_S, ToolCallResult
 
 WORKER = "/client/sandbox_worker.mjs"
 START_LIMIT_S = 120.0  # for the worker's Pyodide to start: generous, a cold start on a busy machine
@@ -275,3 +275,9 @@ async def run(
 def stop() -> None:
     """Stop the page's sandbox's run in progress."""
     SANDBOX.stop()
+
+
+async def tool(code: str, files: Files = ()) -> ToolCallResult:
+    """The built-in `python` tool: `code` run in the page's sandbox, as the result the model reads."""
+    result = await run(code, files)
+    return ToolCallResult(for_model(result), not result.ok)

@@ -16,10 +16,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from client.attachments import Attachment
 from client.rpc import Client
 from wire.types import BUILTIN, SYSTEM_MAX, ToolCallRequest, ToolCallResult, ToolInfo, ToolList, ToolSpec
 
-RunPython = Callable[[str], Awaitable[ToolCallResult]]  # code -> what it printed, or its error
+RunPython = Callable[[str, tuple[Attachment, ...]], Awaitable[ToolCallResult]]  # code, the chat's files
 NOT_ON = "No tool named {name} is on in this chat."
 _NOT_A_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -72,15 +73,19 @@ def code_of(arguments: dict[str, Any]) -> str:
     return code
 
 
-async def run(client: Client, run_python: RunPython, tool: ToolInfo | None, name: str, text: str) -> ToolCallResult:
-    """Run the call of `tool` (None: the model named no tool that is on) with the arguments `text`;
-    every failure is an error result, which the model reads and may answer."""
+async def run(
+    client: Client, run_python: RunPython, tool: ToolInfo | None, name: str, text: str,
+    files: tuple[Attachment, ...] = (),
+) -> ToolCallResult:
+    """Run the call of `tool` (None: the model named no tool that is on) with the arguments `text`
+    (Python, with the chat's `files` in its folder); every failure is an error result, which the
+    model reads and may answer."""
     if tool is None:
         return ToolCallResult(NOT_ON.format(name=name), True)
     try:
         arguments = arguments_of(text)
         if tool.server == BUILTIN:
-            return await run_python(code_of(arguments))
+            return await run_python(code_of(arguments), files)
     except ValueError as exc:
         return ToolCallResult(str(exc), True)
     return await client.call_tool(ToolCallRequest(tool.server, tool.name, arguments))

@@ -285,14 +285,14 @@ async def aiter_sse(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
             yield event
 
 
-def start_grammar_tool_server(folder: Path, **env: str) -> tuple[Popen, str]:
+def start_grammar_tool_server(folder: Path, call: str = "", **env: str) -> tuple[Popen, str]:
     """Our server on a tiny model on the seed's template (no tools in it) that answers every chat
-    with `tinymodels.GRAMMAR_CALL`: a call of `get_time` where tools are offered, its text where
-    not; `env` adds settings."""
+    with `call` (`tinymodels.GRAMMAR_CALL`, of `get_time`, by default): a call where tools are
+    offered, its text where not; `env` adds settings."""
     from tests import tinymodels
 
     path = folder / "caller.gguf"
-    tinymodels.write_gguf(path, "f32", continuation=tinymodels.GRAMMAR_CALL)
+    tinymodels.write_gguf(path, "f32", continuation=call or tinymodels.GRAMMAR_CALL)
     return start_server("--model", str(path), "--n-ctx", "2048", env={"THREADS": "1", **env})
 
 

@@ -78,6 +78,7 @@ TOOL_TEMPLATE = (
 TOOL_ARGUMENTS = {"zone": "UTC"}
 # what a model on a template without tools writes to call `get_time` (server.engines.grammar_tools)
 GRAMMAR_CALL = '{"tool": "get_time", "arguments": {"zone": "UTC"}}'
+PYTHON_CALL = '{"tool": "python", "arguments": {"code": "print(6 * 7)"}}'  # the built-in tool, run in the page
 TOOL_CALL = '<tool_call>\n{"name": "get_time", "arguments": {"zone": "UTC"}}\n</tool_call>'
 
 THOUGHTS = "I weigh it up."

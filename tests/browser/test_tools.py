@@ -169,3 +169,30 @@ def test_stop_cancels_a_running_call(recorded_page: RecordedPage, tool_server: s
     expect(answer.locator("details[data-part=call]")).to_contain_text(STOPPED_CALL)
     expect(page.get_by_role("button", name="Send")).to_be_visible()  # the chat takes a new message
     assert not recorded_page.errors
+
+
+@pytest.fixture(scope="module")
+def python_caller(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A model that calls the built-in python tool; one round, then it must answer in words."""
+    proc, url = start_grammar_tool_server(tmp_path_factory.mktemp("python"), tm.PYTHON_CALL, MAX_TOOL_ROUNDS="1")
+    yield url
+    stop_server(proc)
+
+
+def test_the_python_tool_runs_in_the_page_once_allowed(recorded_page: RecordedPage, python_caller: str) -> None:
+    page = recorded_page.page
+    bodies = converse_bodies(recorded_page)
+    open_chat(recorded_page, python_caller)
+    page.get_by_role("button", name="Tools").click()
+    dialog = page.get_by_role("dialog", name="Tools")
+    dialog.get_by_label("Built in (runs in this page)").check()  # a server's box turns all of its tools on
+    expect(dialog.get_by_label("python", exact=True)).to_be_checked()
+    dialog.get_by_role("button", name="Save tools").click()
+    ask(page, "What is six times seven?")
+    call = last_answer(page).get_by_role("group", name="Tool call: python")
+    expect(call).to_contain_text("print(6 * 7)", timeout=ANSWER_S)
+    call.get_by_role("button", name="Allow", exact=True).click()
+    expect(last_answer(page)).to_have_attribute("data-status", "done", timeout=ANSWER_S)
+    [(result, failed)] = results_sent(bodies[1])
+    assert result == "Finished.\n\nstdout:\n42" and not failed
+    assert_only_loopback(recorded_page)

@@ -9,6 +9,7 @@ from msgspec.structs import replace
 from client import library as lib
 from client import tools
 from client.app import App
+from client.attachments import Attachment
 from client.components import tool_calls, tools_panel
 from client.markdown import text_of
 from client.nodes import El
@@ -107,9 +108,9 @@ def test_the_python_tool_runs_in_the_page_and_bad_calls_are_error_results() -> N
     async def run() -> None:
         ran: list[str] = []
 
-        async def python(code: str) -> ToolCallResult:
+        async def python(code: str, files: tuple[Attachment, ...]) -> ToolCallResult:
             ran.append(code)
-            return ToolCallResult("4\n", False)
+            return ToolCallResult(f"4\n{[f.name for f in files]}", False)
 
         server = FakeServer(calling("c1", "python", '{"code": "print(2 + 2)"}'), [DONE], tools=LISTING)
         app = await chat_with_tools(server, tools.key(PYTHON_TOOL))
@@ -117,7 +118,7 @@ def test_the_python_tool_runs_in_the_page_and_bad_calls_are_error_results() -> N
         app.answer_call(app.current.id, "c1", "allow")
         await settle(app)
         assert ran == ["print(2 + 2)"] and not server.tool_calls
-        assert server.calls[1][1].conversation.messages[-1].calls[0].result == "4\n"
+        assert server.calls[1][1].conversation.messages[-1].calls[0].result == "4\n[]"
         not_json = await tools.run(server, python, PYTHON_TOOL, "python", "{oops")
         assert not_json.is_error and "not JSON" in not_json.text
         no_code = await tools.run(server, python, PYTHON_TOOL, "python", '{"src": "1"}')
