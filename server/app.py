@@ -20,6 +20,7 @@ from starlette.routing import Route as Endpoint
 from server import (
     anthropic_api,
     api,
+    hub_api,
     ollama_api,
     openai_api,
     openai_completions,
@@ -32,6 +33,7 @@ from server.answers import Answers
 from server.chat import ChatService
 from server.connections import AcceptErrors
 from server.devreload import reload_route
+from server.downloads import Downloads
 from server.engines.base import Engine, ModelLoadError
 from server.engines.loader import EngineLoader
 from server.errors import (
@@ -73,6 +75,7 @@ API: tuple[tuple[Route[Any, Any], Handler], ...] = (
     (MODELS, api.list_models),
     (TOKENS, api.count_tokens),
     *tools_api.ROUTES,
+    *hub_api.ROUTES,
     (openai_api.MODELS, openai_api.models),
     (openai_api.CHAT_COMPLETIONS, openai_api.chat_completions),
     *openai_completions.ROUTES,
@@ -112,6 +115,7 @@ def create_app(
     models = Models(settings, load_engine, make_scheduler)
     mcp = McpServers(read_config(settings.mcp_config) if settings.mcp_config else {}, settings.tool_timeout_s)
     answers = Answers(settings.answer_grace_s)
+    downloads = Downloads(settings.models_dir, settings.offline)
     chats = ChatService(settings, models, answers)
 
     async def load(app: Starlette) -> None:
@@ -133,6 +137,7 @@ def create_app(
         mcp.start()
         yield
         await mcp.stop()
+        await downloads.close()
         loading.cancel()
         answers.close()
         models.close()
@@ -173,6 +178,7 @@ def create_app(
     app.state.settings = settings
     app.state.chats = chats
     app.state.mcp = mcp
+    app.state.downloads = downloads
     app.state.error_shapes = shapes
     app.state.page = Page(ROOT, STATIC, dev=settings.dev, code_time_limit_s=settings.code_time_limit_s)
     return app

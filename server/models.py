@@ -28,6 +28,7 @@ from typing import Any
 from msgspec import structs
 
 from server.engines.base import Engine, ModelLoadError
+from server.engines.gguf import later_part
 from server.engines.loader import EngineLoader, plan_embedder, plan_engine, resolve_model_path
 from server.scheduler import Scheduler
 from server.settings import Settings
@@ -154,7 +155,9 @@ class Models:
             except OSError as exc:
                 log.warning("cannot read MODELS_DIR %s: %s", folder, exc)
                 entries = []
-            paths += [p for p in entries if p.suffix.lower() in MODEL_SUFFIXES and p.is_file()]
+            paths += [
+                p for p in entries if p.suffix.lower() in MODEL_SUFFIXES and p.is_file() and not later_part(p.name)
+            ]
         found: dict[str, Path] = {}
         for path in paths:
             found.setdefault(path.name, path)

@@ -230,6 +230,11 @@ class Settings:
         " default. Files added or removed show up without a restart.",
         example="~/models",
     )
+    offline: bool = setting(
+        False, "Hide downloading models from the Hugging Face Hub (the only thing that reaches the network,"
+        " and only when a user starts it). HF_ENDPOINT (a mirror) and HF_TOKEN (gated repositories) are read as"
+        " the Hub's own tools read them.",
+    )
     max_loaded_models: int = setting(
         1, "Models kept loaded at once (with MODELS_DIR); the least recently used is unloaded when its answers end.",
         min=1, max=64,

@@ -26,7 +26,11 @@ from wire.events import (
 )
 from wire.types import (
     ConverseRequest,
+    Download,
+    DownloadList,
+    DownloadRequest,
     Health,
+    HubRepo,
     ModelList,
     TokenCount,
     TokensRequest,
@@ -118,5 +122,12 @@ TOKENS: Route[TokensRequest, TokenCount] = Route("POST", "/api/tokens", TokensRe
 # the MCP servers' tools, and a call of one
 TOOLS: Route[Any, ToolList] = Route("GET", "/api/tools", response=ToolList)
 CALL_TOOL: Route[ToolCallRequest, ToolCallResult] = Route("POST", "/api/tools/call", ToolCallRequest, ToolCallResult)
+
+# models from the Hugging Face Hub: a repository's files, and downloads into the models folder
+HUB_REPO: Route[Any, HubRepo] = Route("GET", "/api/hub/{owner}/{name}", response=HubRepo)
+DOWNLOADS: Route[Any, DownloadList] = Route("GET", "/api/downloads", response=DownloadList)
+START_DOWNLOAD: Route[DownloadRequest, Download] = Route("POST", "/api/downloads", DownloadRequest, Download)
+CANCEL_DOWNLOAD: Route[Any, Any] = Route("POST", "/api/downloads/{download_id}/cancel")
+"""Stop a download (204); what it fetched so far is deleted."""
 
 ROUTES: tuple[Route[Any, Any], ...] = (HEALTH, CONVERSE, ANSWER, STOP_ANSWER, MODELS, TOKENS)

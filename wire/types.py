@@ -196,3 +196,62 @@ class ToolCallResult(Struct):
 
     text: str
     is_error: bool
+
+
+RepoId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")]
+
+
+class HubFile(Struct):
+    """A model in a Hugging Face repository: one GGUF file, or a split set of them as one."""
+
+    name: str  # its file name (a split set's first part): what it is called once downloaded
+    files: list[str]  # what downloading it fetches: the file, or every part of the set
+    size: int  # bytes, every part
+    quant: str = ""  # the quantization its name says ("Q4_K_M"); "" where it says none
+    fits: bool = False  # smaller than this machine's free memory
+    best: bool = False  # the largest that fits
+
+
+class HubRepo(Struct):
+    """`GET /api/hub/{owner}/{name}`: a repository's GGUF models and projectors (`mmproj` files,
+    for vision), and this machine's free memory and free space in the models folder, in bytes."""
+
+    repo: str
+    models: list[HubFile]
+    projectors: list[HubFile]
+    memory_free: int
+    disk_free: int
+
+
+class DownloadRequest(Struct, forbid_unknown_fields=True):
+    """`POST /api/downloads`: fetch model `name` (a HubFile's) of `repo` into the models folder;
+    `vision`: its repository's projector too."""
+
+    repo: RepoId
+    name: Annotated[str, Meta(min_length=1, max_length=255)]
+    vision: bool = False
+
+
+DownloadStatus = Literal["downloading", "checking", "done", "failed", "cancelled"]
+
+
+class Download(Struct):
+    """A download the server runs; it goes on whether or not a page watches it."""
+
+    id: str
+    repo: str
+    name: str
+    files: list[str]
+    total: int  # bytes
+    done: int  # bytes so far
+    speed: float  # bytes a second, lately
+    status: DownloadStatus
+    error: str = ""  # why it failed
+
+
+class DownloadList(Struct):
+    """`GET /api/downloads`: the downloads since the server started; `enabled`: false when
+    OFFLINE hides downloading."""
+
+    downloads: list[Download]
+    enabled: bool = True

@@ -9,6 +9,7 @@ cost at most that much reading, and arrays, which only native code needs, are sk
 from __future__ import annotations
 
 import os
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -24,6 +25,14 @@ MAX_ITEMS = 1 << 24
 # that for the largest vocabularies. Past this a header is refused, whatever it holds.
 MAX_HEADER = 32 << 20
 _CHUNK = 1 << 20  # bytes read at a time
+# A model split over several files (llama.cpp's gguf-split naming): loaded through its first part.
+SPLIT = re.compile(r"^(?P<stem>.+)-(?P<part>\d{5})-of-(?P<parts>\d{5})\.gguf$", re.IGNORECASE)
+
+
+def later_part(name: str) -> bool:
+    """A split model's second part or later: never a model on its own."""
+    match = SPLIT.match(name)
+    return match is not None and int(match["part"]) > 1
 
 # ggml tensor type -> (elements per block, bytes per block): what a tensor's data takes on disk.
 # A type missing here (a newer one) is sized by its offset alone.
