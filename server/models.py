@@ -28,7 +28,7 @@ from typing import Any
 from msgspec import structs
 
 from server.engines.base import Engine, ModelLoadError
-from server.engines.gguf import later_part
+from server.engines.gguf import FILE_TYPES, SPLIT, later_part
 from server.engines.loader import EngineLoader, plan_embedder, plan_engine, resolve_model_path
 from server.scheduler import Scheduler
 from server.settings import Settings
@@ -76,7 +76,22 @@ def describe(path: Path, settings: Settings) -> ModelInfo:
     template = ("gguf" if own else "seed") if choice == "auto" else choice
     arch = meta.get("general.architecture")
     arch = arch if isinstance(arch, str) else ""
-    return ModelInfo(name, True, engine="llama-cpp", n_ctx=n_ctx, template=template, architecture=arch)
+    file_type = meta.get("general.file_type")
+    quant = FILE_TYPES.get(file_type, "") if isinstance(file_type, int) else ""
+    return ModelInfo(name, True, engine="llama-cpp", n_ctx=n_ctx, template=template, architecture=arch, quant=quant)
+
+
+def parts_of(path: Path) -> list[Path]:
+    """A model's files: itself, or every part of a split model (named by its first)."""
+    match = SPLIT.match(path.name)
+    if match is None:
+        return [path]
+    count = int(match["parts"])
+    return [path.with_name(f"{match['stem']}-{n:05d}-of-{count:05d}.gguf") for n in range(1, count + 1)]
+
+
+def _size(path: Path | None) -> int:
+    return sum(p.stat().st_size for p in parts_of(path) if p.exists()) if path is not None else 0
 
 
 def for_clients(text: str, path: Path) -> str:
@@ -215,8 +230,35 @@ class Models:
 
     def _listed(self, files: dict[str, ModelFile]) -> ModelList:
         self._retire_vanished(files)
-        models = [structs.replace(f.info, loaded=name in self._loaded) for name, f in files.items()]
+        models = [
+            structs.replace(f.info, loaded=name in self._loaded, size=_size(f.path), deletable=self._deletable(f.path))
+            for name, f in files.items()
+        ]
         return ModelList(self.default, models)
+
+    def _deletable(self, path: Path | None) -> bool:
+        folder = self.settings.models_dir
+        return path is not None and bool(folder) and path.parent == Path(folder).expanduser() \
+            and path != self.default_path
+
+    def unload(self, name: str) -> None:
+        """Unload the model (and its embedding instance) once their answers have ended."""
+        for held in (name, loaded_as(name, True)):
+            if held in self._loaded:
+                self._retire(held)
+
+    def delete(self, name: str) -> None:
+        """Delete a model file of the models folder (a split model's every part), unloaded first;
+        UnknownModel if there is none by that name, PermissionError for any other file."""
+        path = self.paths().get(name)
+        if path is None:
+            raise UnknownModel(f"no model named {name!r}")
+        if not self._deletable(path):
+            raise PermissionError(f"{name} is not a file of the models folder: it is not deleted from here")
+        self.unload(name)
+        for part in parts_of(path):
+            part.unlink(missing_ok=True)
+        log.info("deleted %s", name)
 
     def resolve(self, name: str | None) -> str:
         """The model a request names: the default when it names none. With one model only, any name

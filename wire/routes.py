@@ -123,6 +123,11 @@ TOKENS: Route[TokensRequest, TokenCount] = Route("POST", "/api/tokens", TokensRe
 TOOLS: Route[Any, ToolList] = Route("GET", "/api/tools", response=ToolList)
 CALL_TOOL: Route[ToolCallRequest, ToolCallResult] = Route("POST", "/api/tools/call", ToolCallRequest, ToolCallResult)
 
+# a model of the list (by its name): loaded now, unloaded, or its file deleted (a models folder's file only)
+LOAD_MODEL: Route[Any, Any] = Route("POST", "/api/models/{name}/load")
+UNLOAD_MODEL: Route[Any, Any] = Route("POST", "/api/models/{name}/unload")
+DELETE_MODEL: Route[Any, Any] = Route("POST", "/api/models/{name}/delete")
+
 # models from the Hugging Face Hub: a repository's files, and downloads into the models folder
 HUB_REPO: Route[Any, HubRepo] = Route("GET", "/api/hub/{owner}/{name}", response=HubRepo)
 DOWNLOADS: Route[Any, DownloadList] = Route("GET", "/api/downloads", response=DownloadList)

@@ -130,6 +130,9 @@ class ModelInfo(Struct):
     template: str = ""  # where its prompt template comes from: "gguf" (the file's own), "seed", or a file's path
     architecture: str = ""  # a GGUF's general.architecture ("gemma3", "llama", ...)
     loaded: bool = False
+    size: int = 0  # bytes on disk (every part of a split model)
+    quant: str = ""  # its weights' quantization ("Q4_K_M"), where its header says
+    deletable: bool = False  # a file in the models folder (not the embedded default): the page may delete it
 
 
 class ModelList(Struct):

@@ -190,3 +190,22 @@ def test_hf_token_opens_a_gated_repository_and_offline_hides_downloading(hub: Hu
     finally:
         stop_server(proc)
     assert len(hub.seen) == asked  # an offline server never asked the Hub anything
+
+
+def test_a_models_folder_file_is_loaded_unloaded_and_deleted_from_the_page(
+    server: str, folder: Path, tiny: bytes
+) -> None:
+    (folder / "mine-Q4_0.gguf").write_bytes(tiny)
+    listed = offered(server)
+    mine, default = listed["mine-Q4_0.gguf"], listed[httpx.get(f"{server}/api/models").json()["default"]]
+    assert (mine["size"], mine["deletable"], mine["loaded"]) == (len(tiny), True, False)
+    assert default["quant"] == "Q4_K_M" and not default["deletable"] and default["size"] > 200_000_000
+    assert httpx.post(f"{server}/api/models/mine-Q4_0.gguf/load").status_code == 204
+    assert offered(server)["mine-Q4_0.gguf"]["loaded"]
+    assert httpx.post(f"{server}/api/models/mine-Q4_0.gguf/unload").status_code == 204
+    wait_until(lambda: not offered(server)["mine-Q4_0.gguf"]["loaded"], timeout=10)
+    assert httpx.post(f"{server}/api/models/mine-Q4_0.gguf/delete").status_code == 204
+    assert not (folder / "mine-Q4_0.gguf").exists() and "mine-Q4_0.gguf" not in offered(server)
+    refused = httpx.post(f"{server}/api/models/{default['name']}/delete")
+    assert refused.status_code == 403 and refused.json()["error"]["type"] == "not_deletable"
+    assert httpx.post(f"{server}/api/models/nope.gguf/load").status_code == 404
