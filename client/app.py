@@ -318,7 +318,7 @@ class App:
             await self.load_pdf_reader()
         except Exception as exc:  # the wheel did not come, or does not import: PDFs cannot be read
             raise Refused(pdf.unavailable(attachments.clean_name(name), exc)) from exc
-        return pdf.read(name, data)
+        return await pdf.read(name, data)
 
     def remove_attachment(self, index: int) -> None:
         files = self.attached()

@@ -10,6 +10,7 @@ a PDF is attached (`load`), never at start-up.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import PurePosixPath
 
@@ -58,26 +59,31 @@ def labelled(name: str, pages: list[str]) -> str:
     return "\n\n".join(f"{page_label(name, n)}\n{text.strip() or NO_TEXT_ON_PAGE}" for n, text in enumerate(pages, 1))
 
 
-def page_texts(name: str, data: bytes) -> list[str]:
+async def page_texts(name: str, data: bytes) -> list[str]:
     """Each page's text, as pypdf extracts it; Refused if the PDF is locked, AES-encrypted or does not parse."""
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError
 
     try:
         reader = PdfReader(io.BytesIO(data))  # opens one with an empty user password by itself
-        return [page.extract_text() for page in reader.pages]
+        texts = []
+        for page in reader.pages:
+            texts.append(page.extract_text())
+            await asyncio.sleep(0)  # the page's Python shares the browser's thread: let it paint between pages
+        return texts
     except FileNotDecryptedError as exc:
         raise Refused(refusal(name, "locked with a password")) from exc
     except DependencyError as exc:  # the only dependency pypdf lacks here is an AES implementation
         raise Refused(refusal(name, "encrypted with AES, which this page cannot decrypt")) from exc
     except Exception as exc:  # a damaged file raises many kinds, from pypdf and from what it calls
-        raise Refused(refusal(name, f"not a PDF that can be read ({str(exc) or type(exc).__name__})")) from exc
+        why = " ".join(str(exc).split()) or type(exc).__name__  # the note gives each refusal one line
+        raise Refused(refusal(name, f"not a PDF that can be read ({why})")) from exc
 
 
-def read(name: str, data: bytes) -> Attachment:
+async def read(name: str, data: bytes) -> Attachment:
     """The PDF as a text attachment, page by page; Refused if it has no text or cannot be read."""
     name = clean_name(name)
-    pages = page_texts(name, data)
+    pages = await page_texts(name, data)
     if not any(text.strip() for text in pages):
         raise Refused(refusal(name, "no text in it (a scanned PDF?)"))
     return Attachment(name, labelled(name, pages))

@@ -3,6 +3,7 @@ PDFs refused in one line (no text, locked, AES without a library for it, damaged
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -11,9 +12,15 @@ from pathlib import Path
 import pytest
 
 from client.attachments import MAX_FILE_BYTES, Attachment, Refused, compose
-from client.pdf import MAX_PDF_BYTES, check_size, is_pdf, read
+from client.pdf import MAX_PDF_BYTES, check_size, is_pdf
+from client.pdf import read as read_pdf
 from tests.harness import ROOT
 from tests.pdfs import SCAN, encrypted, pdf
+
+
+def read(name: str, data: bytes) -> Attachment:
+    return asyncio.run(read_pdf(name, data))
+
 
 REPORT = pdf("Quarterly report\nSales rose (a little) by 3\\4 of a point.", "Costs fell.", "Outlook: calm.")
 
@@ -61,14 +68,14 @@ def test_a_pdf_locked_with_a_password_is_refused(algorithm: str) -> None:
 
 # The page's Pyodide has no `cryptography` (nor pycryptodome): pypdf is imported without them.
 WITHOUT_AES = """
-import json, sys
+import asyncio, json, sys
 sys.modules["cryptography"] = sys.modules["Crypto"] = None
 from client.attachments import Refused
 from client.pdf import read
 out = {}
 for name, path in json.loads(sys.argv[1]).items():
     try:
-        out[name] = read(name, open(path, "rb").read()).text
+        out[name] = asyncio.run(read(name, open(path, "rb").read())).text
     except Refused as exc:
         out[name] = str(exc)
 print(json.dumps(out))
