@@ -16,16 +16,16 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
 from reaktiv import Signal
 
-from client import attachments, presets, sandbox, settings, tools
+from client import attachments, pdf, presets, sandbox, settings, tools
 from client import library as lib
-from client.attachments import Pending, Picked, Refused
+from client.attachments import Attachment, Pending, Picked, Refused
 from client.rpc import Client
 from client.state import (
     DENIED,
@@ -94,6 +94,7 @@ class App:
         self.attach_note: Signal[str] = Signal("")  # why the last files picked were refused, if any were
         self.tool_list: Signal[ToolList | None] = Signal(None)  # what GET /api/tools said last
         self.run_python: tools.RunPython = sandbox.tool  # the built-in python tool (tests hand in their own)
+        self.load_pdf_reader: Callable[[], Awaitable[None]] = pdf.load  # tests hand in one that fails
         self._calls: dict[str, set[asyncio.Task[None]]] = {}  # chat id -> its tool calls running
         # Tasks, effects and JS proxies must stay referenced: asyncio, reaktiv and JS hold them weakly.
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -282,16 +283,23 @@ class App:
                     self.attached.set(self.attached() + (await self._checked(one, typed),))
                 except Refused as exc:
                     refused.append(str(exc))
-            self.attach_note.set(" ".join(refused))
+            self.attach_note.set("\n".join(refused))  # a line each: the note keeps line breaks
 
     async def _checked(self, picked: Picked, typed: str) -> Pending:
-        """The file, read and counted; Refused if it is not text or cannot fit the message or the context."""
-        attachments.check_size(picked.name, picked.size)
+        """The file, read and counted; Refused if it is not text (nor a PDF with text) or cannot fit
+        the message or the context."""
+        if pdf.named_pdf(picked.name):
+            pdf.check_size(picked.name, picked.size)
+        else:
+            attachments.check_size(picked.name, picked.size)
         try:
             data = await picked.read()
         except Exception as exc:  # a JsException: the file went away, or may not be read
             raise Refused(f"{picked.name} could not be read: {exc}") from exc
-        file = attachments.read(picked.name, data)
+        if pdf.is_pdf(picked.name, data):
+            file = await self._read_pdf(picked.name, data)
+        else:
+            file = attachments.read(picked.name, data)
         before = self.attached()
         attachments.check_fits_message(file, [p.file for p in before], typed)
         # Counted as the open chat will send it: its system prompt, its preset's answer budget.
@@ -303,6 +311,14 @@ class App:
         answer = params.max_tokens or count.max_tokens
         attachments.check_fits_context(file.name, count, sum(p.tokens for p in before), answer)
         return Pending(file, count.tokens)
+
+    async def _read_pdf(self, name: str, data: bytes) -> Attachment:
+        """The PDF's text; its reader is loaded the first time one is attached (Refused, saying so, if it cannot be)."""
+        try:
+            await self.load_pdf_reader()
+        except Exception as exc:  # the wheel did not come, or does not import: PDFs cannot be read
+            raise Refused(pdf.unavailable(attachments.clean_name(name), exc)) from exc
+        return await pdf.read(name, data)
 
     def remove_attachment(self, index: int) -> None:
         files = self.attached()

@@ -65,9 +65,20 @@ async def copy_text(button: Any, text: str) -> None:
 
 
 async def load_wheels(urls: tuple[str, ...]) -> None:
-    """Load pure-Python wheels served by our server into Pyodide (no micropip)."""
+    """Load pure-Python wheels served by our server into Pyodide (no micropip).
+
+    Raises when one does not load, with Pyodide's reason: Pyodide itself only logs it, and resolves.
+    """
     from js import location
-    from pyodide.ffi import to_js
+    from pyodide.ffi import create_proxy, to_js
     from pyodide_js import loadPackage
 
-    await loadPackage(to_js([str(location.origin) + url for url in urls]))
+    failures: list[str] = []
+    report = create_proxy(lambda message: failures.append(str(message)))
+    try:
+        absolute = to_js([str(location.origin) + url for url in urls])
+        loaded = await loadPackage(absolute, to_init({"errorCallback": report}))
+    finally:
+        report.destroy()
+    if len(loaded) < len(urls):
+        raise RuntimeError(failures[-1] if failures else "not loaded")  # the last line is the error itself

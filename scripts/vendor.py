@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from client.markdown import WHEELS as LAZY_WHEEL_URLS  # noqa: E402
+from client import markdown, pdf  # noqa: E402
 from server.static import APP_DIR, MANIFEST, client_files, client_sources  # noqa: E402
 
 NODE = ROOT / "node_modules"
@@ -74,7 +74,9 @@ def pinned(filename: str) -> str:
     return f"{name}=={version}"
 
 
-# Loaded by the page after it is ready, so they cost no start-up time; client.markdown lists them.
+# Loaded by the page after it is ready, so they cost no start-up time: client.markdown lists the
+# renderer's, client.pdf the PDF reader's (loaded when the first PDF is attached).
+LAZY_WHEEL_URLS = markdown.WHEELS + pdf.WHEELS
 LAZY_WHEELS = {pinned(Path(url).name): Path(url).name for url in LAZY_WHEEL_URLS}
 
 CSS_IN = ROOT / "style" / "input.css"

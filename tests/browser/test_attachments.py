@@ -1,6 +1,7 @@
 """Attachments in real headless Chromium, on the real server and default model with a 512-token
 context (so that a file of a few hundred words is too big for it): the Attach button and drag and
-drop, the fenced file in what is sent, chips in the message, and the files refused before sending.
+drop, the fenced file in what is sent, chips in the message, the files refused before sending, and
+PDFs read as text by pypdf in the page.
 The first test also takes the README's screenshot (test-results/attachment.png, ignored by git)."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tests.browser.helpers import (
     VIEWPORT,
     RecordedPage,
     ask,
+    assert_only_loopback,
     file,
     open_chat,
     pending,
@@ -27,6 +29,7 @@ from tests.browser.helpers import (
     wait_answer,
 )
 from tests.harness import ROOT, start_server, stop_server
+from tests.pdfs import SCAN, encrypted, pdf
 
 N_CTX = 512
 SCREENSHOT = ROOT / "test-results" / "attachment.png"
@@ -38,6 +41,8 @@ CODE = 'def greet(name):\n    return f"Hello, {name}!"\n\n\nprint(greet("world")
 NOTES = "# Notes\n\n```sh\nmake run\n```\n"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489")
 BIG = "The quick brown fox jumps over the lazy dog. " * 80  # about 800 tokens: over 512
+REPORT_PDF = pdf("Quarterly report\nSales rose by 3 points.", "Costs fell (a little).")
+PYPDF = "pypdf-"  # the PDF reader's wheel, wherever it is served from
 
 
 def sent_text(request: Any) -> str:
@@ -188,3 +193,74 @@ def test_a_file_too_big_for_the_context_is_refused_with_its_count(
     assert not [url for url in recorded_page.requests if url.endswith("/api/converse")]
     assert recorded_page.errors == []
 
+
+
+def test_a_pdf_is_sent_as_its_pages_text_and_unreadable_ones_get_a_line_each(
+    recorded_page: RecordedPage, small_server: str
+) -> None:
+    page = recorded_page.page
+    open_chat(recorded_page, small_server)
+    assert not [url for url in recorded_page.requests if PYPDF in url]  # not loaded at start-up
+    set_settings(page, {"Max tokens": "16"})
+    box = page.get_by_role("textbox", name="Message")
+    box.fill("A draft")
+    page.set_input_files(
+        "#attach-file",
+        [
+            file("report.pdf", REPORT_PDF, "application/pdf"),
+            file("scan.pdf", pdf(SCAN), "application/pdf"),
+            file("broken.pdf", REPORT_PDF[: len(REPORT_PDF) // 2], "application/pdf"),
+            # The page's Pyodide has no AES for pypdf (no `cryptography`); RC4 it can do.
+            file("aes.pdf", encrypted(pdf("Secret."), "AES-128"), "application/pdf"),
+        ],
+    )
+    note = page.locator("#attach-note")
+    expect(note).to_contain_text("aes.pdf", timeout=30_000)  # the last one: all are read
+    assert note.inner_text().split("\n") == [
+        "scan.pdf: no text in it (a scanned PDF?); nothing was attached",
+        "broken.pdf: not a PDF that can be read (Stream has ended unexpectedly); nothing was attached",
+        "aes.pdf: encrypted with AES, which this page cannot decrypt; nothing was attached",
+    ]
+    expect(pending(page).locator("[data-part=file-name]")).to_have_text(["report.pdf"])
+    expect(box).to_have_value("A draft")  # nothing typed is lost
+    assert len([url for url in recorded_page.requests if PYPDF in url]) == 1
+
+    with page.expect_request(lambda r: r.url.endswith("/api/converse")) as asked:
+        ask(page, "What is on page 2?")
+    assert sent_text(asked.value) == (
+        "File: report.pdf\n```\n"
+        "File: report.pdf, page 1\nQuarterly report\nSales rose by 3 points.\n\n"
+        "File: report.pdf, page 2\nCosts fell (a little).\n"
+        "```\n\nWhat is on page 2?"
+    )
+    question = page.locator("li[data-role=user]").last
+    expect(question.locator("[data-part=file]")).to_have_text("report.pdf")
+    wait_answer(page)
+    assert_only_loopback(recorded_page)
+    assert recorded_page.errors == []
+
+
+def test_pdfs_are_refused_saying_so_when_the_pdf_reader_cannot_be_loaded(
+    recorded_page: RecordedPage, small_server: str
+) -> None:
+    page = recorded_page.page
+    refused: list[str] = []
+
+    def fail(route: Any) -> None:
+        refused.append(route.request.url)
+        route.abort()
+
+    page.route(f"**/{PYPDF}*", fail)
+    open_chat(recorded_page, small_server)
+    set_settings(page, {"Max tokens": "16"})
+    page.set_input_files(
+        "#attach-file",
+        [file("report.pdf", REPORT_PDF, "application/pdf"), file("notes.txt", "still attached")],
+    )
+    expect(pending(page).locator("[data-part=file-name]")).to_have_text(["notes.txt"], timeout=30_000)
+    expect(page.locator("#attach-note")).to_have_text(
+        re.compile(r"^report\.pdf: the PDF reader could not be loaded \(.+\); nothing was attached$")
+    )
+    assert refused
+    assert_only_loopback(recorded_page)
+    assert recorded_page.errors == []

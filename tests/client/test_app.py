@@ -10,13 +10,15 @@ import pytest
 from client import library as lib
 from client import settings
 from client.app import API_KEY, LAST_MODEL, NO_SERVER, App
-from client.attachments import Attachment, Picked
+from client.attachments import MAX_FILE_BYTES, Attachment, Picked
 from client.components.api_key_dialog import ASK, REFUSED, title_for
+from client.pdf import MAX_PDF_BYTES
 from client.presets import BUILT_IN
 from client.rpc import UNAUTHORIZED
 from client.streams import NEEDS_KEY, UNREACHABLE, KeyRequest
 from tests.fakes import DONE, FakeServer, FakeStore, mid_answer
 from tests.harness import run_async
+from tests.pdfs import SCAN, pdf
 from wire.events import DoneEvent, ErrorEvent, Event, LoadingEvent, TokenEvent
 from wire.types import (
     MAX_TEXT,
@@ -407,6 +409,68 @@ def test_a_file_is_refused_when_its_tokens_cannot_be_counted() -> None:
         await app.attach([picked("a.txt", b"hello")])
         assert app.attached() == ()
         assert app.attach_note().startswith("a.txt was not attached: its tokens could not be counted (Cannot reach")
+
+    run_async(run())
+
+
+def test_a_pdf_is_attached_as_its_pages_text_counted_and_sent_and_bad_ones_are_refused_a_line_each() -> None:
+    async def run() -> None:
+        server = CountingServer([TokenEvent(text="Two pages."), DONE], n_ctx=10_000)
+        app = attach_app(server)
+        broken = pdf("never read")[:100]
+        report = pdf("First page.", "Second page.")
+        await app.attach([picked("scan.pdf", pdf(SCAN)), picked("report.pdf", report), picked("broken.pdf", broken)])
+        assert [p.file.name for p in app.attached()] == ["report.pdf"]
+        assert app.attach_note().split("\n") == [
+            "scan.pdf: no text in it (a scanned PDF?); nothing was attached",
+            "broken.pdf: not a PDF that can be read (Stream has ended unexpectedly); nothing was attached",
+        ]
+        block = (
+            "File: report.pdf\n```\n"
+            "File: report.pdf, page 1\nFirst page.\n\nFile: report.pdf, page 2\nSecond page.\n```"
+        )
+        assert [r.text for r in server.counted] == [block]  # counted as it will be sent; the refused never
+        app.send("How many pages?")
+        await settle(app)
+        assert server.calls[0][1].conversation.messages[-1].text == f"{block}\n\nHow many pages?"
+
+    run_async(run())
+
+
+def test_a_pdf_bigger_than_a_text_file_may_be_attached_but_not_one_past_the_pdf_bound() -> None:
+    async def run() -> None:
+        app = attach_app(CountingServer(n_ctx=10_000))
+        data = pdf("Mostly pictures.")
+
+        async def read() -> bytes:
+            return data
+
+        await app.attach([Picked("photos.pdf", MAX_FILE_BYTES + 1, read)])  # the bytes the browser says it has
+        assert [p.file.name for p in app.attached()] == ["photos.pdf"]
+        await app.attach([Picked("huge.pdf", MAX_PDF_BYTES + 1, read)])
+        assert app.attach_note().startswith("huge.pdf is too big: ")
+
+    run_async(run())
+
+
+def test_pdfs_are_refused_saying_so_when_the_pdf_reader_cannot_be_loaded() -> None:
+    async def run() -> None:
+        server = CountingServer()
+        app = attach_app(server)
+        loads = []
+
+        async def no_reader() -> None:
+            loads.append(1)
+            raise RuntimeError("Failed to fetch")
+
+        app.load_pdf_reader = no_reader
+        await app.attach([picked("report.pdf", pdf("Text.")), picked("notes.txt", b"still fine")])
+        assert [p.file.name for p in app.attached()] == ["notes.txt"]  # text files do not need it
+        refusal = "report.pdf: the PDF reader could not be loaded (Failed to fetch); nothing was attached"
+        assert app.attach_note() == refusal
+        assert [r.text for r in server.counted] == ["File: notes.txt\n```\nstill fine\n```"]
+        await app.attach([picked("again.pdf", pdf("Text."))])
+        assert len(loads) == 2  # tried again: the server may be back
 
     run_async(run())
 

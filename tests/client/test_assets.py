@@ -85,13 +85,14 @@ def test_browser_runtime_versions_are_pinned() -> None:
         assert version[0].isdigit(), f"{name} is not pinned: {version}"
 
 
-def test_markdown_wheels_loaded_later_are_vendored_and_pinned() -> None:
-    """The page's late wheels (Markdown, math) are what vendor.py downloads and what the
-    CPython tests run: pyproject's dev pins name the same versions."""
-    from client.markdown import WHEELS
+def test_wheels_loaded_later_are_vendored_and_pinned() -> None:
+    """The page's late wheels (Markdown, math, the PDF reader) are what vendor.py downloads and
+    what the CPython tests run: pyproject's dev pins name the same versions."""
+    from client import markdown, pdf
 
     vendor = load_vendor()
-    assert list(WHEELS) == [f"/static/wheels/{name}" for name in vendor.LAZY_WHEELS.values()]
+    assert [*markdown.WHEELS, *pdf.WHEELS] == [f"/static/wheels/{name}" for name in vendor.LAZY_WHEELS.values()]
+    assert not set(vendor.LAZY_WHEELS) & set(vendor.WHEELS)  # none of them is loaded at start-up
     dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
     pins = {re.sub(r"[-_.]+", "-", pin.split("==")[0]).lower(): pin.split("==")[1] for pin in dev if "==" in pin}
     for requirement in vendor.LAZY_WHEELS:
