@@ -26,6 +26,7 @@ from reaktiv import Signal
 from client import attachments, pdf, presets, sandbox, settings, tools
 from client import library as lib
 from client.attachments import Attachment, Pending, Picked, Refused
+from client.catalog import Catalog
 from client.rpc import Client
 from client.state import (
     DENIED,
@@ -109,6 +110,7 @@ class App:
             key_request=self.key_request,
             on_calling=self.calls_waiting,
         )
+        self.catalog = Catalog(client, self.spawn, self.refresh_models)  # the Models dialog's
         self._edit_files: tuple[Pending, ...] = ()  # the files the message being edited brought along
         self._attaching = asyncio.Lock()
 

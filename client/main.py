@@ -39,6 +39,7 @@ async def start(typed_ahead: str | None) -> App:
     boot.reach(boot.READY)
     app.streams.resume_all()  # answers that were on their way when the page went away
     app.spawn(app.check_health())
+    app.spawn(app.catalog.watch())  # downloads that were running when the page went away
     app.spawn(page.enable_markdown(app))
     devreload.start(app.spawn)
     return app

@@ -23,6 +23,7 @@ from client.components.chat_area import ChatArea
 from client.components.chat_settings import ChatSettings
 from client.components.context_gauge import ContextGauge
 from client.components.model_picker import ModelPicker, options
+from client.components.models_panel import ModelsPanel
 from client.components.preset_list import PresetList
 from client.components.settings_panel import SettingsPanel
 from client.components.sidebar import Sidebar
@@ -47,6 +48,7 @@ class Components:
     attached: Attachments
     gauge: ContextGauge
     tools: ToolsPanel
+    models: ModelsPanel
 
 
 def build(app: App) -> Components:
@@ -87,10 +89,25 @@ def build(app: App) -> Components:
     )
     gauge = ContextGauge(get("context-field"), get("context-gauge"), get("context-text"))
     tools = ToolsPanel(get("tools-dialog"), get("tools-form"), get("open-tools"), on_save=app.choose_tools)
+    models = ModelsPanel(get("models-dialog"), get("open-models"), on_action=lambda a, v: models_action(app, a, v))
     return Components(
         type_area, chat_area, sidebar, panel, preset_list, chat_settings, tuple(openers), banner, key_dialog, picker,
-        attached, gauge, tools,
+        attached, gauge, tools, models,
     )
+
+
+def models_action(app: App, action: str, value: str) -> None:
+    """What a button of the Models dialog asks (client.components.models_panel)."""
+    catalog = app.catalog
+    if action in ("load", "unload", "delete"):
+        app.spawn(catalog.act(action, value))
+    elif action == "browse":
+        app.spawn(catalog.browse(value))
+    elif action == "download":
+        name, _, vision = value.partition("\n")
+        app.spawn(catalog.download(name, vision == "vision"))
+    elif action == "cancel":
+        app.spawn(catalog.cancel(value))
 
 
 def bind(app: App, page: Components) -> list[object]:
@@ -106,6 +123,12 @@ def _listeners(app: App, page: Components) -> list[object]:
     def open_chat_settings() -> None:
         page.sidebar.close()  # on a narrow screen it was opened from the Chats drawer
         page.chat_settings.open(app.current, app.params(), app.presets())
+
+    def open_models() -> None:
+        page.sidebar.close()  # on a narrow screen it was opened from the Chats drawer
+        page.models.open()
+        app.spawn(app.refresh_models())  # files come and go: show what is there now
+        app.spawn(app.catalog.watch())
 
     async def open_tools() -> None:
         await app.refresh_tools()  # servers come and go: show what is there now
@@ -123,6 +146,7 @@ def _listeners(app: App, page: Components) -> list[object]:
         browser.listen(get("export-json"), "click", lambda _e: export("json")),
         browser.listen(get("cancel-edit"), "click", lambda _e: app.end_edit()),
         browser.listen(get("open-tools"), "click", lambda _e: app.spawn(open_tools())),
+        browser.listen(get("open-models"), "click", lambda _e: open_models()),
     ]
 
 
@@ -177,9 +201,19 @@ def _effects(app: App, page: Components, saver: storage.Saver) -> list[Effect]:
         Effect(lambda: page.preset_list.render(app.presets())),
         Effect(lambda: page.chat_settings.mark(app.current)),
         Effect(lambda: page.tools.mark(app.current, app.tool_list())),
+        Effect(lambda: page.models.show_models(app.models())),
+        Effect(lambda: page.models.show_note(app.catalog.note())),
+        Effect(lambda: page.models.show_hub(app.catalog.hub(), downloads_on(app))),
+        Effect(lambda: page.models.show_downloads(app.catalog.downloads())),
         Effect(lambda: page.gauge.render(gauge_of(app.current, app.models()))),
         Effect(lambda: page.picker.render(*options(app.models(), app.health(), app.chosen_model()))),
     ]
+
+
+def downloads_on(app: App) -> bool:
+    """The server takes downloads (it says so once asked; a server that says nothing: no)."""
+    listed = app.catalog.downloads()
+    return listed is not None and listed.enabled
 
 
 def enable(page: Components) -> None:
@@ -187,7 +221,7 @@ def enable(page: Components) -> None:
     from js import document
 
     get = document.getElementById
-    for ready in (get("open-settings"), get("open-tools"), *page.openers):
+    for ready in (get("open-settings"), get("open-tools"), get("open-models"), *page.openers):
         ready.disabled = False
     page.sidebar.enable()
     page.type_area.enable()

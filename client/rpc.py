@@ -236,6 +236,19 @@ def parse_token_count(status: int, body: str) -> TokenCount | ErrorEvent:
         return ErrorEvent(type="protocol", message=f"bad token count from server: {exc}")
 
 
+def parse_answer(route: Route[Any, Res], status: int, body: str) -> Res | ErrorEvent | None:
+    """A JSON call's answer: its declared type, None for a route that answers none (a 204), or
+    the error to show."""
+    if not 200 <= status < 300:
+        return error_for_status(status, body)
+    if route.response is None:
+        return None
+    try:
+        return route.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return ErrorEvent(type="protocol", message=f"the server's answer could not be read: {exc}")
+
+
 STARTING_RETRIES = 60  # a server still loading its model answers 503 with Retry-After: 1; wait about a minute
 
 
@@ -340,6 +353,26 @@ class Client:
         except Exception:  # a JsException: server down, connection lost
             return None
         return parse_listing(route, body)
+
+    async def call(
+        self, route: Route[Any, Res], body: msgspec.Struct | None = None, **params: str
+    ) -> Res | ErrorEvent | None:
+        """Call a JSON route of wire.routes (its path filled in with `params`): its answer, None
+        for one that answers no body, or an ErrorEvent (the server's refusal, or no server)."""
+        from js import fetch
+
+        from client.browser import to_init
+
+        init: dict[str, Any] = {"method": route.method, "cache": "no-store",
+                                "headers": headers_for(self.api_key) | {"Accept": "application/json"}}
+        if body is not None:
+            init["body"] = msgspec.json.encode(body).decode()
+        try:
+            response = await fetch(self.base_url + route.url(**params), to_init(init))
+            status, text = int(response.status), str(await response.text())
+        except Exception as exc:  # a JsException: server down, connection lost
+            return ErrorEvent(type="network", message=f"Cannot reach the server: {exc}")
+        return parse_answer(route, status, text)
 
     async def call_tool(self, request: ToolCallRequest) -> ToolCallResult:
         """Run a tool of one of the server's MCP servers; any failure is an error result. Cancelling
