@@ -317,7 +317,7 @@ class LlamaCppEngine:
         )
 
     @staticmethod
-    def _load_error(path: Path, said: str, kv_pool: int, version: str, mmproj: Path | None) -> ModelLoadError:
+    def _load_error(path: Path, said: str, kv_pool: int, version: str, mmproj: Path | None = None) -> ModelLoadError:
         """Whose fault a failed load is, in one line: the KV pool's size, the projector's, or the file's."""
         errors = [" ".join(line.split()[2:]) for line in said.splitlines() if " E " in line]
         first = errors[0] if errors else "nothing"
@@ -509,7 +509,7 @@ class LlamaCppEngine:
             key = media.key
         elif isinstance(prompt.payload, ToolTurn):  # a chat with tools under our grammar (render_chat)
             request = {"prompt": prompt.payload.tokens, "cache_prompt": True}
-            tools = prompt.payload.tools
+            tools, key = prompt.payload.tools, prompt.payload.tokens
         else:
             request = {"prompt": prompt.payload, "cache_prompt": True}
             key = request["prompt"]
@@ -529,7 +529,7 @@ class LlamaCppEngine:
             request["seed"] = sampling.seed
         if tools is not None:
             request["grammar"] = tools.grammar(sampling.json_schema)
-            return Generation(tools.pieces(self._run(request, usage, prompt.payload.tokens)), usage)
+            return Generation(tools.pieces(self._run(request, usage, key)), usage)
         if sampling.json_schema is not None:
             request["json_schema"] = sampling.json_schema
         return Generation(self._run(request, usage, key), usage)
