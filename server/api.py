@@ -141,7 +141,8 @@ async def health(request: Request) -> Response:
     if not chats.ready:
         loading = Health("loading", engine=settings.engine, model_path=model_path)
         return Response(msgspec.json.encode(loading), 503, headers={"Retry-After": "1"}, media_type="application/json")
-    body = Health("ok", model=models.default, model_path=model_path, models_loaded=models.loaded_names)
+    body = Health("ok", model=models.default, model_path=model_path, models_loaded=models.loaded_names,
+                  vision=bool(settings.mmproj))
     scheduler = models.loaded_default
     if scheduler is not None:
         engine = scheduler.engine

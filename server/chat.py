@@ -16,10 +16,20 @@ from typing import Any, TypeVar
 
 from server.answers import Admitted, AnswerLog, Answers
 from server.context import ContextTooLong, fit
-from server.engines.base import Engine, EngineError, ModelLoadError, Prompt, TemplateError, TextEngine, ToolEngine
+from server.engines.base import (
+    Engine,
+    EngineError,
+    ModelLoadError,
+    Prompt,
+    TemplateError,
+    TextEngine,
+    ToolEngine,
+    VisionEngine,
+)
 from server.engines.embedder import InputTooLong, LlamaCppEmbedder
 from server.errors import ApiError
 from server.events import Done, Event, Failed, Text, Thought, ToolCall
+from server.images import ImageError, Located, base64_of
 from server.models import Models, UnknownModel
 from server.sampling import Sampling, resolve
 from server.scheduler import Caller, ClientBusy, Job, QueueFull, Reservation, Scheduler
@@ -169,6 +179,20 @@ class ChatService:
         """The engine of the model a request names, loaded first if need be."""
         return (await self.load(self.model_named(model))).engine
 
+    async def check_images(self, engine: Engine, images: Sequence[Located]) -> None:
+        """A 400 naming the first image the model cannot take, and why: not a base64 `data:`
+        URL, a model without a vision projector, or bytes llama.cpp cannot decode as an image."""
+        for image in images:
+            try:
+                base64_of(image.url)
+                if not isinstance(engine, VisionEngine) or not engine.vision:
+                    raise ImageError(f"model {engine.model} takes no images: no vision projector goes with it")
+                await asyncio.to_thread(engine.image_tokens, image.url)  # decodes the image: off the event loop
+            except ImageError as exc:
+                raise ApiError(400, "invalid_image", f"{image.where}: {exc}") from exc
+            except EngineError as exc:
+                raise ApiError(503, "engine_error", f"the model could not read {image.where}: {exc}") from exc
+
     async def count(self, engine: Engine, text: str, system: str | None) -> tuple[int, int]:
         """The tokens of a prompt holding `text` as the one user message, and of one holding an
         empty message (the template's and the system prompt's share)."""
@@ -243,6 +267,9 @@ class ChatService:
         tools: Sequence[ToolSpec],
     ) -> Admitted:
         """Our API's conversation, on the tool path where it offers tools or holds calls."""
+        images = [Located(f"conversation.messages[{i}].images[{j}]", url)
+                  for i, m in enumerate(messages) for j, url in enumerate(m.images)]
+        await self.check_images(scheduler.engine, images)
         if not has_tools(messages, tools):
             return await self._admit_chat(scheduler, client, messages, params)
         request = tool_request(messages, params.system, tools, self.settings.max_tool_rounds)

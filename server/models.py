@@ -1,6 +1,9 @@
 """The models a server offers, by file name: `MODEL_PATH` (the default), and every model file in
 `MODELS_DIR`, each loaded on first use.
 
+A model takes images when a vision projector goes with it (`server.engines.projector`): MMPROJ
+for MODEL_PATH, a paired `mmproj*.gguf` in the folder; a projector is never listed as a model.
+
 The folder is read again whenever the list is asked for, so files added or removed show up
 without a restart; a file's header is read again only when its size or time changes. At most
 `MAX_LOADED_MODELS` are held: loads run one at a time, and before one starts the least recently
@@ -30,6 +33,7 @@ from msgspec import structs
 from server.engines.base import Engine, ModelLoadError
 from server.engines.gguf import FILE_TYPES, SPLIT, later_part
 from server.engines.loader import EngineLoader, plan_embedder, plan_engine, resolve_model_path
+from server.engines.projector import check_projector, is_projector, pair
 from server.scheduler import Scheduler
 from server.settings import Settings
 from wire.types import ModelInfo, ModelList
@@ -52,6 +56,7 @@ class UnknownModel(Exception):
 class ModelFile:
     info: ModelInfo
     path: Path | None  # None: the remote engine's model
+    mmproj: Path | None = None  # its vision projector
 
 
 def describe(path: Path, settings: Settings) -> ModelInfo:
@@ -160,23 +165,35 @@ class Models:
     def paths(self) -> dict[str, Path]:
         """The model files on offer, by name, the folder read now; no header is read (the remote
         engine's model has none)."""
+        return self._scan()[0]
+
+    def _scan(self) -> tuple[dict[str, Path], dict[str, Path]]:
+        """The model files on offer by name, and the vision projectors that go with them by the
+        model's name, the folder read now."""
         if self.default_path is None:
-            return {}
+            return {}, {}
         paths = [self.default_path]
+        projectors = {self.default_path.name: Path(self.settings.mmproj).expanduser()} if self.settings.mmproj else {}
         folder = self.settings.models_dir
         if folder:
             try:
-                entries = sorted(Path(folder).expanduser().iterdir())
+                entries = sorted(p for p in Path(folder).expanduser().iterdir() if p.is_file())
             except OSError as exc:
                 log.warning("cannot read MODELS_DIR %s: %s", folder, exc)
                 entries = []
-            paths += [
-                p for p in entries if p.suffix.lower() in MODEL_SUFFIXES and p.is_file() and not later_part(p.name)
+            models = [
+                p for p in entries
+                if p.suffix.lower() in MODEL_SUFFIXES and not is_projector(p) and not later_part(p.name)
             ]
+            paired = pair([p for p in models if p.suffix.lower() == ".gguf"], filter(is_projector, entries))
+            paths += models
+            for model, projector in paired.items():
+                if model.name != self.default_path.name:  # MODEL_PATH's projector is MMPROJ's alone
+                    projectors[model.name] = projector
         found: dict[str, Path] = {}
         for path in paths:
             found.setdefault(path.name, path)
-        return found
+        return found, {name: projectors[name] for name, path in found.items() if name in projectors}
 
     def files(self) -> dict[str, ModelFile]:
         """Every model on offer, by name, the folder read now. It may read headers: on the event
@@ -185,9 +202,10 @@ class Models:
             scheduler = self._loaded.get(self.default)
             n_ctx = scheduler.engine.n_ctx if scheduler else self.settings.n_ctx
             return {self.default: ModelFile(ModelInfo(self.default, True, engine="openai", n_ctx=n_ctx), None)}
-        paths = self.paths()
-        found = {name: ModelFile(self._describe(path), path) for name, path in paths.items()}
-        kept = {str(path) for path in paths.values()}
+        paths, projectors = self._scan()
+        found = {name: self._with_projector(ModelFile(self._describe(path), path), projectors.get(name))
+                 for name, path in paths.items()}
+        kept = {str(path) for path in [*paths.values(), *projectors.values()]}
         for gone in [p for p in self._described if p not in kept]:  # a header read once is no leak
             self._described.pop(gone, None)
         return found
@@ -205,6 +223,27 @@ class Models:
                 info = await loop.run_in_executor(self._reader(), describe, path, self.settings)
                 self._described[str(path)] = (stamp, info)
         return self.files()  # every header read now is cached: only the stamps are looked at
+
+    def _with_projector(self, file: ModelFile, projector: Path | None) -> ModelFile:
+        """`file` with its vision projector: it takes images, or it is unusable, saying why."""
+        if projector is None or not file.info.usable or file.info.engine != "llama-cpp":
+            return file
+        stamp = _stamp(projector)
+        cached = self._described.get(str(projector))
+        if cached is None or cached[0] != stamp or stamp is None:
+            try:
+                check_projector(projector)
+                info = ModelInfo(projector.name, True)
+            except ModelLoadError as exc:
+                info = ModelInfo(projector.name, False, reason=for_clients(str(exc), projector))
+            if stamp is not None:
+                self._described[str(projector)] = (stamp, info)
+        else:
+            info = cached[1]
+        if not info.usable:
+            reason = f"its vision projector {projector.name} cannot be used: {info.reason}"
+            return replace(file, info=structs.replace(file.info, usable=False, reason=reason))
+        return replace(file, info=structs.replace(file.info, vision=True), mmproj=projector)
 
     def _reader(self) -> ProcessPoolExecutor:
         if self._header_reader is None:
@@ -339,7 +378,8 @@ class Models:
 
     async def _start_engine(self, name: str, file: ModelFile, embeddings: bool) -> Engine:
         # each model in the folder gets N_CTX, or as much as it was trained for if that is less
-        settings = replace(self.settings, model_path=str(file.path), n_ctx=file.info.n_ctx)
+        mmproj = str(file.mmproj) if file.mmproj else ""
+        settings = replace(self.settings, model_path=str(file.path), n_ctx=file.info.n_ctx, mmproj=mmproj)
         if embeddings:
             load = plan_embedder(settings)
         elif name == self.default:

@@ -24,13 +24,22 @@ from server.bodies import body_of, check_schema_size, client_of, hung_up
 from server.chat import ChatService, Completion
 from server.errors import ApiError, openai_error
 from server.events import Done, Event, Failed, Text, Thought, ToolCall
+from server.images import Located
 from wire.routes import Route
 from wire.types import MAX_MESSAGES, MAX_TOOLS, MaxTokens, Message, SamplingParams, Seed, Temperature, TopP
 
 
-class TextPart(Struct):
+class ImageUrl(Struct):
+    url: str
+    detail: str | None = None
+
+
+class TextPart(Struct, omit_defaults=True):
+    """A part of a message's content: text, or an image (`image_url`)."""
+
     type: str
     text: str = ""
+    image_url: ImageUrl | None = None
 
 
 class ChatMessage(Struct, omit_defaults=True):
@@ -46,6 +55,20 @@ class ChatMessage(Struct, omit_defaults=True):
         if isinstance(self.content, list):
             return "".join(p.text for p in self.content if p.type == "text")
         return self.content or ""
+
+    def images(self, where: str) -> list[Located]:
+        """The images among its parts, each named by its place (`where` is the message's)."""
+        parts = self.content if isinstance(self.content, list) else []
+        found = []
+        for i, part in enumerate(parts):
+            if part.type != "image_url":
+                continue
+            if part.image_url is None:
+                raise ApiError(400, "invalid_request", f"{where}.content[{i}]: an image_url part needs image_url.url")
+            if self.role != "user":
+                raise ApiError(400, "invalid_request", f"{where}.content[{i}]: images go in user messages")
+            found.append(Located(f"{where}.content[{i}]", part.image_url.url))
+        return found
 
 
 class StreamOptions(Struct):
@@ -140,10 +163,14 @@ class ChatCompletionRequest(Sampled):
             request["parallel_tool_calls"] = self.parallel_tool_calls
         return request
 
+    def images(self) -> list[Located]:
+        """Every image in the chat, in order, each named by its place in the request."""
+        return [image for i, m in enumerate(self.messages) for image in m.images(f"messages[{i}]")]
+
     def conversation(self) -> tuple[list[Message], SamplingParams, tuple[str, ...]]:
         system = "\n".join(m.text for m in self.messages if m.role in ("system", "developer"))
         messages = [
-            Message(m.role == "user", m.text, m.reasoning_content or "")
+            Message(m.role == "user", m.text, m.reasoning_content or "", images=[x.url for x in m.images("")])
             for m in self.messages if m.role in ("user", "assistant")
         ]
         params = SamplingParams(
@@ -185,7 +212,10 @@ async def chat_completions(request: Request) -> Response:
 async def start(chats: ChatService, body: ChatCompletionRequest, request: Request) -> Completion:
     """The answer to a chat completion, once it is checked (every door that amounts to one)."""
     body.check_bounded()
-    body.check_supported((await chats.engine(body.model)).supports)
+    images = body.images()
+    engine = await chats.engine(body.model)
+    body.check_supported(engine.supports)
+    await chats.check_images(engine, images)
     messages, params, stops = body.conversation()
     schema = body.response_format.schema() if body.response_format else None
     tools = body.tool_request() if body.tools else None
@@ -261,7 +291,8 @@ async def models(request: Request) -> Response:
     listing = await chats.models.listing()
     data = [
         {"id": m.name, "object": "model", "created": 0, "owned_by": "snake_llama",
-         "meta": {"engine": m.engine, "n_ctx": m.n_ctx, "template": m.template, "loaded": m.loaded}}
+         "meta": {"engine": m.engine, "n_ctx": m.n_ctx, "template": m.template, "loaded": m.loaded,
+                  "vision": m.vision}}
         for m in listing.models if m.usable
     ]
     return JSONResponse({"object": "list", "data": data})

@@ -68,7 +68,8 @@ def merge_turns(messages: Sequence[Message]) -> list[Message]:
     for m in messages:
         if merged and merged[-1].user == m.user:
             thoughts = "\n\n".join(t for t in (merged[-1].thoughts, m.thoughts) if t)
-            merged[-1] = Message(m.user, f"{merged[-1].text}\n\n{m.text}", thoughts)
+            images = merged[-1].images + m.images
+            merged[-1] = Message(m.user, f"{merged[-1].text}\n\n{m.text}", thoughts, images=images)
         else:
             merged.append(m)
     return merged

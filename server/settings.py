@@ -225,6 +225,13 @@ class Settings:
         "", "Model file to load; empty: the embedded Gemma 3 270M demo model.",
         alias="--model", example="/models/Wizard-Vicuna-7B-Uncensored.ggmlv3.q8_0.bin",
     )
+    mmproj: str = setting(
+        "", "A vision projector GGUF (mmproj) for MODEL_PATH: the model then takes images. In MODELS_DIR, an"
+        " mmproj*.gguf beside a model goes with it by the name they share (mmproj-NAME-f16.gguf with NAME-Q4_K_M.gguf),"
+        " or, naming none, as the folder's only projector beside its only model without one.",
+        example="/models/mmproj-gemma-3-4b-it-f16.gguf", check=lambda v: not v or Path(v).expanduser().is_file(),
+        wants="the path of an existing projector file",
+    )
     models_dir: str = setting(
         "", "A folder of model files (GGUF, and GGML .bin); each chat picks one by file name, MODEL_PATH being the"
         " default. Files added or removed show up without a restart.",

@@ -316,7 +316,7 @@ def _gguf_str(s: str | bytes) -> bytes:
     return struct.pack("<Q", len(b)) + b
 
 
-GGUF_U32, GGUF_I32, GGUF_F32, GGUF_STR, GGUF_ARR = 4, 5, 6, 8, 9
+GGUF_U32, GGUF_I32, GGUF_F32, GGUF_BOOL, GGUF_STR, GGUF_ARR = 4, 5, 6, 7, 8, 9
 
 
 def _gguf_kv(key: str, vtype: int, value: object) -> bytes:
@@ -325,6 +325,8 @@ def _gguf_kv(key: str, vtype: int, value: object) -> bytes:
         return out + struct.pack("<I", value)
     if vtype == GGUF_F32:
         return out + struct.pack("<f", value)
+    if vtype == GGUF_BOOL:
+        return out + struct.pack("<?", value)
     if vtype == GGUF_STR:
         assert isinstance(value, str | bytes), value
         return out + _gguf_str(value)

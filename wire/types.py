@@ -28,11 +28,17 @@ class ToolUse(Struct, forbid_unknown_fields=True, omit_defaults=True):
     is_error: bool = False
 
 
+# Images a message may carry: each is read by the model's vision projector before the answer starts.
+MAX_IMAGES = 16
+
+
 class Message(Struct, forbid_unknown_fields=True, omit_defaults=True):
     user: bool
     text: Text
     thoughts: Text = ""  # an answer's reasoning; the model's template decides whether it is shown again
     calls: Annotated[list[ToolUse], Meta(max_length=MAX_TOOLS)] = msgspec.field(default_factory=list)  # a model's
+    # `data:image/...;base64,` URLs, which the model sees before the message's text, in this order
+    images: Annotated[list[str], Meta(max_length=MAX_IMAGES)] = msgspec.field(default_factory=list)
 
 
 # One bound on a chat's length for every front door: each message costs work before it can queue.
@@ -117,6 +123,7 @@ class Health(Struct):
     n_ctx: int | None = None
     parallel: int | None = None  # answers it streams at once
     models_loaded: list[str] = msgspec.field(default_factory=list)
+    vision: bool = False  # the default model takes images
 
 
 class ModelInfo(Struct):
@@ -133,6 +140,7 @@ class ModelInfo(Struct):
     size: int = 0  # bytes on disk (every part of a split model)
     quant: str = ""  # its weights' quantization ("Q4_K_M"), where its header says
     deletable: bool = False  # a file in the models folder (not the embedded default): the page may delete it
+    vision: bool = False  # it takes images: a vision projector goes with it
 
 
 class ModelList(Struct):

@@ -185,3 +185,18 @@ class TextEngine(Protocol):
         """The prompt for `text` as it stands, no template around it; control-token text in it
         stays plain text."""
         ...
+
+
+@runtime_checkable
+class VisionEngine(Protocol):
+    """An engine that may take images in messages (`Message.images`)."""
+
+    @property
+    def vision(self) -> bool:
+        """A vision projector goes with the model: it takes images."""
+        ...
+
+    def image_tokens(self, url: str) -> int:
+        """The tokens an image (a `data:` URL) takes in a prompt; `server.images.ImageError`
+        saying why the model cannot take it."""
+        ...

@@ -33,6 +33,14 @@ def _text(content: object) -> str:
     return content if isinstance(content, str) else ""
 
 
+def _images(content: object) -> list[str]:
+    """The data URLs of a message's image parts."""
+    parts = content if isinstance(content, list) else []
+    images = [p.get("image_url") or {} for p in parts if isinstance(p, dict) and p.get("type") == "image_url"]
+    urls = [image.get("url") for image in images if isinstance(image, dict)]
+    return [url for url in urls if isinstance(url, str)]
+
+
 def written(name: str, arguments: object) -> str:
     """A call as the model writes it (and as it reads its earlier calls)."""
     if isinstance(arguments, str):
@@ -51,7 +59,7 @@ def as_chat(messages: list[dict[str, Any]]) -> tuple[list[Message], str]:
         if role in ("system", "developer"):
             system.append(text)
         elif role == "user":
-            chat.append(Message(True, text))
+            chat.append(Message(True, text, images=_images(m.get("content"))))
         elif role == "assistant":
             calls = [c for c in m.get("tool_calls") or () if isinstance(c.get("function"), dict)]
             for c in calls:

@@ -10,10 +10,15 @@ With a chat template, llama.cpp renders the chat with each message's text replac
 the template's own text is then tokenized with special tokens parsed, and each message's text
 without. The tokenizer and the template renderer are llama.cpp's, reached over its HTTP listener,
 which listens on a Unix socket in a private directory and wants a key only this process knows.
+
+With a vision projector, a chat that holds images goes to llama.cpp as text with a marker where
+each image goes, and the images beside it: llama.cpp reads that text with special tokens parsed,
+so every text in it from a client is defused first (`server.prompt.defuse`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import queue
@@ -24,7 +29,7 @@ import stat
 import tempfile
 import threading
 from collections.abc import Generator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +51,11 @@ from server.engines.base import (
 )
 from server.engines.gguf import read_header
 from server.engines.grammar_tools import GrammarTools, ToolTurn, as_chat
+from server.engines.listener_completion import stream_completion
 from server.engines.native import capture_native_output
-from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt, defuse_all, merge_turns
+from server.engines.projector import check_projector
+from server.images import ImageError, base64_of
+from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt, defuse, defuse_all, merge_turns
 from server.reasoning import OPEN, opens_thinking
 from server.sampling import Sampling
 from server.settings import DRAFT_PREFIX
@@ -123,6 +131,17 @@ def sentinel(i: int) -> str:
     return f"\ue000{i}\ue001"
 
 
+@dataclass(frozen=True)
+class MediaPrompt:
+    """A chat with images, as llama.cpp reads it: text with its media marker where each image
+    goes, the images (base64), and what `Slots` knows the prompt by (its text tokens, with each
+    image's digest in its place)."""
+
+    text: str
+    images: tuple[str, ...]
+    key: tuple[int | str, ...]
+
+
 class Slots:
     """Which of llama.cpp's slots each answer runs in.
 
@@ -133,11 +152,11 @@ class Slots:
     """
 
     def __init__(self, n: int) -> None:
-        self._held: list[tuple[int, ...]] = [()] * n  # each slot's last prompt
+        self._held: list[tuple[int | str, ...]] = [()] * n  # each slot's last prompt
         self._free = list(range(n))  # least recently used first
         self._lock = threading.Lock()
 
-    def take(self, tokens: Sequence[int]) -> int:
+    def take(self, tokens: Sequence[int | str]) -> int:
         with self._lock:
             if not self._free:
                 raise EngineError("every llama.cpp slot is busy")  # the scheduler runs at most PARALLEL
@@ -185,7 +204,9 @@ class LlamaCppEngine:
         cache_ram_mib: int,
         prompt_template: str,
         speculative: str,
+        mmproj: Path | None = None,
     ) -> None:
+        """`mmproj`: the vision projector that lets the model take images."""
         import xllamacpp
 
         self.model = path.name
@@ -202,6 +223,9 @@ class LlamaCppEngine:
         if n_ctx > kv_pool:
             raise ModelLoadError(f"N_CTX={n_ctx} is more than KV_POOL={kv_pool}: one chat must fit in the pool")
         jinja, self.template = self._pick_template(path, meta, prompt_template)
+        self.vision = mmproj is not None
+        if mmproj is not None:
+            check_projector(mmproj)  # llama.cpp may crash on a damaged one, rather than refuse it
         self._dir = make_socket_dir()
         key = secrets.token_urlsafe(32)
         params = xllamacpp.CommonParams()
@@ -218,6 +242,9 @@ class LlamaCppEngine:
         if n_gpu_layers == 0 or not _has_gpu(xllamacpp):
             params.n_batch = min(params.n_batch, CPU_PROMPT_BATCH)
         params.chat_template = jinja or ""
+        if mmproj is not None:
+            params.mmproj.path = str(mmproj)
+            params.mmproj_use_gpu = params.n_gpu_layers != 0
         serve_privately(params, self._dir, key, threads)
         draft = self._speculate(params, speculative)
         try:
@@ -225,7 +252,7 @@ class LlamaCppEngine:
                 self._server = xllamacpp.Server(params)
         except RuntimeError:
             shutil.rmtree(self._dir, ignore_errors=True)
-            raise self._load_error(path, "".join(said), kv_pool, xllamacpp.__version__) from None
+            raise self._load_error(path, "".join(said), kv_pool, xllamacpp.__version__, mmproj) from None
         if draft and " E " in "".join(said):  # llama.cpp serves on without the draft model it could not use
             # not freed here: the native shutdown may wait on llama.cpp's threads, and the caller exits
             shutil.rmtree(self._dir, ignore_errors=True)
@@ -246,6 +273,11 @@ class LlamaCppEngine:
         # a template that names `tools` renders them, and llama.cpp parses its calls; with any other
         # the tools are called under a grammar of ours (server.engines.grammar_tools)
         self._native_tools = self.template is not SEED and isinstance(source, str) and "tools" in source
+        # where an image goes in the text llama.cpp reads: random at each start, so no text can forge one
+        self._marker: str = self._get("/props")["media_marker"] if self.vision else ""
+        # llama.cpp puts BOS before a text with images itself: a template's own would be a second
+        self._bos_text: str = self._post("/detokenize", {"tokens": self._bos})["content"] if self._bos else ""
+        self._image_tokens: dict[str, int] = {}  # by the image's digest: counting decodes the image
 
     def _thinks(self, template: object) -> bool:
         """Whether the model may write think blocks: its template knows thoughts, or its vocabulary
@@ -285,10 +317,15 @@ class LlamaCppEngine:
         )
 
     @staticmethod
-    def _load_error(path: Path, said: str, kv_pool: int, version: str) -> ModelLoadError:
-        """Whose fault a failed load is, in one line: the KV pool's size, or the file's."""
+    def _load_error(path: Path, said: str, kv_pool: int, version: str, mmproj: Path | None = None) -> ModelLoadError:
+        """Whose fault a failed load is, in one line: the KV pool's size, the projector's, or the file's."""
         errors = [" ".join(line.split()[2:]) for line in said.splitlines() if " E " in line]
         first = errors[0] if errors else "nothing"
+        if mmproj is not None and ("mmproj" in said or "multimodal" in said or "clip" in said):
+            return ModelLoadError(
+                f"llama.cpp could not load the vision projector {mmproj} with {path.name} (it said: {first});"
+                f" check that it is the projector made for this model, of a type xllamacpp {version} knows"
+            )
         if "failed to allocate" in said or "insufficient memory" in said:
             return ModelLoadError(
                 f"KV_POOL={kv_pool} does not fit in memory with {path.name} (llama.cpp: {first}); lower KV_POOL"
@@ -314,8 +351,14 @@ class LlamaCppEngine:
     # -- tokens and templates --------------------------------------------------------------
 
     def _post(self, route: str, body: dict[str, Any]) -> Any:
+        return self._ask("POST", route, body)
+
+    def _get(self, route: str) -> Any:
+        return self._ask("GET", route, None)
+
+    def _ask(self, method: str, route: str, body: dict[str, Any] | None) -> Any:
         try:
-            response = self._http.post(route, json=body)
+            response = self._http.request(method, route, json=body)
         except httpx.HTTPError as exc:  # a text too long to tokenize within the timeout, say
             raise EngineError(f"llama.cpp {route}: {type(exc).__name__}: {exc}") from exc
         data = response.json()
@@ -331,6 +374,8 @@ class LlamaCppEngine:
         return list(self._post("/tokenize", body)["tokens"])
 
     def render(self, messages: Sequence[Message], system: str | None) -> Prompt:
+        if any(m.images for m in messages):
+            return self._render_media(messages, system)
         if self.template is SEED:  # the seed's few-shot prompt has no place for thoughts
             text = self._bos + self.tokenize(build_prompt(messages, system))
             return Prompt(len(text), STOP_MARKERS, text, may_think=False)
@@ -347,6 +392,58 @@ class LlamaCppEngine:
         if self._bos and tokens[:1] != self._bos:
             tokens = self._bos + tokens
         return Prompt(len(tokens), self._template_stops, tokens, opens_thinking(rendered), self._may_think)
+
+    # -- images ------------------------------------------------------------------------------
+
+    def image_tokens(self, url: str) -> int:
+        """The tokens an image (a `data:` URL) takes in a prompt, its begin and end markers
+        included; `ImageError` if the model takes no images or llama.cpp cannot decode this one."""
+        if not self.vision:
+            raise ImageError(f"{self.model} takes no images: no vision projector goes with it")
+        data = base64_of(url)
+        digest = hashlib.sha256(data.encode()).hexdigest()
+        if digest not in self._image_tokens:
+            # llama.cpp counts an image only inside a chat: the same chat without it is the rest
+            part = {"type": "image_url", "image_url": {"url": url}}
+            try:
+                with_image = self._count_chat([{"role": "user", "content": [part]}])
+            except EngineError as exc:
+                raise ImageError(f"llama.cpp cannot read it as an image ({str(exc).split(': ', 1)[-1]})") from None
+            self._image_tokens[digest] = with_image - self._count_chat([{"role": "user", "content": ""}])
+        return self._image_tokens[digest]
+
+    def _count_chat(self, messages: list[dict[str, Any]]) -> int:
+        return int(self._post("/v1/chat/completions/input_tokens", {"messages": messages})["input_tokens"])
+
+    def _render_media(self, messages: Sequence[Message], system: str | None) -> Prompt:
+        """A chat with images: the text with a marker before each message's text for each of its
+        images, every client's text defused, and its count (text tokens as llama.cpp cuts the
+        text at the markers, plus each image's)."""
+        turns = merge_turns(messages)
+        marked = [Message(m.user, self._marker * len(m.images) + defuse(m.text), defuse(m.thoughts)) for m in turns]
+        system = defuse(system) if system else system
+        if self.template is SEED:
+            text, thinking = build_prompt(marked, system), False
+        else:
+            chat = [{"role": "system", "content": system.strip()}] if system and system.strip() else []
+            for m in marked:
+                chat.append({"role": "user" if m.user else "assistant", "content": m.text.strip()})
+                if m.thoughts.strip() and not m.user:
+                    chat[-1]["reasoning_content"] = m.thoughts.strip()
+            text = self._apply_template(chat)
+            thinking = opens_thinking(text)
+            if self._bos_text and text.startswith(self._bos_text):
+                text = text.removeprefix(self._bos_text)
+        images = [url for m in turns for url in m.images]
+        key: list[int | str] = list(self._bos)
+        for i, part in enumerate(text.split(self._marker)):
+            if i:
+                key.append(hashlib.sha256(base64_of(images[i - 1]).encode()).hexdigest())
+            key += self.tokenize(part, special=True)
+        n_tokens = len(key) - len(images) + sum(self.image_tokens(url) for url in images)
+        payload = MediaPrompt(text, tuple(base64_of(url) for url in images), tuple(key))
+        stops = STOP_MARKERS if self.template is SEED else self._template_stops
+        return Prompt(n_tokens, stops, payload, thinking, self._may_think and self.template is not SEED)
 
     def render_text(self, text: str) -> Prompt:
         tokens = self._bos + self.tokenize(text)  # never parsed for control tokens: a user's text
@@ -402,13 +499,20 @@ class LlamaCppEngine:
     def stream(self, prompt: Prompt, sampling: Sampling) -> Generation:
         usage = Usage(prompt_tokens=prompt.n_tokens, prompt_tokens_evaluated=prompt.n_tokens)
         tools = None
+        key: Sequence[int | str] = ()  # what `Slots` knows the prompt by
         if isinstance(prompt.payload, dict):  # an OpenAI chat request (render_chat)
             request: dict[str, Any] = dict(prompt.payload)
+        elif isinstance(prompt.payload, MediaPrompt):  # a chat with images (render)
+            media = prompt.payload
+            request = {"prompt": {"prompt_string": media.text, "multimodal_data": list(media.images)},
+                       "cache_prompt": True}
+            key = media.key
         elif isinstance(prompt.payload, ToolTurn):  # a chat with tools under our grammar (render_chat)
             request = {"prompt": prompt.payload.tokens, "cache_prompt": True}
-            tools = prompt.payload.tools
+            tools, key = prompt.payload.tools, prompt.payload.tokens
         else:
             request = {"prompt": prompt.payload, "cache_prompt": True}
+            key = request["prompt"]
         request |= {
             "stream": True,
             "stream_options": {"include_usage": True},
@@ -425,17 +529,17 @@ class LlamaCppEngine:
             request["seed"] = sampling.seed
         if tools is not None:
             request["grammar"] = tools.grammar(sampling.json_schema)
-            return Generation(tools.pieces(self._run(request, usage)), usage)
+            return Generation(tools.pieces(self._run(request, usage, key)), usage)
         if sampling.json_schema is not None:
             request["json_schema"] = sampling.json_schema
-        return Generation(self._run(request, usage), usage)
+        return Generation(self._run(request, usage, key), usage)
 
-    def _run(self, request: dict[str, Any], usage: Usage) -> Generator[Piece, None, None]:
+    def _run(self, request: dict[str, Any], usage: Usage, key: Sequence[int | str]) -> Generator[Piece, None, None]:
         """Run the request on a thread of its own (the native call blocks until the answer ends)
         and pass its chunks on; leaving early tells llama.cpp to cancel at its next token."""
         chunks: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         done = threading.Event()
-        slot = request["id_slot"] = self._slots.take(request.get("prompt", ()))
+        slot = request["id_slot"] = self._slots.take(key)
 
         def on_chunk(chunk: dict[str, Any]) -> bool:
             chunks.put(chunk)
@@ -445,6 +549,8 @@ class LlamaCppEngine:
             try:
                 if "messages" in request:
                     self._server.handle_chat_completions(request, on_chunk)
+                elif self.vision:  # the in-process completions path takes no token ids with a projector
+                    stream_completion(self._http, request, on_chunk)
                 else:
                     self._server.handle_completions(request, on_chunk)
             except Exception as exc:  # a fault in the native call ends this answer only

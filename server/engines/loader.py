@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 from server.engines.base import Engine, ModelLoadError
+from server.engines.projector import check_projector
 from server.settings import Settings
 
 EngineLoader = Callable[[], Engine]
@@ -41,13 +42,19 @@ def plan_engine(settings: Settings) -> EngineLoader:
     if kind == "ctransformers":
         from server.engines.ctransformers_engine import CTransformersEngine
 
+        if settings.mmproj:
+            raise ModelLoadError(f"MMPROJ: {path.name} is no GGUF model on llama.cpp, which alone takes images")
+
         return partial(CTransformersEngine, path, settings.model_type, n_ctx=settings.n_ctx, threads=settings.threads)
     from server.engines.llama_cpp_engine import LlamaCppEngine
 
+    mmproj = Path(settings.mmproj).expanduser() if settings.mmproj else None
+    if mmproj is not None:
+        check_projector(mmproj)  # a quick check: a bad projector stops us before we serve
     return partial(
         LlamaCppEngine, path, n_ctx=settings.n_ctx, kv_pool=settings.kv_pool, parallel=settings.parallel,
         threads=settings.threads, n_gpu_layers=settings.n_gpu_layers, cache_ram_mib=settings.cache_ram_mib,
-        prompt_template=settings.prompt_template, speculative=settings.speculative,
+        prompt_template=settings.prompt_template, speculative=settings.speculative, mmproj=mmproj,
     )
 
 
