@@ -24,13 +24,14 @@ from typing import Any
 
 from server.engines.gguf import SPLIT
 from server.errors import ApiError
-from wire.types import Download, DownloadList, DownloadRequest, HubFile, HubRepo
+from wire.types import Download, DownloadList, DownloadRequest, DownloadStatus, HubFile, HubRepo
 
 log = logging.getLogger("snake_llama")
 
 STAGING = ".downloading"  # inside the models folder: the same file system, so finished files move in at once
 QUANT = re.compile(r"(?<![A-Za-z0-9])(I?Q\d(?:_[A-Z0-9]+)*|BF16|F16|F32)(?![A-Za-z0-9])", re.IGNORECASE)
-SPEED_WINDOW_S = 3.0  # speed is measured over the last few seconds
+# Speed is measured over the last few updates: huggingface_hub reports a file 10 MiB at a time.
+SPEED_SAMPLES = 6
 
 
 class Cancelled(Exception):
@@ -84,14 +85,13 @@ class Job:
     sha256: dict[str, str]  # file -> the Hub's hash (files kept in git, not LFS, have none)
     commit: str  # the revision the listing was read at: every part comes from the same one
     cancelled: bool = False
-    samples: list[tuple[float, int]] = field(default_factory=list)  # (time, bytes done): the speed's window
+    samples: list[tuple[float, int]] = field(default_factory=list)  # (time, bytes done): the last few
 
     def advance(self, n: int) -> None:
         if self.cancelled:
             raise Cancelled
         self.download.done += n
-        now = time.monotonic()
-        self.samples = [s for s in self.samples if now - s[0] <= SPEED_WINDOW_S] + [(now, self.download.done)]
+        self.samples = [*self.samples[-SPEED_SAMPLES + 1 :], (time.monotonic(), self.download.done)]
         (t0, d0), (t1, d1) = self.samples[0], self.samples[-1]
         self.download.speed = (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
 
@@ -183,25 +183,35 @@ class Downloads:
         job = self._jobs.get(download_id)
         if job is None:
             raise ApiError(404, "download_not_found", f"no download {download_id!r}")
-        job.cancelled = True
+        if job.download.status in ("downloading", "checking"):
+            # said at once: the fetch stops at its next chunk, and nothing it fetched is kept
+            job.cancelled, job.download.status = True, "cancelled"
 
     async def _run(self, job: Job, folder: Path) -> None:
         staging = folder / STAGING / job.download.id
         try:
             await asyncio.to_thread(self._fetch, job, staging)
-            job.download.status = "checking"
+            self._unless_cancelled(job, "checking")
             await asyncio.to_thread(self._check, job, staging)
+            self._unless_cancelled(job, "checking")
             for name in job.download.files:  # in place at once: each is whole and checked
                 (staging / name).replace(folder / Path(name).name)
             job.download.status = "done"
             log.info("downloaded %s from %s", job.download.name, job.download.repo)
-        except Cancelled:
-            job.download.status = "cancelled"
         except Exception as exc:
+            if job.cancelled or isinstance(exc, Cancelled):
+                job.download.status = "cancelled"
+                return
             job.download.status, job.download.error = "failed", _reason(exc)
             log.warning("download of %s from %s failed: %s", job.download.name, job.download.repo, job.download.error)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    @staticmethod
+    def _unless_cancelled(job: Job, status: DownloadStatus) -> None:
+        if job.cancelled:  # between two chunks' worth of work: nothing more is done, nothing kept
+            raise Cancelled
+        job.download.status = status
 
     @staticmethod
     def _fetch(job: Job, staging: Path) -> None:
