@@ -26,6 +26,7 @@ from server.bodies import body_of, check_schema_size, client_of
 from server.chat import ChatService, Completion
 from server.errors import ApiError, anthropic_error
 from server.events import Done, Failed, Text, Thought, ToolCall
+from server.images import Located, data_url, image_parts
 from server.openai_api import check_supported, whole_unless_hung_up
 from wire.routes import Route
 from wire.types import (
@@ -42,7 +43,8 @@ from wire.types import (
 )
 from wire.types import Text as BoundedText
 
-NO_IMAGES = "this server reads no images yet"
+NO_IMAGES = "this server reads no images in tool results"
+NO_DOCUMENTS = "this server reads no documents: send their text"
 
 
 class TextBlock(Struct, tag="text", tag_field="type"):
@@ -51,6 +53,13 @@ class TextBlock(Struct, tag="text", tag_field="type"):
 
 class ImageBlock(Struct, tag="image", tag_field="type"):
     source: dict[str, Any]
+
+    @property
+    def url(self) -> str:
+        """The image as a `data:` URL; a URL source is passed on for `base64_of` to refuse (we fetch nothing)."""
+        if self.source.get("type") == "base64":
+            return data_url(str(self.source.get("data", "")), str(self.source.get("media_type", "")))
+        return str(self.source.get("url", ""))
 
 
 class DocumentBlock(Struct, tag="document", tag_field="type"):
@@ -145,9 +154,18 @@ class Chat(Struct, kw_only=True):
             check_schema_size(f"tools[{i}]", tool.input_schema)
         for i, message in enumerate(self.messages):
             for j, block in enumerate(message.blocks):
-                if isinstance(block, ImageBlock | DocumentBlock):
-                    kind = "images" if isinstance(block, ImageBlock) else "documents"
-                    raise ApiError(400, "unsupported_parameter", f"messages[{i}].content[{j}]: {kind}: {NO_IMAGES}")
+                if isinstance(block, DocumentBlock):
+                    where = f"messages[{i}].content[{j}]"
+                    raise ApiError(400, "unsupported_parameter", f"{where}: documents: {NO_DOCUMENTS}")
+                if isinstance(block, ImageBlock) and message.role != "user":
+                    raise ApiError(400, "invalid_request", f"messages[{i}].content[{j}]: images go in user messages")
+
+    def located(self) -> list[Located]:
+        """The chat's images, each named by its place."""
+        return [
+            Located(f"messages[{i}].content[{j}]", block.url)
+            for i, m in enumerate(self.messages) for j, block in enumerate(m.blocks) if isinstance(block, ImageBlock)
+        ]
 
     def chat(self) -> list[Message]:
         """The chat as our messages: text and thoughts (sealed thoughts are left out)."""
@@ -156,6 +174,7 @@ class Chat(Struct, kw_only=True):
                 m.role == "user",
                 "".join(b.text for b in m.blocks if isinstance(b, TextBlock)),
                 "".join(b.thinking for b in m.blocks if isinstance(b, ThinkingBlock)),
+                images=images_of(m),
             )
             for m in self.messages
         ]
@@ -182,6 +201,10 @@ class Chat(Struct, kw_only=True):
         return request
 
 
+def images_of(message: AnthropicMessage) -> list[str]:
+    return [b.url for b in message.blocks if isinstance(b, ImageBlock)]
+
+
 def openai_messages(message: AnthropicMessage) -> list[dict[str, Any]]:
     """One Anthropic message as OpenAI's: a user's tool results become tool messages of their own,
     an assistant's tool_use blocks its tool_calls."""
@@ -189,7 +212,8 @@ def openai_messages(message: AnthropicMessage) -> list[dict[str, Any]]:
     if message.role == "user":
         results = [{"role": "tool", "tool_call_id": b.tool_use_id, "content": b.text}
                    for b in message.blocks if isinstance(b, ToolResultBlock)]
-        return [*results, {"role": "user", "content": text}] if text or not results else results
+        asked = {"role": "user", "content": image_parts(text, images_of(message))}
+        return [*results, asked] if text or images_of(message) or not results else results
     calls = [{"id": b.id, "type": "function", "function": {"name": b.name, "arguments": json.dumps(b.input)}}
              for b in message.blocks if isinstance(b, ToolUseBlock)]
     said: dict[str, Any] = {"role": "assistant", "content": text or None}
@@ -244,6 +268,7 @@ async def messages(request: Request) -> Response:
     chats: ChatService = request.app.state.chats
     body = await body_of(request, MESSAGES)
     body.check()
+    await chats.check_images(await chats.engine(body.model), body.located())
     tools = body.tool_request() if body.uses_tools() else None
     schema = body.schema()
     check_supported((await chats.engine(body.model)).supports, {

@@ -42,3 +42,29 @@ def base64_of(url: str) -> str:
     except binascii.Error as exc:
         raise ImageError(f"its base64 does not decode ({exc})") from None
     return data
+
+
+# The first bytes of the image formats llama.cpp reads, for clients that send bare base64 (Ollama's)
+_MAGIC = ((b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"), (b"BM", "image/bmp"))
+
+
+def data_url(data: str, media_type: str = "") -> str:
+    """A `data:` URL of base64 `data`; with no media type, the one its first bytes say (an image
+    that is none of the formats known here, or no base64, is left for `base64_of` to refuse)."""
+    if not media_type:
+        try:
+            head = base64.b64decode(data[:24] + "=" * (-len(data[:24]) % 4))
+        except (binascii.Error, ValueError):
+            head = b""
+        webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+        media_type = "image/webp" if webp else next((t for magic, t in _MAGIC if head.startswith(magic)), "image/png")
+    return f"data:{media_type};base64,{data}"
+
+
+def image_parts(text: str, urls: list[str]) -> str | list[dict[str, object]]:
+    """A user's message as OpenAI content: its text, with its images as parts where it has any
+    (the tool path renders OpenAI chats)."""
+    if not urls:
+        return text
+    images: list[dict[str, object]] = [{"type": "image_url", "image_url": {"url": u}} for u in urls]
+    return [{"type": "text", "text": text}, *images]

@@ -28,6 +28,7 @@ from server.bodies import body_of, check_schema_size, client_of
 from server.chat import ChatService, Completion
 from server.errors import ApiError
 from server.events import Done, Failed, Text, Thought, ToolCall
+from server.images import Located, data_url, image_parts
 from server.models import ModelFile
 from server.openai_api import FINISH, check_supported, whole_unless_hung_up
 from server.openai_embeddings import MAX_INPUTS, check_dimensions
@@ -118,11 +119,13 @@ class Asked(Struct):
         check_schema_size("format", self.format)
         return self.format
 
-    def refuse_unsupported(self, has_images: bool) -> None:
-        if has_images:
-            raise ApiError(400, "unsupported_parameter", "images: this server reads no images yet")
+    def check_tools(self) -> None:
         for i, tool in enumerate(self.tools or ()):
             check_schema_size(f"tools[{i}]", tool)
+
+    def located(self) -> list[Located]:
+        """The request's images (bare base64, as Ollama's clients send them), each named by its place."""
+        return [Located(f"images[{j}]", data_url(b64)) for j, b64 in enumerate(self.images or ())]
 
 
 class ChatRequest(Asked):
@@ -141,7 +144,7 @@ class ChatRequest(Asked):
                 messages.append({"role": "tool", "content": m.content,
                                  "tool_call_id": unanswered.pop(0) if unanswered else m.tool_name or "call"})
                 continue
-            said: dict[str, Any] = {"role": m.role, "content": m.content}
+            said: dict[str, Any] = {"role": m.role, "content": image_parts(m.content, urls_of(m))}
             if m.thinking:
                 said["reasoning_content"] = m.thinking
             if m.tool_calls:
@@ -155,10 +158,21 @@ class ChatRequest(Asked):
             messages.append(said)
         return {"messages": messages, **({"tools": self.tools} if self.tools else {})}
 
+    def located(self) -> list[Located]:
+        return super().located() + [
+            Located(f"messages[{i}].images[{j}]", url)
+            for i, m in enumerate(self.messages) for j, url in enumerate(urls_of(m))
+        ]
+
     def chat(self) -> tuple[list[Message], str | None]:
-        self.refuse_unsupported(any(m.images for m in self.messages) or bool(self.images))
+        self.check_tools()
+        if self.images:
+            raise ApiError(400, "invalid_request", "images: /api/chat takes them in a message's images")
         system = "\n".join(m.content for m in self.messages if m.role == "system")
-        chat = [Message(m.role == "user", m.content, m.thinking) for m in self.messages if m.role != "system"]
+        chat = [
+            Message(m.role == "user", m.content, m.thinking, images=urls_of(m) if m.role == "user" else [])
+            for m in self.messages if m.role != "system"
+        ]
         return chat, system or None
 
 
@@ -171,12 +185,16 @@ class GenerateRequest(Asked):
     context: list[int] | None = None
 
     def chat(self) -> tuple[list[Message], str | None]:
-        self.refuse_unsupported(bool(self.images))
+        self.check_tools()
         for name, used in (("raw", self.raw), ("suffix", self.suffix), ("template", self.template),
                            ("context", self.context)):
             if used:
                 raise ApiError(400, "unsupported_parameter", f"{name}: not supported; send the chat to /api/chat")
-        return [Message(True, self.prompt)], self.system
+        return [Message(True, self.prompt, images=[image.url for image in self.located()])], self.system
+
+
+def urls_of(message: OllamaMessage) -> list[str]:
+    return [data_url(b64) for b64 in message.images or ()]
 
 
 class ShowRequest(Struct):
@@ -248,6 +266,7 @@ async def answer(request: Request, body: ChatRequest | GenerateRequest, field: s
     started = time.perf_counter_ns()
     name, _ = await model_named(chats, body.model)
     messages, system = body.chat()
+    await chats.check_images(await chats.engine(name), body.located())
     schema = body.schema()
     tools = body.tool_request() if isinstance(body, ChatRequest) and body.uses_tools() else None
     check_supported((await chats.engine(name)).supports, {

@@ -13,6 +13,7 @@ from typing import Any
 
 from server.bodies import check_schema_size
 from server.errors import ApiError
+from server.images import image_parts
 from wire.types import Message, ToolSpec
 
 ERROR = "Error: "  # how a failed or refused call's result reads to the model
@@ -55,7 +56,7 @@ def tool_request(
 
 def _turns(m: Message) -> list[dict[str, Any]]:
     if m.user:
-        return [{"role": "user", "content": m.text}]
+        return [{"role": "user", "content": image_parts(m.text, m.images)}]
     said: dict[str, Any] = {"role": "assistant", "content": m.text}
     if m.thoughts:
         said["reasoning_content"] = m.thoughts

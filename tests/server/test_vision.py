@@ -17,6 +17,7 @@ from tests.tinymodels import write_gguf
 from tests.tinyprojector import IMAGE_TOKENS, data_url, png, write_projector
 
 RED, BLUE = data_url(png(40, 30, (255, 0, 0))), data_url(png(40, 30, (0, 0, 255)))
+DEFAULT = "gemma-3-270m-q4_k_m.gguf"  # the default model, by its file's name
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +145,33 @@ def test_a_bad_mmproj_is_one_line_and_exit_2(tmp_path: Path) -> None:
     said = [line for line in mismatched.stderr.splitlines() if line.startswith("snake_llama: error:")]
     assert len(said) == 1, mismatched.stderr
     assert "could not load the vision projector" in said[0] and "n_embd = 640" in said[0], said
+
+
+def test_ollama_and_anthropic_clients_send_images_too(vision_server: str) -> None:
+    """Ollama's bare base64 and Anthropic's image blocks take the same path: an image costs its tokens."""
+    import anthropic
+    import ollama
+    from anthropic.types import MessageParam
+
+    red = RED.partition(",")[2]
+    asked = ollama.Client(host=vision_server)
+    with_image = asked.chat(model=DEFAULT, messages=[{"role": "user", "content": "What is this?", "images": [red]}],
+                            options={"num_predict": 2, "temperature": 0})
+    without = asked.chat(model=DEFAULT, messages=[{"role": "user", "content": "What is this?"}],
+                         options={"num_predict": 2, "temperature": 0})
+    assert (with_image.prompt_eval_count or 0) - (without.prompt_eval_count or 0) == IMAGE_TOKENS
+    generated = asked.generate(model=DEFAULT, prompt="What is this?", images=[red], options={"num_predict": 2})
+    assert generated.done
+    claude = anthropic.Anthropic(base_url=vision_server, api_key="unused", max_retries=0)
+    shown: list[MessageParam] = [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": red}},
+        {"type": "text", "text": "What is this?"}]}]
+    counted = claude.messages.count_tokens(model=DEFAULT, messages=shown)
+    plain = claude.messages.count_tokens(model=DEFAULT, messages=[{"role": "user", "content": "What is this?"}])
+    assert counted.input_tokens - plain.input_tokens == IMAGE_TOKENS
+    reply = claude.messages.create(model=DEFAULT, max_tokens=2, messages=shown)
+    assert reply.usage.input_tokens == counted.input_tokens
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        claude.messages.create(model=DEFAULT, max_tokens=2, messages=[{"role": "user", "content": [
+            {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}}]}])
+    assert "messages[0].content[0]" in refused.value.message and "data: URL" in refused.value.message
