@@ -11,8 +11,14 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.harness import Popen
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 TOKEN = "hf_test_token"
@@ -107,6 +113,23 @@ class Hub:
             handler.close_connection = True
             handler.wfile.flush()
             handler.connection.shutdown(2)
+
+
+@contextmanager
+def running(hub: Hub) -> Iterator[Hub]:
+    server = hub.serve()
+    try:
+        yield hub
+    finally:
+        server.shutdown()
+
+
+def start_with_hub(hub: Hub, folder: Path, **env: str) -> tuple[Popen, str]:
+    """Our server on the default model, `folder` its models folder, `hub` its Hugging Face Hub."""
+    from tests.harness import start_server
+
+    return start_server(env={"MODEL_PATH": "", "ENGINE": "auto", "MODELS_DIR": str(folder), "HF_ENDPOINT": hub.url,
+                             **env})
 
 
 def _json(handler: http.server.BaseHTTPRequestHandler, value: object) -> None:

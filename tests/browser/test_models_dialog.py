@@ -15,8 +15,8 @@ from playwright.sync_api import expect
 
 from tests import tinymodels as tm
 from tests.browser.helpers import AXE, RUN_AXE, RecordedPage, assert_only_loopback, open_chat
-from tests.harness import start_server, stop_server
-from tests.hub import Hub, Repo
+from tests.harness import stop_server
+from tests.hub import Hub, Repo, running, start_with_hub
 
 REPO = "test/tiny-GGUF"
 
@@ -27,9 +27,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     tm.write_gguf(path, "f32")
     files = {"tiny-Q4_K_M.gguf": path.read_bytes(), "slow-Q8_0.gguf": os.urandom(3 * DOWNLOAD_CHUNK_SIZE)}
     hub = Hub({REPO: Repo(files)})
-    server = hub.serve()
-    yield hub
-    server.shutdown()
+    with running(hub):
+        yield hub
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +38,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(hub: Hub, folder: Path) -> Iterator[str]:
-    proc, url = start_server(env={"MODEL_PATH": "", "ENGINE": "auto", "MODELS_DIR": str(folder),
-                                  "HF_ENDPOINT": hub.url})
+    proc, url = start_with_hub(hub, folder)
     yield url
     stop_server(proc)
 

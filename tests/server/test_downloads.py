@@ -14,7 +14,7 @@ from huggingface_hub.constants import DOWNLOAD_CHUNK_SIZE
 
 from tests import tinymodels as tm
 from tests.harness import answer_of, chat, converse, start_server, stop_server, wait_until
-from tests.hub import TOKEN, Hub, Repo
+from tests.hub import TOKEN, Hub, Repo, running, start_with_hub
 
 REPO = "test/tiny-GGUF"
 HUGE = 10**15  # bytes no disk here has
@@ -47,9 +47,8 @@ def hub(tiny: bytes) -> Iterator[Hub]:
         }, sizes={"huge-F16.gguf": HUGE}, hashes={"bad-Q4_0.gguf": "0" * 64}),
         "test/gated-GGUF": Repo({"g-Q4_0.gguf": tiny}, gated=True),
     })
-    server = hub.serve()
-    yield hub
-    server.shutdown()
+    with running(hub):
+        yield hub
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +58,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(hub: Hub, folder: Path) -> Iterator[str]:
-    proc, url = start_server(env={"MODEL_PATH": "", "ENGINE": "auto", "MODELS_DIR": str(folder),
-                                  "HF_ENDPOINT": hub.url, "MAX_LOADED_MODELS": "2"})
+    proc, url = start_with_hub(hub, folder, MAX_LOADED_MODELS="2")
     yield url
     stop_server(proc)
 
