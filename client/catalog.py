@@ -43,7 +43,7 @@ def facts(model: ModelInfo) -> str:
     parts = [size_text(model.size) if model.size else "", model.quant,
              f"{model.n_ctx:,} tokens of context" if model.n_ctx else "",
              TEMPLATES.get(model.template, f"template {model.template}" if model.template else ""),
-             "loaded" if model.loaded else ""]
+             "takes images" if model.vision else "", "loaded" if model.loaded else ""]
     return " · ".join(p for p in parts if p)
 
 

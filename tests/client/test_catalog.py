@@ -12,8 +12,8 @@ def test_sizes_read_as_the_hub_and_disks_count_them() -> None:
 
 def test_a_models_facts_say_size_quant_context_template_and_state() -> None:
     model = ModelInfo("m.gguf", True, engine="llama-cpp", n_ctx=4096, template="gguf", loaded=True, size=253_000_000,
-                      quant="Q4_K_M")
-    assert facts(model) == "253.0 MB · Q4_K_M · 4,096 tokens of context · its own chat template · loaded"
+                      quant="Q4_K_M", vision=True)
+    assert facts(model) == "253.0 MB · Q4_K_M · 4,096 tokens of context · its own chat template · takes images · loaded"
     assert facts(ModelInfo("x.gguf", False, reason="it is cut short")) == "Cannot be used: it is cut short"
     big = HubFile("big-F16.gguf", ["big-F16.gguf"], 16_000_000_000, "F16")
     assert hub_facts(big) == "16.0 GB · F16 · more than this machine's free memory"
