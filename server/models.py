@@ -1,5 +1,5 @@
 """The models a server offers, by file name: `MODEL_PATH` (the default), and every model file in
-`MODELS_DIR`, each loaded on first use.
+the models folder (`MODELS_DIR`, by default the user's data folder), each loaded on first use.
 
 The folder is read again whenever the list is asked for, so files added or removed show up
 without a restart; a file's header is read again only when its size or time changes. At most
@@ -51,6 +51,16 @@ class UnknownModel(Exception):
 class ModelFile:
     info: ModelInfo
     path: Path | None  # None: the remote engine's model
+
+
+def models_folder(settings: Settings) -> Path:
+    """The folder whose model files are offered beside the default: MODELS_DIR, else the user's
+    data folder as the XDG base directory spec puts it (a relative XDG_DATA_HOME is to be ignored)."""
+    if settings.models_dir:
+        return Path(settings.models_dir).expanduser()
+    data = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(data) if os.path.isabs(data) else Path.home() / ".local" / "share"
+    return base / "snake_llama" / "models"
 
 
 def describe(path: Path, settings: Settings) -> ModelInfo:
@@ -138,6 +148,7 @@ class Models:
         # before their answer reaches its scheduler (rendering the prompt takes a while)
         self._users: dict[Scheduler, set[asyncio.Task[Any]]] = {}
         self._header_reader: ProcessPoolExecutor | None = None  # started on the first header read
+        self._unreadable = ""  # why the models folder could not be read last time, if it could not
 
     # -- the list ------------------------------------------------------------------------------
 
@@ -147,14 +158,17 @@ class Models:
         if self.default_path is None:
             return {}
         paths = [self.default_path]
-        folder = self.settings.models_dir
-        if folder:
-            try:
-                entries = sorted(Path(folder).expanduser().iterdir())
-            except OSError as exc:
-                log.warning("cannot read MODELS_DIR %s: %s", folder, exc)
-                entries = []
-            paths += [p for p in entries if p.suffix.lower() in MODEL_SUFFIXES and p.is_file()]
+        folder = models_folder(self.settings)
+        try:
+            if not self.settings.models_dir:  # the default folder is ours to make; a configured one is not
+                folder.mkdir(parents=True, exist_ok=True)
+            entries = sorted(folder.iterdir())
+        except OSError as exc:
+            if self._unreadable != str(exc):  # once per cause, not at every request
+                log.warning("cannot read the models folder %s: %s", folder, exc)
+            self._unreadable = str(exc)
+            entries = []
+        paths += [p for p in entries if p.suffix.lower() in MODEL_SUFFIXES and p.is_file()]
         found: dict[str, Path] = {}
         for path in paths:
             found.setdefault(path.name, path)
@@ -216,15 +230,17 @@ class Models:
         return ModelList(self.default, models)
 
     def resolve(self, name: str | None) -> str:
-        """The model a request names: the default when it names none. With one model only, any name
-        is that model (as llama.cpp's own server does); with a folder, an unknown name is refused."""
+        """The model a request names: the default when it names none. While the default is the only
+        model on offer, any name is that model (as llama.cpp's own server does: OpenAI clients send
+        "gpt-4"); once there is a choice, an unknown name is refused."""
         if not name or name == self.default:
             return self.default
-        if not self.settings.models_dir:
+        paths = self.paths()
+        if name in paths:
+            return name
+        if len(paths) <= 1:
             return self.default
-        if name not in self.paths():
-            raise UnknownModel(f"no model named {name!r}: GET /v1/models lists the models on offer")
-        return name
+        raise UnknownModel(f"no model named {name!r}: GET /v1/models lists the models on offer")
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -280,7 +296,7 @@ class Models:
                 return ready
             file = (await self.afiles()).get(name)
             if file is None:
-                raise ModelLoadError(f"model {name} is gone from MODELS_DIR")
+                raise ModelLoadError(f"model {name} is gone from the models folder")
             if not file.info.usable:
                 raise ModelLoadError(file.info.reason)
             if embeddings and file.info.engine != "llama-cpp":  # refused before any model makes room
@@ -333,7 +349,7 @@ class Models:
 
     def _retire_vanished(self, files: dict[str, ModelFile]) -> None:
         for name in [n for n in self._loaded if n.removesuffix(EMBEDDINGS) not in files]:
-            log.info("%s was removed from %s", name, self.settings.models_dir)
+            log.info("%s was removed from %s", name, models_folder(self.settings))
             self._retire(name)
 
     def close(self) -> None:

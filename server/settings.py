@@ -226,12 +226,14 @@ class Settings:
         alias="--model", example="/models/Wizard-Vicuna-7B-Uncensored.ggmlv3.q8_0.bin",
     )
     models_dir: str = setting(
-        "", "A folder of model files (GGUF, and GGML .bin); each chat picks one by file name, MODEL_PATH being the"
-        " default. Files added or removed show up without a restart.",
+        "", "A folder of model files (GGUF, and GGML .bin) offered beside the default model (MODEL_PATH); each chat"
+        " picks one by file name. Files added or removed show up without a restart. Empty:"
+        " $XDG_DATA_HOME/snake_llama/models (~/.local/share/snake_llama/models), made when first read.",
         example="~/models",
     )
     max_loaded_models: int = setting(
-        1, "Models kept loaded at once (with MODELS_DIR); the least recently used is unloaded when its answers end.",
+        1, "Local models kept loaded at once; the least recently used is unloaded when its answers end. Remote"
+        " models (REMOTES) hold no memory here and are not counted.",
         min=1, max=64,
     )
     model_type: str = setting("llama", "ctransformers' model type for GGML files (llama, gptj, mpt, ...).")
