@@ -21,6 +21,7 @@ from server.engines.embedder import InputTooLong, LlamaCppEmbedder
 from server.errors import ApiError
 from server.events import Done, Event, Failed, Text, Thought, ToolCall
 from server.models import Models, UnknownModel
+from server.remotes import RemoteUnavailable
 from server.sampling import Sampling, resolve
 from server.scheduler import Caller, ClientBusy, Job, QueueFull, Reservation, Scheduler
 from server.settings import Settings
@@ -99,6 +100,13 @@ class ChatService:
         `client`: who asks (its address and the name of its key); `tools`: what the model may call
         (server.tool_chat)."""
         name = self.model_named(model)
+        try:
+            await self.models.check_remote(name)
+        except RemoteUnavailable as exc:
+            refused = unavailable(name, exc)
+            return self.answers.start(name, Failed(refused.type, refused.message))
+        except UnknownModel as exc:
+            raise ApiError(404, "model_not_found", str(exc)) from exc
         admit = partial(self._admit_conversation, client=client, messages=messages, params=params, tools=tools)
         scheduler = self.models.touch(name)
         if scheduler is not None:
@@ -222,9 +230,15 @@ class ChatService:
 
     async def load(self, name: str) -> Scheduler:
         """The model's scheduler, loading it first if need be; a model that fails to load is the
-        request's 400, naming the file and the cause."""
+        request's 400, naming the file and the cause, and a remote's model whose server is down
+        its 503."""
         try:
+            await self.models.check_remote(name)
             return await self.models.load(name)
+        except RemoteUnavailable as exc:
+            raise unavailable(name, exc) from exc
+        except UnknownModel as exc:
+            raise ApiError(404, "model_not_found", str(exc)) from exc
         except ModelLoadError as exc:
             raise ApiError(400, "model_load_failed", f"model {name} cannot be loaded: {exc}") from exc
 
@@ -348,6 +362,10 @@ class ChatService:
 
 def completion_of(scheduler: Scheduler, job: Job) -> Completion:
     return Completion(scheduler.engine, scheduler.events(job), partial(scheduler.cancel, job), job.prompt.n_tokens)
+
+
+def unavailable(name: str, exc: RemoteUnavailable) -> ApiError:
+    return ApiError(503, "remote_unavailable", f"model {name} is unavailable: {exc}", {"Retry-After": "5"})
 
 
 def queue_full(exc: QueueFull) -> ApiError:

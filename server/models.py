@@ -7,6 +7,10 @@ without a restart; a file's header is read again only when its size or time chan
 used model is retired and closed (once its running answers have ended), so two never share the
 memory one was given.
 
+Models of other servers (REMOTES, `server.remotes`) join the list under their remote's label.
+They hold no memory here: they are not counted against MAX_LOADED_MODELS, and connecting one never
+waits for a local load.
+
 What clients read (a listing's reasons, a load's error) names a file by its name only: the
 server's folders are none of their business. The operator's log has the whole message.
 """
@@ -29,6 +33,7 @@ from msgspec import structs
 
 from server.engines.base import Engine, ModelLoadError
 from server.engines.loader import EngineLoader, plan_embedder, plan_engine, resolve_model_path
+from server.remotes import Remotes, RemoteUnavailable
 from server.scheduler import Scheduler
 from server.settings import Settings
 from wire.types import ModelInfo, ModelList
@@ -50,7 +55,7 @@ class UnknownModel(Exception):
 @dataclass(frozen=True)
 class ModelFile:
     info: ModelInfo
-    path: Path | None  # None: the remote engine's model
+    path: Path | None  # None: a remote's model (ENGINE=openai's, or one of REMOTES)
 
 
 def models_folder(settings: Settings) -> Path:
@@ -149,6 +154,7 @@ class Models:
         self._users: dict[Scheduler, set[asyncio.Task[Any]]] = {}
         self._header_reader: ProcessPoolExecutor | None = None  # started on the first header read
         self._unreadable = ""  # why the models folder could not be read last time, if it could not
+        self.remotes = Remotes(settings)
 
     # -- the list ------------------------------------------------------------------------------
 
@@ -175,24 +181,31 @@ class Models:
         return found
 
     def files(self) -> dict[str, ModelFile]:
-        """Every model on offer, by name, the folder read now. It may read headers: on the event
-        loop, prefer `afiles`."""
+        """Every model on offer, by name, the folder read now and the remotes as they listed last.
+        It may read headers: on the event loop, prefer `afiles`."""
+        remote = {info.name: ModelFile(info, None) for info in self.remotes.infos()}
         if self.default_path is None:
             scheduler = self._loaded.get(self.default)
             n_ctx = scheduler.engine.n_ctx if scheduler else self.settings.n_ctx
-            return {self.default: ModelFile(ModelInfo(self.default, True, engine="openai", n_ctx=n_ctx), None)}
+            info = ModelInfo(self.default, True, engine="openai", n_ctx=n_ctx)
+            return {self.default: ModelFile(info, None), **remote}
         paths = self.paths()
         found = {name: ModelFile(self._describe(path), path) for name, path in paths.items()}
         kept = {str(path) for path in paths.values()}
         for gone in [p for p in self._described if p not in kept]:  # a header read once is no leak
             self._described.pop(gone, None)
-        return found
+        return {**found, **remote}
 
     async def afiles(self) -> dict[str, ModelFile]:
-        """`files`, its headers read in a process of their own: parsing a big or crafted header
-        holds the GIL (a thread would slow the event loop to hundreds of ms a request)."""
+        """`files`, its headers read in a process of their own (parsing a big or crafted header
+        holds the GIL: a thread would slow the event loop to hundreds of ms a request), and the
+        remotes asked again, at once, where their listing is not fresh."""
+        await asyncio.gather(self._read_headers(), self.remotes.refresh())
+        return self.files()  # every header read now is cached: only the stamps are looked at
+
+    async def _read_headers(self) -> None:
         if self.default_path is None:
-            return self.files()
+            return
         loop = asyncio.get_running_loop()
         for path in (await asyncio.to_thread(self.paths)).values():
             stamp = _stamp(path)
@@ -200,7 +213,6 @@ class Models:
             if stamp is not None and (cached is None or cached[0] != stamp):
                 info = await loop.run_in_executor(self._reader(), describe, path, self.settings)
                 self._described[str(path)] = (stamp, info)
-        return self.files()  # every header read now is cached: only the stamps are looked at
 
     def _reader(self) -> ProcessPoolExecutor:
         if self._header_reader is None:
@@ -235,12 +247,27 @@ class Models:
         "gpt-4"); once there is a choice, an unknown name is refused."""
         if not name or name == self.default:
             return self.default
+        if self.remotes.owner(name) is not None:
+            return name  # whether its remote still lists it is for `check_remote` to ask
         paths = self.paths()
         if name in paths:
             return name
-        if len(paths) <= 1:
+        if len(paths) <= 1 and not self.remotes:
             return self.default
         raise UnknownModel(f"no model named {name!r}: GET /v1/models lists the models on offer")
+
+    async def check_remote(self, name: str) -> None:
+        """For a remote's model: `RemoteUnavailable` while its remote does not answer (asked again
+        if its last listing is not fresh), `UnknownModel` if the remote does not list it. Nothing
+        for a local model."""
+        remote = self.remotes.owner(name)
+        if remote is None:
+            return
+        await remote.refresh()
+        if remote.error:
+            raise RemoteUnavailable(f"its server {remote.label} cannot be used now: {remote.error}")
+        if name not in remote.models:
+            raise UnknownModel(f"no model named {name!r}: {remote.label} lists {', '.join(remote.models) or 'none'}")
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -291,6 +318,16 @@ class Models:
 
     async def _load(self, name: str, embeddings: bool) -> Scheduler:
         held = loaded_as(name, embeddings)
+        remote = self.remotes.owner(name)
+        if remote is not None:
+            if embeddings:
+                raise ModelLoadError(f"{name} gives no embeddings: they come from GGUF models on llama.cpp")
+            await self.check_remote(name)
+            try:
+                engine = await asyncio.to_thread(remote.loader(name))
+            except ModelLoadError as exc:  # it went away since it listed its models, or refuses them
+                raise RemoteUnavailable(str(exc)) from None
+            return self._hold(held, engine)
         async with self._one_load:
             if (ready := self.touch(held)) is not None:  # loaded while this load waited its turn
                 return ready
@@ -302,11 +339,13 @@ class Models:
             if embeddings and file.info.engine != "llama-cpp":  # refused before any model makes room
                 raise ModelLoadError(f"{name} gives no embeddings: they come from GGUF models on llama.cpp")
             await self._make_room()
-            engine = await self._start_engine(name, file, embeddings)
-            scheduler = self._make_scheduler(engine)
-            self._loaded[held] = scheduler
-            log.info("%s loaded %s", engine.name, engine.model)
-            return scheduler
+            return self._hold(held, await self._start_engine(name, file, embeddings))
+
+    def _hold(self, held: str, engine: Engine) -> Scheduler:
+        scheduler = self._make_scheduler(engine)
+        self._loaded[held] = scheduler
+        log.info("%s loaded %s", engine.name, engine.model)
+        return scheduler
 
     async def _start_engine(self, name: str, file: ModelFile, embeddings: bool) -> Engine:
         # each model in the folder gets N_CTX, or as much as it was trained for if that is less
@@ -326,10 +365,11 @@ class Models:
             raise ModelLoadError(for_clients(str(exc), file.path)) from None
 
     async def _make_room(self) -> None:
-        """Retire the least recently used models until one more fits, and wait until they (and any
-        retired before) are closed."""
-        while self._loaded and len(self._loaded) >= self.settings.max_loaded_models:
-            self._retire(next(iter(self._loaded)))
+        """Retire the least recently used local models until one more fits, and wait until they (and
+        any retired before) are closed."""
+        local = [n for n in self._loaded if self.remotes.owner(n) is None]  # least recently used first
+        while local and len(local) >= self.settings.max_loaded_models:
+            self._retire(local.pop(0))
         if self._retiring:
             await asyncio.wait(set(self._retiring))
 
@@ -349,7 +389,7 @@ class Models:
 
     def _retire_vanished(self, files: dict[str, ModelFile]) -> None:
         for name in [n for n in self._loaded if n.removesuffix(EMBEDDINGS) not in files]:
-            log.info("%s was removed from %s", name, models_folder(self.settings))
+            log.info("%s is no longer on offer", name)
             self._retire(name)
 
     def close(self) -> None:
@@ -360,3 +400,4 @@ class Models:
         self._loaded.clear()
         if self._header_reader is not None:
             self._header_reader.shutdown(wait=False, cancel_futures=True)
+        self.remotes.close()

@@ -255,12 +255,13 @@ def start_llama_server(
     kv_unified: bool = False,
     alias: str = LLAMA_SERVER_MODEL,
     timeout: float = 120,
+    port: int = 0,
 ) -> tuple[Popen, str]:
-    """llama.cpp's own server (`tests.llama_server`) on a free loopback port; returns it and its
-    root URL (the OpenAI API is under `/v1`). `n_ctx` is the KV cache all slots share; `threads`
-    and `kv_unified` (every slot may use the whole cache, as our engine's do) go through this
-    module's `llama-server` entry point."""
-    port = free_port()
+    """llama.cpp's own server (`tests.llama_server`) on `port` (0: a free loopback port); returns it
+    and its root URL (the OpenAI API is under `/v1`). `n_ctx` is the KV cache all slots share;
+    `threads` and `kv_unified` (every slot may use the whole cache, as our engine's do) go through
+    this module's `llama-server` entry point."""
+    port = port or free_port()
     root = f"http://127.0.0.1:{port}"
     flags = [str(model), str(port), "--n-ctx", str(n_ctx), "--parallel", str(parallel), "--alias", alias]
     if threads is None and not kv_unified:
