@@ -101,12 +101,11 @@ class ChatService:
         (server.tool_chat)."""
         name = self.model_named(model)
         try:
-            await self.models.check_remote(name)
-        except RemoteUnavailable as exc:
-            refused = unavailable(name, exc)
-            return self.answers.start(name, Failed(refused.type, refused.message))
-        except UnknownModel as exc:
-            raise ApiError(404, "model_not_found", str(exc)) from exc
+            await self.check_remote(name)
+        except ApiError as exc:
+            if exc.type != "remote_unavailable":
+                raise
+            return self.answers.start(name, Failed(exc.type, exc.message))
         admit = partial(self._admit_conversation, client=client, messages=messages, params=params, tools=tools)
         scheduler = self.models.touch(name)
         if scheduler is not None:
@@ -232,15 +231,23 @@ class ChatService:
         """The model's scheduler, loading it first if need be; a model that fails to load is the
         request's 400, naming the file and the cause, and a remote's model whose server is down
         its 503."""
+        await self.check_remote(name)
+        try:
+            return await self.models.load(name)
+        except RemoteUnavailable as exc:  # it went away since it listed the model
+            raise unavailable(name, exc) from exc
+        except ModelLoadError as exc:
+            raise ApiError(400, "model_load_failed", f"model {name} cannot be loaded: {exc}") from exc
+
+    async def check_remote(self, name: str) -> None:
+        """For a remote's model, its 503 while its server does not answer, or its 404 if the
+        server does not list it; nothing for a local model."""
         try:
             await self.models.check_remote(name)
-            return await self.models.load(name)
         except RemoteUnavailable as exc:
             raise unavailable(name, exc) from exc
         except UnknownModel as exc:
             raise ApiError(404, "model_not_found", str(exc)) from exc
-        except ModelLoadError as exc:
-            raise ApiError(400, "model_load_failed", f"model {name} cannot be loaded: {exc}") from exc
 
     async def _load_then_admit(self, name: str, admit: Callable[[Scheduler], Awaitable[Admitted]]) -> Admitted | Failed:
         try:

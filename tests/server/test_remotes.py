@@ -190,6 +190,8 @@ def test_a_remote_that_dies_fails_clearly_and_comes_back(remotes: Remotes) -> No
         client(remotes.url).chat.completions.create(model=remotes.beta, messages=[{"role": "user", "content": "Hi"}],
                                                     stream=True)
     assert refused.value.status_code == 503 and "cannot reach" in refused.value.message
+    ollama = httpx.post(f"{remotes.url}/api/chat", json={"model": remotes.beta, "messages": []}, timeout=30)
+    assert ollama.status_code == 503 and "cannot reach" in ollama.json()["error"]
     status, events = converse(remotes.url, {**chat("Hi"), "model": remotes.beta})
     assert status == 200 and [n for n, _ in events] == ["answer", "error"]
     assert events[-1][1]["type"] == "remote_unavailable"
