@@ -29,9 +29,10 @@ FIRST_READER_S = 10.0  # how long a new answer waits for its first reader (the r
 
 
 Admitted = tuple[Scheduler, Job]
-# What `Answers.start` takes: a job admitted already, or the work that admits one once the model
-# has loaded (it comes to a `Failed` where a request would have been refused).
-Admission = Admitted | Awaitable[Admitted | Failed]
+# What `Answers.start` takes: a job admitted already, the work that admits one once the model
+# has loaded (it comes to a `Failed` where a request would have been refused), or a `Failed` at
+# once (a remote's model whose server is down: nothing loads).
+Admission = Admitted | Awaitable[Admitted | Failed] | Failed
 
 
 class AnswerLog:
@@ -66,6 +67,9 @@ class AnswerLog:
     async def consume(self, admission: Admission) -> None:
         self._began = True
         try:
+            if isinstance(admission, Failed):
+                self._add(admission)
+                return
             if not isinstance(admission, tuple):
                 self._add(Loading(self.model))
                 admitted = await admission

@@ -50,7 +50,7 @@ from server.errors import (
 )
 from server.mcp_servers import McpServers, read_config
 from server.metrics import Metrics
-from server.models import Models
+from server.models import Models, models_folder
 from server.scheduler import ClientAnswers, Scheduler
 from server.security import ApiKeyGuard, SecurityHeaders, SiteGuard
 from server.settings import Settings
@@ -117,7 +117,7 @@ def create_app(
     models = Models(settings, load_engine, make_scheduler)
     mcp = McpServers(read_config(settings.mcp_config) if settings.mcp_config else {}, settings.tool_timeout_s)
     answers = Answers(settings.answer_grace_s)
-    downloads = Downloads(settings.models_dir, settings.offline)
+    downloads = Downloads(models_folder(settings), settings.offline)
     chats = ChatService(settings, models, answers)
 
     async def load(app: Starlette) -> None:

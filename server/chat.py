@@ -31,6 +31,7 @@ from server.errors import ApiError
 from server.events import Done, Event, Failed, Text, Thought, ToolCall
 from server.images import ImageError, Located, base64_of
 from server.models import Models, UnknownModel
+from server.remotes import RemoteUnavailable
 from server.sampling import Sampling, resolve
 from server.scheduler import Caller, ClientBusy, Job, QueueFull, Reservation, Scheduler
 from server.settings import Settings
@@ -109,6 +110,12 @@ class ChatService:
         `client`: who asks (its address and the name of its key); `tools`: what the model may call
         (server.tool_chat)."""
         name = self.model_named(model)
+        try:
+            await self.check_remote(name)
+        except ApiError as exc:
+            if exc.type != "remote_unavailable":
+                raise
+            return self.answers.start(name, Failed(exc.type, exc.message))
         admit = partial(self._admit_conversation, client=client, messages=messages, params=params, tools=tools)
         scheduler = self.models.touch(name)
         if scheduler is not None:
@@ -246,11 +253,25 @@ class ChatService:
 
     async def load(self, name: str) -> Scheduler:
         """The model's scheduler, loading it first if need be; a model that fails to load is the
-        request's 400, naming the file and the cause."""
+        request's 400, naming the file and the cause, and a remote's model whose server is down
+        its 503."""
+        await self.check_remote(name)
         try:
             return await self.models.load(name)
+        except RemoteUnavailable as exc:  # it went away since it listed the model
+            raise unavailable(name, exc) from exc
         except ModelLoadError as exc:
             raise ApiError(400, "model_load_failed", f"model {name} cannot be loaded: {exc}") from exc
+
+    async def check_remote(self, name: str) -> None:
+        """For a remote's model, its 503 while its server does not answer, or its 404 if the
+        server does not list it; nothing for a local model."""
+        try:
+            await self.models.check_remote(name)
+        except RemoteUnavailable as exc:
+            raise unavailable(name, exc) from exc
+        except UnknownModel as exc:
+            raise ApiError(404, "model_not_found", str(exc)) from exc
 
     async def _load_then_admit(self, name: str, admit: Callable[[Scheduler], Awaitable[Admitted]]) -> Admitted | Failed:
         try:
@@ -375,6 +396,10 @@ class ChatService:
 
 def completion_of(scheduler: Scheduler, job: Job) -> Completion:
     return Completion(scheduler.engine, scheduler.events(job), partial(scheduler.cancel, job), job.prompt.n_tokens)
+
+
+def unavailable(name: str, exc: RemoteUnavailable) -> ApiError:
+    return ApiError(503, "remote_unavailable", f"model {name} is unavailable: {exc}", {"Retry-After": "5"})
 
 
 def queue_full(exc: QueueFull) -> ApiError:

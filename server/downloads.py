@@ -115,9 +115,9 @@ def progress_for(job: Job) -> type[Any]:
 
 
 class Downloads:
-    def __init__(self, folder: str, offline: bool) -> None:
-        """`folder`: the models folder ("": none, so nothing can be downloaded); `offline`: downloading is off."""
-        self.folder = Path(folder).expanduser() if folder else None
+    def __init__(self, folder: Path, offline: bool) -> None:
+        """`folder`: the models folder; `offline`: downloading is off."""
+        self.folder = folder
         self.offline = offline
         self._jobs: dict[str, Job] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -125,13 +125,10 @@ class Downloads:
     def _check_on(self) -> Path:
         if self.offline:
             raise ApiError(404, "downloads_off", "downloading models is off on this server (OFFLINE)")
-        if self.folder is None:
-            raise ApiError(404, "downloads_off", "this server has no models folder to download into (MODELS_DIR)")
         return self.folder
 
     def listing(self) -> DownloadList:
-        enabled = not self.offline and self.folder is not None
-        return DownloadList([job.download for job in self._jobs.values()], enabled)
+        return DownloadList([job.download for job in self._jobs.values()], enabled=not self.offline)
 
     async def repo(self, repo_id: str) -> HubRepo:
         """A repository's GGUF models and projectors, with what fits this machine."""

@@ -1,5 +1,5 @@
 """The models a server offers, by file name: `MODEL_PATH` (the default), and every model file in
-`MODELS_DIR`, each loaded on first use.
+the models folder (`MODELS_DIR`, by default the user's data folder), each loaded on first use.
 
 A model takes images when a vision projector goes with it (`server.engines.projector`): MMPROJ
 for MODEL_PATH, a paired `mmproj*.gguf` in the folder; a projector is never listed as a model.
@@ -9,6 +9,10 @@ without a restart; a file's header is read again only when its size or time chan
 `MAX_LOADED_MODELS` are held: loads run one at a time, and before one starts the least recently
 used model is retired and closed (once its running answers have ended), so two never share the
 memory one was given.
+
+Models of other servers (REMOTES, `server.remotes`) join the list under their remote's label.
+They hold no memory here: they are not counted against MAX_LOADED_MODELS, and connecting one never
+waits for a local load.
 
 What clients read (a listing's reasons, a load's error) names a file by its name only: the
 server's folders are none of their business. The operator's log has the whole message.
@@ -34,6 +38,7 @@ from server.engines.base import Engine, ModelLoadError
 from server.engines.gguf import FILE_TYPES, SPLIT, later_part
 from server.engines.loader import EngineLoader, plan_embedder, plan_engine, resolve_model_path
 from server.engines.projector import check_projector, is_projector, pair
+from server.remotes import Remotes, RemoteUnavailable
 from server.scheduler import Scheduler
 from server.settings import Settings
 from wire.types import ModelInfo, ModelList
@@ -55,8 +60,18 @@ class UnknownModel(Exception):
 @dataclass(frozen=True)
 class ModelFile:
     info: ModelInfo
-    path: Path | None  # None: the remote engine's model
+    path: Path | None  # None: a remote's model (ENGINE=openai's, or one of REMOTES)
     mmproj: Path | None = None  # its vision projector
+
+
+def models_folder(settings: Settings) -> Path:
+    """The folder whose model files are offered beside the default: MODELS_DIR, else the user's
+    data folder as the XDG base directory spec puts it (a relative XDG_DATA_HOME is to be ignored)."""
+    if settings.models_dir:
+        return Path(settings.models_dir).expanduser()
+    data = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(data) if os.path.isabs(data) else Path.home() / ".local" / "share"
+    return base / "snake_llama" / "models"
 
 
 def describe(path: Path, settings: Settings) -> ModelInfo:
@@ -159,6 +174,8 @@ class Models:
         # before their answer reaches its scheduler (rendering the prompt takes a while)
         self._users: dict[Scheduler, set[asyncio.Task[Any]]] = {}
         self._header_reader: ProcessPoolExecutor | None = None  # started on the first header read
+        self._unreadable = ""  # why the models folder could not be read last time, if it could not
+        self.remotes = Remotes(settings)
 
     # -- the list ------------------------------------------------------------------------------
 
@@ -174,47 +191,56 @@ class Models:
             return {}, {}
         paths = [self.default_path]
         projectors = {self.default_path.name: Path(self.settings.mmproj).expanduser()} if self.settings.mmproj else {}
-        folder = self.settings.models_dir
-        if folder:
-            try:
-                entries = sorted(p for p in Path(folder).expanduser().iterdir() if p.is_file())
-            except OSError as exc:
-                log.warning("cannot read MODELS_DIR %s: %s", folder, exc)
-                entries = []
-            models = [
-                p for p in entries
-                if p.suffix.lower() in MODEL_SUFFIXES and not is_projector(p) and not later_part(p.name)
-            ]
-            paired = pair([p for p in models if p.suffix.lower() == ".gguf"], filter(is_projector, entries))
-            paths += models
-            for model, projector in paired.items():
-                if model.name != self.default_path.name:  # MODEL_PATH's projector is MMPROJ's alone
-                    projectors[model.name] = projector
+        folder = models_folder(self.settings)
+        try:
+            if not self.settings.models_dir:  # the default folder is ours to make; a configured one is not
+                folder.mkdir(parents=True, exist_ok=True)
+            entries = sorted(p for p in folder.iterdir() if p.is_file())
+        except OSError as exc:
+            if self._unreadable != str(exc):  # once per cause, not at every request
+                log.warning("cannot read the models folder %s: %s", folder, exc)
+            self._unreadable = str(exc)
+            entries = []
+        models = [
+            p for p in entries if p.suffix.lower() in MODEL_SUFFIXES and not is_projector(p) and not later_part(p.name)
+        ]
+        paired = pair([p for p in models if p.suffix.lower() == ".gguf"], filter(is_projector, entries))
+        paths += models
+        for model, projector in paired.items():
+            if model.name != self.default_path.name:  # MODEL_PATH's projector is MMPROJ's alone
+                projectors[model.name] = projector
         found: dict[str, Path] = {}
         for path in paths:
             found.setdefault(path.name, path)
         return found, {name: projectors[name] for name, path in found.items() if name in projectors}
 
     def files(self) -> dict[str, ModelFile]:
-        """Every model on offer, by name, the folder read now. It may read headers: on the event
-        loop, prefer `afiles`."""
+        """Every model on offer, by name, the folder read now and the remotes as they listed last.
+        It may read headers: on the event loop, prefer `afiles`."""
+        remote = {info.name: ModelFile(info, None) for info in self.remotes.infos()}
         if self.default_path is None:
             scheduler = self._loaded.get(self.default)
             n_ctx = scheduler.engine.n_ctx if scheduler else self.settings.n_ctx
-            return {self.default: ModelFile(ModelInfo(self.default, True, engine="openai", n_ctx=n_ctx), None)}
+            info = ModelInfo(self.default, True, engine="openai", n_ctx=n_ctx)
+            return {self.default: ModelFile(info, None), **remote}
         paths, projectors = self._scan()
         found = {name: self._with_projector(ModelFile(self._describe(path), path), projectors.get(name))
                  for name, path in paths.items()}
         kept = {str(path) for path in [*paths.values(), *projectors.values()]}
         for gone in [p for p in self._described if p not in kept]:  # a header read once is no leak
             self._described.pop(gone, None)
-        return found
+        return {**found, **remote}
 
     async def afiles(self) -> dict[str, ModelFile]:
-        """`files`, its headers read in a process of their own: parsing a big or crafted header
-        holds the GIL (a thread would slow the event loop to hundreds of ms a request)."""
+        """`files`, its headers read in a process of their own (parsing a big or crafted header
+        holds the GIL: a thread would slow the event loop to hundreds of ms a request), and the
+        remotes asked again, at once, where their listing is not fresh."""
+        await asyncio.gather(self._read_headers(), self.remotes.refresh())
+        return self.files()  # every header read now is cached: only the stamps are looked at
+
+    async def _read_headers(self) -> None:
         if self.default_path is None:
-            return self.files()
+            return
         loop = asyncio.get_running_loop()
         for path in (await asyncio.to_thread(self.paths)).values():
             stamp = _stamp(path)
@@ -222,7 +248,6 @@ class Models:
             if stamp is not None and (cached is None or cached[0] != stamp):
                 info = await loop.run_in_executor(self._reader(), describe, path, self.settings)
                 self._described[str(path)] = (stamp, info)
-        return self.files()  # every header read now is cached: only the stamps are looked at
 
     def _with_projector(self, file: ModelFile, projector: Path | None) -> ModelFile:
         """`file` with its vision projector: it takes images, or it is unusable, saying why."""
@@ -276,9 +301,7 @@ class Models:
         return ModelList(self.default, models)
 
     def _deletable(self, path: Path | None) -> bool:
-        folder = self.settings.models_dir
-        return path is not None and bool(folder) and path.parent == Path(folder).expanduser() \
-            and path != self.default_path
+        return path is not None and path.parent == models_folder(self.settings) and path != self.default_path
 
     def unload(self, name: str) -> None:
         """Unload the model (and its embedding instance) once their answers have ended."""
@@ -300,15 +323,32 @@ class Models:
         log.info("deleted %s", name)
 
     def resolve(self, name: str | None) -> str:
-        """The model a request names: the default when it names none. With one model only, any name
-        is that model (as llama.cpp's own server does); with a folder, an unknown name is refused."""
+        """The model a request names: the default when it names none. While the default is the only
+        model on offer, any name is that model (as llama.cpp's own server does: OpenAI clients send
+        "gpt-4"); once there is a choice, an unknown name is refused."""
         if not name or name == self.default:
             return self.default
-        if not self.settings.models_dir:
+        if self.remotes.owner(name) is not None:
+            return name  # whether its remote still lists it is for `check_remote` to ask
+        paths = self.paths()
+        if name in paths:
+            return name
+        if len(paths) <= 1 and not self.remotes:
             return self.default
-        if name not in self.paths():
-            raise UnknownModel(f"no model named {name!r}: GET /v1/models lists the models on offer")
-        return name
+        raise UnknownModel(f"no model named {name!r}: GET /v1/models lists the models on offer")
+
+    async def check_remote(self, name: str) -> None:
+        """For a remote's model: `RemoteUnavailable` while its remote does not answer (asked again
+        if its last listing is not fresh), `UnknownModel` if the remote does not list it. Nothing
+        for a local model."""
+        remote = self.remotes.owner(name)
+        if remote is None:
+            return
+        await remote.refresh()
+        if remote.error:
+            raise RemoteUnavailable(f"its server {remote.label} cannot be used now: {remote.error}")
+        if name not in remote.models:
+            raise UnknownModel(f"no model named {name!r}: {remote.label} lists {', '.join(remote.models) or 'none'}")
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -359,22 +399,34 @@ class Models:
 
     async def _load(self, name: str, embeddings: bool) -> Scheduler:
         held = loaded_as(name, embeddings)
+        remote = self.remotes.owner(name)
+        if remote is not None:
+            if embeddings:
+                raise ModelLoadError(f"{name} gives no embeddings: they come from GGUF models on llama.cpp")
+            await self.check_remote(name)
+            try:
+                engine = await asyncio.to_thread(remote.loader(name))
+            except ModelLoadError as exc:  # it went away since it listed its models, or refuses them
+                raise RemoteUnavailable(str(exc)) from None
+            return self._hold(held, engine)
         async with self._one_load:
             if (ready := self.touch(held)) is not None:  # loaded while this load waited its turn
                 return ready
             file = (await self.afiles()).get(name)
             if file is None:
-                raise ModelLoadError(f"model {name} is gone from MODELS_DIR")
+                raise ModelLoadError(f"model {name} is gone from the models folder")
             if not file.info.usable:
                 raise ModelLoadError(file.info.reason)
             if embeddings and file.info.engine != "llama-cpp":  # refused before any model makes room
                 raise ModelLoadError(f"{name} gives no embeddings: they come from GGUF models on llama.cpp")
             await self._make_room()
-            engine = await self._start_engine(name, file, embeddings)
-            scheduler = self._make_scheduler(engine)
-            self._loaded[held] = scheduler
-            log.info("%s loaded %s", engine.name, engine.model)
-            return scheduler
+            return self._hold(held, await self._start_engine(name, file, embeddings))
+
+    def _hold(self, held: str, engine: Engine) -> Scheduler:
+        scheduler = self._make_scheduler(engine)
+        self._loaded[held] = scheduler
+        log.info("%s loaded %s", engine.name, engine.model)
+        return scheduler
 
     async def _start_engine(self, name: str, file: ModelFile, embeddings: bool) -> Engine:
         # each model in the folder gets N_CTX, or as much as it was trained for if that is less
@@ -395,10 +447,11 @@ class Models:
             raise ModelLoadError(for_clients(str(exc), file.path)) from None
 
     async def _make_room(self) -> None:
-        """Retire the least recently used models until one more fits, and wait until they (and any
-        retired before) are closed."""
-        while self._loaded and len(self._loaded) >= self.settings.max_loaded_models:
-            self._retire(next(iter(self._loaded)))
+        """Retire the least recently used local models until one more fits, and wait until they (and
+        any retired before) are closed."""
+        local = [n for n in self._loaded if self.remotes.owner(n) is None]  # least recently used first
+        while local and len(local) >= self.settings.max_loaded_models:
+            self._retire(local.pop(0))
         if self._retiring:
             await asyncio.wait(set(self._retiring))
 
@@ -418,7 +471,7 @@ class Models:
 
     def _retire_vanished(self, files: dict[str, ModelFile]) -> None:
         for name in [n for n in self._loaded if n.removesuffix(EMBEDDINGS) not in files]:
-            log.info("%s was removed from %s", name, self.settings.models_dir)
+            log.info("%s is no longer on offer", name)
             self._retire(name)
 
     def close(self) -> None:
@@ -429,3 +482,4 @@ class Models:
         self._loaded.clear()
         if self._header_reader is not None:
             self._header_reader.shutdown(wait=False, cancel_futures=True)
+        self.remotes.close()

@@ -246,6 +246,7 @@ async def model_named(chats: ChatService, asked: str) -> tuple[str, ModelFile]:
     name = asked.removesuffix(":latest")
     file = (await usable(chats)).get(name)
     if file is None:
+        await chats.check_remote(name)  # a remote's model whose server is down: a 503, not "not found"
         raise ApiError(404, "model_not_found", f"model {asked!r} not found: GET /api/tags lists the models on offer")
     return name, file
 

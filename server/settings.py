@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -110,11 +111,18 @@ class Setting:
                 raise SettingError(f"{self.env} must be at most {_number(self.max)}, not {value!r}")
         elif kind in ("str", "choice") and not isinstance(value, str):
             raise self.error(value)
-        if (self.choices and value not in self.choices) or (self.check and not self.check(value)):
-            raise self.error(value)
+        try:
+            if (self.choices and value not in self.choices) or (self.check and not self.check(value)):
+                raise self.error(value)
+        except SettingError:
+            raise
+        except ValueError as exc:  # a check that can say what is wrong says it best
+            raise SettingError(f"{self.env}: {exc}") from None
         return value
 
     def error(self, value: object) -> SettingError:
+        if self.secret:  # the value holds keys: an error goes to logs and terminals
+            return SettingError(f"{self.env} must be {self.wanted}")
         return SettingError(f"{self.env} must be {self.wanted}, not {value!r}")
 
     @property
@@ -200,6 +208,47 @@ def _keys_ok(value: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class RemoteSpec:
+    """One server of REMOTES: its OpenAI-compatible base URL (no trailing slash) and its key ("": none)."""
+
+    url: str
+    key: str = ""
+
+
+REMOTES_FORM = "comma-separated base URLs of OpenAI-compatible servers, each optionally followed by |KEY"
+
+
+def parse_remotes(value: str) -> tuple[RemoteSpec, ...]:
+    """REMOTES' servers, in order; ValueError names a malformed entry by its URL, never its key."""
+    specs: list[RemoteSpec] = []
+    for entry in filter(None, (e.strip() for e in value.split(","))):
+        url, bar, key = (part.strip() for part in entry.partition("|"))
+        url = url.rstrip("/")
+        # a URL's user:password, query and fragment may hold keys too: an error names the rest
+        shown = re.sub(r"//[^/]*@", "//", url.split("?", 1)[0].split("#", 1)[0])
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018  (raises ValueError for a port that is no number)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{shown!r} is not an http:// or https:// URL ({REMOTES_FORM})")
+        if parts.username is not None or parts.query or parts.fragment:
+            raise ValueError(f"{shown}: give the base URL alone (no user, query or fragment), its key after |")
+        if bar and (not key or any(c.isspace() for c in key)):
+            raise ValueError(f"{url}: the key after | is empty or has spaces")
+        if any(spec.url == url for spec in specs):
+            raise ValueError(f"{url} is named twice")
+        specs.append(RemoteSpec(url, key))
+    return tuple(specs)
+
+
+def _remotes_ok(value: str) -> bool:
+    parse_remotes(value)
+    return True
+
+
 def _speculative_ok(value: str) -> bool:
     if value.startswith(DRAFT_PREFIX):
         return Path(value.removeprefix(DRAFT_PREFIX)).expanduser().is_file()
@@ -233,8 +282,9 @@ class Settings:
         wants="the path of an existing projector file",
     )
     models_dir: str = setting(
-        "", "A folder of model files (GGUF, and GGML .bin); each chat picks one by file name, MODEL_PATH being the"
-        " default. Files added or removed show up without a restart.",
+        "", "A folder of model files (GGUF, and GGML .bin) offered beside the default model (MODEL_PATH); each chat"
+        " picks one by file name. Files added or removed show up without a restart. Empty:"
+        " $XDG_DATA_HOME/snake_llama/models (~/.local/share/snake_llama/models), made when first read.",
         example="~/models",
     )
     offline: bool = setting(
@@ -243,7 +293,8 @@ class Settings:
         " the Hub's own tools read them.",
     )
     max_loaded_models: int = setting(
-        1, "Models kept loaded at once (with MODELS_DIR); the least recently used is unloaded when its answers end.",
+        1, "Local models kept loaded at once; the least recently used is unloaded when its answers end. Remote"
+        " models (REMOTES) hold no memory here and are not counted.",
         min=1, max=64,
     )
     model_type: str = setting("llama", "ctransformers' model type for GGML files (llama, gptj, mpt, ...).")
@@ -346,8 +397,8 @@ class Settings:
     )
     openai_parallel: int = setting(
         1,
-        "Answers to stream from the remote at once: its slot count (llama-server --parallel N), or more for"
-        " vLLM, which batches; 1 keeps one at a time, like a local model.",
+        "Answers to stream from a remote at once where it does not report its slots (llama.cpp's server does, at"
+        " /props): more for vLLM, which batches; 1 keeps one at a time, like a local model.",
         min=1, max=1024,
     )
     openai_prompt: str = setting(
@@ -355,6 +406,15 @@ class Settings:
         "How the remote engine prompts: chat (the remote's /chat/completions applies the model's template),"
         " text (/completions with the seed template), auto (chat unless the remote has no template).",
         choices=OPENAI_PROMPTS,
+    )
+    remotes: str = setting(
+        "",
+        "More models from other OpenAI-compatible servers (vLLM, llama.cpp's server, another snake_llama):"
+        " comma-separated base URLs, each optionally with its bearer key after | (http://gpu-box:8000/v1|KEY)."
+        " Every model a server lists joins the list as host:port/model; a server that is down is listed"
+        " unusable until it is back. Each streams as many answers at once as it reports slots (llama.cpp's"
+        " /props), else OPENAI_PARALLEL.",
+        secret=True, check=_remotes_ok, wants=REMOTES_FORM, example="http://gpu-box:8000/v1|KEY,http://127.0.0.1:8080/v1",
     )
     api_key: str = setting(
         "",
@@ -397,6 +457,11 @@ class Settings:
         """Every key the API takes, by the name its answers go by; empty: the API is open."""
         named = named_keys(self.api_keys)
         return {DEFAULT_KEY_NAME: self.api_key, **named} if self.api_key else named
+
+    @cached_property
+    def remote_specs(self) -> tuple[RemoteSpec, ...]:
+        """REMOTES, parsed (checked already, when the settings were made)."""
+        return parse_remotes(self.remotes)
 
     @classmethod
     def load(cls, env_file: str | os.PathLike[str] | None = ".env", **overrides: object) -> Settings:

@@ -8,11 +8,19 @@ use it too), `tests.fakes` (fake engines and servers), `tests.tinymodels`, `test
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 
 from tests.harness import start_server, stop_server
+
+# The apps the tests build in this process read the default models folder too: never the user's.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="snake_llama-tests-data-")
+atexit.register(shutil.rmtree, os.environ["XDG_DATA_HOME"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -51,10 +52,11 @@ LLAMA_SERVER_MODEL = "gemma-remote"  # tests.llama_server.REMOTE_MODEL (not impo
 
 class Popen(subprocess.Popen[str]):
     """A process `spawn` started: its output is in the file `log_path`, and it took `ready_s`
-    seconds to answer its ready URL."""
+    seconds to answer its ready URL; `data_home`: the XDG_DATA_HOME `start_server` gave it."""
 
     log_path: str = ""
     ready_s: float = 0.0
+    data_home: str = ""
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -109,7 +111,8 @@ def spawn(argv: list[str], ready_url: str | None, env: dict[str, str] | None = N
 
 
 def stop_server(proc: Popen, timeout: float = 10) -> None:
-    """Terminate the process, and kill it if it has not ended within `timeout` seconds."""
+    """Terminate the process, and kill it if it has not ended within `timeout` seconds; remove the
+    data folder `start_server` gave it."""
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -117,6 +120,14 @@ def stop_server(proc: Popen, timeout: float = 10) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    if proc.data_home:
+        shutil.rmtree(proc.data_home, ignore_errors=True)
+
+
+def data_home() -> dict[str, str]:
+    """An XDG_DATA_HOME of its own for one server: the default models folder lives there, and a
+    test must never read or fill the real user's."""
+    return {"XDG_DATA_HOME": tempfile.mkdtemp(prefix="snake_llama-data-")}
 
 
 def remove_log(proc: Popen) -> None:
@@ -126,21 +137,33 @@ def remove_log(proc: Popen) -> None:
 def start_server(
     *args: str, env: dict[str, str] | None = None, wait: bool = True, timeout: float = 60
 ) -> tuple[Popen, str]:
-    """`python -m server` in a subprocess on a free loopback port; returns it and its base URL."""
+    """`python -m server` in a subprocess on a free loopback port, with a data folder of its own
+    (unless `env` names one); returns it and its base URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "server", "--port", str(port), *args]
-    return spawn(argv, f"{url}/health" if wait else None, env, timeout), url
+    env = {**data_home(), **(env or {})}
+    try:
+        proc = spawn(argv, f"{url}/health" if wait else None, env, timeout)
+    except BaseException:
+        shutil.rmtree(env["XDG_DATA_HOME"], ignore_errors=True)
+        raise
+    proc.data_home = env["XDG_DATA_HOME"]
+    return proc, url
 
 
 def run_server(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """`python -m server` with `args`, run to its end: for a start that must fail. It sees only the
     settings in `env`, none of this process's own."""
     clean = {k: v for k, v in os.environ.items() if k not in {d.env for d in SETTINGS}}
-    return subprocess.run(
-        [sys.executable, "-m", "server", *args], cwd=ROOT, env={**clean, **(env or {})},
-        capture_output=True, text=True, timeout=timeout,
-    )
+    home = data_home()
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "server", *args], cwd=ROOT, env={**clean, **home, **(env or {})},
+            capture_output=True, text=True, timeout=timeout,
+        )
+    finally:
+        shutil.rmtree(home["XDG_DATA_HOME"], ignore_errors=True)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 60, interval: float = 0.1) -> None:
@@ -232,12 +255,13 @@ def start_llama_server(
     kv_unified: bool = False,
     alias: str = LLAMA_SERVER_MODEL,
     timeout: float = 120,
+    port: int = 0,
 ) -> tuple[Popen, str]:
-    """llama.cpp's own server (`tests.llama_server`) on a free loopback port; returns it and its
-    root URL (the OpenAI API is under `/v1`). `n_ctx` is the KV cache all slots share; `threads`
-    and `kv_unified` (every slot may use the whole cache, as our engine's do) go through this
-    module's `llama-server` entry point."""
-    port = free_port()
+    """llama.cpp's own server (`tests.llama_server`) on `port` (0: a free loopback port); returns it
+    and its root URL (the OpenAI API is under `/v1`). `n_ctx` is the KV cache all slots share;
+    `threads` and `kv_unified` (every slot may use the whole cache, as our engine's do) go through
+    this module's `llama-server` entry point."""
+    port = port or free_port()
     root = f"http://127.0.0.1:{port}"
     flags = [str(model), str(port), "--n-ctx", str(n_ctx), "--parallel", str(parallel), "--alias", alias]
     if threads is None and not kv_unified:

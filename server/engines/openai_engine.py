@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -75,6 +76,18 @@ CHAT_COUNTERS: tuple[Counter, ...] = (
      lambda r: int(r["count"])),
 )
 EXTRAS = ("top_k", "repeat_penalty", "repetition_penalty")  # sampling fields beyond OpenAI's own
+MAX_SLOTS = 1024  # the most answers at once a remote's own slot count is believed for (as OPENAI_PARALLEL's bound)
+
+
+@dataclass(frozen=True)
+class Hints:
+    """The settings an operator fixes when a remote cannot be used: its URL's and its key's."""
+
+    url: str
+    key: str
+
+
+OPENAI_HINTS = Hints("OPENAI_BASE_URL", "OPENAI_API_KEY")
 PROBE_CHAT = [{"role": "user", "content": "Hello"}]
 
 
@@ -92,6 +105,17 @@ def _error_text(response: httpx.Response) -> str:
     return str(body)[:500]
 
 
+def context_window(listed: dict[str, Any], n_ctx: int) -> int:
+    """A chat's window on a model as its server lists it (`GET /v1/models`): the model's own if
+    the server says, N_CTX (`n_ctx`) if that is less. vLLM reports its context window, llama.cpp's
+    server the context of one slot."""
+    meta = listed.get("meta")
+    for window in (listed.get("max_model_len"), meta.get("n_ctx") if isinstance(meta, dict) else None):
+        if isinstance(window, int) and 0 < window < n_ctx:
+            n_ctx = window
+    return n_ctx
+
+
 def estimate_tokens(text: str) -> int:
     """A conservative guess when the remote cannot count: one token per three bytes."""
     return -(-len(text.encode("utf-8")) // 3)
@@ -106,26 +130,34 @@ class OpenAIEngine:
     name = "openai"
     supports: frozenset[str] = frozenset()
 
-    def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, transport: httpx.BaseTransport | None = None, hints: Hints = OPENAI_HINTS
+    ) -> None:
         """The engine with no word from the remote yet; `connect` asks it what it serves."""
         self.base_url = settings.openai_base_url.rstrip("/")
-        self.model = settings.openai_model
+        self.served = settings.openai_model  # the remote's name for the model, which requests carry
+        self.model = self.served  # ours, which answers are recorded under
         self.n_ctx = settings.n_ctx
         # answers streamed at once: the remote's slots (llama-server --parallel N), or vLLM's batch
         self.parallel = settings.openai_parallel
         self.chat = settings.openai_prompt != "text"
         self.template = PromptTemplate("the remote's chat template", self.base_url) if self.chat else SEED
-        headers = {"Authorization": f"Bearer {settings.openai_api_key}"} if settings.openai_api_key else {}
-        timeout = httpx.Timeout(settings.openai_timeout, connect=CONNECT_TIMEOUT)
+        self.hints = hints
+        self._headers = {"Authorization": f"Bearer {settings.openai_api_key}"} if settings.openai_api_key else {}
+        self._timeout = httpx.Timeout(settings.openai_timeout, connect=CONNECT_TIMEOUT)
+        self._transport = transport
         # One client for the answers (as many connections as answers run), one for counting,
         # which runs on the event loop's helper threads while answers stream.
-        self._http = httpx.Client(
-            headers=headers, timeout=timeout, transport=transport,
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=self.parallel),
-        )
-        self._count_http = httpx.Client(headers=headers, timeout=timeout, transport=transport)
+        self._http = self._answers_client()
+        self._count_http = httpx.Client(headers=self._headers, timeout=self._timeout, transport=transport)
         self._counter: Counter | None = None
         self._send_extras = True  # top_k / repeat_penalty, until the remote refuses them
+
+    def _answers_client(self) -> httpx.Client:
+        return httpx.Client(
+            headers=self._headers, timeout=self._timeout, transport=self._transport,
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=self.parallel),
+        )
 
     @property
     def capacity(self) -> int:
@@ -138,9 +170,17 @@ class OpenAIEngine:
         return self.base_url.removesuffix("/v1")
 
     @classmethod
-    def connect(cls, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> OpenAIEngine:
+    def connect(
+        cls,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        shown_as: str = "",
+        hints: Hints = OPENAI_HINTS,
+    ) -> OpenAIEngine:
         """Check that the remote answers, pick its model and how to prompt it; `ModelLoadError`
-        says how to fix what is wrong."""
+        says how to fix what is wrong (`hints`: the settings to fix). `shown_as`: the name its
+        answers go by here (default: the remote's own)."""
         base = settings.openai_base_url.rstrip("/")
         if not base:
             raise ModelLoadError(
@@ -149,20 +189,22 @@ class OpenAIEngine:
             )
         if not base.startswith(("http://", "https://")):
             raise ModelLoadError(f"OPENAI_BASE_URL must start with http:// or https://, not {base!r}")
-        engine = cls(settings, transport=transport)
+        engine = cls(settings, transport=transport, hints=hints)
         try:
             models = engine._list_models()
-            if not engine.model:
+            if not engine.served:
                 if not models:
                     raise ModelLoadError(f"{base}/models lists no models: set OPENAI_MODEL to the model to use")
-                engine.model = str(models[0]["id"])
-            served = next((m for m in models if m.get("id") == engine.model), {})
-            meta = served.get("meta")
-            # vLLM reports its context window; llama.cpp the context of one slot
-            for window in (served.get("max_model_len"), meta.get("n_ctx") if isinstance(meta, dict) else None):
-                if isinstance(window, int) and 0 < window < engine.n_ctx:
-                    engine.n_ctx = window
-            if settings.openai_prompt == "auto" and not engine._remote_has_chat_template():
+                engine.served = str(models[0]["id"])
+            engine.model = shown_as or engine.served
+            engine.n_ctx = context_window(next((m for m in models if m.get("id") == engine.served), {}), engine.n_ctx)
+            props = engine._props()
+            slots = props.get("total_slots")
+            if isinstance(slots, int) and 0 < slots <= MAX_SLOTS and slots != engine.parallel:
+                engine.parallel = slots  # the remote's own count wins over OPENAI_PARALLEL's guess
+                engine._http.close()
+                engine._http = engine._answers_client()
+            if settings.openai_prompt == "auto" and not engine._remote_has_chat_template(props):
                 engine.chat, engine.template = False, SEED
             engine._counter = engine._find_counter()
         except BaseException:
@@ -177,36 +219,40 @@ class OpenAIEngine:
         except httpx.HTTPError as exc:
             raise ModelLoadError(
                 f"cannot reach the remote model server at {url} ({type(exc).__name__}: {exc}):"
-                " start it, or fix OPENAI_BASE_URL"
+                f" start it, or fix {self.hints.url}"
             ) from None
         if response.status_code in (401, 403):
-            raise ModelLoadError(f"{url} refused the API key (HTTP {response.status_code}): set OPENAI_API_KEY")
+            raise ModelLoadError(f"{url} refused the API key (HTTP {response.status_code}): set {self.hints.key}")
         if response.status_code != 200:
             raise ModelLoadError(
-                f"{url} answered HTTP {response.status_code}: check OPENAI_BASE_URL"
+                f"{url} answered HTTP {response.status_code}: check {self.hints.url}"
                 " (for vLLM and llama.cpp it ends in /v1)"
             )
         try:
             data = response.json()["data"]
             return [m for m in data if isinstance(m, dict)]
         except (ValueError, KeyError, TypeError):
-            raise ModelLoadError(f"{url} did not answer with an OpenAI model list: check OPENAI_BASE_URL") from None
+            raise ModelLoadError(f"{url} did not answer with an OpenAI model list: check {self.hints.url}") from None
 
-    def _remote_has_chat_template(self) -> bool:
+    def _props(self) -> dict[str, Any]:
+        """llama.cpp's `GET /props` (its template, its slots); {} from a server without it."""
+        try:
+            response = self._count_http.get(f"{self._root}/props", timeout=CONNECT_TIMEOUT)
+            props = response.json() if response.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            return {}
+        return props if isinstance(props, dict) else {}
+
+    def _remote_has_chat_template(self, props: dict[str, Any]) -> bool:
         """OPENAI_PROMPT=auto: False only when the remote clearly has no chat template of the
         model's own. llama.cpp's server reports its template at `GET /props`: none, or its
         ChatML fallback (what it uses when the GGUF has none), means no. Other servers get a
         one-token chat: refused with words about a missing chat template (vLLM, TGI) or with
         404/405 (no chat endpoint), means no. Anything else means yes."""
-        try:
-            props = self._count_http.get(f"{self._root}/props", timeout=CONNECT_TIMEOUT)
-            if props.status_code == 200:
-                template = props.json().get("chat_template")
-                if isinstance(template, str):
-                    return template.strip() not in ("", LLAMA_CPP_FALLBACK_TEMPLATE)
-        except (httpx.HTTPError, ValueError, AttributeError):
-            pass
-        body = {"model": self.model, "messages": PROBE_CHAT, "max_tokens": 1}
+        template = props.get("chat_template")
+        if isinstance(template, str):
+            return template.strip() not in ("", LLAMA_CPP_FALLBACK_TEMPLATE)
+        body = {"model": self.served, "messages": PROBE_CHAT, "max_tokens": 1}
         try:
             response = self._count_http.post(f"{self.base_url}/chat/completions", json=body)
         except httpx.HTTPError:
@@ -231,7 +277,7 @@ class OpenAIEngine:
         path, at_root, body, read = counter
         url = f"{self._root if at_root else self.base_url}{path}"
         try:
-            response = self._count_http.post(url, json=body(self.model, prompt))
+            response = self._count_http.post(url, json=body(self.served, prompt))
             return read(response.json()) if response.status_code == 200 else None
         except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -256,7 +302,7 @@ class OpenAIEngine:
     # -- answers ---------------------------------------------------------------------------
 
     def _request(self, prompt: Prompt, sampling: Sampling) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model}
+        body: dict[str, Any] = {"model": self.served}
         if self.chat:
             body["messages"] = prompt.payload
         else:

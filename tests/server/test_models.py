@@ -18,7 +18,7 @@ import pytest
 
 from server.default_model import default_model_path
 from server.engines.gguf import MAX_HEADER
-from server.models import Models, describe
+from server.models import Models, UnknownModel, describe, models_folder
 from server.settings import Settings
 from tests import tinymodels as tm
 from tests.harness import (
@@ -319,3 +319,68 @@ def test_the_header_reader_dies_with_a_killed_server(tmp_path: Path) -> None:
         proc.kill()
         proc.wait()
     wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in readers), timeout=10)
+
+
+# -- issue 23: a models folder by default --------------------------------------------------------
+
+
+def test_the_models_folder_is_in_the_users_data_folder_unless_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert models_folder(Settings()) == tmp_path / "data" / "snake_llama" / "models"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for unset in ("", "relative/data"):  # a relative XDG_DATA_HOME is to be ignored, says the spec
+        monkeypatch.setenv("XDG_DATA_HOME", unset)
+        assert models_folder(Settings()) == tmp_path / "home" / ".local" / "share" / "snake_llama" / "models"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    assert models_folder(Settings()) == tmp_path / "home" / ".local" / "share" / "snake_llama" / "models"
+    assert models_folder(Settings(models_dir="~/mine")) == tmp_path / "home" / "mine"
+
+
+def test_the_default_folder_is_made_when_first_read_and_a_set_one_never(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    tm.write_gguf(tmp_path / "default.gguf", "f32")
+    models = Models(Settings(model_path=str(tmp_path / "default.gguf")), lambda: None, lambda e: None)  # type: ignore[arg-type,return-value]
+    folder = tmp_path / "data" / "snake_llama" / "models"
+    assert not folder.exists()  # nothing made before it is needed
+    assert list(models.paths()) == ["default.gguf"] and folder.is_dir()
+    configured = Settings(model_path=str(tmp_path / "default.gguf"), models_dir=str(tmp_path / "absent"))
+    assert list(Models(configured, lambda: None, lambda e: None).paths()) == ["default.gguf"]  # type: ignore[arg-type,return-value]
+    assert not (tmp_path / "absent").exists()
+
+
+def test_any_name_is_the_default_until_the_folder_offers_a_choice(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    tm.write_gguf(tmp_path / "default.gguf", "f32")
+    models = Models(Settings(model_path=str(tmp_path / "default.gguf")), lambda: None, lambda e: None)  # type: ignore[arg-type,return-value]
+    assert [models.resolve(n) for n in (None, "gpt-4", "any")] == ["default.gguf"] * 3
+    folder = models_folder(models.settings)
+    tm.write_gguf(folder / "other.gguf", "f32")
+    assert models.resolve("other.gguf") == "other.gguf" and models.resolve(None) == "default.gguf"
+    with pytest.raises(UnknownModel, match="no model named 'gpt-4'"):
+        models.resolve("gpt-4")
+
+
+def test_a_server_offers_its_data_folders_models_with_no_setting(tmp_path: Path) -> None:
+    tm.write_gguf(tmp_path / "default.gguf", "f32", continuation="Default here.\n### Human:")
+    proc, url = start_server("--model", str(tmp_path / "default.gguf"), env={"THREADS": "1"})
+    try:
+        folder = Path(proc.data_home) / "snake_llama" / "models"  # the harness's, never the user's
+        assert folder.is_dir()  # made as the server started
+        _, events = converse(url, {**chat("Hi", temperature=0, max_tokens=8), "model": "gpt-4"})
+        assert answer_of(events) == "Default here." and events[-1][1]["model"] == "default.gguf"
+        tm.write_gguf(folder / "dropped.gguf", "f32")
+        listing = httpx.get(f"{url}/api/models").json()
+        assert listing["default"] == "default.gguf"
+        assert [m["name"] for m in listing["models"]] == ["default.gguf", "dropped.gguf"]
+        _, events = converse(url, {**chat("Hi", temperature=0, max_tokens=24), "model": "dropped.gguf"})
+        assert answer_of(events) == tm.ANSWER and events[-1][1]["model"] == "dropped.gguf"
+        status, events = converse(url, {**chat("Hi"), "model": "gpt-4"})  # a choice now: refused
+        assert status == 404 and events[0][1]["error"]["type"] == "model_not_found"
+    finally:
+        stop_server(proc)

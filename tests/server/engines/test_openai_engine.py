@@ -267,7 +267,7 @@ def test_chat_and_text_are_taken_as_set_without_probing() -> None:
         engine = remote.connect(openai_prompt=mode)
         assert engine.chat is (mode == "chat")
         engine.close()
-    assert not remote.bodies("GET /props") and not remote.bodies("POST /v1/chat/completions")
+    assert not remote.bodies("POST /v1/chat/completions")  # /props is read for its slots only
 
 
 @pytest.mark.parametrize(
@@ -283,6 +283,24 @@ def test_context_window_parallel_and_capacity(served: dict[str, Any], n_ctx: int
     remote = FakeRemote(models=[{"id": "other"}, served])
     engine = remote.connect(openai_model="fake-model", n_ctx=4096, openai_parallel=3)
     assert (engine.model, engine.n_ctx, engine.parallel, engine.capacity) == ("fake-model", n_ctx, 3, 3 * n_ctx)
+    engine.close()
+
+
+@pytest.mark.parametrize(("slots", "parallel"), [(5, 5), (0, 3), ("8", 3), (None, 3), (100_000, 3)])
+def test_the_slots_a_remote_reports_win_over_openai_parallel(slots: object, parallel: int) -> None:
+    remote = FakeRemote({"GET /props": lambda body: httpx.Response(200, json={"total_slots": slots})})
+    engine = remote.connect(openai_parallel=3, openai_prompt="text")
+    assert engine.parallel == parallel
+    engine.close()
+
+
+def test_answers_go_by_our_name_and_requests_by_the_remotes() -> None:
+    remote = FakeRemote({"POST /v1/completions": lambda body: sse(text_chunk("ok", "stop"))})
+    engine = OpenAIEngine.connect(Settings(openai_base_url=BASE, openai_prompt="text"),
+                                  transport=httpx.MockTransport(remote), shown_as="remote.test/fake-model")
+    assert (engine.model, engine.served) == ("remote.test/fake-model", "fake-model")
+    assert answer(engine)[0] == "ok"
+    assert remote.bodies("POST /v1/completions")[0]["model"] == "fake-model"
     engine.close()
 
 
