@@ -14,8 +14,17 @@ from huggingface_hub.constants import DOWNLOAD_CHUNK_SIZE
 from playwright.sync_api import expect
 
 from tests import tinymodels as tm
-from tests.browser.helpers import AXE, RUN_AXE, RecordedPage, assert_only_loopback, open_chat
-from tests.harness import stop_server
+from tests.browser.helpers import (
+    ANSWER_S,
+    AXE,
+    RUN_AXE,
+    RecordedPage,
+    ask,
+    assert_only_loopback,
+    last_answer,
+    open_chat,
+)
+from tests.harness import start_llama_server, start_server, stop_server
 from tests.hub import Hub, Repo, running, start_with_hub
 
 REPO = "test/tiny-GGUF"
@@ -119,3 +128,32 @@ def test_a_download_goes_on_through_a_reload_and_cancel_keeps_nothing(
         assert checked.evaluate(RUN_AXE) == []
     finally:
         context.close()
+
+
+def test_a_remote_servers_model_is_picked_and_answers_in_a_chat_that_switches(
+    recorded_page: RecordedPage, tmp_path: Path
+) -> None:
+    """A llama.cpp server on loopback in REMOTES: its model is in the dialog and the picker, and a
+    chat switches from the local model to it mid-conversation."""
+    tm.write_gguf(tmp_path / "local.gguf", "f32", continuation=f"Local here.{tm.STOP_MARKER}")
+    tm.write_gguf(tmp_path / "far.gguf", "f32", continuation=f"Far here.{tm.STOP_MARKER}")
+    far_proc, far_root = start_llama_server(tmp_path / "far.gguf", alias="far", n_ctx=2048, parallel=1)
+    proc, url = start_server("--model", str(tmp_path / "local.gguf"), env={"REMOTES": f"{far_root}/v1"})
+    try:
+        page = recorded_page.page
+        open_chat(recorded_page, url)
+        far = f"{far_root.removeprefix('http://')}/far"
+        expect(open_models(page).locator(f"li[data-model='{far}']")).to_contain_text("Load")
+        page.get_by_role("button", name="Close").click()
+        ask(page, "Who is there?")
+        expect(last_answer(page).locator("[data-part=bubble]")).to_have_text("Local here.", timeout=ANSWER_S)
+        page.get_by_role("combobox", name="Model").select_option(far)
+        ask(page, "And there?")
+        answer = last_answer(page)
+        expect(answer.locator("[data-part=bubble]")).to_have_text("Far here.", timeout=ANSWER_S)
+        expect(answer.locator("[data-part=note]")).to_contain_text(far)
+        assert not recorded_page.errors
+        assert_only_loopback(recorded_page)
+    finally:
+        stop_server(proc)
+        stop_server(far_proc)
