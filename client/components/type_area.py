@@ -14,11 +14,12 @@ from typing import Any
 
 SEND_CLASS = (
     "h-11 rounded-xl bg-blue-600 px-5 font-medium text-white shadow-sm hover:bg-blue-700 focus-visible:outline-2 "
-    "focus-visible:outline-offset-2 focus-visible:outline-blue-600 disabled:cursor-not-allowed disabled:opacity-50"
+    "focus-visible:outline-offset-2 focus-visible:outline-blue-600 disabled:cursor-not-allowed disabled:opacity-50 "
+    "max-sm:ml-auto"  # on a phone the box has a row of its own, and the buttons share the one below
 )
 STOP_CLASS = (
     "h-11 rounded-xl bg-red-700 px-5 font-medium text-white shadow-sm hover:bg-red-800 focus-visible:outline-2 "
-    "focus-visible:outline-offset-2 focus-visible:outline-red-700"
+    "focus-visible:outline-offset-2 focus-visible:outline-red-700 max-sm:ml-auto"
 )
 
 
