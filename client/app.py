@@ -349,15 +349,15 @@ class App:
         """The library as the store keeps it (client.storage.Saver writes what changed)."""
         return lib.records(self.library())
 
-    def export_file(self, kind: str) -> ExportFile | None:
-        """The open chat as a Markdown ("md") or JSON file, or every chat as one JSON file ("all");
-        None when there is nothing to export."""
+    def export_file(self, kind: str, chat_id: str = "") -> ExportFile | None:
+        """A chat (`chat_id`, else the open one) as a Markdown ("md") or JSON file, or every chat as
+        one JSON file ("all"); None when there is nothing to export."""
         if kind == "all":
             if not self.library().ordered:
                 return None
             return ExportFile(lib.export_all_json(self.library()), "snake-llama-chats.json", "application/json")
-        chat = self.current
-        if not chat.turns:
+        chat = lib.find(self.library(), chat_id) if chat_id else self.current
+        if chat is None or not chat.turns:
             return None
         if kind == "md":
             return ExportFile(lib.export_markdown(chat), lib.filename_for(chat, "md"), "text/markdown")

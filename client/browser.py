@@ -8,7 +8,18 @@ into Python values (`str(...)`, `bool(...)`) where they use them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
+
+
+class File(Protocol):
+    """A file to offer as a download (client.app.ExportFile)."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def filename(self) -> str: ...
+    @property
+    def mime(self) -> str: ...
 
 
 def to_init(options: dict[str, Any]) -> Any:
@@ -39,6 +50,12 @@ def download(text: str, filename: str, mime: str) -> None:
     link.download = filename
     link.click()
     URL.revokeObjectURL(link.href)
+
+
+def offer(file: File | None) -> None:
+    """Offer `file` as a download; None: there is nothing to offer."""
+    if file is not None:
+        download(file.text, file.filename, file.mime)
 
 
 async def picked_file_text(picker: Any) -> str | None:

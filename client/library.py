@@ -183,6 +183,8 @@ class ExportedLibrary(Struct):
 
 
 EXPORT_FORMAT = "snake_llama.chat.v1"
+# The one-chat exports offered, as (kind for App.export_file, what a menu calls it).
+EXPORT_CHOICES = (("md", "Export as Markdown (.md)"), ("json", "Export as JSON (.json)"))
 EXPORT_ALL_FORMAT = "snake_llama.chats.v1"
 
 

@@ -22,6 +22,7 @@ from client.components.banner import Banner
 from client.components.chat_area import ChatArea
 from client.components.chat_settings import ChatSettings
 from client.components.context_gauge import ContextGauge
+from client.components.menu import Menu
 from client.components.model_picker import ModelPicker, options
 from client.components.models_panel import ModelsPanel
 from client.components.preset_list import PresetList
@@ -30,6 +31,7 @@ from client.components.sidebar import Sidebar
 from client.components.tools_panel import ToolsPanel
 from client.components.type_area import TypeArea
 from client.gauge import gauge_of
+from client.library import EXPORT_CHOICES
 from client.state import resumable
 
 
@@ -134,16 +136,14 @@ def _listeners(app: App, page: Components) -> list[object]:
         await app.refresh_tools()  # servers come and go: show what is there now
         page.tools.open(app.current, app.tool_list())
 
-    def export(kind: str) -> None:
-        file = app.export_file(kind)
-        if file is not None:
-            browser.download(file.text, file.filename, file.mime)
+    exports = Menu(get("export-menu"), on_pick=lambda kind, _: browser.offer(app.export_file(kind)))
+    export_button = get("export-chat")
 
     return [
+        exports,
         browser.listen(get("open-settings"), "click", lambda _e: page.panel.open(app.params())),
         *(browser.listen(opener, "click", lambda _e: open_chat_settings()) for opener in page.openers),
-        browser.listen(get("export-md"), "click", lambda _e: export("md")),
-        browser.listen(get("export-json"), "click", lambda _e: export("json")),
+        browser.listen(export_button, "click", lambda e: exports.press(e, export_button, EXPORT_CHOICES, "")),
         browser.listen(get("cancel-edit"), "click", lambda _e: app.end_edit()),
         browser.listen(get("open-tools"), "click", lambda _e: app.spawn(open_tools())),
         browser.listen(get("open-models"), "click", lambda _e: open_models()),
@@ -179,7 +179,7 @@ def _effects(app: App, page: Components, saver: storage.Saver) -> list[Effect]:
         chat = app.current
         page.chat_area.render(chat, app.rich())
         get("intro").hidden = bool(chat.turns)
-        get("export-md").disabled = get("export-json").disabled = not chat.turns
+        get("export-chat").disabled = not chat.turns
         page.sidebar.render(app.library())
 
     def show_editing() -> None:

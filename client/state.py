@@ -126,9 +126,16 @@ def title_of(chat: Chat) -> str:
         return chat.title
     first = next((t.text or ", ".join(f.name for f in t.files) for t in chat.turns if t.user), "")
     words = " ".join(first.split())
-    if not words:
-        return "New chat"
-    return words if len(words) <= TITLE_CHARS else words[: TITLE_CHARS - 1].rstrip() + "…"
+    return clip(words, TITLE_CHARS) if words else "New chat"
+
+
+def clip(words: str, limit: int) -> str:
+    """`words` in at most `limit` characters: cut after a whole word where one ends in the second
+    half (a word cut in two reads as another word), else mid-word; "…" marks the cut."""
+    if len(words) <= limit:
+        return words
+    space = words.rfind(" ", limit // 2, limit)  # a space right after the cut still ends a whole word
+    return (words[:space] if space > 0 else words[: limit - 1]).rstrip() + "…"
 
 
 def _ask(chat: Chat, turns: tuple[Turn, ...], now: float) -> Chat:

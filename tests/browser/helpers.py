@@ -101,6 +101,25 @@ def two_chats(page: Any, first: str, second: str, max_tokens: int) -> None:
     ask(page, second)
 
 
+def chat_rows(page: Any) -> Any:
+    """The sidebar's chats, in the order listed (sections included)."""
+    return page.locator("#chat-list li[data-id]")  # found in the closed drawer too
+
+
+def chat_action(page: Any, title: str, item: str) -> None:
+    """Pick `item` (Pin, Rename, Export as JSON (.json)...) from the "⋯" menu of the chat `title`."""
+    page.get_by_role("button", name=f"Actions for {title}", exact=True).click()
+    menu = page.get_by_role("menu", name=f"Actions for {title}", exact=True)
+    menu.get_by_role("menuitem", name=item, exact=True).click()
+    expect(menu).to_be_hidden()
+
+
+def export_chat(page: Any, item: str) -> None:
+    """Pick `item` from the header's Export menu (the open chat)."""
+    page.get_by_role("button", name="Export", exact=True).click()
+    page.get_by_role("menu", name="Export").get_by_role("menuitem", name=item, exact=True).click()
+
+
 # -- answers that do not come from the model ------------------------------------------------------
 
 

@@ -18,7 +18,10 @@ from tests.browser.helpers import (
     RecordedPage,
     ask,
     assert_only_loopback,
+    chat_action,
+    chat_rows,
     done,
+    export_chat,
     last_answer,
     open_chat,
     set_settings,
@@ -45,7 +48,7 @@ def test_chats_survive_reload_new_chat_rename_and_delete(recorded_page: Recorded
     two_chats(page, "First chat question", "Second chat question", max_tokens=24)
     wait_answer(page)
 
-    chats = page.get_by_role("navigation", name="Chats").locator("#chat-list > li")
+    chats = chat_rows(page)
     expect(chats).to_have_count(2)
     expect(chats.first).to_contain_text("Second chat question")  # newest first
 
@@ -62,14 +65,17 @@ def test_chats_survive_reload_new_chat_rename_and_delete(recorded_page: Recorded
     expect(page.get_by_label("Max tokens", exact=True)).to_have_value("24")
     page.get_by_role("button", name="Cancel").click()
 
-    page.once("dialog", lambda d: d.accept("Renamed chat"))
-    page.get_by_role("button", name="Rename chat: First chat question").click()
+    chat_action(page, "First chat question", "Rename")
+    page.get_by_role("textbox", name="Chat name").fill("Renamed chat")
+    page.keyboard.press("Enter")
     expect(chats.filter(has_text="Renamed chat")).to_have_count(1)
-    page.once("dialog", lambda d: d.dismiss())  # "Cancel" in the confirmation keeps it
-    page.get_by_role("button", name="Delete chat: Renamed chat").click()
+    asking = page.get_by_role("dialog", name="Delete this chat?")
+    chat_action(page, "Renamed chat", "Delete")
+    expect(asking).to_contain_text("“Renamed chat”")
+    asking.get_by_role("button", name="Cancel").click()  # Cancel keeps it
     expect(chats).to_have_count(2)
-    page.once("dialog", lambda d: d.accept())
-    page.get_by_role("button", name="Delete chat: Renamed chat").click()
+    chat_action(page, "Renamed chat", "Delete")
+    asking.get_by_role("button", name="Delete").click()
     expect(chats).to_have_count(1)
     # the browser's store finishes its writes before the page goes (a reload sooner could lose them)
     expect(page.locator("body")).not_to_have_attribute("data-saving", "true")
@@ -390,18 +396,18 @@ def test_narrow_screen_export_and_import(recorded_page: RecordedPage, live_serve
     expect(page.get_by_role("navigation", name="Chats")).to_be_hidden()
 
     with page.expect_download() as md:
-        page.get_by_role("button", name="Export chat as .md (Markdown)").click()
+        export_chat(page, "Export as Markdown (.md)")
     assert md.value.suggested_filename == "capital-of-france.md"
     text = Path(md.value.path()).read_text()
     assert "Capital of France?" in text and "**Paris**" in text
     with page.expect_download() as js:
-        page.get_by_role("button", name="Export chat as .json").click()
+        export_chat(page, "Export as JSON (.json)")
     exported = tmp_path / "chat.json"
     js.value.save_as(exported)
     assert json.loads(exported.read_text())["turns"][1]["text"] == "**Paris**"
 
     page.get_by_role("button", name="Chats", exact=True).click()
     page.get_by_label("Import chat (JSON)").set_input_files(str(exported))
-    expect(page.locator("#chat-list > li")).to_have_count(2)
+    expect(chat_rows(page)).to_have_count(2)
     expect(page.locator("li[data-role=user] [data-part=bubble]")).to_have_text(["Capital of France?"])
     assert recorded_page.errors == []

@@ -10,7 +10,16 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.helpers import ANSWER_S, RecordedPage, assert_only_loopback, open_chat, two_chats, wait_answer
+from tests.browser.helpers import (
+    ANSWER_S,
+    RecordedPage,
+    assert_only_loopback,
+    chat_action,
+    chat_rows,
+    open_chat,
+    two_chats,
+    wait_answer,
+)
 
 
 def test_search_pin_and_export_all(recorded_page: RecordedPage, live_server: str, tmp_path: Any) -> None:
@@ -19,7 +28,7 @@ def test_search_pin_and_export_all(recorded_page: RecordedPage, live_server: str
     two_chats(page, "Tell me about apples", "Tell me about bananas", max_tokens=8)
     wait_answer(page)
 
-    chats = page.get_by_role("navigation", name="Chats").locator("#chat-list > li")
+    chats = chat_rows(page)
     expect(chats).to_have_count(2)
     expect(chats.first).to_contain_text("bananas")  # newest first
 
@@ -31,18 +40,22 @@ def test_search_pin_and_export_all(recorded_page: RecordedPage, live_server: str
     expect(chats).to_have_count(1)
     expect(chats.first).to_contain_text("apples")
     search.fill("no such words anywhere")
-    expect(chats).to_have_text(["No chats match the search."])
+    expect(chats).to_have_count(0)
+    expect(page.locator("#chat-list")).to_have_text("No chats match the search.")
     search.fill("")
     expect(chats).to_have_count(2)
 
-    page.get_by_role("button", name="Pin chat: Tell me about apples").click()
+    chat_action(page, "Tell me about apples", "Pin")
     expect(chats.first).to_contain_text("apples")  # pinned first
+    expect(page.get_by_role("list", name="Pinned")).to_contain_text("apples")
     expect(chats.first).to_have_attribute("data-pinned", "true")
     page.reload()
     expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=ANSWER_S)
     expect(chats).to_have_count(2)
     expect(chats.first).to_contain_text("apples")  # still pinned
-    expect(page.get_by_role("button", name="Unpin chat: Tell me about apples")).to_be_visible()
+    page.get_by_role("button", name="Actions for Tell me about apples").click()
+    expect(page.get_by_role("menuitem", name="Unpin")).to_be_visible()
+    page.keyboard.press("Escape")
 
     with page.expect_download() as download:
         page.get_by_role("button", name="Export all chats (JSON)").click()
@@ -53,6 +66,6 @@ def test_search_pin_and_export_all(recorded_page: RecordedPage, live_server: str
     assert [c["pinned"] for c in data["chats"]] == [True, False]
     page.get_by_label("Import chat (JSON)").set_input_files(str(exported))
     expect(chats).to_have_count(4)  # both came in at once
-    expect(page.get_by_role("button", name="Unpin chat: Tell me about apples")).to_have_count(2)
+    expect(page.get_by_role("list", name="Pinned").locator("li")).to_have_count(2)
     assert recorded_page.errors == []
     assert_only_loopback(recorded_page)

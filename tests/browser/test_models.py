@@ -22,6 +22,7 @@ from tests.browser.helpers import (
     RecordedPage,
     ask,
     assert_only_loopback,
+    chat_rows,
     last_answer,
     open_chat,
     set_settings,
@@ -135,7 +136,7 @@ def test_switching_the_chats_model_loading_and_the_model_in_each_answer(
     assert loading_stream.requests[1]["model"] == "big.gguf"
 
     # Each chat keeps its model, across a reload too.
-    chats = page.get_by_role("navigation", name="Chats").locator("#chat-list > li")
+    chats = chat_rows(page)
     chats.filter(has_text="Who are you?").get_by_role("button").first.click()
     expect(select.locator("option:checked")).to_have_text("tiny.gguf")
     page.reload()
@@ -187,7 +188,7 @@ def test_each_chat_answers_with_the_model_it_names(recorded_page: RecordedPage, 
     expect(answer.locator("[data-part=note]")).to_contain_text("tiny.gguf · ")
 
     # The first chat is still on the default model: regenerating its answer uses it again.
-    chats = page.get_by_role("navigation", name="Chats").locator("#chat-list > li")
+    chats = chat_rows(page)
     chats.filter(has_text="capital of Italy").get_by_role("button").first.click()
     expect(select.locator("option:checked")).to_have_text(default)
     page.get_by_role("button", name="Regenerate").click()

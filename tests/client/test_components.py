@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from client import markdown
 from client.components.chat_area import COPY, EDIT, NEXT, PLACEHOLDER, PREVIOUS, REGENERATE, view_of
 from client.components.settings_panel import template_line
-from client.components.sidebar import entries, is_find_key
+from client.components.sidebar import is_find_key
 from client.components.type_area import sends_on_key
 from client.highlight import KEYWORD, STRING, highlight
-from client.library import Library
 from client.nodes import El
 from client.state import Chat, Turn
 from wire.types import Health, TemplateInfo
@@ -242,17 +241,6 @@ def test_model_picker_options() -> None:
     # A chat on a model the server no longer offers shows it, not selectable, rather than another one.
     offered, selected = options(models, None, "gone.gguf")
     assert selected == "gone.gguf" and offered[0].value == "gone.gguf" and offered[0].disabled
-
-
-def test_sidebar_lists_pinned_first_and_filters_by_the_search() -> None:
-    def chat(chat_id: str, text: str, updated: float) -> Chat:
-        return Chat(id=chat_id, updated=updated, turns=(Turn(user=True, text=text), Turn(user=False, text="ok")))
-
-    library = Library(chats=(chat("a", "Apples", 1.0), chat("b", "Bananas", 2.0)), open_id="b", pinned=frozenset({"a"}))
-    assert entries(library) == (("a", "Apples", False, True), ("b", "Bananas", True, False))
-    assert entries(library, "BANANA") == (("b", "Bananas", True, False),)
-    assert entries(library, "OK") == entries(library)  # message text counts too
-    assert entries(library, "cherries") == ()
 
 
 def test_ctrl_or_cmd_k_is_the_find_key() -> None:
