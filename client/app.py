@@ -23,10 +23,11 @@ from typing import Any, TypeVar
 
 from reaktiv import Signal
 
-from client import attachments, pdf, presets, sandbox, settings, tools
+from client import attachments, pdf, presets, reconnect, sandbox, settings, tools
 from client import library as lib
 from client.attachments import Attachment, Pending, Picked, Refused
 from client.catalog import Catalog
+from client.errors import SERVER_DOWN, TOO_LONG
 from client.rpc import Client
 from client.state import (
     DENIED,
@@ -35,6 +36,7 @@ from client.state import (
     choose_model,
     choose_tools,
     configure,
+    continue_answer,
     edit,
     next_round,
     regenerate,
@@ -65,7 +67,6 @@ T = TypeVar("T")
 
 API_KEY = "api_key"  # the store's key for the API key
 LAST_MODEL = "last_model"  # the store's key for the model last picked or sent with: new chats start on it
-NO_SERVER = "Cannot reach the server. Is `make run` running?"
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ class App:
         self.tool_list: Signal[ToolList | None] = Signal(None)  # what GET /api/tools said last
         self.run_python: tools.RunPython = sandbox.tool  # the built-in python tool (tests hand in their own)
         self.load_pdf_reader: Callable[[], Awaitable[None]] = pdf.load  # tests hand in one that fails
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests hand in one that only counts
+        self._reconnecting: asyncio.Task[None] | None = None  # looking for the server again, with backoff
         self._calls: dict[str, set[asyncio.Task[None]]] = {}  # chat id -> its tool calls running
         # Tasks, effects and JS proxies must stay referenced: asyncio, reaktiv and JS hold them weakly.
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -106,7 +109,7 @@ class App:
             self.spawn,
             request=self._request_for,
             default_model=self.default_model,
-            banner=self.banner,
+            on_lost=lambda: self.spawn(self.check_health()),
             key_request=self.key_request,
             on_calling=self.calls_waiting,
         )
@@ -148,8 +151,8 @@ class App:
         False if it was not sent: blank, an answer still on its way, or too long with its files
         (`attach_note` says so)."""
         files = tuple(p.file for p in self.attached())
-        if files and len(attachments.compose(text, files)) > MAX_TEXT:
-            self.attach_note.set(attachments.too_long(text, files))
+        if len(attachments.compose(text, files)) > MAX_TEXT:  # the server would refuse it: say so here
+            self.attach_note.set(attachments.too_long(text, files) if files else TOO_LONG)
             return False
         if not self.library().open_id:
             self.library.set(lib.new_chat(self.library(), uuid.uuid4().hex, self.start_model()))
@@ -244,6 +247,16 @@ class App:
         if chat is None:
             return
         after = regenerate(chat, time.time())
+        if after is not chat:
+            self.change(chat_id, lambda _c: after)
+            self.start_answer(chat_id)
+
+    def continue_answer(self, chat_id: str) -> None:
+        """The model goes on with the chat's last answer, which stopped short (client.state.continue_answer)."""
+        chat = lib.find(self.library(), chat_id)
+        if chat is None:
+            return
+        after = continue_answer(chat, time.time())
         if after is not chat:
             self.change(chat_id, lambda _c: after)
             self.start_answer(chat_id)
@@ -459,10 +472,24 @@ class App:
         if request is not None:
             self.regenerate(request.chat_id)
 
-    async def check_health(self) -> None:
+    async def check_health(self) -> bool:
+        """Ask the server how it is; True if it answered. While it does not, the banner says so
+        and the page keeps looking on its own (`reconnect.backoff`); Retry looks at once."""
         health = await self.client.health()
         self.health.set(health)
-        self.banner.set(None if health is not None else NO_SERVER)
-        if health is not None:
-            await self.refresh_models()
-            await self.refresh_tools()
+        if health is None:
+            self.banner.set(SERVER_DOWN)
+            if self._reconnecting is None or self._reconnecting.done():
+                self._reconnecting = self.spawn(self._reconnect())
+            return False
+        self.banner.set(None)
+        await self.refresh_models()
+        await self.refresh_tools()
+        return True
+
+    async def _reconnect(self) -> None:
+        for delay in reconnect.backoff():
+            await self.sleep(delay)
+            # Retry may have found it meanwhile; a look that fails here starts no second loop (this one runs)
+            if self.health() is not None or await self.check_health():
+                return

@@ -67,6 +67,7 @@ def build(app: App) -> Components:
         on_regenerate=lambda: app.regenerate(app.current.id),
         on_switch=app.switch_version,
         on_call=lambda call_id, choice: app.answer_call(app.current.id, call_id, choice),
+        on_continue=lambda: app.continue_answer(app.current.id),
         spawn=app.spawn,
     )
     sidebar = Sidebar(get("sidebar"), get("toggle-chats"), app, on_new=type_area.focus)

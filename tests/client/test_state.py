@@ -89,7 +89,7 @@ def test_error_event_becomes_a_flagged_model_message_keeping_partial_text() -> N
     chat = apply_event(chat, ErrorEvent(type="engine", message="model crashed"))
     last = chat.turns[-1]
     assert not last.user and last.status == "error"
-    assert last.text.startswith("Half an ans") and "model crashed" in last.text
+    assert last.text.startswith("Half an ans") and "Model crashed." in last.text
     assert not chat.busy
     empty = fail(asked(), "Cannot reach the server")
     assert empty.turns[-1].text == "Cannot reach the server"
