@@ -27,7 +27,7 @@ from client import attachments, pdf, presets, reconnect, sandbox, settings, tool
 from client import library as lib
 from client.attachments import Attachment, Pending, Picked, Refused
 from client.catalog import Catalog
-from client.errors import SERVER_DOWN, TOO_LONG
+from client.errors import NO_CHATS, SERVER_DOWN, TOO_LONG
 from client.rpc import Client
 from client.state import (
     DENIED,
@@ -46,6 +46,7 @@ from client.state import (
     stop,
     submit,
     switch_version,
+    title_of,
     waiting_calls,
 )
 from client.storage import Store
@@ -67,6 +68,14 @@ T = TypeVar("T")
 
 API_KEY = "api_key"  # the store's key for the API key
 LAST_MODEL = "last_model"  # the store's key for the model last picked or sent with: new chats start on it
+
+
+@dataclass(frozen=True)
+class ImportOffer:
+    """An import that holds chats the library has already: the user keeps both or replaces them."""
+
+    imported: lib.Library
+    titles: tuple[str, ...]  # of the chats already here
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,8 @@ class App:
         self.last_model: Signal[str] = Signal(str(store.get(LAST_MODEL) or ""))
         self.attached: Signal[tuple[Pending, ...]] = Signal(())  # files for the message being written
         self.attach_note: Signal[str] = Signal("")  # why the last files picked were refused, if any were
+        self.import_note: Signal[str] = Signal("")  # why the last file picked to import was not imported
+        self.import_offer: Signal[ImportOffer | None] = Signal(None)  # an import waiting for Keep both / Replace
         self.tool_list: Signal[ToolList | None] = Signal(None)  # what GET /api/tools said last
         self.run_python: tools.RunPython = sandbox.tool  # the built-in python tool (tests hand in their own)
         self.load_pdf_reader: Callable[[], Awaitable[None]] = pdf.load  # tests hand in one that fails
@@ -377,13 +388,37 @@ class App:
         text = lib.export_json(chat, pinned=chat.id in self.library().pinned)
         return ExportFile(text, lib.filename_for(chat, "json"), "application/json")
 
-    def import_chat(self, text: str) -> None:
-        """Add the exported chats (one, or all of an all-chats export) and open the first;
-        ValueError (for the user) if the file cannot be read."""
-        imported = lib.import_many(text, lambda: uuid.uuid4().hex, time.time())
+    def import_chat(self, text: str) -> bool:
+        """Add the exported chats (one, or all of an all-chats export; JSON or Markdown) and open
+        the first; False, with `import_note` saying why in a sentence, if the file is not one.
+        Chats that are here already wait for the user's word (`import_offer`, `settle_import`)."""
+        self.import_note.set("")
+        try:
+            imported = lib.import_many(text, lambda: uuid.uuid4().hex, time.time())
+        except ValueError as exc:
+            self.import_note.set(str(exc))
+            return False
         if not imported.chats:
-            raise ValueError("the file holds no chats")
-        self.library.set(lib.add(self.library(), imported))
+            self.import_note.set(NO_CHATS)
+            return False
+        same = lib.duplicates(self.library(), imported)
+        if same:
+            titles = tuple(title_of(c) for c in self.library().chats if c.id in same.values())
+            self.import_offer.set(ImportOffer(imported, titles))
+            return True
+        self.library.set(lib.add(self.library(), imported, lambda: uuid.uuid4().hex))
+        return True
+
+    def settle_import(self, choice: str) -> None:
+        """The user's word on an import of chats already here: "keep" both, "replace" them, or "cancel"."""
+        offer = self.import_offer()
+        self.import_offer.set(None)
+        if offer is None or choice not in ("keep", "replace"):
+            return
+        library = self.library()
+        busy = {c.id for c in library.chats if c.busy}
+        replacing = choice == "replace" and not busy & set(lib.duplicates(library, offer.imported).values())
+        self.library.set(lib.add(library, offer.imported, lambda: uuid.uuid4().hex, replacing=replacing))
 
     # Models.
 

@@ -21,8 +21,9 @@ LOST = frozenset({NETWORK, DISCONNECTED})
 CONNECTION_LOST = "Lost the connection to the server. Your message is kept: press Regenerate once it is back."
 CUT_OFF = "The connection dropped here."
 TOO_LONG = f"This message is too long to send: a message holds at most {MAX_TEXT:,} characters. Shorten it."
+NOT_OURS = "That file is not a snake_llama chat export (JSON or Markdown)."
+NO_CHATS = "That file holds no chats."
 SERVER_DOWN = "Cannot reach the server. Retrying on its own; is `make run` still running?"
-RETRYING = "Cannot reach the server. Trying again in {seconds} s (is `make run` still running?)"
 
 _PLAIN = {
     "queue_full": "The server is busy with other answers. Try again in a moment.",

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
-import pytest
 
 from client import library as lib
 from client import settings
 from client.app import API_KEY, LAST_MODEL, App
 from client.attachments import MAX_FILE_BYTES, Attachment, Picked
 from client.components.api_key_dialog import ASK, REFUSED, title_for
-from client.errors import CONNECTION_LOST, SERVER_DOWN, TOO_LONG
+from client.errors import CONNECTION_LOST, NOT_OURS, SERVER_DOWN, TOO_LONG
 from client.pdf import MAX_PDF_BYTES
 from client.presets import BUILT_IN
 from client.rpc import UNAUTHORIZED
@@ -211,11 +210,32 @@ def test_edit_export_and_import() -> None:
         assert exported is not None and exported.mime == "application/json"
         assert exported.filename.endswith(".json")
         before = app.current.id
-        app.import_chat(exported.text)
+        # The same chat again: nothing changes until the user says Keep both or Replace.
+        assert app.import_chat(exported.text)
+        offer = app.import_offer()
+        assert offer is not None and offer.titles == ("Second",) and len(app.library().chats) == 1
+        app.settle_import("keep")
+        assert app.import_offer() is None and len(app.library().chats) == 2
         assert app.current.id != before and [t.text for t in app.current.turns] == ["Second", "B"]
+
+        app.import_chat(exported.text)  # again: matched by its id, its one copy replaced
+        app.settle_import("replace")
+        assert len(app.library().chats) == 2 and app.current.id == before
+        app.import_chat(exported.text)
+        app.settle_import("cancel")
         assert len(app.library().chats) == 2
-        with pytest.raises(ValueError):
-            app.import_chat("not json")
+
+        markdown = app.export_file("md")
+        assert markdown is not None
+        app.import_chat(markdown.text)  # no id in Markdown: known by its title and messages
+        assert app.import_offer() is not None
+        app.settle_import("keep")
+        assert len(app.library().chats) == 3 and [t.text for t in app.current.turns] == ["Second", "B"]
+
+        assert not app.import_chat("not json") and app.import_note() == NOT_OURS
+        assert not app.import_chat('{"format": "x"}') and app.import_note() == NOT_OURS
+        assert app.import_chat(exported.text.replace(before, "other-id"))  # another chat: no question
+        assert app.import_note() == "" and app.import_offer() is not None  # ...but the same title and text
 
     run_async(run())
 

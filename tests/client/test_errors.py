@@ -97,3 +97,33 @@ def test_a_continuation_that_fails_keeps_the_answer_and_continue() -> None:
     failed = fail(going, "The server is busy with other answers. Try again in a moment.").turns[-1]
     assert (failed.status, failed.text, failed.unfinished) == ("stopped", "a b", True)
     assert "busy" in failed.note
+
+
+def test_a_markdown_export_imports_as_the_same_chat() -> None:
+    from client import library as lib
+    from client.state import Call, Round
+
+    call = Call("c1", "get_weather", '{"city": "Paris"}', state="done", result="Sunny\n21 °C")
+    failed = Call("c2", "python", "print(1/0)", state="done", result="ZeroDivisionError", is_error=True)
+    chat = Chat(id="a", title="Weather", system="Be brief.\nVery.", preset="Precise", turns=(
+        Turn(True, "How is it in Paris?\n\nAnd > quotes?"),
+        Turn(False, "It is sunny.", model="m.gguf", thoughts="Look it up.\n\nThen say.",
+             rounds=(Round("Let me look.", (call,)), Round("", (failed,)))),
+        Turn(True, "Thanks"),
+        Turn(False, "You're welcome."),
+    ))
+    back = lib.import_many(lib.export_markdown(chat), lambda: "new", 7.0).chats[0]
+    assert (back.id, back.title, back.system, back.preset, back.updated) == ("new", "Weather", "Be brief.\nVery.",
+                                                                             "Precise", 7.0)
+    assert [(t.user, t.text, t.model, t.thoughts) for t in back.turns] == [
+        (t.user, t.text, t.model, t.thoughts) for t in chat.turns]
+    rounds = back.turns[1].rounds
+    # Rounds with no text between them read as one: Markdown shows them alike.
+    assert [(r.text, [(c.name, c.arguments, c.result, c.is_error) for c in r.calls]) for r in rounds] == [
+        ("Let me look.", [("get_weather", '{"city": "Paris"}', "Sunny\n21 °C", False),
+                          ("python", "print(1/0)", "ZeroDivisionError", True)]),
+    ]
+    assert lib.duplicates(lib.Library(chats=(chat,)), lib.Library(chats=(back,))) == {"new": "a"}
+    plain = lib.import_many(lib.export_markdown(Chat(id="b", turns=(Turn(True, "Hi"), Turn(False, "Hello")))),
+                            lambda: "n", 0.0).chats[0]
+    assert plain.system is None and plain.preset == "" and [t.text for t in plain.turns] == ["Hi", "Hello"]
