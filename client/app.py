@@ -23,10 +23,11 @@ from typing import Any, TypeVar
 
 from reaktiv import Signal
 
-from client import attachments, pdf, presets, sandbox, settings, tools
+from client import attachments, pdf, presets, reconnect, sandbox, settings, tools
 from client import library as lib
 from client.attachments import Attachment, Pending, Picked, Refused
 from client.catalog import Catalog
+from client.errors import NO_CHATS, SERVER_DOWN, TOO_LONG
 from client.rpc import Client
 from client.state import (
     DENIED,
@@ -35,6 +36,7 @@ from client.state import (
     choose_model,
     choose_tools,
     configure,
+    continue_answer,
     edit,
     next_round,
     regenerate,
@@ -44,6 +46,7 @@ from client.state import (
     stop,
     submit,
     switch_version,
+    title_of,
     waiting_calls,
 )
 from client.storage import Store
@@ -65,7 +68,14 @@ T = TypeVar("T")
 
 API_KEY = "api_key"  # the store's key for the API key
 LAST_MODEL = "last_model"  # the store's key for the model last picked or sent with: new chats start on it
-NO_SERVER = "Cannot reach the server. Is `make run` running?"
+
+
+@dataclass(frozen=True)
+class ImportOffer:
+    """An import that holds chats the library has already: the user keeps both or replaces them."""
+
+    imported: lib.Library
+    titles: tuple[str, ...]  # of the chats already here
 
 
 @dataclass(frozen=True)
@@ -93,9 +103,13 @@ class App:
         self.last_model: Signal[str] = Signal(str(store.get(LAST_MODEL) or ""))
         self.attached: Signal[tuple[Pending, ...]] = Signal(())  # files for the message being written
         self.attach_note: Signal[str] = Signal("")  # why the last files picked were refused, if any were
+        self.import_note: Signal[str] = Signal("")  # why the last file picked to import was not imported
+        self.import_offer: Signal[ImportOffer | None] = Signal(None)  # an import waiting for Keep both / Replace
         self.tool_list: Signal[ToolList | None] = Signal(None)  # what GET /api/tools said last
         self.run_python: tools.RunPython = sandbox.tool  # the built-in python tool (tests hand in their own)
         self.load_pdf_reader: Callable[[], Awaitable[None]] = pdf.load  # tests hand in one that fails
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests hand in one that only counts
+        self._reconnecting: asyncio.Task[None] | None = None  # looking for the server again, with backoff
         self._calls: dict[str, set[asyncio.Task[None]]] = {}  # chat id -> its tool calls running
         # Tasks, effects and JS proxies must stay referenced: asyncio, reaktiv and JS hold them weakly.
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -106,7 +120,7 @@ class App:
             self.spawn,
             request=self._request_for,
             default_model=self.default_model,
-            banner=self.banner,
+            on_lost=lambda: self.spawn(self.check_health()),
             key_request=self.key_request,
             on_calling=self.calls_waiting,
         )
@@ -148,8 +162,8 @@ class App:
         False if it was not sent: blank, an answer still on its way, or too long with its files
         (`attach_note` says so)."""
         files = tuple(p.file for p in self.attached())
-        if files and len(attachments.compose(text, files)) > MAX_TEXT:
-            self.attach_note.set(attachments.too_long(text, files))
+        if len(attachments.compose(text, files)) > MAX_TEXT:  # the server would refuse it: say so here
+            self.attach_note.set(attachments.too_long(text, files) if files else TOO_LONG)
             return False
         if not self.library().open_id:
             self.library.set(lib.new_chat(self.library(), uuid.uuid4().hex, self.start_model()))
@@ -244,6 +258,16 @@ class App:
         if chat is None:
             return
         after = regenerate(chat, time.time())
+        if after is not chat:
+            self.change(chat_id, lambda _c: after)
+            self.start_answer(chat_id)
+
+    def continue_answer(self, chat_id: str) -> None:
+        """The model goes on with the chat's last answer, which stopped short (client.state.continue_answer)."""
+        chat = lib.find(self.library(), chat_id)
+        if chat is None:
+            return
+        after = continue_answer(chat, time.time())
         if after is not chat:
             self.change(chat_id, lambda _c: after)
             self.start_answer(chat_id)
@@ -364,13 +388,37 @@ class App:
         text = lib.export_json(chat, pinned=chat.id in self.library().pinned)
         return ExportFile(text, lib.filename_for(chat, "json"), "application/json")
 
-    def import_chat(self, text: str) -> None:
-        """Add the exported chats (one, or all of an all-chats export) and open the first;
-        ValueError (for the user) if the file cannot be read."""
-        imported = lib.import_many(text, lambda: uuid.uuid4().hex, time.time())
+    def import_chat(self, text: str) -> bool:
+        """Add the exported chats (one, or all of an all-chats export; JSON or Markdown) and open
+        the first; False, with `import_note` saying why in a sentence, if the file is not one.
+        Chats that are here already wait for the user's word (`import_offer`, `settle_import`)."""
+        self.import_note.set("")
+        try:
+            imported = lib.import_many(text, lambda: uuid.uuid4().hex, time.time())
+        except ValueError as exc:
+            self.import_note.set(str(exc))
+            return False
         if not imported.chats:
-            raise ValueError("the file holds no chats")
-        self.library.set(lib.add(self.library(), imported))
+            self.import_note.set(NO_CHATS)
+            return False
+        same = lib.duplicates(self.library(), imported)
+        if same:
+            titles = tuple(title_of(c) for c in self.library().chats if c.id in same.values())
+            self.import_offer.set(ImportOffer(imported, titles))
+            return True
+        self.library.set(lib.add(self.library(), imported, lambda: uuid.uuid4().hex))
+        return True
+
+    def settle_import(self, choice: str) -> None:
+        """The user's word on an import of chats already here: "keep" both, "replace" them, or "cancel"."""
+        offer = self.import_offer()
+        self.import_offer.set(None)
+        if offer is None or choice not in ("keep", "replace"):
+            return
+        library = self.library()
+        busy = {c.id for c in library.chats if c.busy}
+        replacing = choice == "replace" and not busy & set(lib.duplicates(library, offer.imported).values())
+        self.library.set(lib.add(library, offer.imported, lambda: uuid.uuid4().hex, replacing=replacing))
 
     # Models.
 
@@ -459,10 +507,24 @@ class App:
         if request is not None:
             self.regenerate(request.chat_id)
 
-    async def check_health(self) -> None:
+    async def check_health(self) -> bool:
+        """Ask the server how it is; True if it answered. While it does not, the banner says so
+        and the page keeps looking on its own (`reconnect.backoff`); Retry looks at once."""
         health = await self.client.health()
         self.health.set(health)
-        self.banner.set(None if health is not None else NO_SERVER)
-        if health is not None:
-            await self.refresh_models()
-            await self.refresh_tools()
+        if health is None:
+            self.banner.set(SERVER_DOWN)
+            if self._reconnecting is None or self._reconnecting.done():
+                self._reconnecting = self.spawn(self._reconnect())
+            return False
+        self.banner.set(None)
+        await self.refresh_models()
+        await self.refresh_tools()
+        return True
+
+    async def _reconnect(self) -> None:
+        for delay in reconnect.backoff():
+            await self.sleep(delay)
+            # Retry may have found it meanwhile; a look that fails here starts no second loop (this one runs)
+            if self.health() is not None or await self.check_health():
+                return

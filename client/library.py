@@ -13,7 +13,10 @@ import msgspec
 from msgspec import Struct
 from msgspec.structs import replace
 
-from client.state import Call, Chat, Fork, Turn, configure, restore, sent_text, title_of
+from client.chat_markdown import export_markdown as export_markdown  # the Markdown export lives with its reader
+from client.chat_markdown import import_markdown, is_markdown_export
+from client.errors import NOT_OURS
+from client.state import Chat, Fork, Turn, configure, restore, sent_text, title_of
 from wire.types import SystemPrompt
 
 CHAT_PREFIX = "chat:"
@@ -104,11 +107,36 @@ def delete(library: Library, chat_id: str) -> Library:
     return replace(kept, open_id=rest[0].id if rest else "")
 
 
-def add(library: Library, imported: Library) -> Library:
-    """Add the chats of `imported` (fresh ids, see `import_many`), keeping their pins; open the first listed."""
-    first = imported.ordered[0].id if imported.ordered else library.open_id
-    chats = tuple(c for c in library.chats if c.turns) + imported.chats  # a blank open chat is left
-    return Library(chats=chats, open_id=first, pinned=library.pinned | imported.pinned)
+def _same(a: Chat, b: Chat) -> bool:
+    """The same chat, though one has no id to tell it by (a Markdown export, an older JSON one)."""
+    said = [(t.user, sent_text(t)) for t in a.turns]
+    return title_of(a) == title_of(b) and said == [(t.user, sent_text(t)) for t in b.turns]
+
+
+def duplicates(library: Library, imported: Library) -> dict[str, str]:
+    """Which imported chats the library has already: imported id -> the library's chat's id, matched
+    by id, else by the same title and messages."""
+    found: dict[str, str] = {}
+    for chat in imported.chats:
+        match = find(library, chat.id) or next((c for c in library.chats if c.turns and _same(c, chat)), None)
+        if match is not None and match.turns:
+            found[chat.id] = match.id
+    return found
+
+
+def add(library: Library, imported: Library, new_id: Callable[[], str], replacing: bool = False) -> Library:
+    """Add the chats of `imported`, keeping their pins, and open the first listed. Those the library
+    has already (`duplicates`) take the place of the library's own when `replacing`; else both are
+    kept, the imported one under a fresh id."""
+    same = duplicates(library, imported)
+    ids = {c.id: (same[c.id] if replacing else new_id()) if c.id in same else c.id for c in imported.chats}
+    incoming = tuple(replace(c, id=ids[c.id]) for c in imported.chats)
+    gone = set(same.values()) if replacing else set()
+    kept = tuple(c for c in library.chats if c.turns and c.id not in gone)  # a blank open chat is left
+    pins = frozenset(ids[i] for i in imported.pinned if i in ids)
+    ordered = Library(chats=incoming, pinned=pins).ordered
+    first = ordered[0].id if ordered else library.open_id
+    return Library(chats=kept + incoming, open_id=first, pinned=(library.pinned - gone) | pins)
 
 
 # Storage records: key -> JSON text.
@@ -165,6 +193,7 @@ class ExportedChat(Struct):
     format: str
     title: str
     turns: list[Turn]  # each answer names the model that wrote it (`model`), where known
+    id: str = ""  # the chat's own: importing it again is known by it (older exports have none)
     model: str = ""  # the model the chat asks; empty: the server's default (older exports have none)
     forks: tuple[Fork, ...] = ()  # earlier versions (Regenerate, Edit) by turn position; older exports have none
     pinned: bool = False  # older exports have none
@@ -191,6 +220,7 @@ EXPORT_ALL_FORMAT = "snake_llama.chats.v1"
 def _exported(chat: Chat, pinned: bool = False) -> ExportedChat:
     return ExportedChat(
         format=EXPORT_FORMAT,
+        id=chat.id,
         title=title_of(chat),
         turns=list(chat.turns),
         model=chat.model,
@@ -217,7 +247,7 @@ def export_all_json(library: Library) -> str:
 def _chat_from(data: ExportedChat, chat_id: str, updated: float) -> Chat:
     """The chat of one export entry (its pin is the entry's `pinned`)."""
     if data.format != EXPORT_FORMAT:
-        raise ValueError(f"unknown export format {data.format!r}")
+        raise ValueError(NOT_OURS)
     chat = Chat(
         turns=tuple(data.turns),
         id=chat_id,
@@ -237,7 +267,7 @@ def import_json(text: str, chat_id: str, now: float) -> Chat:
     try:
         data = msgspec.json.decode(text, type=ExportedChat)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise ValueError(f"not a snake_llama chat export: {exc}") from exc
+        raise ValueError(NOT_OURS) from exc
     return _chat_from(data, chat_id, now)
 
 
@@ -246,51 +276,27 @@ class _Format(Struct):
 
 
 def import_many(text: str, new_id: Callable[[], str], now: float) -> Library:
-    """The chats of an all-chats export (each keeping its date and pin), or the one chat of a one-chat
-    export (dated `now`), as a library to `add`; each gets a fresh id from `new_id()`.
-    Raises ValueError with a readable reason."""
+    """The chats of an export, as a library to `add`: every chat of an all-chats export (each
+    keeping its date and pin), or the one chat of a one-chat export (dated `now`), in JSON or
+    Markdown. Each keeps the id it was exported with; one without (Markdown, older exports) gets
+    `new_id()`. ValueError, saying so in a sentence, for a file that is not one of these."""
+    if not text.lstrip().startswith("{"):
+        if not is_markdown_export(text):
+            raise ValueError(NOT_OURS)
+        return Library(chats=(import_markdown(text, new_id(), now),))
     try:
         kind = msgspec.json.decode(text, type=_Format).format
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise ValueError(f"not a snake_llama chat export: {exc}") from exc
-    if kind != EXPORT_ALL_FORMAT:
-        chat = import_json(text, new_id(), now)
-        one = msgspec.json.decode(text, type=ExportedChat)
-        return Library(chats=(chat,), pinned=frozenset({chat.id}) if one.pinned else frozenset())
-    try:
+        if kind == EXPORT_FORMAT:
+            one = msgspec.json.decode(text, type=ExportedChat)
+            chat = _chat_from(one, one.id or new_id(), now)
+            return Library(chats=(chat,), pinned=frozenset({chat.id}) if one.pinned else frozenset())
         data = msgspec.json.decode(text, type=ExportedLibrary)
+        if kind != EXPORT_ALL_FORMAT:
+            raise ValueError(NOT_OURS)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise ValueError(f"not a snake_llama chats export: {exc}") from exc
-    pairs = [(_chat_from(c, new_id(), c.updated or now), c.pinned) for c in data.chats if c.turns]
+        raise ValueError(NOT_OURS) from exc
+    pairs = [(_chat_from(c, c.id or new_id(), c.updated or now), c.pinned) for c in data.chats if c.turns]
     return Library(chats=tuple(c for c, _ in pairs), pinned=frozenset(c.id for c, pin in pairs if pin))
-
-
-def export_markdown(chat: Chat) -> str:
-    lines = [f"# {title_of(chat)}", ""]
-    if chat.system is not None:  # its own: the reader cannot know the global one
-        lines += ["**System prompt:**", "", chat.system, ""] if chat.system.strip() else ["*No system prompt.*", ""]
-    if chat.preset:
-        lines += [f"*Sampling preset: {chat.preset}*", ""]
-    for turn in chat.turns:
-        who = "You" if turn.user else "Assistant"
-        by = f" ({turn.model})" if turn.model and not turn.user else ""
-        lines += [f"**{who}:**{by}", ""]
-        if turn.thoughts:  # a quote before the answer, as the page shows them folded above it
-            lines += ["> *Thoughts:*", ">", *(f"> {line}".rstrip() for line in turn.thoughts.splitlines()), ""]
-        for r in turn.rounds:
-            lines += ([r.text, ""] if r.text else []) + _calls_markdown(r.calls)
-        lines += [sent_text(turn), ""] + _calls_markdown(turn.calls)
-    return "\n".join(lines)
-
-
-def _calls_markdown(calls: tuple[Call, ...]) -> list[str]:
-    """Tool calls as quotes: the call, then its result (or error)."""
-    lines: list[str] = []
-    for call in calls:
-        said = "Error" if call.is_error else "Result"
-        quoted = (f"> {line}".rstrip() for line in call.result.splitlines())
-        lines += [f"> *Tool call:* `{call.name}` `{call.arguments}`", ">", f"> *{said}:*", ">", *quoted, ""]
-    return lines
 
 
 def filename_for(chat: Chat, ext: str) -> str:

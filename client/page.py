@@ -22,6 +22,7 @@ from client.components.banner import Banner
 from client.components.chat_area import ChatArea
 from client.components.chat_settings import ChatSettings
 from client.components.context_gauge import ContextGauge
+from client.components.import_dialog import ImportDialog
 from client.components.menu import Menu
 from client.components.model_picker import ModelPicker, options
 from client.components.models_panel import ModelsPanel
@@ -51,6 +52,7 @@ class Components:
     gauge: ContextGauge
     tools: ToolsPanel
     models: ModelsPanel
+    importing: ImportDialog
 
 
 def build(app: App) -> Components:
@@ -69,6 +71,7 @@ def build(app: App) -> Components:
         on_regenerate=lambda: app.regenerate(app.current.id),
         on_switch=app.switch_version,
         on_call=lambda call_id, choice: app.answer_call(app.current.id, call_id, choice),
+        on_continue=lambda: app.continue_answer(app.current.id),
         spawn=app.spawn,
     )
     sidebar = Sidebar(get("sidebar"), get("toggle-chats"), app, on_new=type_area.focus)
@@ -92,9 +95,10 @@ def build(app: App) -> Components:
     gauge = ContextGauge(get("context-field"), get("context-gauge"), get("context-text"))
     tools = ToolsPanel(get("tools-dialog"), get("tools-form"), get("open-tools"), on_save=app.choose_tools)
     models = ModelsPanel(get("models-dialog"), get("open-models"), on_action=lambda a, v: models_action(app, a, v))
+    importing = ImportDialog(get("import-dialog"), get("import-text"), app.settle_import)
     return Components(
         type_area, chat_area, sidebar, panel, preset_list, chat_settings, tuple(openers), banner, key_dialog, picker,
-        attached, gauge, tools, models,
+        attached, gauge, tools, models, importing,
     )
 
 
@@ -196,6 +200,8 @@ def _effects(app: App, page: Components, saver: storage.Saver) -> list[Effect]:
         Effect(persist),
         Effect(lambda: page.banner.render(app.banner())),
         Effect(lambda: page.key_dialog.render(app.key_request())),
+        Effect(lambda: page.importing.render(app.import_offer())),
+        Effect(lambda: setattr(get("import-note"), "textContent", app.import_note())),
         Effect(lambda: page.panel.show_server(app.health())),
         Effect(lambda: page.attached.render(tuple(p.file.name for p in app.attached()), app.attach_note())),
         Effect(lambda: page.preset_list.render(app.presets())),

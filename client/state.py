@@ -14,6 +14,7 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from client.attachments import Attachment, compose
+from client.errors import CONNECTION_LOST, CUT_OFF, LOST, plain
 from wire.events import (
     AnswerEvent,
     DoneEvent,
@@ -83,6 +84,9 @@ class Turn(Struct, frozen=True, omit_defaults=True):
     reading: tuple[int, int] | None = None  # (read, of) prompt tokens while the model reads the prompt (ProgressEvent)
     rounds: tuple[Round, ...] = ()  # an answer's earlier rounds of tool calls; `text` goes on after them
     calls: tuple[Call, ...] = ()  # the tool calls after `text`, while the answer waits on them (or stopped them)
+    # The answer stopped short (at its token limit, or where the connection dropped): Continue asks for the rest.
+    unfinished: bool = False
+    kept: str = ""  # while the answer is being continued: its text before (a replay of the continuation starts there)
 
 
 class Branch(Struct, frozen=True, omit_defaults=True):
@@ -229,7 +233,9 @@ def replay(chat: Chat) -> Chat:
     """The answer is being read again from its start (of its round): the text saved before may be stale."""
     if not _answering(chat):
         return chat
-    return _with_last(chat, text="", thoughts="", status="pending", note="", calls=())
+    kept = chat.turns[-1].kept
+    thoughts = chat.turns[-1].thoughts if kept else ""  # a continuation writes no new thoughts
+    return _with_last(chat, text=kept, thoughts=thoughts, status="pending", note="", calls=())
 
 
 def called(chat: Chat, event: ToolCallEvent) -> Chat:
@@ -329,7 +335,9 @@ def finish(chat: Chat, done: DoneEvent, asked: str = "") -> Chat:
     changes = {"truncated_turns": done.truncated_turns, "model": done.model or asked, "tokens": used}
     calling = bool(chat.turns[-1].calls) and done.stop_reason != "cancelled"
     note = describe_done(done, calling)
-    return _with_last(chat, status="calling" if calling else "done", note=note, answer_id="", **changes)
+    short = done.stop_reason == "length" and not calling
+    status = "calling" if calling else "done"
+    return _with_last(chat, status=status, note=note, answer_id="", unfinished=short, kept="", **changes)
 
 
 def fail(chat: Chat, message: str) -> Chat:
@@ -337,8 +345,46 @@ def fail(chat: Chat, message: str) -> Chat:
     if not _answering(chat):
         return chat
     last = chat.turns[-1]
+    if last.kept:  # a continuation that failed: the answer so far stays, and Continue can try again
+        return _with_last(chat, status="stopped", note=message, answer_id="", unfinished=True, kept="")
     text = f"{last.text}\n\n{message}" if last.text else message
     return _with_last(chat, text=text, status="error", note="", answer_id="")
+
+
+def cut_off(chat: Chat) -> Chat:
+    """The connection dropped mid-answer: what arrived stays, as an answer, with Continue after it;
+    an answer with nothing yet is a failed one (the user's message stays for Regenerate)."""
+    if not _answering(chat):
+        return chat
+    last = chat.turns[-1]
+    if not last.text or last.calls:
+        return fail(chat, CONNECTION_LOST)
+    return _with_last(chat, status="stopped", note=CUT_OFF, answer_id="", unfinished=True, kept="", reading=None)
+
+
+def continuable(turn: Turn) -> bool:
+    """An answer that stopped short, which the model may go on writing (one with tool calls goes
+    on through its calls instead)."""
+    return not turn.user and turn.unfinished and bool(turn.text) and not turn.rounds and not turn.calls
+
+
+def can_continue(chat: Chat) -> bool:
+    """The chat ends in an answer the model may go on writing, and nothing is on its way."""
+    return not chat.busy and bool(chat.turns) and continuable(chat.turns[-1])
+
+
+def continue_answer(chat: Chat, now: float = 0.0) -> Chat:
+    """Ask the model to go on with the chat's last answer, which stopped short: what it writes
+    joins the same answer. Unchanged if there is no such answer."""
+    if not can_continue(chat):
+        return chat
+    last = chat.turns[-1]
+    return replace(_with_last(chat, status="pending", note="", unfinished=False, kept=last.text), updated=now)
+
+
+def continuing(chat: Chat) -> str:
+    """The text of the answer being continued, while its continuation is asked for; else ""."""
+    return chat.turns[-1].kept if _answering(chat) else ""
 
 
 def stop(chat: Chat, why: str = "Stopped", model: str = "") -> Chat:
@@ -351,7 +397,7 @@ def stop(chat: Chat, why: str = "Stopped", model: str = "") -> Chat:
     # a call that never ran still has a result: the model reads, in a later turn, that it was stopped
     calls = tuple(c if c.state == "done" else replace(c, state="done", result=STOPPED_CALL, is_error=True)
                   for c in last.calls)
-    return _with_last(chat, status="stopped", note=why, model=wrote, answer_id="", calls=calls)
+    return _with_last(chat, status="stopped", note=why, model=wrote, answer_id="", calls=calls, kept="")
 
 
 def _sound(forks: tuple[Fork, ...], start: int, end: int) -> tuple[Fork, ...]:
@@ -406,7 +452,7 @@ def apply_event(chat: Chat, event: object, asked: str = "") -> Chat:
     if isinstance(event, DoneEvent):
         return finish(chat, event, asked)
     if isinstance(event, ErrorEvent):
-        return fail(chat, f"Error ({event.type}): {event.message}")
+        return cut_off(chat) if event.type in LOST else fail(chat, plain(event))
     return chat
 
 
@@ -438,11 +484,16 @@ def request_for(
     messages: list[Message] = []
     for t in chat.turns:
         messages += [Message(True, sent_text(t))] if t.user else _said(t)
+    so_far = continuing(chat)
+    if so_far:  # the answer goes on from its end: the model reads its own answer open, and no tools
+        messages.append(Message(False, so_far[-MAX_TEXT:]))
+        tools = ()
     return ConverseRequest(
         conversation=Conversation(messages=messages),
         params=params if params is not None else SamplingParams(),
         model=chat.model or None,
         tools=list(tools),
+        continue_=bool(so_far),
     )
 
 

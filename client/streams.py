@@ -24,13 +24,14 @@ from typing import Any
 from reaktiv import Signal
 
 from client import library as lib
+from client.errors import LOST
 from client.rpc import UNAUTHORIZED, Client
 from client.state import INTERRUPTED, Chat, apply_event, fail, replay, resumable, stop, waiting_calls
 from wire.events import AnswerEvent, DoneEvent, ErrorEvent, Event
 from wire.types import ConverseRequest
 
-UNREACHABLE = "Cannot reach the server."
 NEEDS_KEY = "This server needs an API key."
+PAGE_FAILED = "Something went wrong in the page with this answer. Press Regenerate to ask again."
 
 Spawn = Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]]  # runs a task and keeps it referenced
 
@@ -55,9 +56,9 @@ class AnswerStreams:
 
     `request(chat)`: what the server is asked for the chat's next answer, built when it is asked.
     `default_model()`: the model recorded on an answer from a chat that names none, when the server
-    does not say. `banner` is told when the server cannot be reached; `key_request` when it wants
-    an API key; `on_calling(chat_id)` when an answer ends in tool calls that wait for the user's
-    word. `spawn` runs and keeps a task (asyncio holds tasks weakly).
+    does not say. `on_lost()` is called when the server could not be reached or went away
+    mid-answer; `key_request` is told when it wants an API key; `on_calling(chat_id)` when an
+    answer ends in tool calls that wait for the user's word. `spawn` runs and keeps a task (asyncio holds tasks weakly).
     """
 
     def __init__(
@@ -68,7 +69,7 @@ class AnswerStreams:
         *,
         request: Callable[[Chat], ConverseRequest],
         default_model: Callable[[], str],
-        banner: Signal[str | None],
+        on_lost: Callable[[], object],
         key_request: Signal[KeyRequest | None],
         on_calling: Callable[[str], None] = lambda _chat_id: None,
     ) -> None:
@@ -77,7 +78,7 @@ class AnswerStreams:
         self.spawn = spawn
         self.request = request
         self.default_model = default_model
-        self.banner = banner
+        self.on_lost = on_lost
         self.key_request = key_request
         self.on_calling = on_calling
         self._streams: dict[str, asyncio.Task[None]] = {}  # chat id -> its answer being followed
@@ -151,9 +152,8 @@ class AnswerStreams:
         except asyncio.CancelledError:  # Stop: the server was asked to cancel, and rpc aborted the request
             self._change(chat_id, partial(stop, model=asked))
             raise
-        except Exception as exc:  # a bug, not a server error: still never leave the chat stuck
-            message = f"Error in the page: {exc!r}"
-            self._change(chat_id, lambda c: fail(c, message))
+        except Exception:  # a bug, not a server error: still never leave the chat stuck
+            self._change(chat_id, lambda c: fail(c, PAGE_FAILED))
             raise
         finally:
             self._unnamed_stops.discard(me)
@@ -163,8 +163,8 @@ class AnswerStreams:
 
     def _fold(self, chat_id: str, event: Event, asked: str, first_of_replay: bool) -> bool:
         """Apply one event to chat `chat_id`; False when the answer ends with it."""
-        if isinstance(event, ErrorEvent) and event.type == "network":
-            self.banner.set(UNREACHABLE)
+        if isinstance(event, ErrorEvent) and event.type in LOST:
+            self.on_lost()
         # Before the replay's check: a 401 asks for the key, it does not mean the answer is gone.
         if isinstance(event, ErrorEvent) and event.type == UNAUTHORIZED:
             self._change(chat_id, lambda c: fail(c, NEEDS_KEY))

@@ -43,7 +43,9 @@ async def converse(request: Request) -> Response:
     page that goes away can read it again or stop it while the answer's grace period lasts."""
     body = await body_of(request, CONVERSE)
     chats, messages = chats_of(request), body.conversation.messages
-    answer = await chats.converse(body.model, messages, body.params, client_of(request), body.tools)
+    answer = await chats.converse(
+        body.model, messages, body.params, client_of(request), body.tools, continues=body.continue_
+    )
     return sse(request, answer)
 
 

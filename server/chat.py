@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from server.answers import Admitted, AnswerLog, Answers
 from server.context import ContextTooLong, fit
 from server.engines.base import (
+    ContinuingEngine,
     Engine,
     EngineError,
     ModelLoadError,
@@ -104,19 +105,23 @@ class ChatService:
         params: SamplingParams,
         client: Caller | None = None,
         tools: Sequence[ToolSpec] = (),
+        continues: bool = False,
     ) -> AnswerLog:
         """Start an answer in the answer log. With its model loaded, a refusal is the request's
         error; otherwise the answer starts at once with `Loading`, and a refusal is its `Failed`.
         `client`: who asks (its address and the name of its key); `tools`: what the model may call
-        (server.tool_chat)."""
+        (server.tool_chat); `continues`: the last message is the model's answer so far, to go on with."""
         name = self.model_named(model)
+        if continues:
+            check_continuation(messages, tools)
         try:
             await self.check_remote(name)
         except ApiError as exc:
             if exc.type != "remote_unavailable":
                 raise
             return self.answers.start(name, Failed(exc.type, exc.message))
-        admit = partial(self._admit_conversation, client=client, messages=messages, params=params, tools=tools)
+        admit = partial(self._admit_conversation, client=client, messages=messages, params=params, tools=tools,
+                        continues=continues)
         scheduler = self.models.touch(name)
         if scheduler is not None:
             return self.answers.start(name, await admit(scheduler))
@@ -286,11 +291,14 @@ class ChatService:
         messages: Sequence[Message],
         params: SamplingParams,
         tools: Sequence[ToolSpec],
+        continues: bool = False,
     ) -> Admitted:
         """Our API's conversation, on the tool path where it offers tools or holds calls."""
         images = [Located(f"conversation.messages[{i}].images[{j}]", url)
                   for i, m in enumerate(messages) for j, url in enumerate(m.images)]
         await self.check_images(scheduler.engine, images)
+        if continues:
+            return await self._admit_continuation(scheduler, client, messages, params)
         if not has_tools(messages, tools):
             return await self._admit_chat(scheduler, client, messages, params)
         request = tool_request(messages, params.system, tools, self.settings.max_tool_rounds)
@@ -331,6 +339,31 @@ class ChatService:
             except EngineError as exc:  # the engine failed, not the request: worth a retry, never a 500
                 raise ApiError(503, "engine_error", f"the model could not read the chat: {exc}") from exc
             return self._admit(place, prompt, sampling, dropped, stops)
+
+    async def _admit_continuation(
+        self, scheduler: Scheduler, client: Caller | None, messages: Sequence[Message], params: SamplingParams
+    ) -> Admitted:
+        """The chat up to the model's answer so far, rendered as for a new answer, and that answer's
+        text after it: the model writes on from the answer's end, as llama.cpp's own server does
+        with a chat that ends in the assistant's message. Older turns are dropped to fit as usual."""
+        engine = scheduler.engine
+        if not isinstance(engine, ContinuingEngine):
+            raise ApiError(400, "unsupported_parameter", "continue is not supported by this server's engine")
+        so_far = messages[-1].text
+        render = _continued(engine.render, engine.extend, so_far)
+        sampling = self._sampling(params, None)
+        with self._place(scheduler, client) as place:
+            try:
+                prompt, dropped = await asyncio.to_thread(
+                    fit, messages[:-1], params.system, render, engine.n_ctx, sampling.max_tokens
+                )
+            except ContextTooLong as exc:
+                raise ApiError(400, "context_length_exceeded", str(exc)) from exc
+            except TemplateError as exc:
+                raise ApiError(400, "invalid_request", f"the model's chat template refused the chat: {exc}") from exc
+            except EngineError as exc:
+                raise ApiError(503, "engine_error", f"the model could not read the chat: {exc}") from exc
+            return self._admit(place, prompt, sampling, dropped, ())
 
     async def _admit_tool_chat(
         self,
@@ -400,6 +433,23 @@ def completion_of(scheduler: Scheduler, job: Job) -> Completion:
 
 def unavailable(name: str, exc: RemoteUnavailable) -> ApiError:
     return ApiError(503, "remote_unavailable", f"model {name} is unavailable: {exc}", {"Retry-After": "5"})
+
+
+def check_continuation(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> None:
+    """A 400 unless the chat ends in the model's answer so far, after a user's message, with no tool calls."""
+    if len(messages) < 2 or messages[-1].user or not messages[-2].user:
+        raise ApiError(400, "invalid_request", "continue needs a user's message, then the model's answer so far, last")
+    if not messages[-1].text.strip():
+        raise ApiError(400, "invalid_request", "continue needs the model's answer so far: its text is empty")
+    if tools or any(m.calls for m in messages):
+        raise ApiError(400, "unsupported_parameter", "continue cannot be used with tools or tool calls")
+
+
+def _continued(
+    render: Callable[[Sequence[Message], str | None], Prompt], extend: Callable[[Prompt, str], Prompt], so_far: str
+) -> Callable[[Sequence[Message], str | None], Prompt]:
+    """`render`, with the answer so far after the chat it renders."""
+    return lambda messages, system: extend(render(messages, system), so_far)
 
 
 def queue_full(exc: QueueFull) -> ApiError:

@@ -95,12 +95,15 @@ class ToolSpec(Struct, forbid_unknown_fields=True, omit_defaults=True):
 
 class ConverseRequest(Struct, forbid_unknown_fields=True, omit_defaults=True):
     """An answer to the conversation's last message: a user's, or a model's whose tool calls
-    have their results (the answer goes on from them)."""
+    have their results (the answer goes on from them). With `continue`, the last message is the
+    model's own answer so far (cut short by its token limit or a dropped connection), and the
+    model goes on writing it: the new text follows that text directly."""
 
     conversation: Conversation
     params: SamplingParams = msgspec.field(default_factory=SamplingParams)
     model: ModelName | None = None  # a file name from GET /api/models; None: the server's default
     tools: Annotated[list[ToolSpec], Meta(max_length=MAX_TOOLS)] = msgspec.field(default_factory=list)
+    continue_: bool = msgspec.field(default=False, name="continue")
 
 
 class TemplateInfo(Struct):

@@ -28,7 +28,7 @@ from client.components.code_runner import CodeRunner
 from client.gauge import DROPPED_LABEL, dropped
 from client.nodes import El
 from client.sandbox import chat_files
-from client.state import Call, Chat, Round, Turn, versions_at
+from client.state import Call, Chat, Round, Turn, continuable, versions_at
 
 PLACEHOLDER = "..."  # shown in the model's bubble until its first token arrives
 READING_BAR = "mt-1 block h-2 w-48 max-w-full accent-blue-600"  # the prompt's reading, under its label
@@ -74,6 +74,7 @@ Action = tuple[str, str, str]
 COPY = ("copy", "Copy", "Copy message")
 EDIT = ("edit", "Edit", "Edit message")
 REGENERATE = ("regenerate", "Regenerate", "Regenerate")
+CONTINUE = ("continue", "Continue", "Continue this answer")  # after an answer that stopped short
 # The version switcher ("‹ 1/2 ›"); an action ending in "-off" is a disabled button, "version" the count.
 PREVIOUS = ("prev-version", "‹", "Previous version")
 NEXT = ("next-version", "›", "Next version")
@@ -150,7 +151,8 @@ def _view_of(turn: Turn, last: bool, busy: bool, rich: bool, versions: tuple[int
     reading = turn.reading if pending and not turn.text else None
     text = reading_label(reading) if reading else PLACEHOLDER if pending and not turn.text else turn.text
     if turn.status not in ("pending", "streaming", "calling"):
-        actions += (COPY, REGENERATE) if last else (COPY,)
+        more = (CONTINUE,) if last and continuable(turn) else ()
+        actions += (*more, COPY, REGENERATE) if last else (COPY,)
     note = " · ".join(part for part in (turn.model, turn.note) if part)  # which model wrote it, beside its stats
     thinking = turn.status == "streaming" and not turn.text and not turn.calls
     return BubbleView(
@@ -190,6 +192,7 @@ class ChatArea:
     """Binds a scroll container and the list inside it (the aria-live region) to a Chat.
 
     Copy buttons are handled here; Edit calls `on_edit(index)`, Regenerate `on_regenerate()`,
+    Continue `on_continue()`,
     the version switcher `on_switch(index, -1 or 1)`, a tool call's choices `on_call(call id,
     "allow" | "always" | "deny")`.
     """
@@ -203,12 +206,14 @@ class ChatArea:
         spawn: Spawn,
         on_switch: Callable[[int, int], None] | None = None,
         on_call: Callable[[str, str], None] | None = None,
+        on_continue: Callable[[], None] | None = None,
     ) -> None:
         self._scroller = scroller
         self._messages = messages
         self._on_edit, self._on_regenerate, self._spawn = on_edit, on_regenerate, spawn
         self._on_switch = on_switch
         self._on_call = on_call
+        self._on_continue = on_continue
         self._rows: list[tuple[Any, Any, Any, Any, Any]] = []  # (row, column, bubble, note, actions)
         self._shown: list[BubbleView | None] = []
         self._streams: dict[int, tuple[Any, markdown.StreamRender, int]] = {}  # index: (bubble, renderer, tail size)
@@ -235,6 +240,8 @@ class ChatArea:
             self._spawn(copy_text(button, self._chat.turns[index].text))
         elif action == "regenerate":
             self._on_regenerate()
+        elif action == "continue" and self._on_continue is not None:
+            self._on_continue()
         elif action == "edit":
             self._on_edit(index)
         elif action in ("prev-version", "next-version") and self._on_switch is not None:

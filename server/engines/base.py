@@ -188,6 +188,16 @@ class TextEngine(Protocol):
 
 
 @runtime_checkable
+class ContinuingEngine(Protocol):
+    """An engine that can go on with an answer the model began (our API's `continue`)."""
+
+    def extend(self, prompt: Prompt, text: str) -> Prompt:
+        """`prompt` (a chat rendered up to where the model's answer opens) with `text` after it,
+        as plain text: control-token text in it stays text, and the model writes on from its end."""
+        ...
+
+
+@runtime_checkable
 class VisionEngine(Protocol):
     """An engine that may take images in messages (`Message.images`)."""
 

@@ -33,6 +33,7 @@ import os
 import platform
 import threading
 from collections.abc import Generator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from server.engines.base import EngineError, Generation, ModelLoadError, Prompt,
 from server.engines.gguf import read_header
 from server.engines.magic import magic_name
 from server.engines.native import capture_native_output
-from server.prompt import SEED, STOP_MARKERS, build_prompt
+from server.prompt import SEED, STOP_MARKERS, build_prompt, neutralise
 from server.sampling import Sampling
 from wire.types import Message
 
@@ -225,6 +226,12 @@ class CTransformersEngine:
     def render(self, messages: Sequence[Message], system: str | None) -> Prompt:
         tokens = self.tokenize(build_prompt(messages, system), add_bos=self.add_bos)
         return Prompt(len(tokens), STOP_MARKERS, tokens, may_think=False)  # the seed's prompt: no thoughts
+
+    def extend(self, prompt: Prompt, text: str) -> Prompt:
+        """The model's answer so far after a rendered chat (see the protocol)."""
+        assert isinstance(prompt.payload, list)
+        added = self.tokenize(neutralise(text))
+        return replace(prompt, n_tokens=prompt.n_tokens + len(added), payload=prompt.payload + added)
 
     def render_text(self, text: str) -> Prompt:
         tokens = self.tokenize(text, add_bos=self.add_bos)

@@ -55,7 +55,16 @@ from server.engines.listener_completion import stream_completion
 from server.engines.native import capture_native_output
 from server.engines.projector import check_projector
 from server.images import ImageError, base64_of
-from server.prompt import SEED, STOP_MARKERS, TURN_MARKERS, build_prompt, defuse, defuse_all, merge_turns
+from server.prompt import (
+    SEED,
+    STOP_MARKERS,
+    TURN_MARKERS,
+    build_prompt,
+    defuse,
+    defuse_all,
+    merge_turns,
+    neutralise,
+)
 from server.reasoning import OPEN, opens_thinking
 from server.sampling import Sampling
 from server.settings import DRAFT_PREFIX
@@ -444,6 +453,22 @@ class LlamaCppEngine:
         payload = MediaPrompt(text, tuple(base64_of(url) for url in images), tuple(key))
         stops = STOP_MARKERS if self.template is SEED else self._template_stops
         return Prompt(n_tokens, stops, payload, thinking, self._may_think and self.template is not SEED)
+
+    def extend(self, prompt: Prompt, text: str) -> Prompt:
+        """The model's answer so far after a rendered chat (see the protocol); what the template
+        opened for the answer is where it goes on, so a template that opened a think block is past
+        it: the text is the answer's."""
+        if self.template is SEED:
+            text = neutralise(text)
+        if isinstance(prompt.payload, MediaPrompt):  # llama.cpp parses control tokens there: defused first
+            added = self.tokenize(defuse(text), special=True)
+            media = prompt.payload
+            payload: object = replace(media, text=media.text + defuse(text), key=media.key + tuple(added))
+        else:
+            assert isinstance(prompt.payload, list)
+            added = self.tokenize(text)  # never parsed for control tokens
+            payload = prompt.payload + added
+        return replace(prompt, n_tokens=prompt.n_tokens + len(added), payload=payload, thinking=False)
 
     def render_text(self, text: str) -> Prompt:
         tokens = self._bos + self.tokenize(text)  # never parsed for control tokens: a user's text

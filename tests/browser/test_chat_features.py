@@ -407,7 +407,8 @@ def test_narrow_screen_export_and_import(recorded_page: RecordedPage, live_serve
     assert json.loads(exported.read_text())["turns"][1]["text"] == "**Paris**"
 
     page.get_by_role("button", name="Chats", exact=True).click()
-    page.get_by_label("Import chat (JSON)").set_input_files(str(exported))
+    page.get_by_label("Import chat (JSON or Markdown)").set_input_files(str(exported))
+    page.get_by_role("dialog", name="Already in your chats").get_by_role("button", name="Keep both").click()
     expect(chat_rows(page)).to_have_count(2)
     expect(page.locator("li[data-role=user] [data-part=bubble]")).to_have_text(["Capital of France?"])
     assert recorded_page.errors == []

@@ -64,7 +64,8 @@ def test_search_pin_and_export_all(recorded_page: RecordedPage, live_server: str
     data = json.loads(exported.read_text())
     assert [c["title"] for c in data["chats"]] == ["Tell me about apples", "Tell me about bananas"]
     assert [c["pinned"] for c in data["chats"]] == [True, False]
-    page.get_by_label("Import chat (JSON)").set_input_files(str(exported))
+    page.get_by_label("Import chat (JSON or Markdown)").set_input_files(str(exported))
+    page.get_by_role("dialog", name="Already in your chats").get_by_role("button", name="Keep both").click()
     expect(chats).to_have_count(4)  # both came in at once
     expect(page.get_by_role("list", name="Pinned").locator("li")).to_have_count(2)
     assert recorded_page.errors == []

@@ -77,7 +77,7 @@ class Page:
         expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=PYTHON_READY_S * 1000)
         seed = tmp_path / "seed.json"
         seed.write_text(seeded)
-        page.get_by_label("Import chat (JSON)").set_input_files(str(seed))
+        page.get_by_label("Import chat (JSON or Markdown)").set_input_files(str(seed))
         expect(chat_rows(page)).to_have_count(len(SEEDED))
 
     def axe(self) -> list[str]:

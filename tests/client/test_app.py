@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
-import pytest
 
 from client import library as lib
 from client import settings
-from client.app import API_KEY, LAST_MODEL, NO_SERVER, App
+from client.app import API_KEY, LAST_MODEL, App
 from client.attachments import MAX_FILE_BYTES, Attachment, Picked
 from client.components.api_key_dialog import ASK, REFUSED, title_for
+from client.errors import CONNECTION_LOST, NOT_OURS, SERVER_DOWN, TOO_LONG
 from client.pdf import MAX_PDF_BYTES
 from client.presets import BUILT_IN
 from client.rpc import UNAUTHORIZED
-from client.streams import NEEDS_KEY, UNREACHABLE, KeyRequest
+from client.streams import NEEDS_KEY, KeyRequest
 from tests.fakes import DONE, FakeServer, FakeStore, mid_answer
 from tests.harness import run_async
 from tests.pdfs import SCAN, pdf
@@ -93,20 +93,92 @@ def test_key_dialog_title() -> None:
     assert title_for(True) == REFUSED == "That API key was refused"
 
 
-def test_banner_on_network_errors_and_health() -> None:
+class Clock:
+    """The app's sleep, counted and instant; the server comes back after `back_after` looks."""
+
+    def __init__(self, server: FakeServer, back_after: int) -> None:
+        self.server, self.back_after = server, back_after
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        if len(self.slept) == self.back_after:
+            self.server.said = Health(status="ok", template=TemplateInfo(name="gemma3", source="gguf"))
+
+
+def test_the_banner_clears_by_itself_once_the_server_is_back() -> None:
     async def run() -> None:
-        server = FakeServer([ErrorEvent(type="network", message="down")], health=None)
+        server = FakeServer([ErrorEvent(type="network", message="TypeError: network error")], health=None)
         app = App(server, FakeStore())
+        clock = Clock(server, back_after=8)
+        app.sleep = clock.sleep
         assert app.banner() is None
-        await app.check_health()
-        assert app.banner() == NO_SERVER and app.health() is None
-        server.said = Health(status="ok", template=TemplateInfo(name="gemma3", source="gguf"))
-        await app.check_health()
-        assert app.banner() is None and app.health() == server.said
-        app.send("Hi")
+        assert not await app.check_health()
+        assert app.banner() == SERVER_DOWN and app.health() is None
         await settle(app)
-        assert app.banner() == UNREACHABLE
-        assert app.current.turns[-1].status == "error"
+        assert clock.slept == [1, 2, 4, 8, 16, 30, 30, 30]  # it kept looking, ever less often, up to 30 s
+        assert app.banner() is None and app.health() == server.said
+
+        server.said = None
+        app.send("Hi")  # the answer finds the server gone: the page looks again, on its own
+        clock.slept, clock.back_after = [], 2
+        await settle(app)
+        assert clock.slept == [1, 2] and app.banner() is None  # the backoff starts over
+        assert app.current.turns[-1].text == CONNECTION_LOST and app.current.turns[-1].status == "error"
+
+    run_async(run())
+
+
+def test_retry_looks_at_once_and_one_loop_looks_at_a_time() -> None:
+    async def run() -> None:
+        server = FakeServer(health=None)
+        app = App(server, FakeStore())
+        gate = asyncio.Event()
+        slept: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            slept.append(seconds)
+            await gate.wait()
+
+        app.sleep = sleep
+        await app.check_health()
+        await app.check_health()  # Retry while the loop waits: no second loop
+        await asyncio.sleep(0)
+        assert slept == [1]
+        server.said = Health(status="ok")
+        assert await app.check_health() and app.banner() is None
+        gate.set()
+        await settle(app)
+        assert slept == [1]  # the loop saw the server back, and ended
+
+    run_async(run())
+
+
+def test_a_message_over_the_bound_is_not_sent_and_says_why() -> None:
+    server = FakeServer()
+    app = App(server, FakeStore())
+    assert not app.send("x" * (MAX_TEXT + 1))
+    assert app.attach_note() == TOO_LONG and server.calls == [] and not app.current.turns
+
+
+def test_continue_after_a_length_stop_joins_the_same_answer() -> None:
+    async def run() -> None:
+        cut: list[Event] = [TokenEvent(text="One, two,"), DoneEvent("length", 5, 4, 0.1, 10.0)]
+        server = FakeServer(cut, [TokenEvent(text=" three."), DONE])
+        app = App(server, FakeStore())
+        app.send("Count")
+        await settle(app)
+        assert app.current.turns[-1].unfinished and "max tokens" in app.current.turns[-1].note
+        app.continue_answer(app.current.id)
+        assert app.current.busy and app.current.turns[-1].text == "One, two,"
+        await settle(app)
+        asked = server.calls[-1][1]
+        assert asked.continue_ and asked.conversation.messages[-1].text == "One, two,"
+        assert asked.conversation.messages[-1].user is False
+        assert [t.text for t in app.current.turns] == ["Count", "One, two, three."]
+        assert not app.current.turns[-1].unfinished
+        app.continue_answer(app.current.id)  # a finished answer has nothing to go on with
+        assert not app.current.busy and len(server.calls) == 2
 
     run_async(run())
 
@@ -138,11 +210,32 @@ def test_edit_export_and_import() -> None:
         assert exported is not None and exported.mime == "application/json"
         assert exported.filename.endswith(".json")
         before = app.current.id
-        app.import_chat(exported.text)
+        # The same chat again: nothing changes until the user says Keep both or Replace.
+        assert app.import_chat(exported.text)
+        offer = app.import_offer()
+        assert offer is not None and offer.titles == ("Second",) and len(app.library().chats) == 1
+        app.settle_import("keep")
+        assert app.import_offer() is None and len(app.library().chats) == 2
         assert app.current.id != before and [t.text for t in app.current.turns] == ["Second", "B"]
+
+        app.import_chat(exported.text)  # again: matched by its id, its one copy replaced
+        app.settle_import("replace")
+        assert len(app.library().chats) == 2 and app.current.id == before
+        app.import_chat(exported.text)
+        app.settle_import("cancel")
         assert len(app.library().chats) == 2
-        with pytest.raises(ValueError):
-            app.import_chat("not json")
+
+        markdown = app.export_file("md")
+        assert markdown is not None
+        app.import_chat(markdown.text)  # no id in Markdown: known by its title and messages
+        assert app.import_offer() is not None
+        app.settle_import("keep")
+        assert len(app.library().chats) == 3 and [t.text for t in app.current.turns] == ["Second", "B"]
+
+        assert not app.import_chat("not json") and app.import_note() == NOT_OURS
+        assert not app.import_chat('{"format": "x"}') and app.import_note() == NOT_OURS
+        assert app.import_chat(exported.text.replace(before, "other-id"))  # another chat: no question
+        assert app.import_note() == "" and app.import_offer() is not None  # ...but the same title and text
 
     run_async(run())
 

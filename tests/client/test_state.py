@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import msgspec
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from client import library as lib
 from client import settings, storage
 from client.attachments import Attachment, compose
+from client.errors import NOT_OURS
 from client.state import (
     INTERRUPTED,
     Chat,
@@ -89,7 +91,7 @@ def test_error_event_becomes_a_flagged_model_message_keeping_partial_text() -> N
     chat = apply_event(chat, ErrorEvent(type="engine", message="model crashed"))
     last = chat.turns[-1]
     assert not last.user and last.status == "error"
-    assert last.text.startswith("Half an ans") and "model crashed" in last.text
+    assert last.text.startswith("Half an ans") and "Model crashed." in last.text
     assert not chat.busy
     empty = fail(asked(), "Cannot reach the server")
     assert empty.turns[-1].text == "Cannot reach the server"
@@ -397,9 +399,9 @@ def test_export_markdown_and_json_then_import() -> None:
     assert lib.filename_for(chat, "md") == "greeting.md"
     back = lib.import_json(lib.export_json(chat), "new-id", now=9.0)
     assert back.turns == chat.turns and back.id == "new-id" and back.title == "Greeting" and back.updated == 9.0
-    with pytest.raises(ValueError, match="not a snake_llama chat export"):
+    with pytest.raises(ValueError, match=re.escape(NOT_OURS)):
         lib.import_json("[1, 2]", "x", 0.0)
-    with pytest.raises(ValueError, match="unknown export format"):
+    with pytest.raises(ValueError, match=re.escape(NOT_OURS)):
         lib.import_json('{"format": "other", "title": "t", "turns": []}', "x", 0.0)
 
 
@@ -529,30 +531,30 @@ def test_export_all_then_import_many_round_trips_exactly() -> None:
     library = lib.set_pinned(two_chats(), "new", True)
     text = lib.export_all_json(library)
     assert msgspec.json.decode(text)["format"] == lib.EXPORT_ALL_FORMAT
-    ids = iter(["n1", "n2"])
-    imported = lib.import_many(text, lambda: next(ids), now=99.0)
+    imported = lib.import_many(text, lambda: "unused", now=99.0)
+    assert [c.id for c in imported.chats] == ["new", "old"]  # in list order: pinned first; their own ids
     originals = {c.id: c for c in library.chats}
-    back = dict(zip(["new", "old"], imported.chats, strict=True))  # in list order: pinned first
-    for old_id, chat in back.items():
-        assert msgspec.structs.replace(chat, id=old_id) == originals[old_id]  # turns, versions, title, date
-    assert imported.pinned == {back["new"].id}
-    assert lib.export_all_json(msgspec.structs.replace(imported, open_id="n1")) == text.replace('"new"', '"n1"')
-    merged = lib.add(lib.Library(chats=(Chat(id="blank"),), open_id="blank"), imported)
-    assert merged.open_id == back["new"].id and [c.id for c in merged.ordered] == ["n1", "n2"]
+    for chat in imported.chats:
+        assert chat == originals[chat.id]  # turns, versions, title, date
+    assert imported.pinned == {"new"}
+    assert lib.export_all_json(msgspec.structs.replace(imported, open_id="new")) == text
+    ids = iter(["n1", "n2"])
+    merged = lib.add(lib.Library(chats=(Chat(id="blank"),), open_id="blank"), imported, lambda: next(ids))
+    assert merged.open_id == "new" and [c.id for c in merged.ordered] == ["new", "old"]
     assert "blank" not in {c.id for c in merged.chats}  # the empty chat that was open is dropped
-    with pytest.raises(ValueError, match="not a snake_llama chat"):
-        lib.import_many("[1]", lambda: "x", 0.0)
-    with pytest.raises(ValueError, match="not a snake_llama chats export"):
-        lib.import_many('{"format": "snake_llama.chats.v1", "chats": 3}', lambda: "x", 0.0)
+    for bad in ("[1]", '{"format": "snake_llama.chats.v1", "chats": 3}', '{"format": "other"}', "Hello", ""):
+        with pytest.raises(ValueError, match=re.escape(NOT_OURS)):
+            lib.import_many(bad, lambda: "x", 0.0)
 
 
 def test_a_one_chat_export_still_imports_through_import_many() -> None:
     chat = msgspec.structs.replace(apply_event(regenerate(answered("Hello")), DONE), title="Hi")
-    single = lib.import_many(lib.export_json(chat, pinned=True), lambda: "one", now=7.0)
-    assert single.chats == (msgspec.structs.replace(chat, id="one", updated=7.0),) and single.pinned == {"one"}
+    single = lib.import_many(lib.export_json(chat, pinned=True), lambda: "unused", now=7.0)
+    assert single.chats == (msgspec.structs.replace(chat, updated=7.0),) and single.pinned == {chat.id}
     old = '{"format": "snake_llama.chat.v1", "title": "Old", "turns": [{"user": true, "text": "hi"}]}'
-    (chat_of_old,) = lib.import_many(old, lambda: "o", now=3.0).chats
-    assert chat_of_old.title == "Old" and chat_of_old.updated == 3.0 and [t.text for t in chat_of_old.turns] == ["hi"]
+    (chat_of_old,) = lib.import_many(old, lambda: "o", now=3.0).chats  # an older export: no id, a fresh one
+    assert chat_of_old.id == "o" and chat_of_old.title == "Old" and chat_of_old.updated == 3.0
+    assert [t.text for t in chat_of_old.turns] == ["hi"]
 
 
 # Thoughts: a thinking model's reasoning before its answer.

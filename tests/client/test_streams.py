@@ -11,9 +11,10 @@ from typing import Any, TypeVar
 from reaktiv import Signal
 
 from client import library as lib
+from client.errors import CONNECTION_LOST, CUT_OFF
 from client.rpc import UNAUTHORIZED
-from client.state import INTERRUPTED, Chat, request_for, submit
-from client.streams import NEEDS_KEY, UNREACHABLE, AnswerStreams, KeyRequest
+from client.state import INTERRUPTED, Chat, continue_answer, request_for, submit
+from client.streams import NEEDS_KEY, PAGE_FAILED, AnswerStreams, KeyRequest
 from tests.fakes import DONE, FakeServer, mid_answer
 from tests.harness import run_async
 from wire.events import AnswerEvent, ErrorEvent, Event, TokenEvent
@@ -22,12 +23,13 @@ from wire.types import ConverseRequest, SamplingParams
 T = TypeVar("T")
 
 class Page:
-    """What App hands its AnswerStreams: the chats, the banner and key-request signals, and a spawn
-    that keeps the tasks (to settle them); `send` asks in the open chat as App.send does."""
+    """What App hands its AnswerStreams: the chats, what it does when the server is lost, the
+    key-request signal, and a spawn that keeps the tasks (to settle them); `send` asks in the open
+    chat as App.send does."""
 
     def __init__(self, server: FakeServer, library: lib.Library | None = None) -> None:
         self.library = Signal(library or lib.new_chat(lib.Library(), "c1"))
-        self.banner: Signal[str | None] = Signal(None)
+        self.lost = 0  # times the server was found gone
         self.key_request: Signal[KeyRequest | None] = Signal(None)
         self.tasks: set[asyncio.Task[Any]] = set()
         self.streams = AnswerStreams(
@@ -36,9 +38,12 @@ class Page:
             self.spawn,
             request=lambda chat: request_for(chat, SamplingParams()),
             default_model=lambda: "",
-            banner=self.banner,
+            on_lost=self.on_lost,
             key_request=self.key_request,
         )
+
+    def on_lost(self) -> None:
+        self.lost += 1
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.ensure_future(coro)
@@ -230,18 +235,44 @@ def test_a_fault_while_reading_fails_the_answer_instead_of_leaving_it_streaming(
         page.send("Hi")
         await page.ended()
         last = page.current.turns[-1]
-        assert last.status == "error" and "Error in the page: RuntimeError('boom')" in last.text
+        assert last.status == "error" and PAGE_FAILED in last.text and "RuntimeError" not in last.text
         assert not page.stop()
 
     run_async(run())
 
 
-def test_an_unreachable_server_shows_the_banner_and_fails_the_answer() -> None:
+def test_an_unreachable_server_is_reported_and_the_answer_says_so_in_plain_words() -> None:
     async def run() -> None:
-        page = Page(FakeServer([ErrorEvent(type="network", message="down")]))
+        page = Page(FakeServer([ErrorEvent(type="network", message="TypeError: network error")]))
         page.send("Hi")
         await page.settle()
-        assert page.banner() == UNREACHABLE and page.current.turns[-1].status == "error"
+        last = page.current.turns[-1]
+        assert page.lost == 1 and last.status == "error" and last.text == CONNECTION_LOST
+        assert page.current.turns[0].text == "Hi"  # the message is kept
+
+    run_async(run())
+
+
+def test_a_connection_dropped_mid_answer_keeps_the_text_and_continue_finishes_it() -> None:
+    async def run() -> None:
+        dropped: list[Event] = [AnswerEvent("a1"), TokenEvent(text="1, 2,"), ErrorEvent("network", "TypeError: x")]
+        rest: list[Event] = [AnswerEvent("a2"), TokenEvent(text=" 3, 4."), DONE]
+        server = FakeServer(dropped, rest)
+        page = Page(server)
+        page.send("Count")
+        await page.settle()
+        last = page.current.turns[-1]
+        assert (last.status, last.text, last.note, last.unfinished) == ("stopped", "1, 2,", CUT_OFF, True)
+        assert "TypeError" not in last.text and page.lost == 1
+
+        chat = continue_answer(page.current)
+        page.library.set(lib.update(page.library(), chat.id, lambda _c: chat))
+        page.streams.start(chat.id)
+        await page.settle()
+        asked = server.calls[-1][1]
+        assert asked.continue_ and [m.text for m in asked.conversation.messages] == ["Count", "1, 2,"]
+        last = page.current.turns[-1]
+        assert (last.status, last.text, last.unfinished, len(page.current.turns)) == ("done", "1, 2, 3, 4.", False, 2)
 
     run_async(run())
 
