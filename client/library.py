@@ -7,13 +7,16 @@ mapping between the library and the key-value store (client.storage does the I/O
 
 from __future__ import annotations
 
+import binascii
 from collections.abc import Callable, Mapping
 
 import msgspec
 from msgspec import Struct
 from msgspec.structs import replace
 
-from client.state import Call, Chat, Fork, Turn, configure, restore, sent_text, title_of
+from client.images import digest_of
+from client.pictures import Picture
+from client.state import Call, Chat, Fork, Turn, configure, images_in, restore, sent_text, title_of
 from wire.types import SystemPrompt
 
 CHAT_PREFIX = "chat:"
@@ -173,6 +176,8 @@ class ExportedChat(Struct):
     preset: str = ""  # its sampling preset by name; empty: the global settings (older exports have none)
     # The tools it offers, by key. Never which run unasked: a file from elsewhere must not run tools.
     tools: tuple[str, ...] = ()
+    # Its images' bytes (base64 in the JSON) by digest, those this browser has; older exports have none.
+    images: dict[str, Picture] = {}
 
 
 class ExportedLibrary(Struct):
@@ -186,7 +191,16 @@ EXPORT_FORMAT = "snake_llama.chat.v1"
 EXPORT_ALL_FORMAT = "snake_llama.chats.v1"
 
 
-def _exported(chat: Chat, pinned: bool = False) -> ExportedChat:
+# The images an export carries: a digest's bytes, or None where this browser has not got them.
+Pictures = Callable[[str], Picture | None]
+
+
+def _no_pictures(_digest: str) -> Picture | None:
+    return None
+
+
+def _exported(chat: Chat, pinned: bool = False, pictures: Pictures = _no_pictures) -> ExportedChat:
+    held = {image.digest: pictures(image.digest) for image in images_in(chat)}
     return ExportedChat(
         format=EXPORT_FORMAT,
         title=title_of(chat),
@@ -198,16 +212,18 @@ def _exported(chat: Chat, pinned: bool = False) -> ExportedChat:
         system=chat.system,
         preset=chat.preset,
         tools=chat.tools,
+        images={digest: picture for digest, picture in held.items() if picture is not None},
     )
 
 
-def export_json(chat: Chat, pinned: bool = False) -> str:
-    return msgspec.json.format(msgspec.json.encode(_exported(chat, pinned)).decode(), indent=2)
+def export_json(chat: Chat, pinned: bool = False, pictures: Pictures = _no_pictures) -> str:
+    """The chat as one JSON file, with the bytes of its images that `pictures` gives."""
+    return msgspec.json.format(msgspec.json.encode(_exported(chat, pinned, pictures)).decode(), indent=2)
 
 
-def export_all_json(library: Library) -> str:
+def export_all_json(library: Library, pictures: Pictures = _no_pictures) -> str:
     """Every listed chat, in list order, as one JSON file."""
-    chats = [_exported(c, c.id in library.pinned) for c in library.ordered]
+    chats = [_exported(c, c.id in library.pinned, pictures) for c in library.ordered]
     data = ExportedLibrary(format=EXPORT_ALL_FORMAT, chats=chats)
     return msgspec.json.format(msgspec.json.encode(data).decode(), indent=2)
 
@@ -263,6 +279,20 @@ def import_many(text: str, new_id: Callable[[], str], now: float) -> Library:
     return Library(chats=tuple(c for c, _ in pairs), pinned=frozenset(c.id for c, pin in pairs if pin))
 
 
+def pictures_in(text: str) -> dict[str, Picture]:
+    """The images an export (of one chat or all) carries, by digest; an image whose bytes do not
+    match its digest (an edited file) is left out, so no chat shows another's picture."""
+    try:
+        kind = msgspec.json.decode(text, type=_Format).format
+        if kind == EXPORT_ALL_FORMAT:
+            entries = msgspec.json.decode(text, type=ExportedLibrary).chats
+        else:
+            entries = [msgspec.json.decode(text, type=ExportedChat)]
+    except (msgspec.DecodeError, msgspec.ValidationError, binascii.Error):
+        return {}
+    return {d: p for e in entries for d, p in e.images.items() if digest_of(p.data) == d}
+
+
 def export_markdown(chat: Chat) -> str:
     lines = [f"# {title_of(chat)}", ""]
     if chat.system is not None:  # its own: the reader cannot know the global one
@@ -277,6 +307,7 @@ def export_markdown(chat: Chat) -> str:
             lines += ["> *Thoughts:*", ">", *(f"> {line}".rstrip() for line in turn.thoughts.splitlines()), ""]
         for r in turn.rounds:
             lines += ([r.text, ""] if r.text else []) + _calls_markdown(r.calls)
+        lines += [f"*Image: {image.name}*" for image in turn.images] + ([""] if turn.images else [])
         lines += [sent_text(turn), ""] + _calls_markdown(turn.calls)
     return "\n".join(lines)
 

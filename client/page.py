@@ -27,9 +27,11 @@ from client.components.models_panel import ModelsPanel
 from client.components.preset_list import PresetList
 from client.components.settings_panel import SettingsPanel
 from client.components.sidebar import Sidebar
+from client.components.thumbnails import BlobUrls, ImageViewer
 from client.components.tools_panel import ToolsPanel
 from client.components.type_area import TypeArea
 from client.gauge import gauge_of
+from client.images import ImageRef
 from client.state import resumable
 
 
@@ -49,6 +51,8 @@ class Components:
     gauge: ContextGauge
     tools: ToolsPanel
     models: ModelsPanel
+    urls: BlobUrls
+    viewer: ImageViewer
 
 
 def build(app: App) -> Components:
@@ -60,6 +64,8 @@ def build(app: App) -> Components:
         get("type-area"), get("prompt"), get("send"), on_send=app.send, on_stop=app.stop_answer,
         has_files=lambda: bool(app.attached()),
     )
+    urls = BlobUrls(app.pictures.get)
+    viewer = ImageViewer(get("image-view"), get("image-view-title"), get("image-view-img"), get("image-view-close"))
     chat_area = ChatArea(
         get("chat"),
         get("messages"),
@@ -68,6 +74,8 @@ def build(app: App) -> Components:
         on_switch=app.switch_version,
         on_call=lambda call_id, choice: app.answer_call(app.current.id, call_id, choice),
         spawn=app.spawn,
+        urls=urls,
+        on_view=viewer.open,
     )
     sidebar = Sidebar(get("sidebar"), get("toggle-chats"), app, on_new=type_area.focus)
     panel = SettingsPanel(get("settings"), get("settings-form"), get("settings-fields"), on_save=app.save_params)
@@ -92,7 +100,7 @@ def build(app: App) -> Components:
     models = ModelsPanel(get("models-dialog"), get("open-models"), on_action=lambda a, v: models_action(app, a, v))
     return Components(
         type_area, chat_area, sidebar, panel, preset_list, chat_settings, tuple(openers), banner, key_dialog, picker,
-        attached, gauge, tools, models,
+        attached, gauge, tools, models, urls, viewer,
     )
 
 
@@ -134,16 +142,16 @@ def _listeners(app: App, page: Components) -> list[object]:
         await app.refresh_tools()  # servers come and go: show what is there now
         page.tools.open(app.current, app.tool_list())
 
-    def export(kind: str) -> None:
-        file = app.export_file(kind)
+    async def export(kind: str) -> None:
+        file = await app.export_file(kind)
         if file is not None:
             browser.download(file.text, file.filename, file.mime)
 
     return [
         browser.listen(get("open-settings"), "click", lambda _e: page.panel.open(app.params())),
         *(browser.listen(opener, "click", lambda _e: open_chat_settings()) for opener in page.openers),
-        browser.listen(get("export-md"), "click", lambda _e: export("md")),
-        browser.listen(get("export-json"), "click", lambda _e: export("json")),
+        browser.listen(get("export-md"), "click", lambda _e: app.spawn(export("md"))),
+        browser.listen(get("export-json"), "click", lambda _e: app.spawn(export("json"))),
         browser.listen(get("cancel-edit"), "click", lambda _e: app.end_edit()),
         browser.listen(get("open-tools"), "click", lambda _e: app.spawn(open_tools())),
         browser.listen(get("open-models"), "click", lambda _e: open_models()),
@@ -177,7 +185,7 @@ def _effects(app: App, page: Components, saver: storage.Saver) -> list[Effect]:
 
     def render() -> None:
         chat = app.current
-        page.chat_area.render(chat, app.rich())
+        page.chat_area.render(chat, app.rich(), app.pictures.state)
         get("intro").hidden = bool(chat.turns)
         get("export-md").disabled = get("export-json").disabled = not chat.turns
         page.sidebar.render(app.library())
@@ -197,7 +205,8 @@ def _effects(app: App, page: Components, saver: storage.Saver) -> list[Effect]:
         Effect(lambda: page.banner.render(app.banner())),
         Effect(lambda: page.key_dialog.render(app.key_request())),
         Effect(lambda: page.panel.show_server(app.health())),
-        Effect(lambda: page.attached.render(tuple(p.file.name for p in app.attached()), app.attach_note())),
+        Effect(app.show_images),
+        Effect(lambda: page.attached.render(chips(app, page.urls), notes(app))),
         Effect(lambda: page.preset_list.render(app.presets())),
         Effect(lambda: page.chat_settings.mark(app.current)),
         Effect(lambda: page.tools.mark(app.current, app.tool_list())),
@@ -208,6 +217,16 @@ def _effects(app: App, page: Components, saver: storage.Saver) -> list[Effect]:
         Effect(lambda: page.gauge.render(gauge_of(app.current, app.models()))),
         Effect(lambda: page.picker.render(*options(app.models(), app.health(), app.chosen_model()))),
     ]
+
+
+def chips(app: App, urls: BlobUrls) -> tuple[tuple[str, str], ...]:
+    """The draft's chips: each file's name, and an image's thumbnail."""
+    return tuple((p.file.name, urls.url(p.file.digest) if isinstance(p.file, ImageRef) else "") for p in app.attached())
+
+
+def notes(app: App) -> str:
+    """The lines under the draft: why files were refused, and an image the browser would not keep."""
+    return "\n".join(filter(None, (app.attach_note(), app.storage_note())))
 
 
 def downloads_on(app: App) -> bool:

@@ -16,7 +16,7 @@ No DOM here: the browser comes in through the RPC `Client`; tests hand in a fake
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -53,7 +53,8 @@ async def _close(events: AsyncIterator[Event]) -> None:
 class AnswerStreams:
     """Follows each chat's answer into `library`.
 
-    `request(chat)`: what the server is asked for the chat's next answer, built when it is asked.
+    `request(chat)`: what the server is asked for the chat's next answer, built when it is asked,
+    once `prepare(chat)` has made ready what it needs (the chat's images, from the page's store).
     `default_model()`: the model recorded on an answer from a chat that names none, when the server
     does not say. `banner` is told when the server cannot be reached; `key_request` when it wants
     an API key; `on_calling(chat_id)` when an answer ends in tool calls that wait for the user's
@@ -67,6 +68,7 @@ class AnswerStreams:
         spawn: Spawn,
         *,
         request: Callable[[Chat], ConverseRequest],
+        prepare: Callable[[Chat], Awaitable[None]] | None = None,
         default_model: Callable[[], str],
         banner: Signal[str | None],
         key_request: Signal[KeyRequest | None],
@@ -76,6 +78,7 @@ class AnswerStreams:
         self.library = library
         self.spawn = spawn
         self.request = request
+        self.prepare = prepare
         self.default_model = default_model
         self.banner = banner
         self.key_request = key_request
@@ -116,6 +119,13 @@ class AnswerStreams:
 
     async def _answer(self, chat_id: str) -> None:
         chat = lib.find(self.library(), chat_id)
+        if chat is not None and self.prepare is not None:
+            try:
+                await self.prepare(chat)
+            except asyncio.CancelledError:  # Stop before anything was asked
+                self._change(chat_id, partial(stop, model=self._asked(chat)))
+                raise
+            chat = lib.find(self.library(), chat_id)  # as it is now: it may have changed meanwhile
         if chat is None:
             return
         await self._follow(chat_id, self.client.converse(self.request(chat)), self._asked(chat))

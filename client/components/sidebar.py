@@ -107,7 +107,10 @@ class Sidebar:
         self._on_new()
 
     def _export_all(self) -> None:
-        file = self._app.export_file("all")
+        self._app.spawn(self._download_all())
+
+    async def _download_all(self) -> None:
+        file = await self._app.export_file("all")
         if file is not None:
             download(file.text, file.filename, file.mime)
 
@@ -118,7 +121,7 @@ class Sidebar:
         if text is None:
             return
         try:
-            self._app.import_chat(text)
+            await self._app.import_chat(text)
         except ValueError as exc:
             window.alert(f"Could not import: {exc}")
             return

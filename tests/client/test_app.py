@@ -7,8 +7,8 @@ import asyncio
 import msgspec
 import pytest
 
+from client import images, settings
 from client import library as lib
-from client import settings
 from client.app import API_KEY, LAST_MODEL, NO_SERVER, App
 from client.attachments import MAX_FILE_BYTES, Attachment, Picked
 from client.components.api_key_dialog import ASK, REFUSED, title_for
@@ -126,7 +126,7 @@ def reloaded_mid_answer(stale: str) -> FakeStore:
 def test_edit_export_and_import() -> None:
     async def run() -> None:
         app = App(FakeServer([TokenEvent(text="A"), DONE], [TokenEvent(text="B"), DONE]), FakeStore())
-        assert app.export_file("md") is None  # nothing to export yet
+        assert await app.export_file("md") is None  # nothing to export yet
         app.send("First")
         await settle(app)
         assert app.start_edit(0) == "First"
@@ -134,15 +134,15 @@ def test_edit_export_and_import() -> None:
         await settle(app)
         assert [t.text for t in app.current.turns] == ["Second", "B"] and app.editing() is None
 
-        exported = app.export_file("json")
+        exported = await app.export_file("json")
         assert exported is not None and exported.mime == "application/json"
         assert exported.filename.endswith(".json")
         before = app.current.id
-        app.import_chat(exported.text)
+        await app.import_chat(exported.text)
         assert app.current.id != before and [t.text for t in app.current.turns] == ["Second", "B"]
         assert len(app.library().chats) == 2
         with pytest.raises(ValueError):
-            app.import_chat("not json")
+            await app.import_chat("not json")
 
     run_async(run())
 
@@ -309,7 +309,7 @@ def test_files_are_attached_counted_with_the_chat_s_model_sent_fenced_then_clear
         app.choose_model("other.gguf")
         await app.attach([picked("greet.py", b"print('hi')\n"), picked("photo.png", b"\x89PNG\x00")])
         assert [p.file.name for p in app.attached()] == ["greet.py"]
-        assert app.attach_note() == "photo.png is not a text file"
+        assert app.attach_note() == images.unreadable("photo.png", "not a PNG, JPEG, WebP or GIF")
         block = "File: greet.py\n```python\nprint('hi')\n```"
         assert server.counted == [TokensRequest(text=block, model="other.gguf")]
         app.send("")  # files only
