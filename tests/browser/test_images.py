@@ -42,6 +42,7 @@ BLUE = png(30, 40, (37, 99, 235))
 WIDE = png(2400, 1200, (22, 163, 74))  # over the 1,568-pixel bound: scaled down to 1568 x 784
 CONVERSE = "/api/converse"
 QUOTA = 600_000  # bytes of storage, for the quota test
+FIRST = "A chat saved before the disk filled up"
 GIF = gif([[0, 1], [1, 0]], 2, 1, [(255, 0, 0), (0, 0, 255)])  # two frames: only the first is sent
 
 
@@ -227,7 +228,8 @@ def test_a_model_without_vision_gets_no_image_and_nothing_typed_is_lost(
     box = page.get_by_role("textbox", name="Message")
     page.set_input_files("#attach-file", [file("red.png", RED, "image/png")])
     expect(pending(page).locator("[data-part=file-name]")).to_have_text(["red.png"], timeout=30_000)
-    page.get_by_label("Model", exact=True).select_option(TEXT_MODEL)  # after attaching: the check before sending says so
+    # chosen after attaching: the check before sending says so
+    page.get_by_label("Model", exact=True).select_option(TEXT_MODEL)
     box.fill("What is this?")
     page.get_by_role("button", name="Send").click()
     note = page.locator("#attach-note")
@@ -252,7 +254,7 @@ def test_a_full_storage_quota_says_so_and_loses_no_chat(recorded_page: RecordedP
     cdp.send("Storage.overrideQuotaForOrigin", {"origin": vision_server, "quotaSize": QUOTA})
     page = open_page(recorded_page, vision_server)
     set_settings(page, {"Max tokens": "4"})
-    send(page, "A chat saved before the disk filled up")
+    send(page, FIRST)
     wait_answer(page)
     page.get_by_role("button", name="New chat").click()
     expect(page.locator("body")).not_to_have_attribute("data-saving", "true")
@@ -268,8 +270,8 @@ def test_a_full_storage_quota_says_so_and_loses_no_chat(recorded_page: RecordedP
     page.reload()
     expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=PYTHON_READY_S * 1000)
     chats = page.locator("#chat-list")
-    chats.get_by_role("button", name="A chat saved before the disk filled up", exact=True).click()
-    expect(page.locator("li[data-role=user] [data-part=bubble]")).to_have_text(["A chat saved before the disk filled up"])
+    chats.get_by_role("button", name=FIRST, exact=True).click()
+    expect(page.locator("li[data-role=user] [data-part=bubble]")).to_have_text([FIRST])
     expect(page.locator("li[data-role=model]")).to_have_attribute("data-status", "done")
     assert page.locator("li[data-role=model] [data-part=bubble]").inner_text().strip()
     assert recorded_page.errors == []
