@@ -30,8 +30,11 @@ async def start(typed_ahead: str | None) -> App:
     from client.rpc import Client
 
     boot.reach(boot.MODULES_IMPORTED)
-    store, images = await asyncio.gather(storage.open_store(), image_store.open_images())
-    app = App(Client(), store, images)
+    store, images = await asyncio.gather(storage.open_store(), image_store.open_images(), return_exceptions=True)
+    if isinstance(store, BaseException):
+        raise store
+    # Without a database for images (a browser that refuses one) they are kept for this visit only.
+    app = App(Client(), store, None if isinstance(images, BaseException) else images)
     components = page.build(app)
     send_typed_ahead(app, components.type_area, typed_ahead)
     app.keep(page.bind(app, components))
