@@ -23,11 +23,13 @@ from typing import Any, TypeVar
 
 from reaktiv import Signal
 
-from client import attachments, pdf, presets, reconnect, sandbox, settings, tools
+from client import attachments, image_codec, images, pdf, presets, reconnect, sandbox, settings, tools
 from client import library as lib
 from client.attachments import Attachment, Pending, Picked, Refused
 from client.catalog import Catalog
 from client.errors import NO_CHATS, SERVER_DOWN, TOO_LONG
+from client.images import ImageRef, Prepared
+from client.pictures import MemoryStore, Picture, Pictures, PictureStore, StorageFull, referenced
 from client.rpc import Client
 from client.state import (
     DENIED,
@@ -38,6 +40,7 @@ from client.state import (
     configure,
     continue_answer,
     edit,
+    images_in,
     next_round,
     regenerate,
     request_for,
@@ -53,6 +56,7 @@ from client.storage import Store
 from client.streams import AnswerStreams, KeyRequest
 from wire.events import ErrorEvent
 from wire.types import (
+    MAX_IMAGES,
     MAX_TEXT,
     ConverseRequest,
     Health,
@@ -86,9 +90,11 @@ class ExportFile:
 
 
 class App:
-    def __init__(self, client: Client, store: Store) -> None:
+    def __init__(self, client: Client, store: Store, pictures: PictureStore | None = None) -> None:
+        """`pictures`: where the chats' images are kept (the page's IndexedDB); none: in memory only."""
         self.client = client
         self.store = store
+        self.pictures = Pictures(pictures if pictures is not None else MemoryStore())
         client.use_key(str(store.get(API_KEY) or ""))
         self.library: Signal[lib.Library] = Signal(lib.from_records(dict(store)))
         self.params: Signal[SamplingParams] = Signal(settings.load(store.get(settings.SETTINGS_KEY)))
@@ -110,6 +116,8 @@ class App:
         self.load_pdf_reader: Callable[[], Awaitable[None]] = pdf.load  # tests hand in one that fails
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests hand in one that only counts
         self._reconnecting: asyncio.Task[None] | None = None  # looking for the server again, with backoff
+        self.storage_note: Signal[str] = Signal("")  # an image the browser's storage would not keep
+        self.prepare_image: Callable[[str, bytes], Awaitable[Prepared]] = image_codec.prepare  # the browser's canvas
         self._calls: dict[str, set[asyncio.Task[None]]] = {}  # chat id -> its tool calls running
         # Tasks, effects and JS proxies must stay referenced: asyncio, reaktiv and JS hold them weakly.
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -119,6 +127,7 @@ class App:
             self.library,
             self.spawn,
             request=self._request_for,
+            prepare=self._load_images,
             default_model=self.default_model,
             on_lost=lambda: self.spawn(self.check_health()),
             key_request=self.key_request,
@@ -149,7 +158,12 @@ class App:
 
     def _request_for(self, chat: Chat) -> ConverseRequest:
         offered = tools.specs(tools.offered(self.tool_list(), chat.tools))
-        return request_for(chat, presets.params_for(chat, self.params(), self.presets()), offered)
+        params = presets.params_for(chat, self.params(), self.presets())
+        return request_for(chat, params, offered, self.pictures.url)
+
+    async def _load_images(self, chat: Chat) -> None:
+        """The chat's images in memory (from the page's store), for its request to carry them."""
+        await self.pictures.load(image for t in chat.turns for image in t.images)
 
     def start_answer(self, chat_id: str) -> None:
         chat = lib.find(self.library(), chat_id)
@@ -159,11 +173,16 @@ class App:
 
     def send(self, text: str) -> bool:
         """Send `text` in the open chat (a new one if none), or replace the message being edited;
-        False if it was not sent: blank, an answer still on its way, or too long with its files
-        (`attach_note` says so)."""
-        files = tuple(p.file for p in self.attached())
+        False if it was not sent: blank, an answer still on its way, too long with its files, or
+        with images for a model that takes none (`attach_note` says so)."""
+        files, pictures = attachments.texts(self.attached()), attachments.images(self.attached())
         if len(attachments.compose(text, files)) > MAX_TEXT:  # the server would refuse it: say so here
             self.attach_note.set(attachments.too_long(text, files) if files else TOO_LONG)
+            return False
+        shown = self.current.turns if self.library().open_id else ()
+        sent = pictures + tuple(i for t in shown[: self.editing()] for i in t.images)
+        if sent and self.takes_images() is False:
+            self.attach_note.set(images.no_vision(sent[0].name, self.model_name()))
             return False
         if not self.library().open_id:
             self.library.set(lib.new_chat(self.library(), uuid.uuid4().hex, self.start_model()))
@@ -171,7 +190,10 @@ class App:
         index = self.editing()
         before = self.current
         now = time.time()
-        after = submit(before, text, now, files) if index is None else edit(before, index, text, now, files)
+        if index is None:
+            after = submit(before, text, now, files, pictures)
+        else:
+            after = edit(before, index, text, now, files, pictures)
         if after is before:  # blank, or an answer is still streaming
             return False
         self.editing.set(None)
@@ -285,7 +307,7 @@ class App:
         self.end_edit()
         self.editing.set(index)
         turn = self.current.turns[index]
-        self._edit_files = tuple(Pending(f) for f in turn.files)
+        self._edit_files = tuple(Pending(f) for f in turn.files) + tuple(Pending(i) for i in turn.images)
         self.attached.set(self._edit_files + self.attached())
         return turn.text
 
@@ -303,6 +325,7 @@ class App:
         before it and the text `typed` so far); `attach_note` says why any was refused."""
         async with self._attaching:  # a second drop waits: each file is counted with those before it
             self.attach_note.set("")
+            self.storage_note.set("")
             refused = []
             for one in picked:
                 try:
@@ -312,9 +335,14 @@ class App:
             self.attach_note.set("\n".join(refused))  # a line each: the note keeps line breaks
 
     async def _checked(self, picked: Picked, typed: str) -> Pending:
-        """The file, read and counted; Refused if it is not text (nor a PDF with text) or cannot fit
-        the message or the context."""
-        if pdf.named_pdf(picked.name):
+        """The file, read and counted; Refused if it is not text (nor a PDF with text, nor an image
+        the chat's model takes) or cannot fit the message or the context."""
+        named_image = images.named_image(picked.name, picked.type)
+        if named_image:
+            self._check_takes_images(attachments.clean_name(picked.name))
+            if why := images.too_big(picked.name, picked.size):
+                raise Refused(why)
+        elif pdf.named_pdf(picked.name):
             pdf.check_size(picked.name, picked.size)
         else:
             attachments.check_size(picked.name, picked.size)
@@ -322,12 +350,14 @@ class App:
             data = await picked.read()
         except Exception as exc:  # a JsException: the file went away, or may not be read
             raise Refused(f"{picked.name} could not be read: {exc}") from exc
+        if named_image or images.sniff(data):
+            return await self._checked_image(attachments.clean_name(picked.name), data)
         if pdf.is_pdf(picked.name, data):
             file = await self._read_pdf(picked.name, data)
         else:
             file = attachments.read(picked.name, data)
         before = self.attached()
-        attachments.check_fits_message(file, [p.file for p in before], typed)
+        attachments.check_fits_message(file, attachments.texts(before), typed)
         # Counted as the open chat will send it: its system prompt, its preset's answer budget.
         params = presets.params_for(self.current, self.params(), self.presets())
         request = TokensRequest(text=attachments.fenced(file), model=self.chosen_model() or None, system=params.system)
@@ -338,6 +368,57 @@ class App:
         attachments.check_fits_context(file.name, count, sum(p.tokens for p in before), answer)
         return Pending(file, count.tokens)
 
+    def takes_images(self) -> bool | None:
+        """Whether the chat's model takes images, as the server says; None while it does not say."""
+        models, model = self.models(), self.chosen_model()
+        if models is not None:
+            name = model or models.default
+            return next((m.vision for m in models.models if m.name == name), None)
+        health = self.health()
+        return health.vision if health is not None and not model else None
+
+    def model_name(self) -> str:
+        return self.chosen_model() or self.default_model()
+
+    def _check_takes_images(self, name: str) -> None:
+        if self.takes_images() is False:
+            raise Refused(images.no_vision(name, self.model_name()))
+
+    async def _checked_image(self, name: str, data: bytes) -> Pending:
+        """The image as it is sent (scaled down, a GIF's first frame), counted by the server and
+        kept in the page's store; Refused if the model takes none, it cannot be read, or its tokens
+        cannot fit the context. A store that is full says so (`attach_note`), and the image is
+        attached all the same: it is sent, only not kept for a later visit."""
+        self._check_takes_images(name)
+        before = self.attached()
+        if len(attachments.images(before)) >= MAX_IMAGES:
+            raise Refused(images.too_many(name, MAX_IMAGES))
+        kind = images.sniff(data)
+        if not kind:
+            raise Refused(images.unreadable(name, "not a PNG, JPEG, WebP or GIF"))
+        try:
+            ready = await self.prepare_image(kind, data)
+        except Exception as exc:  # the browser could not decode it (a JsException): damaged, or not what it says
+            raise Refused(images.unreadable(name, " ".join(str(exc).split()) or type(exc).__name__)) from exc
+        params = presets.params_for(self.current, self.params(), self.presets())
+        url = images.data_url(ready.type, ready.data)
+        request = TokensRequest(text="", model=self.chosen_model() or None, system=params.system, images=[url])
+        count = await self.client.count_tokens(request)
+        if isinstance(count, ErrorEvent):
+            if "takes no images" in count.message:  # the list of models was out of date
+                raise Refused(images.no_vision(name, self.model_name()))
+            raise Refused(attachments.not_counted(name, count.message))
+        answer = params.max_tokens or count.max_tokens
+        attachments.check_fits_context(name, count, sum(p.tokens for p in before), answer)
+        picture = Picture(ready.type, ready.data)
+        try:
+            digest = await self.pictures.keep(picture)
+        except StorageFull:
+            digest = self.pictures.hold(picture)
+            self.storage_note.set(images.storage_full(name))
+        image = ImageRef(name, digest, ready.type, ready.width, ready.height, len(ready.data))
+        return Pending(image, count.tokens)
+
     async def _read_pdf(self, name: str, data: bytes) -> Attachment:
         """The PDF's text; its reader is loaded the first time one is attached (Refused, saying so, if it cannot be)."""
         try:
@@ -345,6 +426,12 @@ class App:
         except Exception as exc:  # the wheel did not come, or does not import: PDFs cannot be read
             raise Refused(pdf.unavailable(attachments.clean_name(name), exc)) from exc
         return await pdf.read(name, data)
+
+    def show_images(self) -> None:
+        """Bring the open chat's images from the page's store, those not asked for yet."""
+        wanted = [i for t in self.current.turns for i in t.images if not self.pictures.state(i.digest)]
+        if wanted:
+            self.spawn(self.pictures.load(wanted))
 
     def remove_attachment(self, index: int) -> None:
         files = self.attached()
@@ -373,25 +460,30 @@ class App:
         """The library as the store keeps it (client.storage.Saver writes what changed)."""
         return lib.records(self.library())
 
-    def export_file(self, kind: str, chat_id: str = "") -> ExportFile | None:
-        """A chat (`chat_id`, else the open one) as a Markdown ("md") or JSON file, or every chat as
-        one JSON file ("all"); None when there is nothing to export."""
+    async def export_file(self, kind: str, chat_id: str = "") -> ExportFile | None:
+        """A chat (`chat_id`, else the open one) as a Markdown ("md") or JSON file (with the bytes of
+        its images), or every chat as one JSON file ("all"); None when there is nothing to export."""
         if kind == "all":
             if not self.library().ordered:
                 return None
-            return ExportFile(lib.export_all_json(self.library()), "snake-llama-chats.json", "application/json")
+            await self.pictures.load(i for c in self.library().ordered for i in images_in(c))
+            text = lib.export_all_json(self.library(), self.pictures.get)
+            return ExportFile(text, "snake-llama-chats.json", "application/json")
         chat = lib.find(self.library(), chat_id) if chat_id else self.current
         if chat is None or not chat.turns:
             return None
         if kind == "md":
             return ExportFile(lib.export_markdown(chat), lib.filename_for(chat, "md"), "text/markdown")
-        text = lib.export_json(chat, pinned=chat.id in self.library().pinned)
+        await self.pictures.load(images_in(chat))
+        text = lib.export_json(chat, pinned=chat.id in self.library().pinned, pictures=self.pictures.get)
         return ExportFile(text, lib.filename_for(chat, "json"), "application/json")
 
-    def import_chat(self, text: str) -> bool:
-        """Add the exported chats (one, or all of an all-chats export; JSON or Markdown) and open
-        the first; False, with `import_note` saying why in a sentence, if the file is not one.
-        Chats that are here already wait for the user's word (`import_offer`, `settle_import`)."""
+    async def import_chat(self, text: str) -> bool:
+        """Add the exported chats (one, or all of an all-chats export; JSON or Markdown) with their
+        images, and open the first; False, with `import_note` saying why in a sentence, if the file
+        is not one. Chats that are here already wait for the user's word (`import_offer`,
+        `settle_import`). Images the browser's storage will not keep are shown for now, and
+        `storage_note` says so."""
         self.import_note.set("")
         try:
             imported = lib.import_many(text, lambda: uuid.uuid4().hex, time.time())
@@ -401,6 +493,11 @@ class App:
         if not imported.chats:
             self.import_note.set(NO_CHATS)
             return False
+        for picture in lib.pictures_in(text).values():
+            try:
+                await self.pictures.keep(picture)
+            except StorageFull:
+                self.storage_note.set(images.STORAGE_FULL)
         same = lib.duplicates(self.library(), imported)
         if same:
             titles = tuple(title_of(c) for c in self.library().chats if c.id in same.values())
@@ -419,6 +516,11 @@ class App:
         busy = {c.id for c in library.chats if c.busy}
         replacing = choice == "replace" and not busy & set(lib.duplicates(library, offer.imported).values())
         self.library.set(lib.add(library, offer.imported, lambda: uuid.uuid4().hex, replacing=replacing))
+
+    async def tidy_images(self) -> None:
+        """Free the stored images no saved chat names any more (removed unsent, or their chat deleted)."""
+        named = referenced({key: self.store.get(key) for key in self.store})
+        await self.pictures.collect(named | {i.digest for c in self.library().chats for i in images_in(c)})
 
     # Models.
 

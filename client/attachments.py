@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 
 from msgspec import Struct
 
+from client.images import ImageRef
 from wire.types import MAX_TEXT, TokenCount
 
 # UTF-8 takes at most 4 bytes a character: a file over this many bytes cannot fit a message whatever it holds.
@@ -50,6 +51,7 @@ class Picked:
     name: str
     size: int
     read: Callable[[], Awaitable[bytes]]
+    type: str = ""  # the media type the browser gives it ("": none known)
 
 
 def check_size(name: str, size: int) -> None:
@@ -127,7 +129,15 @@ def not_counted(name: str, why: str) -> str:
 
 @dataclass(frozen=True)
 class Pending:
-    """A file attached to the message being written, with its tokens as the server counted them."""
+    """A file or an image attached to the message being written, with its tokens as the server counted them."""
 
-    file: Attachment
+    file: Attachment | ImageRef
     tokens: int = 0  # 0: not counted (a file kept from the message being edited)
+
+
+def texts(attached: Sequence[Pending]) -> tuple[Attachment, ...]:
+    return tuple(p.file for p in attached if isinstance(p.file, Attachment))
+
+
+def images(attached: Sequence[Pending]) -> tuple[ImageRef, ...]:
+    return tuple(p.file for p in attached if isinstance(p.file, ImageRef))

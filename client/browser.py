@@ -7,7 +7,7 @@ into Python values (`str(...)`, `bool(...)`) where they use them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 
@@ -56,6 +56,11 @@ def offer(file: File | None) -> None:
     """Offer `file` as a download; None: there is nothing to offer."""
     if file is not None:
         download(file.text, file.filename, file.mime)
+
+
+async def offered(pending: Awaitable[File | None]) -> None:
+    """`offer` a file still being made (an export reads its images from storage first)."""
+    offer(await pending)
 
 
 async def picked_file_text(picker: Any) -> str | None:

@@ -23,6 +23,10 @@ _CALL = re.compile(r"^> \*Tool call:\* `([^`]*)` `(.*)`$")
 _SAID = re.compile(r"^> \*(Result|Error):\*$")
 
 
+IMAGE = "*Image: {name}*"  # an image a message had, by name (its bytes are in the JSON export only)
+_IMAGE = re.compile(r"\*Image: [^*]+\*")
+
+
 def export_markdown(chat: Chat) -> str:
     lines = [f"# {title_of(chat)}", ""]
     if chat.system is not None:  # its own: the reader cannot know the global one
@@ -37,6 +41,7 @@ def export_markdown(chat: Chat) -> str:
             lines += [THOUGHTS, ">", *_quoted(turn.thoughts), ""]
         for r in turn.rounds:
             lines += ([r.text, ""] if r.text else []) + _calls_markdown(r.calls)
+        lines += [IMAGE.format(name=image.name) for image in turn.images] + ([""] if turn.images else [])
         lines += [sent_text(turn), ""] + _calls_markdown(turn.calls)
     return "\n".join(lines)
 
@@ -73,8 +78,8 @@ def import_markdown(text: str, chat_id: str, now: float) -> Chat:
         header = _HEADER.match(lines[at])
         assert header is not None
         body = lines[at + 1 : end]
-        if header[1] == YOU:
-            turns.append(Turn(user=True, text=_joined(body)))
+        if header[1] == YOU:  # its images' bytes are not in Markdown: their lines go
+            turns.append(Turn(user=True, text=_joined([line for line in body if not _IMAGE.fullmatch(line)])))
         else:
             turns.append(_answer(body, header[2] or ""))
     chat = Chat(turns=tuple(turns), id=chat_id, title=lines[0][2:].strip(), updated=now, system=system, preset=preset)

@@ -7,6 +7,7 @@ mapping between the library and the key-value store (client.storage does the I/O
 
 from __future__ import annotations
 
+import binascii
 from collections.abc import Callable, Mapping
 
 import msgspec
@@ -16,7 +17,9 @@ from msgspec.structs import replace
 from client.chat_markdown import export_markdown as export_markdown  # the Markdown export lives with its reader
 from client.chat_markdown import import_markdown, is_markdown_export
 from client.errors import NOT_OURS
-from client.state import Chat, Fork, Turn, configure, restore, sent_text, title_of
+from client.images import digest_of
+from client.pictures import Picture
+from client.state import Chat, Fork, Turn, configure, images_in, restore, sent_text, title_of
 from wire.types import SystemPrompt
 
 CHAT_PREFIX = "chat:"
@@ -202,6 +205,8 @@ class ExportedChat(Struct):
     preset: str = ""  # its sampling preset by name; empty: the global settings (older exports have none)
     # The tools it offers, by key. Never which run unasked: a file from elsewhere must not run tools.
     tools: tuple[str, ...] = ()
+    # Its images' bytes (base64 in the JSON) by digest, those this browser has; older exports have none.
+    images: dict[str, Picture] = {}
 
 
 class ExportedLibrary(Struct):
@@ -217,7 +222,16 @@ EXPORT_CHOICES = (("md", "Export as Markdown (.md)"), ("json", "Export as JSON (
 EXPORT_ALL_FORMAT = "snake_llama.chats.v1"
 
 
-def _exported(chat: Chat, pinned: bool = False) -> ExportedChat:
+# The images an export carries: a digest's bytes, or None where this browser has not got them.
+Pictures = Callable[[str], Picture | None]
+
+
+def _no_pictures(_digest: str) -> Picture | None:
+    return None
+
+
+def _exported(chat: Chat, pinned: bool = False, pictures: Pictures = _no_pictures) -> ExportedChat:
+    held = {image.digest: pictures(image.digest) for image in images_in(chat)}
     return ExportedChat(
         format=EXPORT_FORMAT,
         id=chat.id,
@@ -230,16 +244,18 @@ def _exported(chat: Chat, pinned: bool = False) -> ExportedChat:
         system=chat.system,
         preset=chat.preset,
         tools=chat.tools,
+        images={digest: picture for digest, picture in held.items() if picture is not None},
     )
 
 
-def export_json(chat: Chat, pinned: bool = False) -> str:
-    return msgspec.json.format(msgspec.json.encode(_exported(chat, pinned)).decode(), indent=2)
+def export_json(chat: Chat, pinned: bool = False, pictures: Pictures = _no_pictures) -> str:
+    """The chat as one JSON file, with the bytes of its images that `pictures` gives."""
+    return msgspec.json.format(msgspec.json.encode(_exported(chat, pinned, pictures)).decode(), indent=2)
 
 
-def export_all_json(library: Library) -> str:
+def export_all_json(library: Library, pictures: Pictures = _no_pictures) -> str:
     """Every listed chat, in list order, as one JSON file."""
-    chats = [_exported(c, c.id in library.pinned) for c in library.ordered]
+    chats = [_exported(c, c.id in library.pinned, pictures) for c in library.ordered]
     data = ExportedLibrary(format=EXPORT_ALL_FORMAT, chats=chats)
     return msgspec.json.format(msgspec.json.encode(data).decode(), indent=2)
 
@@ -297,6 +313,20 @@ def import_many(text: str, new_id: Callable[[], str], now: float) -> Library:
         raise ValueError(NOT_OURS) from exc
     pairs = [(_chat_from(c, c.id or new_id(), c.updated or now), c.pinned) for c in data.chats if c.turns]
     return Library(chats=tuple(c for c, _ in pairs), pinned=frozenset(c.id for c, pin in pairs if pin))
+
+
+def pictures_in(text: str) -> dict[str, Picture]:
+    """The images an export (of one chat or all) carries, by digest; an image whose bytes do not
+    match its digest (an edited file) is left out, so no chat shows another's picture."""
+    try:
+        kind = msgspec.json.decode(text, type=_Format).format
+        if kind == EXPORT_ALL_FORMAT:
+            entries = msgspec.json.decode(text, type=ExportedLibrary).chats
+        else:
+            entries = [msgspec.json.decode(text, type=ExportedChat)]
+    except (msgspec.DecodeError, msgspec.ValidationError, binascii.Error):
+        return {}
+    return {d: p for e in entries for d, p in e.images.items() if digest_of(p.data) == d}
 
 
 def filename_for(chat: Chat, ext: str) -> str:

@@ -25,12 +25,16 @@ async def start(typed_ahead: str | None) -> App:
 
     `typed_ahead`: a message sent before Python ran (client.boot.capture); it goes out first.
     """
-    from client import devreload, page, storage
+    from client import devreload, image_store, page, storage
     from client.app import App
     from client.rpc import Client
 
     boot.reach(boot.MODULES_IMPORTED)
-    app = App(Client(), await storage.open_store())
+    store, images = await asyncio.gather(storage.open_store(), image_store.open_images(), return_exceptions=True)
+    if isinstance(store, BaseException):
+        raise store
+    # Without a database for images (a browser that refuses one) they are kept for this visit only.
+    app = App(Client(), store, None if isinstance(images, BaseException) else images)
     components = page.build(app)
     send_typed_ahead(app, components.type_area, typed_ahead)
     app.keep(page.bind(app, components))
@@ -41,6 +45,7 @@ async def start(typed_ahead: str | None) -> App:
     app.spawn(app.check_health())
     app.spawn(app.catalog.watch())  # downloads that were running when the page went away
     app.spawn(page.enable_markdown(app))
+    app.spawn(app.tidy_images())
     devreload.start(app.spawn)
     return app
 

@@ -29,9 +29,11 @@ from client.components.models_panel import ModelsPanel
 from client.components.preset_list import PresetList
 from client.components.settings_panel import SettingsPanel
 from client.components.sidebar import Sidebar
+from client.components.thumbnails import BlobUrls, ImageViewer
 from client.components.tools_panel import ToolsPanel
 from client.components.type_area import TypeArea
 from client.gauge import gauge_of
+from client.images import ImageRef
 from client.library import EXPORT_CHOICES
 from client.state import resumable
 
@@ -53,6 +55,8 @@ class Components:
     tools: ToolsPanel
     models: ModelsPanel
     importing: ImportDialog
+    urls: BlobUrls
+    viewer: ImageViewer
 
 
 def build(app: App) -> Components:
@@ -64,6 +68,8 @@ def build(app: App) -> Components:
         get("type-area"), get("prompt"), get("send"), on_send=app.send, on_stop=app.stop_answer,
         has_files=lambda: bool(app.attached()),
     )
+    urls = BlobUrls(app.pictures.get)
+    viewer = ImageViewer(get("image-view"), get("image-view-title"), get("image-view-img"), get("image-view-close"))
     chat_area = ChatArea(
         get("chat"),
         get("messages"),
@@ -73,6 +79,8 @@ def build(app: App) -> Components:
         on_call=lambda call_id, choice: app.answer_call(app.current.id, call_id, choice),
         on_continue=lambda: app.continue_answer(app.current.id),
         spawn=app.spawn,
+        urls=urls,
+        on_view=viewer.open,
     )
     sidebar = Sidebar(get("sidebar"), get("toggle-chats"), app, on_new=type_area.focus)
     panel = SettingsPanel(get("settings"), get("settings-form"), get("settings-fields"), on_save=app.save_params)
@@ -98,7 +106,7 @@ def build(app: App) -> Components:
     importing = ImportDialog(get("import-dialog"), get("import-text"), app.settle_import)
     return Components(
         type_area, chat_area, sidebar, panel, preset_list, chat_settings, tuple(openers), banner, key_dialog, picker,
-        attached, gauge, tools, models, importing,
+        attached, gauge, tools, models, importing, urls, viewer,
     )
 
 
@@ -140,7 +148,10 @@ def _listeners(app: App, page: Components) -> list[object]:
         await app.refresh_tools()  # servers come and go: show what is there now
         page.tools.open(app.current, app.tool_list())
 
-    exports = Menu(get("export-menu"), on_pick=lambda kind, _: browser.offer(app.export_file(kind)))
+    def export(kind: str, _chat_id: str) -> None:
+        app.spawn(browser.offered(app.export_file(kind)))
+
+    exports = Menu(get("export-menu"), on_pick=export)
     export_button = get("export-chat")
 
     return [
@@ -181,7 +192,7 @@ def _effects(app: App, page: Components, saver: storage.Saver) -> list[Effect]:
 
     def render() -> None:
         chat = app.current
-        page.chat_area.render(chat, app.rich())
+        page.chat_area.render(chat, app.rich(), app.pictures.state)
         get("intro").hidden = bool(chat.turns)
         get("export-chat").disabled = not chat.turns
         page.sidebar.render(app.library())
@@ -203,7 +214,8 @@ def _effects(app: App, page: Components, saver: storage.Saver) -> list[Effect]:
         Effect(lambda: page.importing.render(app.import_offer())),
         Effect(lambda: setattr(get("import-note"), "textContent", app.import_note())),
         Effect(lambda: page.panel.show_server(app.health())),
-        Effect(lambda: page.attached.render(tuple(p.file.name for p in app.attached()), app.attach_note())),
+        Effect(app.show_images),
+        Effect(lambda: page.attached.render(chips(app, page.urls), notes(app))),
         Effect(lambda: page.preset_list.render(app.presets())),
         Effect(lambda: page.chat_settings.mark(app.current)),
         Effect(lambda: page.tools.mark(app.current, app.tool_list())),
@@ -214,6 +226,16 @@ def _effects(app: App, page: Components, saver: storage.Saver) -> list[Effect]:
         Effect(lambda: page.gauge.render(gauge_of(app.current, app.models()))),
         Effect(lambda: page.picker.render(*options(app.models(), app.health(), app.chosen_model()))),
     ]
+
+
+def chips(app: App, urls: BlobUrls) -> tuple[tuple[str, str], ...]:
+    """The draft's chips: each file's name, and an image's thumbnail."""
+    return tuple((p.file.name, urls.url(p.file.digest) if isinstance(p.file, ImageRef) else "") for p in app.attached())
+
+
+def notes(app: App) -> str:
+    """The lines under the draft: why files were refused, and an image the browser would not keep."""
+    return "\n".join(filter(None, (app.attach_note(), app.storage_note())))
 
 
 def downloads_on(app: App) -> bool:

@@ -8,6 +8,7 @@ that the same objects are what the page saves (client.library) and exports as JS
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from msgspec import Struct
@@ -15,6 +16,7 @@ from msgspec.structs import replace
 
 from client.attachments import Attachment, compose
 from client.errors import CONNECTION_LOST, CUT_OFF, LOST, plain
+from client.images import ImageRef
 from wire.events import (
     AnswerEvent,
     DoneEvent,
@@ -80,6 +82,7 @@ class Turn(Struct, frozen=True, omit_defaults=True):
     tokens: int = 0  # the server's count for this answer: prompt + completion tokens (DoneEvent)
     thoughts: str = ""  # the model's reasoning before its answer (ThoughtEvent), shown folded
     files: tuple[Attachment, ...] = ()  # text files attached to a user's message (client.attachments)
+    images: tuple[ImageRef, ...] = ()  # images attached to a user's message, by digest (client.images)
     answer_id: str = ""  # the server's id for this answer while it is on its way (AnswerEvent): a reload resumes it
     reading: tuple[int, int] | None = None  # (read, of) prompt tokens while the model reads the prompt (ProgressEvent)
     rounds: tuple[Round, ...] = ()  # an answer's earlier rounds of tool calls; `text` goes on after them
@@ -125,10 +128,24 @@ class Chat(Struct, frozen=True, omit_defaults=True):
         return bool(self.turns) and self.turns[-1].status in ("pending", "streaming", "calling")
 
 
+def images_in(chat: Chat) -> tuple[ImageRef, ...]:
+    """Every image the chat's messages hold, its earlier versions' included."""
+
+    def walk(turns: tuple[Turn, ...], forks: tuple[Fork, ...]) -> list[ImageRef]:
+        found = [image for t in turns for image in t.images]
+        for fork in forks:
+            for branch in fork.versions:
+                found += walk(branch.turns, branch.forks)
+        return found
+
+    return tuple(walk(chat.turns, chat.forks))
+
+
 def title_of(chat: Chat) -> str:
     if chat.title:
         return chat.title
-    first = next((t.text or ", ".join(f.name for f in t.files) for t in chat.turns if t.user), "")
+    first = next((t.text or ", ".join([*(f.name for f in t.files), *(i.name for i in t.images)])
+                  for t in chat.turns if t.user), "")
     words = " ".join(first.split())
     return clip(words, TITLE_CHARS) if words else "New chat"
 
@@ -146,12 +163,14 @@ def _ask(chat: Chat, turns: tuple[Turn, ...], now: float) -> Chat:
     return replace(chat, turns=turns + (Turn(user=False, text="", status="pending"),), updated=now)
 
 
-def submit(chat: Chat, text: str, now: float = 0.0, files: tuple[Attachment, ...] = ()) -> Chat:
-    """Add the user's message (with its attached files) and an empty model answer; unchanged if
-    blank (no text, no files) or busy."""
-    if chat.busy or not (text.strip() or files):
+def submit(
+    chat: Chat, text: str, now: float = 0.0, files: tuple[Attachment, ...] = (), images: tuple[ImageRef, ...] = ()
+) -> Chat:
+    """Add the user's message (with its attached files and images) and an empty model answer;
+    unchanged if blank (no text, no files, no images) or busy."""
+    if chat.busy or not (text.strip() or files or images):
         return chat
-    return _ask(chat, chat.turns + (Turn(user=True, text=text, files=files),), now)
+    return _ask(chat, chat.turns + (Turn(user=True, text=text, files=files, images=images),), now)
 
 
 def _fork_at(chat: Chat, at: int) -> Fork | None:
@@ -181,12 +200,20 @@ def regenerate(chat: Chat, now: float = 0.0) -> Chat:
     return _branch(chat, len(chat.turns) - 1, (), now)
 
 
-def edit(chat: Chat, index: int, text: str, now: float = 0.0, files: tuple[Attachment, ...] = ()) -> Chat:
-    """Replace user message `index` (with `files` attached) and ask again from there; the old
-    message and everything after it stay as a version."""
-    if chat.busy or not (text.strip() or files) or not 0 <= index < len(chat.turns) or not chat.turns[index].user:
+def edit(
+    chat: Chat,
+    index: int,
+    text: str,
+    now: float = 0.0,
+    files: tuple[Attachment, ...] = (),
+    images: tuple[ImageRef, ...] = (),
+) -> Chat:
+    """Replace user message `index` (with `files` and `images` attached) and ask again from there;
+    the old message and everything after it stay as a version."""
+    blank = not (text.strip() or files or images)
+    if chat.busy or blank or not 0 <= index < len(chat.turns) or not chat.turns[index].user:
         return chat
-    return _branch(chat, index, (Turn(user=True, text=text, files=files),), now)
+    return _branch(chat, index, (Turn(user=True, text=text, files=files, images=images),), now)
 
 
 def versions_at(chat: Chat, index: int) -> tuple[int, int] | None:
@@ -474,16 +501,24 @@ def describe_done(done: DoneEvent, calling: bool = False) -> str:
 
 
 def request_for(
-    chat: Chat, params: SamplingParams | None = None, tools: tuple[ToolSpec, ...] = ()
+    chat: Chat,
+    params: SamplingParams | None = None,
+    tools: tuple[ToolSpec, ...] = (),
+    image_url: Callable[[ImageRef], str] = lambda _image: "",
 ) -> ConverseRequest:
     """The wire request for the pending answer: the history without failed or empty answers (each
     answer with its thoughts: the model's template decides whether it sees them again, and with its
     rounds of tool calls), to the chat's model (none named: the server's default), offering `tools`.
+    Each user message carries its images as `image_url(image)` gives their data URLs ("": this
+    browser no longer has it, and it goes without).
     An answer that goes on after its calls ends the history with them. A model's answer or thoughts
     longer than a message may be (a long answer can outgrow MAX_TEXT) go cut to fit, so the chat can go on."""
     messages: list[Message] = []
     for t in chat.turns:
-        messages += [Message(True, sent_text(t))] if t.user else _said(t)
+        if t.user:
+            messages.append(Message(True, sent_text(t), images=[u for u in map(image_url, t.images) if u]))
+        else:
+            messages += _said(t)
     so_far = continuing(chat)
     if so_far:  # the answer goes on from its end: the model reads its own answer open, and no tools
         messages.append(Message(False, so_far[-MAX_TEXT:]))

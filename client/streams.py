@@ -16,7 +16,7 @@ No DOM here: the browser comes in through the RPC `Client`; tests hand in a fake
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -54,7 +54,8 @@ async def _close(events: AsyncIterator[Event]) -> None:
 class AnswerStreams:
     """Follows each chat's answer into `library`.
 
-    `request(chat)`: what the server is asked for the chat's next answer, built when it is asked.
+    `request(chat)`: what the server is asked for the chat's next answer, built when it is asked,
+    once `prepare(chat)` has made ready what it needs (the chat's images, from the page's store).
     `default_model()`: the model recorded on an answer from a chat that names none, when the server
     does not say. `on_lost()` is called when the server could not be reached or went away
     mid-answer; `key_request` is told when it wants an API key; `on_calling(chat_id)` when an
@@ -68,6 +69,7 @@ class AnswerStreams:
         spawn: Spawn,
         *,
         request: Callable[[Chat], ConverseRequest],
+        prepare: Callable[[Chat], Awaitable[None]] | None = None,
         default_model: Callable[[], str],
         on_lost: Callable[[], object],
         key_request: Signal[KeyRequest | None],
@@ -77,6 +79,7 @@ class AnswerStreams:
         self.library = library
         self.spawn = spawn
         self.request = request
+        self.prepare = prepare
         self.default_model = default_model
         self.on_lost = on_lost
         self.key_request = key_request
@@ -117,6 +120,13 @@ class AnswerStreams:
 
     async def _answer(self, chat_id: str) -> None:
         chat = lib.find(self.library(), chat_id)
+        if chat is not None and self.prepare is not None:
+            try:
+                await self.prepare(chat)
+            except asyncio.CancelledError:  # Stop before anything was asked
+                self._change(chat_id, partial(stop, model=self._asked(chat)))
+                raise
+            chat = lib.find(self.library(), chat_id)  # as it is now: it may have changed meanwhile
         if chat is None:
             return
         await self._follow(chat_id, self.client.converse(self.request(chat)), self._asked(chat))

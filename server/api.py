@@ -16,6 +16,7 @@ from server.bodies import body_of, client_of
 from server.chat import ChatService
 from server.errors import ApiError
 from server.events import Done, Event, Failed, Loading, Progress, Queued, Text, Thought, ToolCall
+from server.images import Located
 from server.security import key_name
 from wire.events import (
     AnswerEvent,
@@ -111,13 +112,14 @@ def sse(request: Request, answer: AnswerLog) -> Response:
 
 
 async def count_tokens(request: Request) -> Response:
-    """How many tokens a text takes as a user's message to a model (loaded first if need be) under
-    the request's system prompt, and the model's context: the page refuses an attachment that
-    cannot fit before sending anything."""
+    """How many tokens a text (and its images) takes as a user's message to a model (loaded first
+    if need be) under the request's system prompt, and the model's context: the page refuses an
+    attachment that cannot fit before sending anything."""
     body = await body_of(request, TOKENS)
     chats = chats_of(request)
     engine = await chats.engine(body.model)
-    whole, empty = await chats.count(engine, body.text, body.system)
+    await chats.check_images(engine, [Located(f"images[{i}]", url) for i, url in enumerate(body.images)])
+    whole, empty = await chats.count(engine, body.text, body.system, body.images)
     name, budget = chats.model_named(body.model), chats.settings.max_tokens
     count = TokenCount(name, max(whole - empty, 0), empty, engine.n_ctx, budget)
     return Response(msgspec.json.encode(count), media_type="application/json")

@@ -205,16 +205,19 @@ class ChatService:
             except EngineError as exc:
                 raise ApiError(503, "engine_error", f"the model could not read {image.where}: {exc}") from exc
 
-    async def count(self, engine: Engine, text: str, system: str | None) -> tuple[int, int]:
-        """The tokens of a prompt holding `text` as the one user message, and of one holding an
-        empty message (the template's and the system prompt's share)."""
+    async def count(
+        self, engine: Engine, text: str, system: str | None, images: Sequence[str] = ()
+    ) -> tuple[int, int]:
+        """The tokens of a prompt holding `text` and `images` as the one user message (counted on
+        the path an answer's prompt takes), and of one holding an empty message (the template's
+        and the system prompt's share). Check the images first (`check_images`)."""
 
-        def count(message: str) -> int:
-            return engine.render([Message(user=True, text=message)], system).n_tokens
+        def count(message: str, pictures: Sequence[str] = ()) -> int:
+            return engine.render([Message(user=True, text=message, images=list(pictures))], system).n_tokens
 
         try:
             # tokenizing a long text takes a while: keep it off the event loop
-            return await asyncio.to_thread(count, text), await asyncio.to_thread(count, "")
+            return await asyncio.to_thread(count, text, images), await asyncio.to_thread(count, "")
         except TemplateError as exc:
             raise ApiError(400, "invalid_request", f"the model's chat template refused the text: {exc}") from exc
         except EngineError as exc:  # the engine failed, not the request: worth a retry, never a 500

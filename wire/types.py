@@ -152,12 +152,14 @@ class ModelList(Struct):
 
 
 class TokensRequest(Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """`POST /api/tokens`: how many tokens `text` takes as a user's message to `model` (None: the
-    default) under `system`, as SamplingParams.system (None: the server's default; "": none)."""
+    """`POST /api/tokens`: how many tokens `text` with `images` (as Message.images) takes as a
+    user's message to `model` (None: the default) under `system`, as SamplingParams.system (None:
+    the server's default; "": none)."""
 
     text: Text
     model: ModelName | None = None
     system: SystemPrompt | None = None
+    images: Annotated[list[str], Meta(max_length=MAX_IMAGES)] = msgspec.field(default_factory=list)
 
 
 class TokenCount(Struct):
@@ -168,8 +170,6 @@ class TokenCount(Struct):
     overhead: int  # what a prompt holding only an empty message takes: template and system prompt
     n_ctx: int  # the model's context: prompt plus answer
     max_tokens: int  # the server's answer budget when a request sets none
-
-
 
 
 class ToolInfo(Struct):

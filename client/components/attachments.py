@@ -1,6 +1,7 @@
-"""Attachments: the Attach button and its hidden file input, dropping files on the message form,
-the chips of the files attached so far (each with its Remove button), and the line that says why
-a file was refused. File chips in sent messages are built here too (`chip`), by client.components.chat_area.
+"""Attachments: the Attach button and its hidden file input, dropping files on the message form
+and pasting them into it, the chips of the files and images attached so far (each with its Remove
+button; an image's shows its thumbnail), and the line that says why a file was refused. File chips
+in sent messages are built here too (`chip`), by client.components.chat_area.
 
 What a file may be, and the counting, are client.app's and client.attachments'; this only reads the
 browser's File objects lazily (`Picked.read`), so a file refused for its size is never read.
@@ -13,6 +14,7 @@ from typing import Any
 
 from client.attachments import Picked
 from client.browser import listen
+from client.components.thumbnails import THUMB_SMALL, thumbnail
 
 CHIP = (
     "inline-flex max-w-full min-w-0 items-center gap-1.5 rounded-lg border border-gray-300 bg-gray-50 px-2 py-1 "
@@ -29,26 +31,36 @@ REMOVE = (
 ICON_PATH = "M6 2h8l6 6v14H6z M14 2v6h6"
 SVG = "http://www.w3.org/2000/svg"
 LIST_LABEL = "Attached files"  # the chips' list, in the draft and in a sent message
+Chip = tuple[str, str]  # a name, and its thumbnail's URL for an image ("": a file)
 
 
 def remove_label(name: str) -> str:
     return f"Remove {name}"
 
 
-def chip_item(document: Any, name: str) -> tuple[Any, Any]:
-    """A list item holding a file's chip; returns both (the chip takes a Remove button in the draft)."""
+def chip_item(document: Any, name: str, thumb: str = "") -> tuple[Any, Any]:
+    """A list item holding a file's chip (an image's, with `thumb`); returns both (the chip takes a
+    Remove button in the draft)."""
     item = document.createElement("li")
     item.className = CHIP_ITEM
-    piece = chip(document, name)
+    piece = chip(document, name, thumb)
     item.append(piece)
     return item, piece
 
 
-def chip(document: Any, name: str) -> Any:
-    """A file's chip: an icon and its name (its text is never shown here)."""
+def chip(document: Any, name: str, thumb: str = "") -> Any:
+    """A file's chip: an icon (an image's thumbnail, from the URL `thumb`) and its name (a file's
+    text is never shown here)."""
     item = document.createElement("span")
     item.className = CHIP
-    item.dataset.part = "file"
+    item.dataset.part = "image" if thumb else "file"
+    label = document.createElement("span")
+    label.className = CHIP_NAME
+    label.dataset.part = "file-name"
+    label.textContent = name
+    if thumb:
+        item.append(thumbnail(document, thumb, THUMB_SMALL), label)
+        return item
     icon = document.createElementNS(SVG, "svg")
     icon.setAttribute("viewBox", "0 0 24 24")
     icon.setAttribute("aria-hidden", "true")
@@ -57,10 +69,6 @@ def chip(document: Any, name: str) -> Any:
     for attr, value in (("d", ICON_PATH), ("fill", "none"), ("stroke", "currentColor"), ("stroke-width", "2")):
         path.setAttribute(attr, value)
     icon.append(path)
-    label = document.createElement("span")
-    label.className = CHIP_NAME
-    label.dataset.part = "file-name"
-    label.textContent = name
     item.append(icon, label)
     return item
 
@@ -77,7 +85,7 @@ def picked(files: Any) -> list[Picked]:
     out = []
     for i in range(int(files.length)):
         file = files.item(i)
-        out.append(Picked(str(file.name), int(file.size), reader(file)))
+        out.append(Picked(str(file.name), int(file.size), reader(file), str(file.type)))
     return out
 
 
@@ -100,13 +108,14 @@ class Attachments:
         self._form, self._button, self._picker, self._chips, self._note = form, button, picker, chips, note
         self._on_pick, self._on_remove = on_pick, on_remove
         chips.setAttribute("aria-label", LIST_LABEL)
-        self._shown: tuple[tuple[str, ...], str] | None = None
+        self._shown: tuple[tuple[Chip, ...], str] | None = None
         self._proxies = [
             listen(button, "click", lambda _e: picker.click()),
             listen(picker, "change", self._chosen),
             listen(form, "dragover", self._over),
             listen(form, "dragleave", self._leave),
             listen(form, "drop", self._drop),
+            listen(form, "paste", self._paste),  # an image copied elsewhere, pasted into the message box
             # Files dropped beside the form: the browser would leave the app to open them.
             listen(document, "dragover", self._ignore),
             listen(document, "drop", self._ignore),
@@ -116,15 +125,15 @@ class Attachments:
     def enable(self) -> None:
         self._button.disabled = False
 
-    def render(self, names: tuple[str, ...], note: str) -> None:
-        if self._shown == (names, note):
+    def render(self, chips: tuple[Chip, ...], note: str) -> None:
+        if self._shown == (chips, note):
             return
-        self._shown = (names, note)
+        self._shown = (chips, note)
         from js import document
 
         items = []
-        for index, name in enumerate(names):
-            item, piece = chip_item(document, name)
+        for index, (name, thumb) in enumerate(chips):
+            item, piece = chip_item(document, name, thumb)
             remove = document.createElement("button")
             remove.type = "button"
             remove.className = REMOVE
@@ -134,7 +143,7 @@ class Attachments:
             piece.append(remove)
             items.append(item)
         self._chips.replaceChildren(*items)
-        self._chips.hidden = not names
+        self._chips.hidden = not chips
         self._note.textContent = note
 
     def _chosen(self, _event: Any) -> None:
@@ -168,6 +177,16 @@ class Attachments:
         event.preventDefault()  # the browser would open the file instead
         files = picked(event.dataTransfer.files)
         if files:
+            self._on_pick(files)
+
+    def _paste(self, event: Any) -> None:
+        data = event.clipboardData
+        # Text is the text box's own, even with a picture of it beside (spreadsheet cells copy as both).
+        if not data or data.types.includes("text/plain"):
+            return
+        files = picked(data.files)
+        if files:
+            event.preventDefault()
             self._on_pick(files)
 
     def _click(self, event: Any) -> None:

@@ -25,8 +25,11 @@ from client.browser import copy_text, listen
 from client.components import tool_calls
 from client.components.attachments import LIST_LABEL, chip_item
 from client.components.code_runner import CodeRunner
+from client.components.thumbnails import THUMB, BlobUrls, open_label, thumbnail
 from client.gauge import DROPPED_LABEL, dropped
+from client.images import ImageRef, lost
 from client.nodes import El
+from client.pictures import HELD, LOST
 from client.sandbox import chat_files
 from client.state import Call, Chat, Round, Turn, continuable, versions_at
 
@@ -52,6 +55,11 @@ BUBBLE_DROPPED = (
     "dark:text-gray-300"
 )
 FILES = "mb-1 flex max-w-full flex-wrap justify-end gap-1"
+IMAGE_BUTTON = (
+    "block rounded-lg focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-blue-600 "
+    "hover:opacity-90"
+)
+IMAGES_LABEL = "Attached images"
 NOTE = "mt-1 px-2 text-xs text-gray-600 dark:text-gray-400"
 # The folded thoughts above an answer: a summary line, and the thoughts as plain text.
 THOUGHTS = "mb-1 max-w-full text-sm text-gray-600 dark:text-gray-300"
@@ -107,6 +115,7 @@ class BubbleView:
     thoughts: str = ""  # the model's reasoning, shown folded above its answer
     thinking: bool = False  # thoughts are streaming and no answer text has come yet
     files: tuple[str, ...] = ()  # names of the files attached to a user's message, shown as chips
+    images: tuple[tuple[ImageRef, str], ...] = ()  # a user's images, each with its state (Pictures.state)
     reading: tuple[int, int] | None = None  # (read, of) prompt tokens: a progress bar in place of the placeholder
     rounds: tuple[Round, ...] = ()  # rounds of tool calls before the text (client.components.tool_calls)
     calls: tuple[Call, ...] = ()  # tool calls after the text
@@ -120,10 +129,14 @@ def view_of(
     rich: bool = False,
     versions: tuple[int, int] | None = None,
     dropped: bool = False,
+    image_state: Callable[[str], str] = lambda _digest: "",
 ) -> BubbleView:
     """`last`: the chat's final turn; `busy`: an answer streams; `rich`: Markdown is loaded;
-    `versions`: (shown, how many) where the turn has versions; `dropped`: left out to fit the context."""
+    `versions`: (shown, how many) where the turn has versions; `dropped`: left out to fit the context;
+    `image_state(digest)`: whether the page has that image's bytes to show (client.pictures.Pictures.state)."""
     view = _view_of(turn, last, busy, rich, versions)
+    if turn.images:
+        view = replace(view, images=tuple((image, image_state(image.digest)) for image in turn.images))
     if not dropped:
         return view
     look = view.bubble_class.replace(BUBBLE_USER, BUBBLE_DROPPED).replace(BUBBLE_MODEL, BUBBLE_DROPPED)
@@ -207,13 +220,18 @@ class ChatArea:
         on_switch: Callable[[int, int], None] | None = None,
         on_call: Callable[[str, str], None] | None = None,
         on_continue: Callable[[], None] | None = None,
+        urls: BlobUrls | None = None,
+        on_view: Callable[[str, str], None] = lambda _url, _name: None,
     ) -> None:
+        """`urls`: the images' Blob URLs; `on_view(url, name)`: show an image full size."""
         self._scroller = scroller
         self._messages = messages
         self._on_edit, self._on_regenerate, self._spawn = on_edit, on_regenerate, spawn
         self._on_switch = on_switch
         self._on_call = on_call
         self._on_continue = on_continue
+        self._urls = urls if urls is not None else BlobUrls(lambda _digest: None)
+        self._on_view = on_view
         self._rows: list[tuple[Any, Any, Any, Any, Any]] = []  # (row, column, bubble, note, actions)
         self._shown: list[BubbleView | None] = []
         self._streams: dict[int, tuple[Any, markdown.StreamRender, int]] = {}  # index: (bubble, renderer, tail size)
@@ -232,6 +250,9 @@ class ChatArea:
         if action == "copy-code":
             self._spawn(copy_text(button, str(button.closest(".code-block").querySelector("code").textContent)))
             return
+        if action == "view-image":
+            self._on_view(str(button.dataset.url), str(button.dataset.name))
+            return
         if action.endswith("-call") and self._on_call is not None:
             self._on_call(str(button.dataset.call), action.removesuffix("-call"))
             return
@@ -247,7 +268,7 @@ class ChatArea:
         elif action in ("prev-version", "next-version") and self._on_switch is not None:
             self._on_switch(index, -1 if action == "prev-version" else 1)
 
-    def render(self, chat: Chat, rich: bool) -> None:
+    def render(self, chat: Chat, rich: bool, image_state: Callable[[str], str] = lambda _digest: "") -> None:
         self._chat = chat
         near_bottom = self._near_bottom()
         grew = len(chat.turns) > len(self._rows)
@@ -256,7 +277,10 @@ class ChatArea:
         for index, turn in enumerate(chat.turns):
             last = index == len(chat.turns) - 1
             versions = versions_at(chat, index)
-            view = view_of(turn, last=last, busy=chat.busy, rich=rich, versions=versions, dropped=index in left_out)
+            view = view_of(
+                turn, last=last, busy=chat.busy, rich=rich, versions=versions, dropped=index in left_out,
+                image_state=image_state,
+            )
             if index == len(self._rows):
                 self._rows.append(self._new_row())
                 self._shown.append(None)
@@ -339,6 +363,38 @@ class ChatArea:
         files.replaceChildren(*(chip_item(document, name)[0] for name in names))
         files.hidden = not names
 
+    def _show_images(self, document: Any, column: Any, bubble: Any, images: tuple[tuple[ImageRef, str], ...]) -> None:
+        """A message's images above its bubble: each a thumbnail that opens it full size, or its
+        name while the page has not got its bytes (saying so where it never will)."""
+        shown = column.querySelector(":scope > [data-part=images]")
+        if not shown:  # JS null when there is none yet
+            if not images:
+                return
+            shown = document.createElement("ul")
+            shown.className = FILES
+            shown.dataset.part = "images"
+            shown.setAttribute("aria-label", IMAGES_LABEL)
+            column.insertBefore(shown, bubble)
+        items = []
+        for image, state in images:
+            url = self._urls.url(image.digest) if state == HELD else ""
+            if not url:
+                items.append(chip_item(document, lost(image.name) if state == LOST else image.name)[0])
+                continue
+            item = document.createElement("li")
+            button = document.createElement("button")
+            button.type = "button"
+            button.className = IMAGE_BUTTON
+            button.dataset.action = "view-image"
+            button.dataset.url = url
+            button.dataset.name = image.name
+            button.setAttribute("aria-label", open_label(image.name))
+            button.append(thumbnail(document, url, THUMB))
+            item.append(button)
+            items.append(item)
+        shown.replaceChildren(*items)
+        shown.hidden = not images
+
     def _near_bottom(self) -> bool:
         s = self._scroller
         return bool(s.scrollHeight - s.scrollTop - s.clientHeight < 80)
@@ -383,6 +439,8 @@ class ChatArea:
         bubble.className = view.bubble_class
         if (old.files if old else ()) != view.files:
             self._show_files(document, column, view.files)
+        if (old.images if old else ()) != view.images:
+            self._show_images(document, column, bubble, view.images)
         if old is None or (old.text, old.markdown) != (view.text, view.markdown):
             if view.markdown:
                 self._show_markdown(document, bubble, view, old, index)
@@ -398,7 +456,7 @@ class ChatArea:
         if old is None or old.calls != view.calls:
             tool_calls.show(document, column, bubble, tool_calls.call_nodes(view.calls), "calls", before=False)
         # A message of files only: their chips say it all; an answer that only thinks (or calls) so far: that alone.
-        bubble.hidden = not view.text and bool(view.files or view.thoughts or view.calls)
+        bubble.hidden = not view.text and bool(view.files or view.images or view.thoughts or view.calls)
         if view.thoughts or index in self._thoughts:
             self._show_thoughts(document, column, bubble, view, old, index)
         note.className = NOTE

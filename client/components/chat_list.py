@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from client.app import App
-from client.browser import offer
+from client.browser import offered
 from client.components.delete_dialog import DeleteDialog
 from client.components.menu import Item, Menu
 from client.library import EXPORT_CHOICES, Library, matches
@@ -295,7 +295,7 @@ class ChatList:
         elif action == "delete":
             self._dialog.ask(row.title, lambda: self._app.delete_chat(chat_id))
         else:
-            offer(self._app.export_file(action, chat_id))
+            self._app.spawn(offered(self._app.export_file(action, chat_id)))
 
     # Rename in place.
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from client.app import App
-from client.browser import listen, offer, picked_file_text
+from client.browser import listen, offered, picked_file_text
 from client.components.chat_list import ChatList
 from client.components.delete_dialog import DeleteDialog
 from client.library import Library
@@ -45,7 +45,7 @@ class Sidebar:
             listen(get("close-chats"), "click", lambda _e: self.close()),
             listen(get("new-chat"), "click", lambda _e: self._new()),
             listen(self._picker, "change", lambda _e: app.spawn(self._import())),
-            listen(get("export-all"), "click", lambda _e: offer(app.export_file("all"))),
+            listen(get("export-all"), "click", lambda _e: app.spawn(offered(app.export_file("all")))),
         ]
 
     def enable(self) -> None:
@@ -80,7 +80,7 @@ class Sidebar:
 
     async def _import(self) -> None:
         text = await picked_file_text(self._picker)
-        if text is not None and self._app.import_chat(text):  # else the note under Import says why
+        if text is not None and await self._app.import_chat(text):  # else the note under Import says why
             self.close()
 
     def render(self, library: Library) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from client.images import no_vision
 from tests.browser.helpers import (
     AXE,
     PYTHON_READY_S,
@@ -32,6 +33,7 @@ from tests.harness import ROOT, start_server, stop_server
 from tests.pdfs import SCAN, encrypted, pdf
 
 N_CTX = 512
+DEFAULT_MODEL = "gemma-3-270m-q4_k_m.gguf"
 SCREENSHOT = ROOT / "test-results" / "attachment.png"
 # The screenshot's file and question: one the 270M model answers well at temperature 0 (code it does not).
 CSV = "country,capital,population\nFrance,Paris,68 million\nItaly,Rome,59 million\nJapan,Tokyo,124 million\n"
@@ -103,7 +105,7 @@ def test_attach_send_and_screenshot_with_no_axe_violations(chromium: Any, small_
         expect(pending(page).get_by_text("countries.csv")).to_be_visible(timeout=30_000)
         expect(page.get_by_role("button", name="Remove countries.csv")).to_be_visible()
         page.set_input_files("#attach-file", [file("photo.png", PNG, "image/png")])
-        expect(page.locator("#attach-note")).to_have_text("photo.png is not a text file")
+        expect(page.locator("#attach-note")).to_have_text(no_vision("photo.png", DEFAULT_MODEL))
         page.add_script_tag(path=str(AXE))
         assert page.evaluate(RUN_AXE) == []  # the chip, its Remove button and the refusal line
 
@@ -121,7 +123,7 @@ def test_attach_send_and_screenshot_with_no_axe_violations(chromium: Any, small_
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT))
         page.set_input_files("#attach-file", [file("photo.png", PNG, "image/png")])
-        expect(page.locator("#attach-note")).to_have_text("photo.png is not a text file")
+        expect(page.locator("#attach-note")).to_have_text(no_vision("photo.png", DEFAULT_MODEL))
         page.emulate_media(color_scheme="dark")
         assert page.evaluate(RUN_AXE) == []  # dark: the sent chip and the refusal line
     finally:

@@ -6,8 +6,8 @@ import asyncio
 
 import msgspec
 
+from client import images, settings
 from client import library as lib
-from client import settings
 from client.app import API_KEY, LAST_MODEL, App
 from client.attachments import MAX_FILE_BYTES, Attachment, Picked
 from client.components.api_key_dialog import ASK, REFUSED, title_for
@@ -198,7 +198,7 @@ def reloaded_mid_answer(stale: str) -> FakeStore:
 def test_edit_export_and_import() -> None:
     async def run() -> None:
         app = App(FakeServer([TokenEvent(text="A"), DONE], [TokenEvent(text="B"), DONE]), FakeStore())
-        assert app.export_file("md") is None  # nothing to export yet
+        assert await app.export_file("md") is None  # nothing to export yet
         app.send("First")
         await settle(app)
         assert app.start_edit(0) == "First"
@@ -206,35 +206,35 @@ def test_edit_export_and_import() -> None:
         await settle(app)
         assert [t.text for t in app.current.turns] == ["Second", "B"] and app.editing() is None
 
-        exported = app.export_file("json")
+        exported = await app.export_file("json")
         assert exported is not None and exported.mime == "application/json"
         assert exported.filename.endswith(".json")
         before = app.current.id
         # The same chat again: nothing changes until the user says Keep both or Replace.
-        assert app.import_chat(exported.text)
+        assert await app.import_chat(exported.text)
         offer = app.import_offer()
         assert offer is not None and offer.titles == ("Second",) and len(app.library().chats) == 1
         app.settle_import("keep")
         assert app.import_offer() is None and len(app.library().chats) == 2
         assert app.current.id != before and [t.text for t in app.current.turns] == ["Second", "B"]
 
-        app.import_chat(exported.text)  # again: matched by its id, its one copy replaced
+        await app.import_chat(exported.text)  # again: matched by its id, its one copy replaced
         app.settle_import("replace")
         assert len(app.library().chats) == 2 and app.current.id == before
-        app.import_chat(exported.text)
+        await app.import_chat(exported.text)
         app.settle_import("cancel")
         assert len(app.library().chats) == 2
 
-        markdown = app.export_file("md")
+        markdown = await app.export_file("md")
         assert markdown is not None
-        app.import_chat(markdown.text)  # no id in Markdown: known by its title and messages
+        await app.import_chat(markdown.text)  # no id in Markdown: known by its title and messages
         assert app.import_offer() is not None
         app.settle_import("keep")
         assert len(app.library().chats) == 3 and [t.text for t in app.current.turns] == ["Second", "B"]
 
-        assert not app.import_chat("not json") and app.import_note() == NOT_OURS
-        assert not app.import_chat('{"format": "x"}') and app.import_note() == NOT_OURS
-        assert app.import_chat(exported.text.replace(before, "other-id"))  # another chat: no question
+        assert not await app.import_chat("not json") and app.import_note() == NOT_OURS
+        assert not await app.import_chat('{"format": "x"}') and app.import_note() == NOT_OURS
+        assert await app.import_chat(exported.text.replace(before, "other-id"))  # another chat: no question
         assert app.import_note() == "" and app.import_offer() is not None  # ...but the same title and text
 
     run_async(run())
@@ -402,7 +402,7 @@ def test_files_are_attached_counted_with_the_chat_s_model_sent_fenced_then_clear
         app.choose_model("other.gguf")
         await app.attach([picked("greet.py", b"print('hi')\n"), picked("photo.png", b"\x89PNG\x00")])
         assert [p.file.name for p in app.attached()] == ["greet.py"]
-        assert app.attach_note() == "photo.png is not a text file"
+        assert app.attach_note() == images.unreadable("photo.png", "not a PNG, JPEG, WebP or GIF")
         block = "File: greet.py\n```python\nprint('hi')\n```"
         assert server.counted == [TokensRequest(text=block, model="other.gguf")]
         app.send("")  # files only

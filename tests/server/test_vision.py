@@ -116,6 +116,22 @@ def test_an_image_to_a_model_without_vision_is_a_400(live_server: str) -> None:
     assert status == 400 and "conversation.messages[0].images[0]" in str(events), events
 
 
+def test_tokens_counts_an_image_as_an_answer_would_read_it(vision_server: str, live_server: str) -> None:
+    def count(url: str, images: list[str]) -> httpx.Response:
+        return httpx.post(f"{url}/api/tokens", json={"text": "What is this?", "images": images}, timeout=60)
+
+    plain, one, two = (count(vision_server, images).json() for images in ([], [RED], [RED, BLUE]))
+    assert one["tokens"] - plain["tokens"] == IMAGE_TOKENS
+    assert two["tokens"] - plain["tokens"] == 2 * IMAGE_TOKENS
+    assert one["overhead"] == plain["overhead"]
+    _, streamed_tokens = streamed(vision_server, asking("What is this?", RED))
+    assert one["overhead"] + one["tokens"] <= streamed_tokens  # the prompt adds the answer's opening to it
+    refused = count(live_server, [RED])
+    assert refused.status_code == 400 and "images[0]" in refused.text and "takes no images" in refused.text
+    broken = count(vision_server, [data_url(b"not an image")])
+    assert broken.status_code == 400 and "images[0]" in broken.text and "cannot read it as an image" in broken.text
+
+
 def test_listings_say_which_models_take_images(vision_server: str) -> None:
     listed = {m.id: m for m in client(vision_server).models.list()}
     assert set(listed) == {"gemma-3-270m-q4_k_m.gguf", "tiny-text.gguf", "tiny-eyes-Q8_0.gguf"}  # no projectors
