@@ -349,7 +349,10 @@ class Settings:
         " to it; nobody back by then cancels it. 0: cancel as soon as the page hangs up.",
         min=0, max=3600,
     )
-    max_body_bytes: int = setting(1 << 20, "Largest accepted request body, in bytes.", min=1024, max=1 << 30)
+    max_body_bytes: int = setting(
+        16 << 20, "Largest accepted request body, in bytes. A chat's images go with every request of it (a photo"
+        " is about 0.5 MB once resized in the page).", min=1024, max=1 << 30,
+    )
     mcp_config: str = setting(
         "", "A JSON file of MCP servers in the mcpServers format (Claude Desktop's, LM Studio's): each a"
         " command to run (stdio) or a url (Streamable HTTP). Their tools are listed at /api/tools.",

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from server.prompt import STOP_MARKERS
+from server.settings import Settings
 from tests.harness import answer_of, chat, converse, run_async, start_server, stop_server
 
 
@@ -113,7 +114,7 @@ def test_bad_bodies_get_a_clear_400(live_server: str, case: str, body: bytes, er
 
 
 def test_body_over_the_limit_is_413(live_server: str) -> None:
-    body = b'{"conversation": {"messages": [{"user": true, "text": "' + b"a" * (1 << 20) + b'"}]}}'
+    body = b'{"conversation": {"messages": [{"user": true, "text": "' + b"a" * Settings().max_body_bytes + b'"}]}}'
     r = httpx.post(f"{live_server}/api/converse", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 413
     assert r.json()["error"]["type"] == "request_too_large"
