@@ -1,0 +1,93 @@
+"""11. A long chat past the context: first-token time of the turns past the window, against the
+turns before it.
+
+One chat on our server (greedy, short answers), each turn a paragraph. It opens with a history
+that fills about 5/6 of the window (read once, cold: not measured), goes on until the
+window is full, then 20 turns past it. Past the window the server drops the oldest turns in steps
+(server.context), so most turns keep the prompt's start and read only their own new text from
+the prompt cache; a turn that drops reads the kept history again. Target: the median first token
+of the turns past the window ≤ 2× that of the turns before it (every turn past it used to read
+the whole window again).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.common import CHAT_PARAMS, N_CTX, Run, Stacks, ratio, summary
+from bench.first_token import CHAT_TURNS
+from wire.types import Message
+
+ANSWER_TOKENS = 32
+TARGET = 2.0
+
+
+def question(i: int) -> str:
+    """A paragraph of about a hundred tokens, different every turn."""
+    parts = [CHAT_TURNS[(i + k) % len(CHAT_TURNS)] for k in range(3)]
+    return f"Turn {i + 1}. " + " ".join(parts)
+
+
+def opening(tokens: int) -> list[Message]:
+    """A history of questions and short answers of about `tokens` tokens, ending with an answer."""
+    history: list[Message] = []
+    for i in range(tokens // 100):  # ~100 tokens a turn with the template's
+        history += [Message(user=True, text=question(1000 + i)),
+                    Message(user=False, text=f"Noted: that is point {i + 1} of the plan. Anything else?")]
+    return history
+
+
+def one_chat(stacks: Stacks, past: int) -> list[Run]:
+    """The chat's turns, from the first after the opening to the `past`-th past the window."""
+    history = opening(N_CTX * 5 // 6)
+    runs: list[Run] = []
+    dropped = 0
+    i = 0
+    while dropped < past:
+        history.append(Message(user=True, text=question(i)))
+        run = stacks.ask("ours", history, CHAT_PARAMS, ANSWER_TOKENS)
+        run.text = run.text.strip()
+        runs.append(run)
+        if run.error:
+            break
+        dropped += bool(run.truncated_turns)
+        history.append(Message(user=False, text=run.text or "OK."))
+        i += 1
+    return runs
+
+
+def run(stacks: Stacks, reps: int = 2, past: int = 20) -> dict[str, Any]:
+    before: list[float | None] = []
+    after: list[float | None] = []
+    drops: list[float | None] = []
+    turns: list[list[dict[str, Any]]] = []
+    errors: list[str] = []
+    for _ in range(reps):
+        runs = one_chat(stacks, past)
+        errors += [r.error for r in runs if r.error]
+        # the first turn reads the opening cold: neither before nor past the window
+        cuts = [r.truncated_turns or 0 for r in runs]
+        for t, r in enumerate(runs[1:], 1):
+            if not cuts[t]:
+                before.append(r.ttft_s)
+            else:
+                after.append(r.ttft_s)
+                if cuts[t] != cuts[t - 1]:
+                    drops.append(r.ttft_s)
+        turns.append([{"ttft_s": r.ttft_s and round(r.ttft_s, 4), "prompt_tokens": r.prompt_tokens,
+                       "evaluated": r.prompt_tokens_evaluated, "dropped_messages": r.truncated_turns} for r in runs])
+    out: dict[str, Any] = {
+        "reps": reps,
+        "turns_past": past,
+        "n_ctx": N_CTX,
+        "answer_tokens": ANSWER_TOKENS,
+        "ttft_before_s": summary(before),
+        "ttft_past_s": summary(after),
+        "ttft_drop_turns_s": summary(drops),
+        "drop_turns": len(drops),
+        "turns": turns,
+        "errors": errors,
+        "target_past_over_before": TARGET,
+    }
+    out["past_over_before"] = ratio(out["ttft_past_s"]["median"], out["ttft_before_s"]["median"])
+    return out
