@@ -208,7 +208,8 @@ def test_turns_past_the_context_keep_reusing_the_prompt_cache(small_context: str
         done = events[-1][1]
         assert done["prompt_tokens"] + 16 <= 512
         seen.append((done["truncated_turns"], done["prompt_tokens"], done["prompt_tokens_evaluated"]))
-        texts += [answer_of(events) or "ok", f"Question {i}: what do you know of the lakes, rivers, hills and old towns of the north of Italy?"]
+        question = f"Question {i}: what do you know of the lakes, rivers, hills and old towns of the north of Italy?"
+        texts += [answer_of(events) or "ok", question]
     cuts = [cut for cut, _, _ in seen]
     assert cuts == sorted(cuts) and len(set(cuts) - {0}) >= 2, seen  # dropped in steps, more than once
     drops = {t for t in range(1, len(seen)) if cuts[t] != cuts[t - 1]}
