@@ -295,10 +295,11 @@ def long_chat_section(lc: dict[str, Any]) -> list[str]:
     title, _, rest = (doc or "").partition("\n\n")
     lines = [f"## {' '.join(title.split()).rstrip('.')}", "",
              " ".join(rest.split()) + _ran_alone(lc), "",
-             "| turns | first token | turns |", "|---|---|---|",
-             f"| before the window is full | {_s(lc['ttft_before_s'], ' ms', 1000, 0)} | {lc['ttft_before_s']['n']} |",
-             f"| past it | {_s(lc['ttft_past_s'], ' ms', 1000, 0)} | {lc['ttft_past_s']['n']} |",
-             f"| of those, the turns that dropped | {_s(lc['ttft_drop_turns_s'], ' ms', 1000, 0)} | {lc['drop_turns']} |",
+             "| turns | first token | tokens read | turns |", "|---|---|---|---|",
+             *(f"| {label} | {_s(lc[f'ttft_{k}_s'], ' ms', 1000, 0)} | {_s(lc[f'evaluated_{k}'], digits=0)}"
+               f" | {lc[f'ttft_{k}_s']['n']} |"
+               for k, label in (("before", "before the window is full"), ("past", "past it"),
+                                ("drop_turns", "of those, the turns that dropped"))),
              "", f"Past ÷ before: **{_v(lc['past_over_before'])}** (target ≤ {lc['target_past_over_before']});"
              f" {lc['reps']} chat(s) of {lc['n_ctx']} tokens, answers of up to {lc['answer_tokens']} tokens."]
     first = lc["turns"][0] if lc["turns"] else []
