@@ -27,6 +27,7 @@ from bench import (
     decode,
     first_token,
     grammar,
+    long_chat,
     memory,
     page,
     render,
@@ -38,6 +39,7 @@ from bench.common import Stacks, machine_noise
 
 SECTIONS = (
     "decode", "first_token", "concurrency", "page", "memory", "bandwidth", "render", "speculative", "grammar", "soak",
+    "long_chat",
 )
 HERE = Path(__file__).resolve().parent
 
@@ -54,6 +56,7 @@ PLAN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
                     {"reps": 1, "rewrite_tokens": 64, "chat_tokens": 32, "agg_tokens": 16, "agg_reps": 1}),
     "grammar": ({"reps": 3}, {"reps": 1}),
     "soak": ({"minutes": 30.0}, {"minutes": 1.0}),
+    "long_chat": ({"reps": 2, "past": 20}, {"reps": 1, "past": 6}),
 }
 
 
@@ -154,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = grammar.run(stacks, **kw)
             elif name == "soak":
                 results[name] = soak.run(model, **kw)
+            elif name == "long_chat":
+                results[name] = long_chat.run(stacks, **kw)
             results[name]["section_s"] = round(time.perf_counter() - t0, 1)
             print(f"bench: {name} done in {results[name]['section_s']} s", file=sys.stderr, flush=True)
     finally:

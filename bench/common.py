@@ -127,6 +127,7 @@ class Run:
     tokens: int = 0  # completion tokens the engine reports (or pieces, where it does not)
     prompt_tokens: int | None = None
     prompt_tokens_evaluated: int | None = None
+    truncated_turns: int | None = None  # ours: the oldest messages left out to fit the context
     stop_reason: str | None = None
     total_s: float | None = None
     error: str | None = None
@@ -184,6 +185,7 @@ def ours_event(run: Run, now: float, name: str, data: str) -> bool:
         run.tokens = done["completion_tokens"]
         run.prompt_tokens = done["prompt_tokens"]
         run.prompt_tokens_evaluated = done.get("prompt_tokens_evaluated")
+        run.truncated_turns = done.get("truncated_turns", 0)
         run.stop_reason = done["stop_reason"]
     elif name == "error":
         run.error = json.loads(data).get("message", data)

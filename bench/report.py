@@ -91,6 +91,10 @@ def checks(results: dict[str, Any]) -> dict[str, Any]:
     if sk:
         add(f"soak: 5xx answers in {sk['minutes']:.0f} min of {sk['clients']} chats", sk["5xx"], "<=", 0)
         add("soak: /health latency, worst", sk["health_worst_s"], "<", 0.1, " s")
+    lc = results.get("long_chat")
+    if lc:
+        add("long chat: first token past the context ÷ before it (medians, ours)", lc["past_over_before"],
+            "<=", lc["target_past_over_before"])
     measured = [r for r in rows if r["margin"] is not None]
     worst = min(measured, key=lambda r: r["margin"])["name"] if measured else None
     return {"rows": rows, "worst": worst, "all_passed": bool(rows) and all(r["passed"] for r in rows)}
@@ -251,7 +255,7 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
             "",
         ]
     for name, section in (("render", render_section), ("speculative", speculative_section),
-                          ("grammar", grammar_section), ("soak", soak_section)):
+                          ("grammar", grammar_section), ("soak", soak_section), ("long_chat", long_chat_section)):
         if results.get(name):
             lines += section(results[name])
     return "\n".join(lines)
@@ -283,6 +287,29 @@ def grammar_section(g: dict[str, Any]) -> list[str]:
     lines += ["", f"{g['reps']} reps. The other chat asks for {g['neighbour_tokens']} tokens; it was still"
               f" streaming when the victim ended in {ran} pairs (one that drafts finishes first).", ""]
     return lines
+
+
+def long_chat_section(lc: dict[str, Any]) -> list[str]:
+    from bench.long_chat import __doc__ as doc
+
+    title, _, rest = (doc or "").partition("\n\n")
+    lines = [f"## {' '.join(title.split()).rstrip('.')}", "",
+             " ".join(rest.split()) + _ran_alone(lc), "",
+             "| turns | first token | tokens read | turns |", "|---|---|---|---|",
+             *(f"| {label} | {_s(lc[f'ttft_{k}_s'], ' ms', 1000, 0)} | {_s(lc[f'evaluated_{k}'], digits=0)}"
+               f" | {lc[f'ttft_{k}_s']['n']} |"
+               for k, label in (("before", "before the window is full"), ("past", "past it"),
+                                ("drop_turns", "of those, the turns that dropped"))),
+             "", f"Past ÷ before: **{_v(lc['past_over_before'])}** (target ≤ {lc['target_past_over_before']});"
+             f" {lc['reps']} chat(s) of {lc['n_ctx']} tokens, answers of up to {lc['answer_tokens']} tokens."]
+    first = lc["turns"][0] if lc["turns"] else []
+    if first:
+        lines += ["", "The first chat, turn by turn (prompt tokens / tokens read / messages dropped / first token):",
+                  "", "; ".join(f"{t['prompt_tokens']}/{t['evaluated']}/{t['dropped_messages']}/"
+                                f"{_v(t['ttft_s'] and t['ttft_s'] * 1000, 0)} ms" for t in first)]
+    if lc["errors"]:
+        lines += ["", f"Errors: {'; '.join(lc['errors'][:3])}"]
+    return [*lines, ""]
 
 
 def soak_section(sk: dict[str, Any]) -> list[str]:

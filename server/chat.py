@@ -9,6 +9,7 @@ by id); the OpenAI front door reads the scheduler's events itself.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -36,6 +37,7 @@ from server.remotes import RemoteUnavailable
 from server.sampling import Sampling, resolve
 from server.scheduler import Caller, ClientBusy, Job, QueueFull, Reservation, Scheduler
 from server.settings import Settings
+from server.token_counts import TokenCounts
 from server.tool_chat import has_tools, tool_request
 from wire.types import Message, SamplingParams, ToolSpec
 
@@ -95,6 +97,8 @@ class ChatService:
         self.models = models
         self.answers = answers
         self.ready = False  # the default model has loaded: until then every request is a 503
+        # each loaded model's turn counts, which go with it when it is unloaded
+        self._counts: weakref.WeakKeyDictionary[Scheduler, TokenCounts] = weakref.WeakKeyDictionary()
 
     # -- the front doors' calls ---------------------------------------------------------------
 
@@ -328,12 +332,13 @@ class ChatService:
             raise ApiError(400, "invalid_request", "the last message must be from the user")
         engine = scheduler.engine
         sampling = self._sampling(params, json_schema)
+        count = partial(self._counts.setdefault(scheduler, TokenCounts()).count, engine.render)
         with self._place(scheduler, client) as place:
             try:
                 # rendering and tokenizing a long history takes a while: keep it off the event loop
                 n_ctx = min(window or engine.n_ctx, engine.n_ctx)
                 prompt, dropped = await asyncio.to_thread(
-                    fit, messages, params.system, engine.render, n_ctx, sampling.max_tokens
+                    fit, messages, params.system, engine.render, n_ctx, sampling.max_tokens, count
                 )
             except ContextTooLong as exc:
                 raise ApiError(400, "context_length_exceeded", str(exc)) from exc

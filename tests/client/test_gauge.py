@@ -108,3 +108,19 @@ def test_the_meter_shows_used_out_of_size_and_hides_without_a_count() -> None:
     assert meter.attrs["aria-valuetext"] == "110 / 512 tokens"
     gauge.render(None)
     assert field.hidden
+
+
+def test_stepped_drops_keep_the_marks_until_the_next_step() -> None:
+    """Past the context the server drops old turns in steps: the same count for several answers
+    (the marks stay on the same messages as the chat grows), then a larger one at the next step."""
+    chat = Chat()
+    marks = []
+    for i, truncated in enumerate((0, 0, 2, 2, 2, 6, 6)):
+        chat = answered(chat, f"question {i}", done(400, 50, truncated=truncated))
+        marks.append(dropped(chat))
+    assert marks[0] == marks[1] == frozenset()
+    assert marks[2] == marks[3] == marks[4] == {0, 1}
+    assert marks[5] == marks[6] == frozenset(range(6))
+    for index, turn in enumerate(chat.turns):  # each message shown as left out, or not
+        view = view_of(turn, last=index == len(chat.turns) - 1, dropped=index in marks[-1])
+        assert view.dropped == (index < 6) and view.note.startswith(DROPPED_LABEL) == (index < 6)

@@ -199,6 +199,29 @@ def test_old_turns_are_dropped_to_fit_the_context(small_context: str) -> None:
     assert done["prompt_tokens"] + 32 <= 512
 
 
+def test_turns_past_the_context_keep_reusing_the_prompt_cache(small_context: str) -> None:
+    # a history that nearly fills the 512-token window, read once; then turn after turn past it
+    texts = [f"Note {i}: rivers and mountains." if i % 2 == 0 else f"Noted, {i}." for i in range(27)]
+    seen: list[tuple[int, int, int]] = []  # (dropped messages, prompt tokens, tokens read) per turn
+    for i in range(9):
+        _, events = converse(small_context, chat(*texts, temperature=0, max_tokens=16))
+        assert events[-1][0] == "done", events[-1]
+        done = events[-1][1]
+        assert done["prompt_tokens"] + 16 <= 512
+        seen.append((done["truncated_turns"], done["prompt_tokens"], done["prompt_tokens_evaluated"]))
+        question = f"Question {i}: what do you know of the lakes, rivers, hills and old towns of the north of Italy?"
+        texts += [answer_of(events) or "ok", question]
+    cuts = [cut for cut, _, _ in seen]
+    assert cuts == sorted(cuts) and len(set(cuts) - {0}) >= 2, seen  # dropped in steps, more than once
+    drops = {t for t in range(1, len(seen)) if cuts[t] != cuts[t - 1]}
+    assert len(drops) <= (len(seen) - min(drops)) // 2, seen  # a step frees room for several turns
+    kept = [t for t in range(1, len(seen)) if cuts[t] and t not in drops]
+    assert kept and any(t - 1 in drops for t in kept), seen
+    for t in kept:  # the turns that keep the cut read only their own new text
+        _, prompt, read = seen[t]
+        assert read < 60 and read < prompt / 4, seen
+
+
 def test_a_message_too_long_for_the_context_is_a_400_with_counts(small_context: str) -> None:
     status, events = converse(small_context, chat("mountain " * 800, max_tokens=32))
     assert status == 400

@@ -35,10 +35,10 @@ def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     stop_server(proc)
 
 
-def long_chat(turns: int, **params: Any) -> dict[str, Any]:
-    """A chat of `turns` long messages, whose fitting into the context takes seconds."""
-    text = "tick tock " * 40
-    return chat(*(text for _ in range(turns - 1)), "tick", **params)
+def long_chat(turns: int, name: str = "", **params: Any) -> dict[str, Any]:
+    """A chat of `turns` long messages, whose fitting into the context takes seconds: each
+    message its own (a message seen before is counted once)."""
+    return chat(*(f"{name} {i}: " + "tick tock " * 40 for i in range(turns - 1)), "tick", **params)
 
 
 def test_every_front_door_takes_at_most_max_messages(tight: str) -> None:
@@ -58,7 +58,7 @@ def test_chats_being_fitted_hold_queue_places(tight: str) -> None:
     context: a third request is refused at once, before any work is done for it."""
     wait_until(lambda: idle(tight))
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        long = [pool.submit(converse, tight, long_chat(300, max_tokens=1)) for _ in range(2)]
+        long = [pool.submit(converse, tight, long_chat(300, f"chat {i}", max_tokens=1)) for i in range(2)]
         wait_until(lambda: metrics(tight)["snake_llama_queue_depth"] == 2, timeout=30, interval=0.02)
         status, events = converse(tight, chat("tick", max_tokens=1))
         assert status == 503 and events[0][1]["error"]["type"] == "queue_full"
