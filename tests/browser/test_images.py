@@ -24,6 +24,7 @@ from tests.browser.helpers import (
     VIEWPORT,
     RecordedPage,
     assert_only_loopback,
+    export_chat,
     file,
     pending,
     set_settings,
@@ -196,7 +197,7 @@ def test_export_and_import_bring_the_images_back(chromium: Any, recorded_page: R
     assert size_of(decoded(first_frame)) == (2, 1)  # a GIF goes as its first frame, a PNG
     wait_answer(page)
     with page.expect_download() as download:
-        page.get_by_role("button", name="Export chat as .json").click()
+        export_chat(page, "Export as JSON (.json)")
     exported = tmp_path / "chat.json"
     download.value.save_as(exported)
     images = json.loads(exported.read_text())["images"]

@@ -27,6 +27,7 @@ from tests.browser.helpers import (
     RecordedPage,
     ask,
     assert_only_loopback,
+    chat_rows,
     last_answer,
     open_chat,
     set_settings,
@@ -129,7 +130,7 @@ def test_import_markdown_a_wrong_file_and_the_same_export_twice(
     recorded_page = axe_page
     page = recorded_page.page
     open_chat(recorded_page, live_server)
-    chats = page.locator("#chat-list > li")
+    chats = chat_rows(page)
     picker = page.get_by_label("Import chat (JSON or Markdown)")
 
     chat = Chat(id="md", title="Imported from Markdown", turns=(Turn(True, "Hi there"), Turn(False, "Hello **you**")))
