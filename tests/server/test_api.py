@@ -56,7 +56,7 @@ def test_the_overhead_is_that_of_the_chat_s_own_system_prompt(live_server: str) 
         (b"{}", 400, "invalid_request"),
         (b'{"text": "hi", "extra": 1}', 400, "invalid_request"),
         (b'{"text": "' + b"a" * (MAX_TEXT + 1) + b'"}', 400, "invalid_request"),
-        (b'{"text": "' + b"a" * (2 << 20) + b'"}', 413, "request_too_large"),
+        (b'{"text": "' + b"a" * Settings().max_body_bytes + b'"}', 413, "request_too_large"),
         (b'{"text": "hi", "system": "' + b"s" * (SYSTEM_MAX + 1) + b'"}', 400, "invalid_request"),
     ],
     ids=["not-json", "not-a-string", "no-text", "unknown-field", "over-max-text", "over-body-limit", "over-system-max"],
