@@ -3,7 +3,6 @@ PDFs refused in one line (no text, locked, AES without a library for it, damaged
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -14,12 +13,12 @@ import pytest
 from client.attachments import MAX_FILE_BYTES, Attachment, Refused, compose
 from client.pdf import MAX_PDF_BYTES, check_size, is_pdf
 from client.pdf import read as read_pdf
-from tests.harness import ROOT
+from tests.harness import ROOT, run_async
 from tests.pdfs import SCAN, encrypted, pdf
 
 
 def read(name: str, data: bytes) -> Attachment:
-    return asyncio.run(read_pdf(name, data))
+    return run_async(read_pdf(name, data))  # asyncio.run fails while a browser test's loop runs
 
 
 REPORT = pdf("Quarterly report\nSales rose (a little) by 3\\4 of a point.", "Costs fell.", "Outlook: calm.")
