@@ -276,20 +276,18 @@ class App:
             self.calls_waiting(chat.id)
 
     def regenerate(self, chat_id: str) -> None:
-        chat = lib.find(self.library(), chat_id)
-        if chat is None:
-            return
-        after = regenerate(chat, time.time())
-        if after is not chat:
-            self.change(chat_id, lambda _c: after)
-            self.start_answer(chat_id)
+        self._ask_again(chat_id, regenerate)
 
     def continue_answer(self, chat_id: str) -> None:
         """The model goes on with the chat's last answer, which stopped short (client.state.continue_answer)."""
+        self._ask_again(chat_id, continue_answer)
+
+    def _ask_again(self, chat_id: str, transition: Callable[[Chat, float], Chat]) -> None:
+        """Apply `transition` (now) to the chat, and start the answer it asks for, if it asks one."""
         chat = lib.find(self.library(), chat_id)
         if chat is None:
             return
-        after = continue_answer(chat, time.time())
+        after = transition(chat, time.time())
         if after is not chat:
             self.change(chat_id, lambda _c: after)
             self.start_answer(chat_id)

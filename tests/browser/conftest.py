@@ -47,6 +47,14 @@ def recorded_page(chromium: Any) -> Iterator[RecordedPage]:
 
 
 @pytest.fixture
+def axe_page(chromium: Any) -> Iterator[RecordedPage]:
+    """A recorded page whose context lets axe be injected (an inline script the page's CSP forbids)."""
+    recorded = RecordedPage(chromium, viewport={"width": 1000, "height": 760}, bypass_csp=True)
+    yield recorded
+    recorded.context.close()
+
+
+@pytest.fixture
 def slow_stream() -> Iterator[SlowStream]:
     stream = SlowStream()
     yield stream

@@ -26,8 +26,9 @@ WASM = "**/pyodide.asm.wasm"  # wherever the build puts it (server/static.py)
 class RecordedPage:
     """A fresh page (own context: empty cache and storage) that records every request URL."""
 
-    def __init__(self, browser: Any) -> None:
-        self.context = browser.new_context(viewport=VIEWPORT)
+    def __init__(self, browser: Any, viewport: dict[str, int] = VIEWPORT, bypass_csp: bool = False) -> None:
+        """`bypass_csp`: axe can be injected (an inline script the page's CSP forbids)."""
+        self.context = browser.new_context(viewport=viewport, bypass_csp=bypass_csp)
         self.page = self.context.new_page()
         self.requests: list[str] = []
         self.errors: list[str] = []

@@ -61,19 +61,6 @@ def math_stream() -> Iterator[MathStream]:
     stream.close()
 
 
-@pytest.fixture
-def axe_page(chromium: Any) -> Iterator[RecordedPage]:
-    """A recorded page whose context lets axe be injected (an inline script the page's CSP forbids)."""
-    recorded = RecordedPage.__new__(RecordedPage)
-    recorded.context = chromium.new_context(viewport={"width": 1000, "height": 760}, bypass_csp=True)
-    recorded.page, recorded.requests, recorded.errors = recorded.context.new_page(), [], []
-    recorded.page.on("request", lambda request: recorded.requests.append(request.url))
-    recorded.page.on("pageerror", lambda error: recorded.errors.append(str(error)))
-    recorded.page.on("console", recorded._console)
-    yield recorded
-    recorded.context.close()
-
-
 def math_answer(recorded: RecordedPage, live_server: str, stream: MathStream) -> Any:
     page = recorded.page
     open_chat(recorded, live_server)
