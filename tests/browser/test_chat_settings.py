@@ -62,8 +62,7 @@ def no_axe_violations(page: Any) -> None:
 
 
 def test_a_chats_own_system_prompt_and_preset_are_sent_kept_and_survive_reload(chromium: Any, live_server: str) -> None:
-    # bypass_csp: axe is injected as an inline script, which the page's own policy forbids.
-    recorded = RecordedPage(_CspFree(chromium))
+    recorded = RecordedPage(chromium, bypass_csp=True)
     page = recorded.page
     try:
         open_chat(recorded, live_server)
@@ -141,13 +140,3 @@ def test_a_chats_own_system_prompt_and_preset_are_sent_kept_and_survive_reload(c
         assert recorded.errors == []
     finally:
         recorded.context.close()
-
-
-class _CspFree:
-    """The shared browser, whose new contexts let axe's inline script run (see RecordedPage)."""
-
-    def __init__(self, browser: Any) -> None:
-        self._browser = browser
-
-    def new_context(self, **options: Any) -> Any:
-        return self._browser.new_context(**options, bypass_csp=True)
