@@ -413,7 +413,7 @@ class Settings:
     remotes: str = setting(
         "",
         "More models from other OpenAI-compatible servers (vLLM, llama.cpp's server, another snake_llama):"
-        " comma-separated base URLs, each optionally with its bearer key after | (http://gpu-box:8000/v1|KEY)."
+        " comma-separated base URLs, each optionally with its bearer key after | (URL|KEY)."
         " Every model a server lists joins the list as host:port/model; a server that is down is listed"
         " unusable until it is back. Each streams as many answers at once as it reports slots (llama.cpp's"
         " /props), else OPENAI_PARALLEL.",
