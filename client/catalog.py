@@ -18,13 +18,12 @@ from reaktiv import Signal
 from client.rpc import Client
 from wire.events import ErrorEvent
 from wire.routes import CANCEL_DOWNLOAD, DELETE_MODEL, DOWNLOADS, HUB_REPO, LOAD_MODEL, START_DOWNLOAD, UNLOAD_MODEL
-from wire.types import Download, DownloadList, DownloadRequest, HubFile, HubRepo, ModelInfo
+from wire.types import TEMPLATE_NAMES, Download, DownloadList, DownloadRequest, HubFile, HubRepo, ModelInfo
 
 POLL_S = 1.0  # how often a running download is asked after
 RUNNING = ("downloading", "checking")
 # "owner/name", or the address of a repository's page (whatever the Hub's host), as people paste it
 _REPO = re.compile(r"^(?:https?://[^/\s]+/)?(?:models/)?([A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*?)(?:/.*)?/?$")
-TEMPLATES = {"gguf": "its own chat template", "seed": "the classic ### Human template"}
 ACTIONS = {"load": LOAD_MODEL, "unload": UNLOAD_MODEL, "delete": DELETE_MODEL}
 
 
@@ -42,9 +41,16 @@ def facts(model: ModelInfo) -> str:
         return f"Cannot be used: {model.reason}"
     parts = [size_text(model.size) if model.size else "", model.quant,
              f"{model.n_ctx:,} tokens of context" if model.n_ctx else "",
-             TEMPLATES.get(model.template, f"template {model.template}" if model.template else ""),
+             template_words(model.template),
              "takes images" if model.vision else "", "loaded" if model.loaded else ""]
     return " · ".join(p for p in parts if p)
+
+
+def template_words(template: str) -> str:
+    """A model's prompt template in words: a known id by its name, a file by its path."""
+    if not template:
+        return ""
+    return f"template: {TEMPLATE_NAMES.get(template, template)}"
 
 
 def hub_facts(file: HubFile) -> str:

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from server.engines.base import PromptTemplate
-from wire.types import Message
+from wire.types import TEMPLATE_NAMES, Message
 
 HUMAN = "### Human:"
 ASSISTANT = "### Assistant:"
 STOP_MARKERS = ("### Human", "### Assistant")
-SEED = PromptTemplate("seed (### Human / ### Assistant)", "built-in")
+SEED = PromptTemplate(TEMPLATE_NAMES["seed"], "built-in")
 
 # Control-token texts that llama.cpp treats as end of turn or that open a turn, in the vocabularies we know.
 # Those that are special tokens of the loaded model are the stop filter's safety net: the model

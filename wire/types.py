@@ -106,6 +106,14 @@ class ConverseRequest(Struct, forbid_unknown_fields=True, omit_defaults=True):
     continue_: bool = msgspec.field(default=False, name="continue")
 
 
+# The prompt templates the server names by id (ModelInfo.template), in the words people read: the
+# server names its template with these (TemplateInfo.name) and the page describes models with them.
+TEMPLATE_NAMES = {
+    "seed": "Simple Human/Assistant chat",  # the seed's few-shot "### Human:" format, for any model
+    "gguf": "The model's own chat template",  # the file's tokenizer.chat_template
+}
+
+
 class TemplateInfo(Struct):
     """The prompt template the server formats chats with, and where it came from, in words: the
     model file's `tokenizer.chat_template`, "built-in" for the seed's, or a template file's path."""

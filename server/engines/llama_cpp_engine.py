@@ -68,7 +68,7 @@ from server.prompt import (
 from server.reasoning import OPEN, opens_thinking
 from server.sampling import Sampling
 from server.settings import DRAFT_PREFIX
-from wire.types import Message
+from wire.types import TEMPLATE_NAMES, Message
 
 log = logging.getLogger("snake_llama")
 
@@ -352,7 +352,7 @@ class LlamaCppEngine:
             return None, SEED
         if choice == "auto":
             if isinstance(meta.get("tokenizer.chat_template"), str):
-                return None, PromptTemplate("the model's own chat template", f"{path.name}: tokenizer.chat_template")
+                return None, PromptTemplate(TEMPLATE_NAMES["gguf"], f"{path.name}: tokenizer.chat_template")
             return None, SEED
         file = Path(choice).expanduser()
         return file.read_text(), PromptTemplate(file.name, str(file))

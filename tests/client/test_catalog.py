@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from client.catalog import facts, hub_facts, progress_text, repo_of, size_text, time_left
+from client.catalog import facts, hub_facts, progress_text, repo_of, size_text, template_words, time_left
 from wire.types import Download, HubFile, ModelInfo
 
 
@@ -13,7 +13,11 @@ def test_sizes_read_as_the_hub_and_disks_count_them() -> None:
 def test_a_models_facts_say_size_quant_context_template_and_state() -> None:
     model = ModelInfo("m.gguf", True, engine="llama-cpp", n_ctx=4096, template="gguf", loaded=True, size=253_000_000,
                       quant="Q4_K_M", vision=True)
-    assert facts(model) == "253.0 MB · Q4_K_M · 4,096 tokens of context · its own chat template · takes images · loaded"
+    assert facts(model) == (
+        "253.0 MB · Q4_K_M · 4,096 tokens of context · template: The model's own chat template · takes images · loaded"
+    )
+    assert template_words("seed") == "template: Simple Human/Assistant chat"  # the server's own words for it
+    assert template_words("/t/chatml.jinja") == "template: /t/chatml.jinja" and template_words("") == ""
     assert facts(ModelInfo("x.gguf", False, reason="it is cut short")) == "Cannot be used: it is cut short"
     big = HubFile("big-F16.gguf", ["big-F16.gguf"], 16_000_000_000, "F16")
     assert hub_facts(big) == "16.0 GB · F16 · more than this machine's free memory"

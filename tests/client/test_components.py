@@ -15,6 +15,7 @@ from client.components.type_area import sends_on_key
 from client.highlight import KEYWORD, STRING, highlight
 from client.nodes import El
 from client.state import Chat, Turn
+from server.prompt import SEED
 from wire.types import Health, TemplateInfo
 
 
@@ -199,6 +200,8 @@ def test_settings_show_the_servers_prompt_template_when_it_says() -> None:
     seed = Health(status="ok", template=TemplateInfo(name="seed", source="seed"))
     assert template_line(gguf) == "Prompt template: gemma3 chat template (gguf)"
     assert template_line(seed) == "Prompt template: seed (seed)"
+    plain = Health(status="ok", template=TemplateInfo(name=SEED.name, source=SEED.source))
+    assert template_line(plain) == "Prompt template: Simple Human/Assistant chat (built-in)"  # no "### Human" jargon
     assert template_line(Health(status="ok")) is None  # an older server: no line
     assert template_line(None) is None  # not heard from the server
 

@@ -303,7 +303,7 @@ def test_health_names_the_template_and_where_it_came_from(templated_server: str)
     health = httpx.get(f"{templated_server}/health").json()
     assert health["engine"] == "llama-cpp"
     source = "templated.gguf: tokenizer.chat_template"
-    assert health["template"] == {"name": "the model's own chat template", "source": source}
+    assert health["template"] == {"name": "The model's own chat template", "source": source}
 
 
 @pytest.mark.parametrize("typed", ["What is the capital of France?", TYPED, "你好，世界！🌍🎉 こんにちは"])
