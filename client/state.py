@@ -90,6 +90,9 @@ class Turn(Struct, frozen=True, omit_defaults=True):
     # The answer stopped short (at its token limit, or where the connection dropped): Continue asks for the rest.
     unfinished: bool = False
     kept: str = ""  # while the answer is being continued: its text before (a replay of the continuation starts there)
+    # When it was written (seconds since the epoch): a message when sent, an answer when asked for; 0: not known
+    # (chats from before this was kept show no time).
+    written: float = 0.0
 
 
 class Branch(Struct, frozen=True, omit_defaults=True):
@@ -160,7 +163,7 @@ def clip(words: str, limit: int) -> str:
 
 
 def _ask(chat: Chat, turns: tuple[Turn, ...], now: float) -> Chat:
-    return replace(chat, turns=turns + (Turn(user=False, text="", status="pending"),), updated=now)
+    return replace(chat, turns=turns + (Turn(user=False, text="", status="pending", written=now),), updated=now)
 
 
 def submit(
@@ -170,7 +173,7 @@ def submit(
     unchanged if blank (no text, no files, no images) or busy."""
     if chat.busy or not (text.strip() or files or images):
         return chat
-    return _ask(chat, chat.turns + (Turn(user=True, text=text, files=files, images=images),), now)
+    return _ask(chat, chat.turns + (Turn(user=True, text=text, files=files, images=images, written=now),), now)
 
 
 def _fork_at(chat: Chat, at: int) -> Fork | None:
@@ -213,7 +216,7 @@ def edit(
     blank = not (text.strip() or files or images)
     if chat.busy or blank or not 0 <= index < len(chat.turns) or not chat.turns[index].user:
         return chat
-    return _branch(chat, index, (Turn(user=True, text=text, files=files, images=images),), now)
+    return _branch(chat, index, (Turn(user=True, text=text, files=files, images=images, written=now),), now)
 
 
 def versions_at(chat: Chat, index: int) -> tuple[int, int] | None:
@@ -488,16 +491,38 @@ STOP_REASONS = {"stop": "finished", "length": "hit the max tokens limit", "cance
 
 def describe_done(done: DoneEvent, calling: bool = False) -> str:
     """The stats line under an answer; `calling`: it ended in tool calls, which wait."""
+    why = "called a tool" if calling else STOP_REASONS.get(done.stop_reason, done.stop_reason)
+    return " · ".join(_stats(done, why))
+
+
+def _stats(done: DoneEvent, why: str) -> list[str]:
+    """An answer's numbers, `why` it ended after the speeds (the reader's eye finds it there)."""
     parts = [f"{done.completion_tokens} tokens"]
     if done.tokens_per_s:
         parts.append(f"{done.tokens_per_s:.1f} tok/s")
     if done.ttft_s is not None:
         parts.append(f"first token {done.ttft_s:.2f} s")
-    parts.append("called a tool" if calling else STOP_REASONS.get(done.stop_reason, done.stop_reason))
+    parts.append(why)
     if done.truncated_turns:
         s = "" if done.truncated_turns == 1 else "s"
         parts.append(f"{done.truncated_turns} old message{s} left out to fit the context")
-    return " · ".join(parts)
+    return parts
+
+
+def stopped_stats(chat: Chat, index: int, text: str, done: DoneEvent) -> Chat:
+    """The server's `done` for an answer the user stopped (it comes after the page stopped it):
+    its numbers and model join the stopped answer at `index`, if that is still the answer stopped
+    (its `text` as it was) and has none yet; unchanged otherwise, or when the model wrote nothing."""
+    turn = chat.turns[index] if 0 <= index < len(chat.turns) else None
+    if turn is None or turn.user or turn.status != "stopped" or turn.text != text or turn.tokens:
+        return chat
+    if not done.completion_tokens:
+        return chat
+    note = " · ".join(_stats(done, turn.note or "Stopped"))
+    changes = {"note": note, "model": done.model or turn.model, "tokens": done.prompt_tokens + done.completion_tokens,
+               "truncated_turns": done.truncated_turns}
+    turns = chat.turns[:index] + (replace(turn, **changes),) + chat.turns[index + 1 :]
+    return replace(chat, turns=turns)
 
 
 def request_for(

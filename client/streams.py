@@ -4,11 +4,12 @@ An answer is a task that reads the server's events (client.rpc) and folds each i
 id (client.state.apply_event), so switching chats mid-answer is harmless. At most one answer per
 chat is followed; a newer one in the same chat takes its place.
 
-Stop has two cases. Once the server has named the answer (its first event, from our server), it
-is asked to cancel it by that id and the task is cancelled. Before then there is no id to ask
-with, so the chat stops at once and the stream is read on, folding nothing, up to the event that
-names it. Either way the server is asked: left alone, an answer runs on for the grace period a
-reload gets.
+Stop has two cases. Once the server has named the answer (its first event, from our server), the
+chat stops at once, the server is asked to cancel it by that id, and the stream is read on, folding
+nothing, to the server's `done`: its numbers (tokens, speed) and model join the stopped answer.
+Before then there is no id to ask with, so the chat stops at once and the stream is read on,
+folding nothing, up to the event that names it. Either way the server is asked: left alone, an
+answer runs on for the grace period a reload gets.
 
 No DOM here: the browser comes in through the RPC `Client`; tests hand in a fake.
 """
@@ -26,11 +27,12 @@ from reaktiv import Signal
 from client import library as lib
 from client.errors import LOST
 from client.rpc import UNAUTHORIZED, Client
-from client.state import INTERRUPTED, Chat, apply_event, fail, replay, resumable, stop, waiting_calls
+from client.state import INTERRUPTED, Chat, apply_event, fail, replay, resumable, stop, stopped_stats, waiting_calls
 from wire.events import AnswerEvent, DoneEvent, ErrorEvent, Event
 from wire.types import ConverseRequest
 
 NEEDS_KEY = "This server needs an API key."
+STOP_WAIT_S = 10.0  # how long a stopped answer's `done` is waited for (the server sends it within a token)
 PAGE_FAILED = "Something went wrong in the page with this answer. Press Regenerate to ask again."
 
 Spawn = Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]]  # runs a task and keeps it referenced
@@ -59,7 +61,8 @@ class AnswerStreams:
     `default_model()`: the model recorded on an answer from a chat that names none, when the server
     does not say. `on_lost()` is called when the server could not be reached or went away
     mid-answer; `key_request` is told when it wants an API key; `on_calling(chat_id)` when an
-    answer ends in tool calls that wait for the user's word. `spawn` runs and keeps a task (asyncio holds tasks weakly).
+    answer ends in tool calls that wait for the user's word; `stop_wait_s`: how long a stopped
+    answer's `done` is waited for. `spawn` runs and keeps a task (asyncio holds tasks weakly).
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class AnswerStreams:
         on_lost: Callable[[], object],
         key_request: Signal[KeyRequest | None],
         on_calling: Callable[[str], None] = lambda _chat_id: None,
+        stop_wait_s: float = STOP_WAIT_S,
     ) -> None:
         self.client = client
         self.library = library
@@ -84,10 +88,13 @@ class AnswerStreams:
         self.on_lost = on_lost
         self.key_request = key_request
         self.on_calling = on_calling
+        self.stop_wait_s = stop_wait_s
         self._streams: dict[str, asyncio.Task[None]] = {}  # chat id -> its answer being followed
         self._unheard: set[asyncio.Task[Any]] = set()  # answers followed that no event came from yet
         # Answers stopped before their first event: read on to it, only to learn the id to stop them by.
         self._unnamed_stops: set[asyncio.Task[Any]] = set()
+        # Answers stopped by their id, read on to the server's `done`: what to do with it in their chat.
+        self._stopping: dict[asyncio.Task[Any], Callable[..., Chat]] = {}
 
     def start(self, chat_id: str) -> None:
         """Stream the model's answer to the last user message of chat `chat_id` into it."""
@@ -108,15 +115,31 @@ class AnswerStreams:
             return False
         chat = lib.find(self.library(), chat_id) or Chat(id=chat_id)
         answer_id = resumable(chat)
-        if answer_id or task not in self._unheard:  # named, or from a server that names none
-            if answer_id:
-                self.spawn(self.client.stop(answer_id))
+        if answer_id:
+            self._stop_named(chat, task, answer_id)
+            return True
+        if task not in self._unheard:  # from a server that names none
             task.cancel()
             return True
         del self._streams[chat_id]  # a new answer may start in this chat at once
         self._unnamed_stops.add(task)
         self._change(chat_id, partial(stop, model=self._asked(chat)))
         return True
+
+    def _stop_named(self, chat: Chat, task: asyncio.Task[None], answer_id: str) -> None:
+        """Stop a named answer here at once, and ask the server to; its stream is read on to the
+        server's `done`, whose numbers join the stopped answer (client.state.stopped_stats)."""
+        del self._streams[chat.id]  # a new answer may start in this chat at once
+        index, text = len(chat.turns) - 1, chat.turns[-1].text
+        self._stopping[task] = partial(stopped_stats, index=index, text=text)
+        self._change(chat.id, partial(stop, model=self._asked(chat)))
+        self.spawn(self.client.stop(answer_id))
+        self.spawn(self._give_up(task))
+
+    async def _give_up(self, task: asyncio.Task[None]) -> None:
+        """A stopped answer whose `done` does not come (the server went away) is read no longer."""
+        await asyncio.sleep(self.stop_wait_s)
+        task.cancel()
 
     async def _answer(self, chat_id: str) -> None:
         chat = lib.find(self.library(), chat_id)
@@ -153,6 +176,12 @@ class AnswerStreams:
         try:
             async for event in events:
                 self._unheard.discard(me)
+                if me in self._stopping:  # stopped here: only its numbers are still wanted
+                    if isinstance(event, DoneEvent):
+                        self._change(chat_id, partial(self._stopping[me], done=event))
+                    if isinstance(event, DoneEvent | ErrorEvent):
+                        return
+                    continue
                 if me in self._unnamed_stops:  # Stop came before the id: this event brings it, or none will
                     await self._stop_once_named(event, events)
                     return
@@ -160,12 +189,15 @@ class AnswerStreams:
                     return
                 resumed = False
         except asyncio.CancelledError:  # Stop: the server was asked to cancel, and rpc aborted the request
-            self._change(chat_id, partial(stop, model=asked))
+            if me not in self._stopping:  # (else the chat stopped already, and may be answering anew)
+                self._change(chat_id, partial(stop, model=asked))
             raise
         except Exception:  # a bug, not a server error: still never leave the chat stuck
-            self._change(chat_id, lambda c: fail(c, PAGE_FAILED))
+            if me not in self._stopping:
+                self._change(chat_id, lambda c: fail(c, PAGE_FAILED))
             raise
         finally:
+            self._stopping.pop(me, None)
             self._unnamed_stops.discard(me)
             self._unheard.discard(me)
             if self._streams.get(chat_id) is me:  # not a newer answer's task

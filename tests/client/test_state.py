@@ -7,6 +7,7 @@ import re
 
 import msgspec
 import pytest
+from msgspec.structs import replace
 
 from client import library as lib
 from client import settings, storage
@@ -27,6 +28,7 @@ from client.state import (
     restore,
     resumable,
     stop,
+    stopped_stats,
     submit,
     switch_version,
     title_of,
@@ -726,3 +728,24 @@ def test_a_prompt_being_read_shows_in_the_pending_answer_until_its_first_token()
     chat = apply_event(chat, TokenEvent("Hi"))
     assert chat.turns[-1].reading is None and chat.turns[-1].status == "streaming"
     assert apply_event(chat, ProgressEvent(processed=3000, total=3412, cached=0)) is chat  # too late: ignored
+
+
+def test_messages_and_answers_keep_when_they_were_written_and_old_chats_have_no_time() -> None:
+    chat = submit(Chat(), "Hi", now=1_700_000_000.0)
+    assert [t.written for t in chat.turns] == [1_700_000_000.0, 1_700_000_000.0]
+    edited = edit(replace(chat, turns=chat.turns[:1]), 0, "Hello", now=1_700_000_060.0)
+    assert edited.turns[0].written == 1_700_000_060.0
+    assert msgspec.json.decode(b'{"user": true, "text": "old"}', type=Turn).written == 0.0  # saved before: none
+
+
+def test_a_stopped_answer_takes_the_servers_numbers_once_and_only_its_own() -> None:
+    chat = stop(submit(Chat(), "Hi"), model="asked.gguf")
+    chat = replace(chat, turns=(chat.turns[0], replace(chat.turns[1], text="partial")))
+    done = DoneEvent("cancelled", 9, 4, 0.25, 20.0, model="m.gguf")
+    after = stopped_stats(chat, 1, "partial", done)
+    note = "4 tokens · 20.0 tok/s · first token 0.25 s · Stopped"
+    assert (after.turns[1].note, after.turns[1].model) == (note, "m.gguf")
+    assert stopped_stats(after, 1, "partial", done) is after  # numbers already
+    assert stopped_stats(chat, 1, "other text", done) is chat  # not the answer that was stopped
+    assert stopped_stats(chat, 5, "partial", done) is chat
+    assert stopped_stats(chat, 1, "partial", DoneEvent("cancelled", 9, 0, None, None)) is chat  # wrote nothing

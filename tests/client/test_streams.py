@@ -17,7 +17,7 @@ from client.state import INTERRUPTED, Chat, continue_answer, request_for, submit
 from client.streams import NEEDS_KEY, PAGE_FAILED, AnswerStreams, KeyRequest
 from tests.fakes import DONE, FakeServer, mid_answer
 from tests.harness import run_async
-from wire.events import AnswerEvent, ErrorEvent, Event, TokenEvent
+from wire.events import AnswerEvent, DoneEvent, ErrorEvent, Event, TokenEvent
 from wire.types import ConverseRequest, SamplingParams
 
 T = TypeVar("T")
@@ -40,6 +40,7 @@ class Page:
             default_model=lambda: "",
             on_lost=self.on_lost,
             key_request=self.key_request,
+            stop_wait_s=0.05,
         )
 
     def on_lost(self) -> None:
@@ -140,6 +141,48 @@ def test_stop_asks_the_server_to_cancel_the_named_answer() -> None:
         assert server.stopped == ["a1"]  # and its failing did not keep the answer going here
         last = page.current.turns[-1]
         assert last.status == "stopped" and last.text == "partial" and last.answer_id == ""
+
+    run_async(run())
+
+
+def test_a_stopped_answer_gets_the_servers_numbers_and_model_and_a_new_answer_starts_at_once() -> None:
+    async def run() -> None:
+        stopped, read_on = asyncio.Event(), asyncio.Event()
+        cancelled = DoneEvent("cancelled", 9, 4, 0.25, 20.0, model="m.gguf")
+
+        class Slow(FakeServer):
+            def converse(self, request: ConverseRequest) -> AsyncIterator[Event]:
+                async def stream() -> AsyncIterator[Event]:
+                    yield AnswerEvent("a1")
+                    yield TokenEvent(text="partial")
+                    await stopped.wait()
+                    yield TokenEvent(text=" after the stop")  # sent before the server heard: not shown
+                    await read_on.wait()
+                    yield cancelled
+
+                if self.calls:  # the second answer
+                    return super().converse(request)
+                self.calls.append((self.api_key, request))
+                return stream()
+
+        server = Slow([AnswerEvent("a2"), TokenEvent(text="again"), DONE])
+        page = Page(server)
+        page.send("Hi")
+        await asyncio.sleep(0.01)
+        assert page.stop()
+        at_once = page.current.turns[-1]
+        assert (at_once.status, at_once.note) == ("stopped", "Stopped")
+        stopped.set()
+        await asyncio.sleep(0.01)
+        assert page.send("Next") and page.current.busy  # the chat is free while the stopped stream is read on
+        read_on.set()
+        await page.ended()
+        first = page.current.turns[1]
+        assert first.status == "stopped" and first.text == "partial" and first.model == "m.gguf"
+        assert first.note == "4 tokens · 20.0 tok/s · first token 0.25 s · Stopped" and first.tokens == 13
+        second = page.current.turns[-1]
+        assert (second.text, second.status) == ("again", "done")
+        assert server.stopped == ["a1"]
 
     run_async(run())
 
