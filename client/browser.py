@@ -39,6 +39,14 @@ def listen(element: Any, kind: str, handler: Callable[[Any], object]) -> Any:
     return proxy
 
 
+def local_time(seconds: float) -> str:
+    """`seconds` since the epoch as the reader's own clock and calendar write it (the browser's
+    locale and time zone, which Python in the page does not know)."""
+    from js import Date
+
+    return str(Date.new(seconds * 1000).toLocaleString(None, to_init({"dateStyle": "medium", "timeStyle": "short"})))
+
+
 def download(text: str, filename: str, mime: str) -> None:
     """Offer `text` as a file download."""
     from js import URL, Blob, document

@@ -81,6 +81,7 @@ def build(app: App) -> Components:
         spawn=app.spawn,
         urls=urls,
         on_view=viewer.open,
+        jump=get("jump-down"),
     )
     sidebar = Sidebar(get("sidebar"), get("toggle-chats"), app, on_new=type_area.focus)
     panel = SettingsPanel(get("settings"), get("settings-form"), get("settings-fields"), on_save=app.save_params)

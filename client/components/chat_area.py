@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from client import markdown, mathml
-from client.browser import copy_text, listen
+from client.browser import copy_text, listen, local_time
 from client.components import tool_calls
 from client.components.attachments import LIST_LABEL, chip_item
 from client.components.code_runner import CodeRunner
@@ -77,6 +78,15 @@ ACTION = (
     "disabled:cursor-not-allowed disabled:opacity-50"
 )
 
+# The version switcher's arrows: a target of at least 32 px, 44 px on phones (fingers, not a pointer).
+SWITCH = (
+    "inline-flex min-h-8 min-w-8 items-center justify-center rounded text-sm text-gray-600 hover:bg-gray-200 "
+    "hover:text-gray-900 focus-visible:outline-2 focus-visible:outline-blue-600 max-sm:min-h-11 max-sm:min-w-11 "
+    "dark:text-gray-300 dark:hover:bg-gray-800 dark:hover:text-white disabled:cursor-not-allowed disabled:opacity-50"
+)
+# When a message was written: shown while the pointer is over its row or something in it has focus.
+STAMP = "invisible self-center px-1 text-gray-600 group-focus-within:visible group-hover:visible dark:text-gray-400"
+ROW = "group"  # each row, so that its parts can show on hover and focus (STAMP)
 # (data-action, visible label, accessible name)
 Action = tuple[str, str, str]
 COPY = ("copy", "Copy", "Copy message")
@@ -96,6 +106,17 @@ def switcher(versions: tuple[int, int] | None, busy: bool = False) -> tuple[Acti
     back = PREVIOUS if shown > 1 and not busy else (PREVIOUS[0] + "-off", *PREVIOUS[1:])
     on = NEXT if shown < count and not busy else (NEXT[0] + "-off", *NEXT[1:])
     return (back, ("version", f"{shown}/{count}", f"{shown}/{count}"), on)
+
+
+def jump_shown(near_bottom: bool, busy: bool, unseen: bool) -> bool:
+    """Whether "Jump to bottom" shows: the reader is away from the bottom while an answer streams,
+    or while newer text than they have seen is below."""
+    return not near_bottom and (busy or unseen)
+
+
+def iso_time(seconds: float) -> str:
+    """`seconds` since the epoch as a `<time>` element's machine-readable value (UTC)."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -120,6 +141,7 @@ class BubbleView:
     rounds: tuple[Round, ...] = ()  # rounds of tool calls before the text (client.components.tool_calls)
     calls: tuple[Call, ...] = ()  # tool calls after the text
     rich: bool = False  # Markdown is loaded (for the rounds' text, whatever the answer's status)
+    written: float = 0.0  # when (client.state.Turn.written); 0: not known, no time shown
 
 
 def view_of(
@@ -135,6 +157,8 @@ def view_of(
     `versions`: (shown, how many) where the turn has versions; `dropped`: left out to fit the context;
     `image_state(digest)`: whether the page has that image's bytes to show (client.pictures.Pictures.state)."""
     view = _view_of(turn, last, busy, rich, versions)
+    if turn.written:
+        view = replace(view, written=turn.written)
     if turn.images:
         view = replace(view, images=tuple((image, image_state(image.digest)) for image in turn.images))
     if not dropped:
@@ -222,8 +246,10 @@ class ChatArea:
         on_continue: Callable[[], None] | None = None,
         urls: BlobUrls | None = None,
         on_view: Callable[[str, str], None] = lambda _url, _name: None,
+        jump: Any = None,
     ) -> None:
-        """`urls`: the images' Blob URLs; `on_view(url, name)`: show an image full size."""
+        """`urls`: the images' Blob URLs; `on_view(url, name)`: show an image full size; `jump`: the
+        "Jump to bottom" button (see `jump_shown`)."""
         self._scroller = scroller
         self._messages = messages
         self._on_edit, self._on_regenerate, self._spawn = on_edit, on_regenerate, spawn
@@ -239,6 +265,29 @@ class ChatArea:
         self._chat = Chat()
         self._runner = CodeRunner(spawn, lambda: chat_files(self._chat.turns))
         self._proxy = listen(messages, "click", self._click)
+        self._jump = jump
+        self._unseen = False  # text came below while the reader was scrolled up
+        if jump is not None:
+            self._jump_proxies = [listen(scroller, "scroll", self._scrolled), listen(jump, "click", self._jump_down)]
+
+    def _scrolled(self, _event: Any) -> None:
+        near = self._near_bottom()
+        if near:
+            self._unseen = False
+        self._show_jump(near)
+
+    def _jump_down(self, _event: Any) -> None:
+        """To the newest text, and follow it from there on (render follows while near the bottom)."""
+        self._unseen = False
+        self._scroller.scrollTop = self._scroller.scrollHeight
+        self._show_jump(True)
+
+    def _show_jump(self, near_bottom: bool) -> None:
+        if self._jump is None:
+            return
+        hidden = not jump_shown(near_bottom, self._chat.busy, self._unseen)
+        if bool(self._jump.hidden) != hidden:  # a scroll event each frame: touch the DOM only on a change
+            self._jump.hidden = hidden
 
     def _click(self, event: Any) -> None:
         button = event.target.closest("button[data-action]")
@@ -294,8 +343,12 @@ class ChatArea:
             self._thoughts.pop(len(self._rows), None)
         # Follow the newest text unless the reader scrolled up to read older messages;
         # a newly sent message always brings the view down.
-        if changed and (grew or near_bottom):
+        follow = changed and (grew or near_bottom)
+        if follow:
             self._scroller.scrollTop = self._scroller.scrollHeight
+        elif changed:
+            self._unseen = True
+        self._show_jump(follow or near_bottom)  # measured before the change: no second layout per token
 
     def _show_markdown(self, document: Any, bubble: Any, view: BubbleView, old: BubbleView | None, index: int) -> None:
         """A streaming answer keeps its finished blocks and rebuilds only the open one at the end
@@ -430,7 +483,7 @@ class ChatArea:
         from js import document
 
         row, column, bubble, note, actions = parts
-        row.className = view.row_class
+        row.className = f"{ROW} {view.row_class}"
         row.dataset.role = view.role
         row.dataset.status = view.status
         row.dataset.dropped = "true" if view.dropped else "false"
@@ -462,7 +515,7 @@ class ChatArea:
         note.className = NOTE
         note.textContent = view.note
         note.hidden = not view.note
-        if old is None or old.actions != view.actions:
+        if old is None or (old.actions, old.written) != (view.actions, view.written):
             actions.replaceChildren()
             for action, label, name in view.actions:
                 if action == "version":
@@ -475,10 +528,21 @@ class ChatArea:
                 button = document.createElement("button")
                 button.disabled = action.endswith("-off")
                 button.type = "button"
-                button.className = ACTION
+                button.className = SWITCH if action.endswith("-version") or action.endswith("-version-off") else ACTION
                 button.dataset.action = action
                 button.textContent = label
                 if name != label:
                     button.setAttribute("aria-label", name)
                 actions.append(button)
-            actions.hidden = not view.actions
+            if view.written:
+                actions.append(self._stamp(document, view.written))
+            actions.hidden = not (view.actions or view.written)
+
+    @staticmethod
+    def _stamp(document: Any, written: float) -> Any:
+        stamp = document.createElement("time")
+        stamp.className = STAMP
+        stamp.dataset.part = "time"
+        stamp.dateTime = iso_time(written)
+        stamp.textContent = local_time(written)
+        return stamp

@@ -1,7 +1,8 @@
 """SettingsPanel: a native modal <dialog> (focus trap, Escape to close, for free) holding the
 system prompt and the sampling fields of client.settings. Save validates and hands the
 params to `on_save`; Reset empties every field (server defaults) and saves that.
-A read-only line says which prompt template the server uses, when it tells (`/health`).
+A read-only line says which prompt template the server uses, when it tells (`/health`). The
+theme's choice sits in the same dialog (client.theme), applied at once.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from client.settings import FIELDS, form_of, parse
+from client.theme import ThemePicker
 from wire.types import Health, SamplingParams
 
 LABEL = "block text-sm font-medium"
@@ -30,12 +32,13 @@ def template_line(health: Health | None) -> str | None:
 
 class SettingsPanel:
     def __init__(self, dialog: Any, form: Any, fields: Any, on_save: Callable[[SamplingParams], None]) -> None:
-        from js import document
+        from js import document, window
         from pyodide.ffi import create_proxy
 
         self._dialog, self._form, self._on_save = dialog, form, on_save
         self._inputs: dict[str, Any] = {"system": document.getElementById("set-system")}
         self._template = document.getElementById("settings-template")
+        self._theme = ThemePicker(document, window)
         self._errors: dict[str, Any] = {}
         for f in FIELDS:
             wrap = document.createElement("div")

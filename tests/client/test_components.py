@@ -8,7 +8,17 @@ import sys
 from collections.abc import Sequence
 
 from client import markdown
-from client.components.chat_area import COPY, EDIT, NEXT, PLACEHOLDER, PREVIOUS, REGENERATE, view_of
+from client.components.chat_area import (
+    COPY,
+    EDIT,
+    NEXT,
+    PLACEHOLDER,
+    PREVIOUS,
+    REGENERATE,
+    iso_time,
+    jump_shown,
+    view_of,
+)
 from client.components.settings_panel import template_line
 from client.components.sidebar import is_find_key
 from client.components.type_area import sends_on_key
@@ -292,3 +302,17 @@ def test_chat_settings_system_choices_and_preset_options() -> None:
     assert summary(Chat()) == ""
     assert summary(Chat(system=own, preset="Cold")) == "This chat has its own system prompt and the Cold preset."
     assert summary(Chat(system="")) == "This chat has no system prompt."
+
+
+def test_jump_to_bottom_shows_only_away_from_the_bottom_while_an_answer_streams_or_newer_text_waits() -> None:
+    assert jump_shown(near_bottom=False, busy=True, unseen=False)
+    assert jump_shown(near_bottom=False, busy=False, unseen=True)
+    assert not jump_shown(near_bottom=False, busy=False, unseen=False)  # reading old messages, nothing new
+    assert not jump_shown(near_bottom=True, busy=True, unseen=True)  # following already
+
+
+def test_a_message_carries_when_it_was_written_and_an_old_one_no_time() -> None:
+    assert view_of(Turn(user=True, text="q", written=1_700_000_000.0)).written == 1_700_000_000.0
+    assert view_of(Turn(user=False, text="a", written=1.5)).written == 1.5
+    assert view_of(Turn(user=True, text="q")).written == 0.0
+    assert iso_time(1_700_000_000.0) == "2023-11-14T22:13:20+00:00"
