@@ -334,11 +334,24 @@ def test_queue_position_shows_until_the_first_token(
 
 def test_banner_when_the_server_is_unreachable_and_retry(recorded_page: RecordedPage, live_server: str) -> None:
     page = recorded_page.page
-    page.route("**/health", lambda route: route.abort())
+    refused: list[str] = []
+
+    def down(route: Any) -> None:
+        refused.append(route.request.url)
+        route.abort()
+
+    page.route("**/health", down)
     page.route("**/api/converse", lambda route: route.abort())
     open_chat(recorded_page, live_server)
     banner = page.get_by_role("alert")
     expect(banner).to_contain_text("Cannot reach the server")
+    # The page looks again by itself after 1 s, then 2 s, then 4 s: once it has looked three times,
+    # Retry is clicked within the 4 s gap, so it is Retry, not the page's own look, that clears the banner.
+    for _ in range(300):  # route handlers run only while Playwright waits, so wait in the page
+        if len(refused) >= 3:
+            break
+        page.wait_for_timeout(100)
+    assert len(refused) >= 3, refused
     page.unroute("**/health")
     page.get_by_role("button", name="Retry").click()
     expect(banner).to_be_hidden()
