@@ -226,7 +226,7 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
     m = results.get("memory")
     if m:
         lines += [
-            "## 5. Memory (resident set of the server process)",
+            "## 5. Memory (resident set of the server process and its model process)",
             "",
             "| | RSS | of which anonymous | of which file-backed (the mapped model) |",
             "|---|---|---|---|",
