@@ -26,7 +26,7 @@ def _v(x: Any, digits: int = 3) -> str:
 
 
 LABELS = {
-    "engine": "engine alone: LlamaCppEngine in process",
+    "engine": "engine alone: LlamaCppEngine, driven directly",
     "ours": "ours: /api/converse, SSE",
     "peer": "llama.cpp server: /v1/completions, stream",
     "lcp": "llama_cpp.server: /v1/completions, stream",
