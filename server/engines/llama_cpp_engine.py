@@ -594,7 +594,7 @@ class LlamaCppEngine:
                     stream_completion(self._http, request, on_chunk, CHAT)
                 else:  # the OpenAI completions path takes no token ids with a projector
                     stream_completion(self._http, request, on_chunk, NATIVE if self.vision else COMPLETIONS)
-            except Exception as exc:  # a fault in the native call ends this answer only
+            except Exception as exc:  # a fault (llama.cpp's process gone, say) ends this answer only
                 chunks.put({"error": {"message": str(exc)}})
             finally:
                 self._slots.give_back(slot)
@@ -653,8 +653,8 @@ class LlamaCppEngine:
             usage.draft_accepted = int(timings.get("draft_n_accepted", 0))
 
     def close(self) -> None:
-        """Cancel running answers and free the model: its process ends (and is killed if it does
-        not within CLOSE_TIMEOUT), and returns once it is gone, so its memory is free."""
+        """Cancel running answers and free the model: its process ends (killed if it has not within
+        CLOSE_TIMEOUT), and this returns once it is gone, its memory with it."""
         if self._closed.is_set():
             return
         self._closed.set()

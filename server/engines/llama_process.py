@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
@@ -67,7 +68,8 @@ class LlamaProcess:
             loaded = msgspec.json.decode(line, type=Loaded)
         else:  # it died while loading (llama.cpp aborts on some damaged files): we serve on
             # (in llama.cpp's log format, which the error messages read: time, level, text)
-            loaded = Loaded(False, f"- E the loading process ended with exit status {self._proc.wait()}\n", "")
+            said = f"- E the loading process ended with exit status {self._proc.wait()}\n"
+            loaded = Loaded(False, said, metadata.version("xllamacpp"))
         self.ok, self.said, self.version = loaded.ok, loaded.said, loaded.version
         if not self.ok:
             self.close(0)
