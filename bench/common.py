@@ -1,8 +1,9 @@
 """What every bench section shares: the stacks, timed streaming clients, and statistics.
 
 The stacks are started once per run and kept warm:
-- `engine`: our llama.cpp engine (`LlamaCppEngine`, xllamacpp) in this process, driven directly
-  (`render` + `stream`), no HTTP at all: the floor for our decode rate;
+- `engine`: our llama.cpp engine (`LlamaCppEngine`, xllamacpp) driven directly from this process
+  (`render` + `stream`; its model runs in a child process, reached over a Unix socket), without
+  our server: the floor for our decode rate;
 - `ours`: `python -m server` (the app, llama-cpp engine), `/api/converse` over HTTP + SSE;
 - `peer`: llama.cpp's own server (`tests.llama_server`, xllamacpp on loopback), `/v1/completions`
   with `stream: true`, given the token ids our engine rendered;

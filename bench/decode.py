@@ -4,7 +4,7 @@ The prompt asks the model to count; greedy with no repetition penalty, the Gemma
 then writes numbers for hundreds of tokens without starting a `### Human` turn, so no stop marker
 ends the answer early and every stack produces exactly `n_tokens` tokens (checked: the result
 records each run's token count and whether the texts are identical). The engine alone is our
-`LlamaCppEngine` in this process, driven through `render` + `stream`: what our server adds on top
+`LlamaCppEngine` driven from this process through `render` + `stream`: what our server adds on top
 of it (scheduler, stop filter, HTTP, SSE) is the difference. Target: ours ≥ 0.98 of it.
 """
 

@@ -1,4 +1,5 @@
-"""5. Memory: resident size of our server after load and after 100 chats, next to the model file.
+"""5. Memory: resident size of our server (with the child process its model runs in) after load and
+after 100 chats, next to the model file.
 
 A fresh `python -m server` (llama-cpp engine) is started for this, so its figures do not include
 the other sections' work. RSS is split into anonymous memory (heap: KV cache, Python objects) and

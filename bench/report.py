@@ -26,7 +26,7 @@ def _v(x: Any, digits: int = 3) -> str:
 
 
 LABELS = {
-    "engine": "engine alone: LlamaCppEngine in process",
+    "engine": "engine alone: LlamaCppEngine, driven directly",
     "ours": "ours: /api/converse, SSE",
     "peer": "llama.cpp server: /v1/completions, stream",
     "lcp": "llama_cpp.server: /v1/completions, stream",
@@ -226,7 +226,7 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
     m = results.get("memory")
     if m:
         lines += [
-            "## 5. Memory (resident set of the server process)",
+            "## 5. Memory (resident set of the server process and its model process)",
             "",
             "| | RSS | of which anonymous | of which file-backed (the mapped model) |",
             "|---|---|---|---|",

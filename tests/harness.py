@@ -272,15 +272,29 @@ def start_llama_server(
     return spawn(argv, f"{root}/health", timeout=timeout), root
 
 
+def children(pid: int) -> set[int]:
+    """The processes `pid` started that are alive now (none once it is gone)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        return {int(c) for t in tasks for c in (t / "children").read_text().split()}
+    except (FileNotFoundError, ProcessLookupError):  # it or a thread of it ended meanwhile
+        return set()
+
+
 def rss(pid: int) -> dict[str, int]:
-    """Resident memory of a process in bytes: VmRSS (total), RssAnon (heap), RssFile (file-backed
-    pages such as a mapped model) and VmHWM (the peak)."""
-    out: dict[str, int] = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
-                out[key] = int(value.split()[0]) * 1024
+    """Resident memory of a process and its children (the server's llama.cpp models load in child
+    processes) in bytes: VmRSS (total), RssAnon (heap), RssFile (file-backed pages such as a mapped
+    model) and VmHWM (the sum of each one's peak)."""
+    out = dict.fromkeys(("VmRSS", "RssAnon", "RssFile", "VmHWM"), 0)
+    for one in {pid, *children(pid)}:
+        try:
+            with open(f"/proc/{one}/status") as f:
+                for line in f:
+                    key, _, value = line.partition(":")
+                    if key in out:
+                        out[key] += int(value.split()[0]) * 1024
+        except FileNotFoundError:  # a child that ended meanwhile
+            pass
     return out
 
 

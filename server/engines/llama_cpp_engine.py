@@ -1,10 +1,12 @@
-"""GGUF models on llama.cpp's own server engine, in our process, through `xllamacpp`.
+"""GGUF models on llama.cpp's own server engine, through `xllamacpp`, in a child process.
 
 llama.cpp runs continuous batching over `parallel` slots that share one unified KV cache pool,
 keeps each slot's prompt cache, and saves idle slots to a host-RAM prompt cache from which any
-chat's prefix is restored into any slot. We drive it through `Server.handle_completions` with a
-prompt we tokenize ourselves, so that text a user types never becomes a control token: llama.cpp
-parses special tokens in whatever text it is given, chat messages included.
+chat's prefix is restored into any slot. It runs in a child process of ours (loading it in ours
+would stall every request: see server.engines.llama_process), reached over its HTTP listener. We
+drive its completions with a prompt we tokenize ourselves, so that text a user types never
+becomes a control token: llama.cpp parses special tokens in whatever text it is given, chat
+messages included.
 
 With a chat template, llama.cpp renders the chat with each message's text replaced by a sentinel;
 the template's own text is then tokenized with special tokens parsed, and each message's text
@@ -51,8 +53,8 @@ from server.engines.base import (
 )
 from server.engines.gguf import read_header
 from server.engines.grammar_tools import GrammarTools, ToolTurn, as_chat
-from server.engines.listener_completion import stream_completion
-from server.engines.native import capture_native_output
+from server.engines.listener_completion import CHAT, COMPLETIONS, NATIVE, stream_completion
+from server.engines.llama_process import LlamaProcess
 from server.engines.projector import check_projector
 from server.images import ImageError, base64_of
 from server.prompt import (
@@ -129,11 +131,44 @@ def serve_privately(params: Any, folder: str, key: str, threads: int) -> None:
     """What every llama.cpp instance of ours shares: `threads` (0: one per core), and its HTTP
     listener on a Unix socket in `folder` that wants `key`."""
     params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads or os.cpu_count() or 1
-    params.hostnames = [os.path.join(folder, "llama.sock")]
+    params.hostnames = [socket_in(folder)]
     params.api_keys = [key]
     params.endpoint_slots = False
     params.ui = False  # llama.cpp's web page would be one more thing its listener serves without the key
     params.verbosity = 1  # errors only: llama.cpp logs every request at info
+
+
+def socket_in(folder: str) -> str:
+    return os.path.join(folder, "llama.sock")
+
+
+def chat_params(
+    *, model: str, kv_pool: int, parallel: int, threads: int, n_gpu_layers: int, cache_ram_mib: int,
+    chat_template: str, mmproj: str, speculative: str, folder: str, key: str,
+) -> Any:
+    """llama.cpp's parameters for a chat engine; called in the child process that loads it."""
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = model
+    params.n_ctx = kv_pool  # one unified pool; each slot may use up to n_ctx of it (our fitting)
+    params.kv_unified = True
+    params.n_parallel = parallel
+    params.swa_full = True  # sliding-window models (Gemma 3) keep whole prefixes reusable
+    params.cache_ram_mib = cache_ram_mib
+    # Idle slots keep their cache in the pool until it needs the room (llama.cpp then clears
+    # one): clearing them at every new answer would make chats taking turns re-read everything.
+    params.cache_idle_slots = False
+    params.n_gpu_layers = n_gpu_layers
+    if n_gpu_layers == 0 or not _has_gpu(xllamacpp):
+        params.n_batch = min(params.n_batch, CPU_PROMPT_BATCH)
+    params.chat_template = chat_template
+    if mmproj:
+        params.mmproj.path = mmproj
+        params.mmproj_use_gpu = params.n_gpu_layers != 0
+    serve_privately(params, folder, key, threads)
+    LlamaCppEngine._speculate(params, speculative)
+    return params
 
 
 def sentinel(i: int) -> str:
@@ -215,9 +250,8 @@ class LlamaCppEngine:
         speculative: str,
         mmproj: Path | None = None,
     ) -> None:
-        """`mmproj`: the vision projector that lets the model take images."""
-        import xllamacpp
-
+        """`mmproj`: the vision projector that lets the model take images. The model loads in a
+        child process (server.engines.llama_process)."""
         self.model = path.name
         self.n_ctx = n_ctx
         self.capacity = kv_pool
@@ -237,38 +271,22 @@ class LlamaCppEngine:
             check_projector(mmproj)  # llama.cpp may crash on a damaged one, rather than refuse it
         self._dir = make_socket_dir()
         key = secrets.token_urlsafe(32)
-        params = xllamacpp.CommonParams()
-        params.model.path = str(path)
-        params.n_ctx = kv_pool  # one unified pool; each slot may use up to n_ctx of it (our fitting)
-        params.kv_unified = True
-        params.n_parallel = parallel
-        params.swa_full = True  # sliding-window models (Gemma 3) keep whole prefixes reusable
-        params.cache_ram_mib = cache_ram_mib
-        # Idle slots keep their cache in the pool until it needs the room (llama.cpp then clears
-        # one): clearing them at every new answer would make chats taking turns re-read everything.
-        params.cache_idle_slots = False
-        params.n_gpu_layers = n_gpu_layers
-        if n_gpu_layers == 0 or not _has_gpu(xllamacpp):
-            params.n_batch = min(params.n_batch, CPU_PROMPT_BATCH)
-        params.chat_template = jinja or ""
-        if mmproj is not None:
-            params.mmproj.path = str(mmproj)
-            params.mmproj_use_gpu = params.n_gpu_layers != 0
-        serve_privately(params, self._dir, key, threads)
-        draft = self._speculate(params, speculative)
-        try:
-            with capture_native_output() as said:
-                self._server = xllamacpp.Server(params)
-        except RuntimeError:
+        self._process = LlamaProcess(
+            chat_params, model=str(path), kv_pool=kv_pool, parallel=parallel, threads=threads,
+            n_gpu_layers=n_gpu_layers, cache_ram_mib=cache_ram_mib, chat_template=jinja or "",
+            mmproj=str(mmproj or ""), speculative=speculative, folder=self._dir, key=key,
+        )
+        if not self._process.ok:
             shutil.rmtree(self._dir, ignore_errors=True)
-            raise self._load_error(path, "".join(said), kv_pool, xllamacpp.__version__, mmproj) from None
-        if draft and " E " in "".join(said):  # llama.cpp serves on without the draft model it could not use
-            # not freed here: the native shutdown may wait on llama.cpp's threads, and the caller exits
+            raise self._load_error(path, self._process.said, kv_pool, self._process.version, mmproj)
+        if speculative.startswith(DRAFT_PREFIX) and " E " in self._process.said:
+            # llama.cpp serves on without the draft model it could not use
+            self._process.close(CLOSE_TIMEOUT)
             shutil.rmtree(self._dir, ignore_errors=True)
-            raise self._draft_error(path, draft, "".join(said))
-        socket = params.hostnames[0]
+            draft = Path(speculative.removeprefix(DRAFT_PREFIX)).expanduser()
+            raise self._draft_error(path, draft, self._process.said)
         self._http = httpx.Client(
-            transport=httpx.HTTPTransport(uds=socket), base_url=LISTENER,
+            transport=httpx.HTTPTransport(uds=socket_in(self._dir)), base_url=LISTENER,
             headers={"Authorization": f"Bearer {key}"}, timeout=60,
         )
         self._closed = threading.Event()
@@ -573,12 +591,10 @@ class LlamaCppEngine:
         def run() -> None:
             try:
                 if "messages" in request:
-                    self._server.handle_chat_completions(request, on_chunk)
-                elif self.vision:  # the in-process completions path takes no token ids with a projector
-                    stream_completion(self._http, request, on_chunk)
-                else:
-                    self._server.handle_completions(request, on_chunk)
-            except Exception as exc:  # a fault in the native call ends this answer only
+                    stream_completion(self._http, request, on_chunk, CHAT)
+                else:  # the OpenAI completions path takes no token ids with a projector
+                    stream_completion(self._http, request, on_chunk, NATIVE if self.vision else COMPLETIONS)
+            except Exception as exc:  # a fault (llama.cpp's process gone, say) ends this answer only
                 chunks.put({"error": {"message": str(exc)}})
             finally:
                 self._slots.give_back(slot)
@@ -637,23 +653,14 @@ class LlamaCppEngine:
             usage.draft_accepted = int(timings.get("draft_n_accepted", 0))
 
     def close(self) -> None:
-        """Cancel running answers and free the model. The native shutdown joins llama.cpp's
-        threads; it runs on a thread of its own so that a stuck one cannot hang us."""
+        """Cancel running answers and free the model: its process ends (killed if it has not within
+        CLOSE_TIMEOUT), and this returns once it is gone, its memory with it."""
         if self._closed.is_set():
             return
         self._closed.set()
-        self._http.close()
-        server = self.__dict__.pop("_server")
-        for thread in list(self._answers):
+        for thread in list(self._answers):  # each cancels at its next chunk
             thread.join(CLOSE_TIMEOUT)
-
-        def free() -> None:
-            nonlocal server
-            del server
-
-        closer = threading.Thread(target=free, name="llama.cpp close", daemon=True)
-        closer.start()
-        closer.join(CLOSE_TIMEOUT)
-        if closer.is_alive():
-            log.warning("llama.cpp did not stop within %s s; leaving it to the process exit", CLOSE_TIMEOUT)
+        self._http.close()
+        if not self._process.close(CLOSE_TIMEOUT):
+            log.warning("llama.cpp did not stop within %s s; it was killed", CLOSE_TIMEOUT)
         shutil.rmtree(self._dir, ignore_errors=True)

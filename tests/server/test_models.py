@@ -9,7 +9,7 @@ import shutil
 import struct
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,6 +26,7 @@ from tests.harness import (
     aiter_sse,
     answer_of,
     chat,
+    children,
     converse,
     run_async,
     start_server,
@@ -176,29 +177,40 @@ def test_the_least_recently_used_model_makes_room_and_health_never_waits(one_at_
 # -- issue 27: loads one at a time, headers bounded, errors that name files only ------------------
 
 
-def mapped_models(pid: int) -> set[str]:
-    """The model files a process has mapped now (llama.cpp maps a model while it is loaded)."""
-    try:
-        with open(f"/proc/{pid}/maps") as f:
-            return {line.split()[-1] for line in f if line.rstrip().endswith((".gguf", ".bin"))}
-    except FileNotFoundError:
-        return set()
+def mapped_models(pid: int) -> list[str]:
+    """The model files a process and its children have mapped now, one entry per process that maps
+    each (llama.cpp maps a model while it is loaded, in a child process of the server)."""
+    mapped: list[str] = []
+    for one in {pid, *children(pid)}:
+        try:
+            with open(f"/proc/{one}/maps") as f:
+                mapped += {line.split()[-1] for line in f if line.rstrip().endswith((".gguf", ".bin"))}
+        except (FileNotFoundError, ProcessLookupError):  # it ended meanwhile
+            pass
+    return mapped
+
+
+# one client for every probe (making one costs tens of ms of this process's own time), which
+# keeps no connection alive: each probe connects anew, as a monitor does
+PROBE = httpx.Client(timeout=30, limits=httpx.Limits(max_keepalive_connections=0))
 
 
 def health_ms(url: str) -> float:
     """How long /health takes to answer, on a new connection, in milliseconds."""
     started = time.perf_counter()
-    httpx.get(f"{url}/health", timeout=30)
+    PROBE.get(f"{url}/health")
     return (time.perf_counter() - started) * 1000
 
 
-def while_running(task: Callable[[], T], probe: Callable[[], float]) -> tuple[T, list[float]]:
-    """Run `task` on a thread and `probe` over and over until it ends: its result and the probes."""
+def while_running(task: Callable[[], T], probe: Callable[[], float], every: float = 0) -> tuple[T, list[float]]:
+    """Run `task` on a thread and `probe` over and over (`every` seconds at most) until it ends: its
+    result and the probes."""
     probes: list[float] = []
     with ThreadPoolExecutor(1) as pool:
         future = pool.submit(task)
         while not future.done():
             probes.append(probe())
+            wait([future], timeout=every)
         return future.result(), probes
 
 
@@ -239,6 +251,20 @@ def test_a_rotation_never_holds_two_models_with_room_for_one(rotating: tuple[Pop
     assert ends == ["done", "done", "done"]
     assert max(held) <= 1, f"{max(held):.0f} models mapped at once"
     assert len(held) > 10  # the probe saw the rotation, not just its end
+
+
+def test_health_answers_within_100_ms_while_models_load_and_unload(rotating: tuple[Popen, str]) -> None:
+    proc, url = rotating
+
+    def rotate() -> list[int]:  # with room for one, each load unloads the one before
+        order = ("tiny.gguf", DEFAULT, "tiny2.gguf", DEFAULT)
+        return [httpx.post(f"{url}/api/models/{m}/load", timeout=120).status_code for m in order]
+
+    statuses, took = while_running(rotate, lambda: health_ms(url), every=0.02)
+    assert statuses == [204] * 4
+    slow = [f"{ms:.0f} ms (probe {i} of {len(took)})" for i, ms in enumerate(took) if ms >= 100]
+    assert not slow, f"/health was slow while models loaded: {slow}"
+    assert mapped_models(proc.pid) == [str(default_model_path())]  # the last load holds, in one process
 
 
 def test_a_truncated_gguf_is_listed_unusable_and_never_loaded(served: str, folder: Path) -> None:
@@ -302,19 +328,15 @@ def test_a_description_is_kept_per_path_and_dropped_with_its_file(tmp_path: Path
     assert [Path(p).name for p in models._described] == ["default.gguf"]
 
 
-def children(pid: int) -> set[int]:
-    tasks = Path(f"/proc/{pid}/task")
-    return {int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()}
-
-
-def test_the_header_reader_dies_with_a_killed_server(tmp_path: Path) -> None:
+def test_the_header_reader_and_the_model_process_die_with_a_killed_server(tmp_path: Path) -> None:
     path = tmp_path / "tiny.gguf"
     tm.write_gguf(path)
     proc, url = start_server("--model", str(path), env={"MODELS_DIR": str(tmp_path)})
     try:
         assert httpx.get(f"{url}/api/models").status_code == 200  # headers read: the reader runs
         readers = children(proc.pid)
-        assert readers
+        assert len(readers) >= 2  # the header reader, and the process the model is loaded in
+        assert [m for pid in readers for m in mapped_models(pid)] == [str(path)]
     finally:
         proc.kill()
         proc.wait()
