@@ -116,8 +116,8 @@ class Pool:
             conn, due = next(iter(self.waiting.items()), (None, 0.0))
             if conn is None or due > now:
                 break
-            self.leave(conn)
-            conn.close()
+            del self.waiting[conn]
+            conn.close()  # it leaves the counts when it is gone: its file is open until then
         if self.waiting:
             self.sweep = loop.call_at(max(next(iter(self.waiting.values())), now), self._close_late, loop)
 
