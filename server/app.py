@@ -20,6 +20,7 @@ from starlette.routing import Route as Endpoint
 from server import (
     anthropic_api,
     api,
+    heap,
     hub_api,
     models_api,
     ollama_api,
@@ -130,6 +131,7 @@ def create_app(
             log.exception("loading the model failed")
             on_load_error(ModelLoadError(f"loading the model failed unexpectedly ({type(exc).__name__}: {exc})"))
             return
+        heap.settle()  # what the run keeps is in now: no full garbage collection walks it again
         chats.ready = True
 
     @asynccontextmanager

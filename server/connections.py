@@ -3,7 +3,10 @@
 uvicorn times out the wait between two requests (keep-alive), but not the wait for a request's
 headers, and it accepts connections until the process runs out of file descriptors. The protocol
 here is uvicorn's own h11 one plus what it lacks:
-- a deadline for a request's headers, from the moment the connection waits for them;
+- a deadline for a request's headers, from the moment the connection waits for them, kept by one
+  timer for the whole pool; connections past it are closed a batch per turn of the event loop, so
+  that a flood reaching its deadline together (it arrives together) is not closed all in one turn
+  while every other request waits;
 - a deadline for a stalled write: a client that stops reading (its buffers full) is cut off, not
   waited on for as long as it likes, holding its request and connection;
 - a cap on connections in all and per client address. Over a cap, a new connection first evicts
@@ -34,6 +37,9 @@ log = logging.getLogger("snake_llama")
 # logs, the page's assets being read.
 RESERVED_FDS = 128
 ACCEPT_LOG_EVERY_S = 10.0
+# Connections closed per turn of the event loop once past their header deadline: each close costs
+# tens of microseconds, so a batch this size keeps a turn to a few milliseconds.
+CLOSE_BATCH = 64
 
 
 class Limits(NamedTuple):
@@ -70,7 +76,10 @@ class Pool:
         self.limits = limits
         self.open: set[Guarded] = set()
         self.per_client: Counter[str] = Counter()
-        self.waiting: dict[Guarded, None] = {}  # insertion-ordered: the oldest waiter first
+        # when each connection's headers are due; insertion-ordered, and every wait is as long, so
+        # the first one is always the first due
+        self.waiting: dict[Guarded, float] = {}
+        self.sweep: asyncio.TimerHandle | None = None
 
     def admit(self, conn: Guarded) -> bool:
         """Count `conn` in, evicting idle ones to make room; False if no room could be made."""
@@ -91,6 +100,27 @@ class Pool:
             if not self.per_client[conn.host]:
                 del self.per_client[conn.host]
 
+    def wait(self, conn: Guarded) -> None:
+        """Start `conn`'s wait for a request's headers: it is closed if they are not in by the deadline."""
+        self.waiting.pop(conn, None)  # to the end: the last due
+        self.waiting[conn] = conn.loop.time() + self.limits.header_timeout_s
+        if self.sweep is None:
+            self.sweep = conn.loop.call_at(self.waiting[conn], self._close_late, conn.loop)
+
+    def _close_late(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close up to CLOSE_BATCH connections past their deadline; come back for the rest on the
+        loop's next turn (after it has served what else is ready), or at the next deadline."""
+        self.sweep = None
+        now = loop.time()
+        for _ in range(CLOSE_BATCH):
+            conn, due = next(iter(self.waiting.items()), (None, 0.0))
+            if conn is None or due > now:
+                break
+            del self.waiting[conn]
+            conn.close()  # it leaves the counts when it is gone: its file is open until then
+        if self.waiting:
+            self.sweep = loop.call_at(max(next(iter(self.waiting.values())), now), self._close_late, loop)
+
     def _evict(self, host: str | None) -> bool:
         """Close the oldest connection waiting for headers (of `host`, if given)."""
         oldest = next((c for c in self.waiting if host is None or c.host == host), None)
@@ -109,15 +139,13 @@ class Guarded(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.host = self.client[0] if self.client else ""
-        self.deadline: asyncio.TimerHandle | None = None
         self.stalled: asyncio.TimerHandle | None = None
         if not self.pool.admit(self):
             self.close()
             return
-        self._wait_for_headers()
+        self.pool.wait(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
         self._unstall()
         self.pool.leave(self)
         super().connection_lost(exc)
@@ -126,12 +154,11 @@ class Guarded(H11Protocol):
         scope = self.scope
         super().handle_events()
         if self.scope is not scope:  # a request's headers are in
-            self._disarm()
             self.pool.waiting.pop(self, None)
 
     def on_response_complete(self) -> None:
         if not self.transport.is_closing():
-            self._wait_for_headers()  # before uvicorn reads a pipelined request, which ends the wait
+            self.pool.wait(self)  # before uvicorn reads a pipelined request, which ends the wait
         super().on_response_complete()
 
     def pause_writing(self) -> None:
@@ -154,21 +181,6 @@ class Guarded(H11Protocol):
             with contextlib.suppress(h11.LocalProtocolError):
                 self.conn.send(h11.ConnectionClosed())
             self.transport.close()
-
-    def _wait_for_headers(self) -> None:
-        self._disarm()
-        self.pool.waiting[self] = None
-        self.deadline = self.loop.call_later(self.pool.limits.header_timeout_s, self._headers_late)
-
-    def _headers_late(self) -> None:
-        if self in self.pool.waiting:
-            self.pool.waiting.pop(self, None)
-            self.close()
-
-    def _disarm(self) -> None:
-        if self.deadline is not None:
-            self.deadline.cancel()
-            self.deadline = None
 
 
 def protocol(limits: Limits) -> type[Guarded]:
