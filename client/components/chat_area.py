@@ -11,16 +11,21 @@ live: it is made once per answer and only its text grows, so a reader who opened
 
 Buttons under each message (and on code blocks) carry `data-action`; one listener on the list
 handles them all, so re-rendering a row never leaks event proxies.
+
+A big change (another chat opened, Markdown arriving) renders the last rows at once and the older
+ones in short browser tasks after (client.render_order); rows of another chat waiting their turn
+are hidden, and the view keeps its distance from the bottom while rows appear above it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
-from client import markdown, mathml
+from client import markdown, mathml, render_order
 from client.browser import copy_text, listen
 from client.components import tool_calls
 from client.components.attachments import LIST_LABEL, chip_item
@@ -237,6 +242,10 @@ class ChatArea:
         self._streams: dict[int, tuple[Any, markdown.StreamRender, int]] = {}  # index: (bubble, renderer, tail size)
         self._thoughts: dict[int, tuple[Any, Any, Any]] = {}  # index: (details, summary, text), made on first need
         self._chat = Chat()
+        self._views: list[BubbleView] = []  # what each row is to show, as of the last render
+        self._later: list[int] = []  # rows left to render, ascending: the job takes the newest first
+        self._hidden: set[int] = set()  # rows hidden until their turn comes (they show another chat)
+        self._filling: asyncio.Task[None] | None = None
         self._runner = CodeRunner(spawn, lambda: chat_files(self._chat.turns))
         self._proxy = listen(messages, "click", self._click)
 
@@ -269,33 +278,78 @@ class ChatArea:
             self._on_switch(index, -1 if action == "prev-version" else 1)
 
     def render(self, chat: Chat, rich: bool, image_state: Callable[[str], str] = lambda _digest: "") -> None:
+        switched = chat.id != self._chat.id
         self._chat = chat
         near_bottom = self._near_bottom()
         grew = len(chat.turns) > len(self._rows)
-        changed = False
         left_out = dropped(chat)
-        for index, turn in enumerate(chat.turns):
-            last = index == len(chat.turns) - 1
-            versions = versions_at(chat, index)
-            view = view_of(
-                turn, last=last, busy=chat.busy, rich=rich, versions=versions, dropped=index in left_out,
-                image_state=image_state,
+        self._views = [
+            view_of(
+                turn, last=index == len(chat.turns) - 1, busy=chat.busy, rich=rich,
+                versions=versions_at(chat, index), dropped=index in left_out, image_state=image_state,
             )
-            if index == len(self._rows):
-                self._rows.append(self._new_row())
-                self._shown.append(None)
-            if self._shown[index] != view:
-                self._update(self._rows[index], view, self._shown[index], index)
-                self._shown[index] = view
-                changed = True
+            for index, turn in enumerate(chat.turns)
+        ]
+        while len(self._rows) < len(chat.turns):
+            self._rows.append(self._new_row())
+            self._shown.append(None)
         while len(self._rows) > len(chat.turns):
             self._rows.pop()[0].remove()
             self._shown.pop()
             self._thoughts.pop(len(self._rows), None)
+            self._hidden.discard(len(self._rows))
+        waiting = set() if switched else set(self._later)  # the job renders those with their latest view
+        shown, hidden = self._shown, self._hidden
+        changed = [i for i, view in enumerate(self._views) if i not in waiting and (shown[i] != view or i in hidden)]
+        now, later = render_order.split(changed, len(chat.turns), switched)
+        if later:  # a big change: of the last rows, those that fill the view, from the bottom
+            if switched:
+                for index in later + now:
+                    self._rows[index][0].hidden = True  # another chat's message until its turn comes
+                    self._hidden.add(index)
+            later += now[: len(now) - self._fill_view(now)]
+        else:
+            for index in now:
+                self._show_row(index)
+        self._later = sorted(waiting.intersection(range(len(chat.turns))).union(later))
+        if self._later and (self._filling is None or self._filling.done()):
+            self._filling = self._spawn(self._fill())
         # Follow the newest text unless the reader scrolled up to read older messages;
-        # a newly sent message always brings the view down.
-        if changed and (grew or near_bottom):
+        # a newly sent message, or another chat, always brings the view down.
+        if (now or switched) and (grew or near_bottom or switched):
             self._scroller.scrollTop = self._scroller.scrollHeight
+
+    def _show_row(self, index: int) -> None:
+        view = self._views[index]
+        if self._shown[index] != view:
+            self._update(self._rows[index], view, self._shown[index], index)
+            self._shown[index] = view
+        if index in self._hidden:
+            self._rows[index][0].hidden = False
+            self._hidden.discard(index)
+
+    def _fill_view(self, rows: list[int]) -> int:
+        """Show `rows` from the last up until they fill the view; how many were shown."""
+        height = render_order.SCREENS * float(self._scroller.clientHeight)
+        shown = 0
+        for index in reversed(rows):
+            if height <= 0:
+                break
+            self._show_row(index)
+            height -= float(self._rows[index][0].offsetHeight)
+            shown += 1
+        return shown
+
+    async def _fill(self) -> None:
+        """Render the rows left for later, newest first, a short browser task at a time; the view
+        keeps its distance from the bottom, so what the reader sees stays put."""
+        while self._later:
+            await asyncio.sleep(0)
+            from_bottom = self._scroller.scrollHeight - self._scroller.scrollTop
+            since = time.perf_counter()
+            while self._later and time.perf_counter() - since < render_order.SLICE_S:
+                self._show_row(self._later.pop())
+            self._scroller.scrollTop = self._scroller.scrollHeight - from_bottom
 
     def _show_markdown(self, document: Any, bubble: Any, view: BubbleView, old: BubbleView | None, index: int) -> None:
         """A streaming answer keeps its finished blocks and rebuilds only the open one at the end
