@@ -31,9 +31,9 @@ PARSER_WHEELS = (
     "/static/wheels/markdown_it_py-4.3.0-py3-none-any.whl",
     "/static/wheels/mdit_py_plugins-0.7.0-py3-none-any.whl",
 )
-# What the parser imports from the standard library, taken in before it in short slices
+# What the parser imports from the standard library and mdurl, taken in before it in short slices
 # (client.boot.import_sliced): importing markdown_it itself is one step, as its package imports all of it.
-PARSER_IMPORTS = ("html.entities", "html", "urllib.parse", "mdurl", "markdown_it.common.entities")
+PARSER_IMPORTS = ("html.entities", "html", "urllib.parse", "mdurl")
 WHEELS = PARSER_WHEELS + mathml.WHEELS
 _TAG_NAMES = "p h1 h2 h3 h4 h5 h6 ul ol li blockquote pre code em strong s a table thead tbody tr th td hr br div span"
 # "button", "details" and "summary": our own blocks (code, tool calls), never from Markdown itself
