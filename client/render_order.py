@@ -2,8 +2,9 @@
 
 A chat's last messages are what the reader sees on opening it (the view starts at the bottom),
 so when many rows change at once (another chat opened, the Markdown renderer arrived, a long
-chat loaded at start-up) only the last `FIRST_ROWS` are rendered at once, and the older ones
-follow in short browser tasks, newest first (client.components.chat_area). A small change (a
+chat loaded at start-up) only the last `FIRST_ROWS` are rendered at once (and, in the open chat,
+those in the view: client.components.chat_area), and the older ones follow in short browser
+tasks, newest first. A small change (a
 streamed token, a version switched) is rendered at once wherever it is: the reader is looking
 at it. Of those last rows, only as many as fill the view (`SCREENS` of its height) go at once:
 one long answer can fill it alone.

@@ -12,9 +12,11 @@ live: it is made once per answer and only its text grows, so a reader who opened
 Buttons under each message (and on code blocks) carry `data-action`; one listener on the list
 handles them all, so re-rendering a row never leaks event proxies.
 
-A big change (another chat opened, Markdown arriving) renders the last rows at once and the older
-ones in short browser tasks after (client.render_order); rows of another chat waiting their turn
-are hidden, and the view keeps its distance from the bottom while rows appear above it.
+A big change renders what is on screen at once and the other rows in short browser tasks after
+(client.render_order): for another chat, its last rows, as many as fill the view (the rows waiting
+their turn are hidden, and the view keeps its distance from the bottom while they appear above
+it); for a change in the open chat (Markdown arriving, a version switched early in a long chat),
+its last rows and those in the view.
 """
 
 from __future__ import annotations
@@ -245,6 +247,7 @@ class ChatArea:
         self._views: list[BubbleView] = []  # what each row is to show, as of the last render
         self._later: list[int] = []  # rows left to render, ascending: the job takes the newest first
         self._hidden: set[int] = set()  # rows hidden until their turn comes (they show another chat)
+        self._keep_bottom = False  # rows come in above the view: keep its distance from the bottom
         self._filling: asyncio.Task[None] | None = None
         self._runner = CodeRunner(spawn, lambda: chat_files(self._chat.turns))
         self._proxy = listen(messages, "click", self._click)
@@ -302,12 +305,18 @@ class ChatArea:
         shown, hidden = self._shown, self._hidden
         changed = [i for i, view in enumerate(self._views) if i not in waiting and (shown[i] != view or i in hidden)]
         now, later = render_order.split(changed, len(chat.turns), switched)
-        if later:  # a big change: of the last rows, those that fill the view, from the bottom
-            if switched:
-                for index in later + now:
-                    self._rows[index][0].hidden = True  # another chat's message until its turn comes
-                    self._hidden.add(index)
+        if later and switched:  # another chat, long: of its last rows, those that fill the view
+            for index in later + now:
+                self._rows[index][0].hidden = True  # another chat's message until its turn comes
+                self._hidden.add(index)
             later += now[: len(now) - self._fill_view(now)]
+            self._keep_bottom = True
+        elif later:  # a big change in this chat: its end, and the rows the reader is looking at
+            seen = set(now).union(self._on_screen(later))
+            now, later = sorted(seen), [index for index in later if index not in seen]
+            for index in now:
+                self._show_row(index)
+            self._keep_bottom = False
         else:
             for index in now:
                 self._show_row(index)
@@ -340,16 +349,28 @@ class ChatArea:
             shown += 1
         return shown
 
+    def _on_screen(self, rows: list[int]) -> list[int]:
+        """Those of `rows` that are in the view now."""
+        view = self._scroller.getBoundingClientRect()
+        seen = []
+        for index in rows:
+            box = self._rows[index][0].getBoundingClientRect()
+            if box.bottom > view.top and box.top < view.bottom:
+                seen.append(index)
+        return seen
+
     async def _fill(self) -> None:
-        """Render the rows left for later, newest first, a short browser task at a time; the view
-        keeps its distance from the bottom, so what the reader sees stays put."""
+        """Render the rows left for later, newest first, a short browser task at a time. After
+        another chat opened they all come in above the view, which keeps its distance from the
+        bottom; otherwise the browser's scroll anchoring keeps what the reader sees in place."""
         while self._later:
             await asyncio.sleep(0)
             from_bottom = self._scroller.scrollHeight - self._scroller.scrollTop
             since = time.perf_counter()
             while self._later and time.perf_counter() - since < render_order.SLICE_S:
                 self._show_row(self._later.pop())
-            self._scroller.scrollTop = self._scroller.scrollHeight - from_bottom
+            if self._keep_bottom:
+                self._scroller.scrollTop = self._scroller.scrollHeight - from_bottom
 
     def _show_markdown(self, document: Any, bubble: Any, view: BubbleView, old: BubbleView | None, index: int) -> None:
         """A streaming answer keeps its finished blocks and rebuilds only the open one at the end
