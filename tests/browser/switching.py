@@ -39,13 +39,19 @@ def answer(n: int) -> str:
     )
 
 
-def export() -> str:
-    """The two chats, the long one newest (so it is listed first and the short one opens on a click)."""
-    long_turns: list[dict[str, Any]] = []
+def turns(first: int = 0, version: str = "") -> list[dict[str, Any]]:
+    """The long chat's turns from turn `first` (a model's answer: odd) on, each answer led by `version`."""
+    out: list[dict[str, Any]] = []
     for n in range(MESSAGES // 2):
         question = LONG if n == 0 else f"Question {n}: and what about part {n}?"
-        text = answer(n) + (f"\n\nThat is {LAST_WORDS}.\n" if n == MESSAGES // 2 - 1 else "")
-        long_turns += [{"user": True, "text": question}, {"user": False, "text": text}]
+        text = version + answer(n) + (f"\n\nThat is {LAST_WORDS}.\n" if n == MESSAGES // 2 - 1 else "")
+        out += [{"user": True, "text": question}, {"user": False, "text": text}]
+    return out[first:]
+
+
+def export() -> str:
+    """The two chats, the long one newest (so it is listed first and the short one opens on a click)."""
+    long_turns = turns()
     short_turns = [{"user": True, "text": SHORT}, {"user": False, "text": "Sure."}]
     now = time.time()
     chats = [
