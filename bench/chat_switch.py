@@ -55,7 +55,7 @@ def run(stacks: Stacks, reps: int = 10) -> dict[str, Any]:
 
 
 def section(r: dict[str, Any]) -> list[str]:
-    from bench.report import _s
+    from bench.report import _ran_alone, _s
 
     if "skipped" in r:
         return ["## 12. Switching to a long chat", "", f"Skipped: {r['skipped']}.", ""]
@@ -64,7 +64,7 @@ def section(r: dict[str, Any]) -> list[str]:
     return [
         "## 12. Switching to a long chat",
         "",
-        " ".join("\n\n".join((__doc__ or "").split("\n\n")[1:]).split()),
+        " ".join("\n\n".join((__doc__ or "").split("\n\n")[1:]).split()) + _ran_alone(r),
         "",
         f"| {r['reps']} switches to a {r['messages']}-message chat | ms |",
         "|---|---|",
