@@ -22,6 +22,7 @@ from typing import Any
 
 from bench import (
     bandwidth,
+    chat_switch,
     common,
     concurrency,
     decode,
@@ -39,7 +40,7 @@ from bench.common import Stacks, machine_noise
 
 SECTIONS = (
     "decode", "first_token", "concurrency", "page", "memory", "bandwidth", "render", "speculative", "grammar", "soak",
-    "long_chat",
+    "long_chat", "chat_switch",
 )
 HERE = Path(__file__).resolve().parent
 
@@ -57,6 +58,7 @@ PLAN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "grammar": ({"reps": 3}, {"reps": 1}),
     "soak": ({"minutes": 30.0}, {"minutes": 1.0}),
     "long_chat": ({"reps": 2, "past": 20}, {"reps": 1, "past": 6}),
+    "chat_switch": ({"reps": 10}, {"reps": 3}),
 }
 
 
@@ -159,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = soak.run(model, **kw)
             elif name == "long_chat":
                 results[name] = long_chat.run(stacks, **kw)
+            elif name == "chat_switch":
+                results[name] = chat_switch.run(stacks, **kw)
             results[name]["section_s"] = round(time.perf_counter() - t0, 1)
             print(f"bench: {name} done in {results[name]['section_s']} s", file=sys.stderr, flush=True)
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.chat_switch import section as chat_switch_section
 from bench.render import section as render_section
 
 MB = 1 << 20
@@ -95,6 +96,10 @@ def checks(results: dict[str, Any]) -> dict[str, Any]:
     if lc:
         add("long chat: first token past the context ÷ before it (medians, ours)", lc["past_over_before"],
             "<=", lc["target_past_over_before"])
+    cs = results.get("chat_switch")
+    if cs and "skipped" not in cs:
+        add("chat switch: click to a 120-message chat on screen, median", cs["on_screen_ms"]["median"],
+            "<=", cs["target_on_screen_ms"], " ms")
     measured = [r for r in rows if r["margin"] is not None]
     worst = min(measured, key=lambda r: r["margin"])["name"] if measured else None
     return {"rows": rows, "worst": worst, "all_passed": bool(rows) and all(r["passed"] for r in rows)}
@@ -255,7 +260,8 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
             "",
         ]
     for name, section in (("render", render_section), ("speculative", speculative_section),
-                          ("grammar", grammar_section), ("soak", soak_section), ("long_chat", long_chat_section)):
+                          ("grammar", grammar_section), ("soak", soak_section), ("long_chat", long_chat_section),
+                          ("chat_switch", chat_switch_section)):
         if results.get(name):
             lines += section(results[name])
     return "\n".join(lines)

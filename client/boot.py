@@ -10,24 +10,36 @@ them before Python runs; the bench listens to them instead.) The first line of o
 with the packages already installed, so `snake:packages-installed` follows
 `snake:interpreter-ready` at once.
 
-Type-ahead. The message box is a plain, enabled <textarea> from first paint, and the page has
-no JavaScript of its own, so before Python runs Enter just types a newline and nothing can
-send. When Python takes over it reads what happened (`take`):
+Echo first. Pyodide's own start (instantiating the interpreter, CPython's start-up and
+Pyodide's Python side, installing the wheels) is one synchronous task of about 0.5 s on an idle
+machine and several times that on a busy one; no page code runs inside it or can split it, and
+a keystroke then waits for it to end (bench/page.py's bare Pyodide page has the same task).
+So the message box and Send are disabled in the HTML, and `open_box` enables them at the first
+line of our Python, the first moment a keystroke is echoed at once; from there on every step of
+start-up is short (`import_sliced`, main.py yields between steps), so the box never stalls.
+
+Type-ahead. Between `open_box` and the app binding the box (main.py), the box is a plain
+<textarea>, so Enter just types a newline and nothing can send. When the app takes over it
+reads what happened (`take`):
 - a box whose text ends in a newline was sent with Enter: that final newline is Enter's, so
   the rest is the message (Shift+Enter newlines before it are part of the text). Pressing
-  Enter and Shift+Enter type the same newline before Python runs, so a final newline always
+  Enter and Shift+Enter type the same newline before the app binds, so a final newline always
   means "sent": the rule has no other way to know;
-- the Send button, before Python runs, is `type=button` with `popovertarget`: HTML alone opens
-  the "goes out when ready" popover on a click (no form submission, no reload), and an open
+- the Send button, until then, is `type=button` with `popovertarget`: HTML alone opens the
+  "goes out when ready" popover on a click (no form submission, no reload), and an open
   popover means Send was pressed.
-Python takes the message out of the box and shows it as pending at once (`capture`), then the
-app sends it when it can (main.py), so it goes out exactly once; a reload does not send it
+The app then sends the message (main.py), so it goes out exactly once; a reload does not send it
 again, because the box is then empty (and `autocomplete=off` keeps the browser from restoring,
 on Back or reload, an old draft that happens to end in a newline).
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import math
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 # Marks, in the order they are made.
@@ -56,7 +68,14 @@ STATUS_ID = "boot-status"  # the status line (role=status)
 LOADING_ID = "loading"  # the spinner and progress bar around it
 BOX_ID = "prompt"  # the message box
 PENDING_ID = "typed-ahead"  # the popover that says a message goes out when ready
-PENDING_TEXT_ID = "typed-ahead-text"
+SEND_ID = "send"
+
+# The longest stretch of start-up work between two yields to the browser: a keystroke that comes
+# meanwhile waits at most this long (plus a frame) to be echoed.
+SLICE_S = 0.025
+# Work that can wait (the Markdown renderer: client.markdown.load) waits for this long a pause in
+# typing before each of its steps, so a typist is not held up even by a step that cannot be split.
+QUIET_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -68,7 +87,7 @@ class TypeAhead:
 
 
 def take(box: str, clicked: bool) -> TypeAhead:
-    """Apply the type-ahead rule to the box's text; `clicked`: Send was pressed before Python ran."""
+    """Apply the type-ahead rule to the box's text; `clicked`: Send was pressed before the app bound the box."""
     entered = box.endswith("\n")
     text = box[:-1] if entered else box
     if not (entered or clicked):
@@ -78,9 +97,39 @@ def take(box: str, clicked: bool) -> TypeAhead:
     return TypeAhead(text, "")
 
 
-def pending_note(message: str) -> str:
-    """What the popover says while `message` waits for the app."""
-    return f"Sends when the app is ready: “{message}”"
+async def import_sliced(names: Iterable[str], budget_s: float = SLICE_S) -> None:
+    """Import `names` in order, yielding to the browser whenever `budget_s` has been spent.
+
+    Named leaves first, each step stays small: a module's imports that are not in yet come in
+    its own step. `asyncio.sleep(0)` is a browser task in Pyodide's loop (setTimeout), so input
+    and paint go between steps.
+    """
+    since = time.perf_counter()
+    for name in names:
+        importlib.import_module(name)
+        if time.perf_counter() - since >= budget_s:
+            await asyncio.sleep(0)
+            since = time.perf_counter()
+
+
+Clock = Callable[[], float]
+
+
+class Typing:
+    """When a key was last pressed on the page (`pressed`), and a wait for a pause in typing."""
+
+    def __init__(self, clock: Clock = time.perf_counter) -> None:
+        self.clock = clock
+        self.last = -math.inf
+
+    def pressed(self, _event: object = None) -> None:
+        self.last = self.clock()
+
+    async def pause(self, quiet_s: float = QUIET_S) -> None:
+        """Return (in a later browser task) once no key has been pressed for `quiet_s`."""
+        await asyncio.sleep(0)
+        while (left := self.last + quiet_s - self.clock()) > 0:
+            await asyncio.sleep(left)
 
 
 # Browser only below: `js` is imported inside the functions, so this module imports on CPython.
@@ -113,49 +162,47 @@ class _Pending:
     def is_open(self) -> bool:
         return self.supported and bool(self.element.matches(":popover-open"))
 
-    def show(self, message: str) -> None:
-        from js import document
-
-        document.getElementById(PENDING_TEXT_ID).textContent = pending_note(message)
-        if self.supported and not self.is_open():
-            self.element.showPopover()
-
     def hide(self) -> None:
         if self.is_open():
             self.element.hidePopover()
 
 
-def capture() -> str | None:
-    """Take a message sent before Python ran out of the box, and show it as pending."""
+def open_box() -> None:
+    """Our Python runs, so a keystroke is echoed at once from now on: let the user type.
+
+    The box takes the focus unless the user already put it somewhere (a click on the sidebar...).
+    """
     from js import document
 
     box = document.getElementById(BOX_ID)
-    pending = _Pending()
-    found = take(str(box.value), clicked=pending.is_open())
-    box.value = found.box
-    if found.message is None:
-        pending.hide()  # Send was pressed on a blank box, or not at all
-        return None
-    pending.show(found.message)
-    return found.message
+    box.disabled = False
+    document.getElementById(SEND_ID).disabled = False
+    active = document.activeElement
+    if not active or active == document.body:
+        box.focus()
 
 
-def take_over(captured: bool) -> str | None:
-    """The app now handles the box: one last look for a message sent since `capture`.
+def watch_typing(typing: Typing) -> object:
+    """Tell `typing` of every key pressed on the page; returns the listener, to keep referenced."""
+    from js import document
+    from pyodide.ffi import create_proxy
+
+    proxy = create_proxy(typing.pressed)
+    document.addEventListener("keydown", proxy, True)
+    return proxy
+
+
+def take_over() -> str | None:
+    """The app now handles the box: the message sent since `open_box`, if any.
 
     From here the box's own listeners send, so the Send button stops opening the popover.
-    With a message already `captured` (and so about to stream), a second one sent meanwhile
-    stays in the box, as Enter does while an answer streams.
     """
     from js import document
 
     box = document.getElementById(BOX_ID)
     pending = _Pending()
-    found = take(str(box.value), clicked=not captured and pending.is_open())
+    found = take(str(box.value), clicked=pending.is_open())
     pending.hide()
-    document.getElementById("send").removeAttribute("popovertarget")
-    if captured and found.message is not None:
-        box.value = found.message
-        return None
+    document.getElementById(SEND_ID).removeAttribute("popovertarget")
     box.value = found.box
     return found.message

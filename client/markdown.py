@@ -7,8 +7,9 @@ textContent (client.components.chat_area), so there is no HTML string anywhere f
 hide in. Links keep only http(s), mailto and relative targets; images show their alt text (an
 answer cannot make the page fetch anything). LaTeX math becomes MathML (client.mathml).
 
-The parser's wheels are loaded after the page is ready (they cost import time); until then, and on
-CPython without it, `render` is not used and answers show as plain text.
+The parser's wheels are loaded after the page is ready (they cost import time), step by step with
+the browser free between steps (`load`); until then, and on CPython without it, `render` is not
+used and answers show as plain text.
 """
 
 from __future__ import annotations
@@ -20,15 +21,19 @@ from typing import Any
 
 from client import mathml, sandbox
 from client.highlight import highlight
+from client.mathml import Step
 from client.nodes import El
 
 # Loaded by `load` after the page is ready (client.main), the parser's and then the math
 # converter's: every wheel the page loads late, the list scripts/vendor.py downloads.
 PARSER_WHEELS = (
-    "/static/wheels/markdown_it_py-4.3.0-py3-none-any.whl",
     "/static/wheels/mdurl-0.1.2-py3-none-any.whl",
+    "/static/wheels/markdown_it_py-4.3.0-py3-none-any.whl",
     "/static/wheels/mdit_py_plugins-0.7.0-py3-none-any.whl",
 )
+# What the parser imports from the standard library and mdurl, taken in before it in short slices
+# (client.boot.import_sliced): importing markdown_it itself is one step, as its package imports all of it.
+PARSER_IMPORTS = ("html.entities", "html", "urllib.parse", "mdurl")
 WHEELS = PARSER_WHEELS + mathml.WHEELS
 _TAG_NAMES = "p h1 h2 h3 h4 h5 h6 ul ol li blockquote pre code em strong s a table thead tbody tr th td hr br div span"
 # "button", "details" and "summary": our own blocks (code, tool calls), never from Markdown itself
@@ -92,20 +97,29 @@ def _parser() -> Any:
     return _md
 
 
-async def load() -> bool:
+async def load(step: Step) -> bool:
     """Browser only: load the parser's wheels and build it now, not on the first answer.
 
-    False when that fails: plain text is a fine fallback.
+    `step()` is awaited before each step (a wheel installed, an import, the parser built), which
+    runs as a browser task of its own. False when that fails: plain text is a fine fallback.
     """
+    from client.boot import import_sliced
     from client.browser import load_wheels
 
     try:
-        await load_wheels(PARSER_WHEELS)
+        for wheel in PARSER_WHEELS:
+            await step()
+            await load_wheels((wheel,))
+        await step()
+        await import_sliced(PARSER_IMPORTS)
+        await step()
+        import markdown_it  # noqa: F401
+        await step()
         render("warm *up*")
     except Exception as exc:
         print(f"Markdown unavailable: {exc!r}")
         return False
-    await mathml.load()  # without it, math shows as its source
+    await mathml.load(step)  # without it, math shows as its source
     return True
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -39,6 +39,12 @@ if TYPE_CHECKING:
 NS = "http://www.w3.org/1998/Math/MathML"
 # Loaded by `load`; scripts/vendor.py downloads the same files.
 WHEELS = ("/static/wheels/latex2mathml-3.81.1-py3-none-any.whl",)
+# The converter's modules, leaves first, so that importing them goes in short slices.
+CONVERTER_IMPORTS = (
+    "importlib.metadata", "latex2mathml", "latex2mathml.exceptions", "latex2mathml.symbols_parser",
+    "latex2mathml.commands", "latex2mathml.tokenizer", "latex2mathml.walker", "latex2mathml.converter",
+)
+Step = Callable[[], Awaitable[None]]  # awaited before each step of a `load`
 
 # What latex2mathml makes (MathML Core plus menclose); anything else becomes an mrow.
 _TAG_NAMES = (
@@ -146,13 +152,20 @@ def _block(opening: str) -> Callable[[StateBlock, int, int, bool], bool]:
     return rule
 
 
-async def load() -> bool:
-    """Browser only: load the converter's wheel and warm it up; False (math stays source) if that fails."""
+async def load(step: Step) -> bool:
+    """Browser only: load the converter's wheel and warm it up; False (math stays source) if that fails.
+
+    `step()` is awaited before each step, as in client.markdown.load.
+    """
+    from client.boot import import_sliced
     from client.browser import load_wheels
 
     try:
+        await step()
         await load_wheels(WHEELS)
-        from latex2mathml.converter import convert_to_element  # noqa: F401
+        await step()
+        await import_sliced(CONVERTER_IMPORTS)
+        await step()
     except Exception as exc:
         print(f"Math unavailable: {exc!r}")
         return False

@@ -14,7 +14,7 @@ from typing import Any
 
 from reaktiv import Effect
 
-from client import browser, markdown, storage
+from client import boot, browser, markdown, storage
 from client.app import App
 from client.components.api_key_dialog import ApiKeyDialog
 from client.components.attachments import Attachments
@@ -258,9 +258,10 @@ def enable(page: Components) -> None:
     document.body.dataset.ready = "true"  # for people and tests: Python is up
 
 
-async def enable_markdown(app: App) -> None:
+async def enable_markdown(app: App, typing: boot.Typing) -> None:
+    """Load the Markdown renderer a step at a time, each in a pause in typing."""
     from js import document
 
-    if await markdown.load():
+    if await markdown.load(typing.pause):
         app.rich.set(True)
         document.body.dataset.markdown = "ready"  # for tests: answers now render as Markdown

@@ -11,17 +11,24 @@ live: it is made once per answer and only its text grows, so a reader who opened
 
 Buttons under each message (and on code blocks) carry `data-action`; one listener on the list
 handles them all, so re-rendering a row never leaks event proxies.
+
+A big change renders what is on screen at once and the other rows in short browser tasks after
+(client.render_order): for another chat, its last rows, as many as fill the view (the rows waiting
+their turn are hidden, and the view keeps its distance from the bottom while they appear above
+it); for a change in the open chat (Markdown arriving, a version switched early in a long chat),
+its last rows and those in the view.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from client import markdown, mathml
+from client import markdown, mathml, render_order
 from client.browser import copy_text, listen, local_time
 from client.components import tool_calls
 from client.components.attachments import LIST_LABEL, chip_item
@@ -263,6 +270,11 @@ class ChatArea:
         self._streams: dict[int, tuple[Any, markdown.StreamRender, int]] = {}  # index: (bubble, renderer, tail size)
         self._thoughts: dict[int, tuple[Any, Any, Any]] = {}  # index: (details, summary, text), made on first need
         self._chat = Chat()
+        self._views: list[BubbleView] = []  # what each row is to show, as of the last render
+        self._later: list[int] = []  # rows left to render, ascending: the job takes the newest first
+        self._hidden: set[int] = set()  # rows hidden until their turn comes (they show another chat)
+        self._keep_bottom = False  # rows come in above the view: keep its distance from the bottom
+        self._filling: asyncio.Task[None] | None = None
         self._runner = CodeRunner(spawn, lambda: chat_files(self._chat.turns))
         self._proxy = listen(messages, "click", self._click)
         self._jump = jump
@@ -318,37 +330,100 @@ class ChatArea:
             self._on_switch(index, -1 if action == "prev-version" else 1)
 
     def render(self, chat: Chat, rich: bool, image_state: Callable[[str], str] = lambda _digest: "") -> None:
+        switched = chat.id != self._chat.id
         self._chat = chat
         near_bottom = self._near_bottom()
         grew = len(chat.turns) > len(self._rows)
-        changed = False
         left_out = dropped(chat)
-        for index, turn in enumerate(chat.turns):
-            last = index == len(chat.turns) - 1
-            versions = versions_at(chat, index)
-            view = view_of(
-                turn, last=last, busy=chat.busy, rich=rich, versions=versions, dropped=index in left_out,
-                image_state=image_state,
+        self._views = [
+            view_of(
+                turn, last=index == len(chat.turns) - 1, busy=chat.busy, rich=rich,
+                versions=versions_at(chat, index), dropped=index in left_out, image_state=image_state,
             )
-            if index == len(self._rows):
-                self._rows.append(self._new_row())
-                self._shown.append(None)
-            if self._shown[index] != view:
-                self._update(self._rows[index], view, self._shown[index], index)
-                self._shown[index] = view
-                changed = True
+            for index, turn in enumerate(chat.turns)
+        ]
+        while len(self._rows) < len(chat.turns):
+            self._rows.append(self._new_row())
+            self._shown.append(None)
         while len(self._rows) > len(chat.turns):
             self._rows.pop()[0].remove()
             self._shown.pop()
             self._thoughts.pop(len(self._rows), None)
+            self._hidden.discard(len(self._rows))
+        waiting = set() if switched else set(self._later)  # the job renders those with their latest view
+        shown, hidden = self._shown, self._hidden
+        changed = [i for i, view in enumerate(self._views) if i not in waiting and (shown[i] != view or i in hidden)]
+        now, later = render_order.split(changed, len(chat.turns), switched)
+        if later and switched:  # another chat, long: of its last rows, those that fill the view
+            for index in later + now:
+                self._rows[index][0].hidden = True  # another chat's message until its turn comes
+                self._hidden.add(index)
+            later += now[: len(now) - self._fill_view(now)]
+            self._keep_bottom = True
+        elif later:  # a big change in this chat: its end, and the rows the reader is looking at
+            seen = set(now).union(self._on_screen(later))
+            now, later = sorted(seen), [index for index in later if index not in seen]
+            for index in now:
+                self._show_row(index)
+            self._keep_bottom = False
+        else:
+            for index in now:
+                self._show_row(index)
+        self._later = sorted(waiting.intersection(range(len(chat.turns))).union(later))
+        if self._later and (self._filling is None or self._filling.done()):
+            self._filling = self._spawn(self._fill())
         # Follow the newest text unless the reader scrolled up to read older messages;
-        # a newly sent message always brings the view down.
-        follow = changed and (grew or near_bottom)
+        # a newly sent message, or another chat, always brings the view down.
+        follow = bool(now or switched) and (grew or near_bottom or switched)
         if follow:
             self._scroller.scrollTop = self._scroller.scrollHeight
         elif changed:
             self._unseen = True
         self._show_jump(follow or near_bottom)  # measured before the change: no second layout per token
+
+    def _show_row(self, index: int) -> None:
+        view = self._views[index]
+        if self._shown[index] != view:
+            self._update(self._rows[index], view, self._shown[index], index)
+            self._shown[index] = view
+        if index in self._hidden:
+            self._rows[index][0].hidden = False
+            self._hidden.discard(index)
+
+    def _fill_view(self, rows: list[int]) -> int:
+        """Show `rows` from the last up until they fill the view; how many were shown."""
+        height = render_order.SCREENS * float(self._scroller.clientHeight)
+        shown = 0
+        for index in reversed(rows):
+            if height <= 0:
+                break
+            self._show_row(index)
+            height -= float(self._rows[index][0].offsetHeight)
+            shown += 1
+        return shown
+
+    def _on_screen(self, rows: list[int]) -> list[int]:
+        """Those of `rows` that are in the view now."""
+        view = self._scroller.getBoundingClientRect()
+        seen = []
+        for index in rows:
+            box = self._rows[index][0].getBoundingClientRect()
+            if box.bottom > view.top and box.top < view.bottom:
+                seen.append(index)
+        return seen
+
+    async def _fill(self) -> None:
+        """Render the rows left for later, newest first, a short browser task at a time. After
+        another chat opened they all come in above the view, which keeps its distance from the
+        bottom; otherwise the browser's scroll anchoring keeps what the reader sees in place."""
+        while self._later:
+            await asyncio.sleep(0)
+            from_bottom = self._scroller.scrollHeight - self._scroller.scrollTop
+            since = time.perf_counter()
+            while self._later and time.perf_counter() - since < render_order.SLICE_S:
+                self._show_row(self._later.pop())
+            if self._keep_bottom:
+                self._scroller.scrollTop = self._scroller.scrollHeight - from_bottom
 
     def _show_markdown(self, document: Any, bubble: Any, view: BubbleView, old: BubbleView | None, index: int) -> None:
         """A streaming answer keeps its finished blocks and rebuilds only the open one at the end

@@ -1,7 +1,8 @@
-"""Page start-up in real headless Chromium: named phases, their marks, and a message typed during boot.
+"""Page start-up in real headless Chromium: named phases, their marks, a box that echoes every
+keystroke, and a message typed while the app loads.
 
-To type "during boot" for sure, the tests hold Pyodide's wasm (`page.route`) until the text
-is in, so no Python can have run yet; they check that too (no `data-ready`, no first mark).
+The tests hold Pyodide's wasm (`page.route`) to see the page before any Python ran (no
+`data-ready`, no first mark): the message box is closed then, and opens at our first line.
 """
 
 from __future__ import annotations
@@ -15,6 +16,26 @@ from playwright.sync_api import expect
 
 from client import boot
 from tests.browser.helpers import ANSWER_S, PYTHON_READY_S, HeldRuntime, RecordedPage, assert_only_loopback
+
+# Test code, not the page's: for each key pressed in the box, whether the app was ready then, and
+# how long from the press (the event's timeStamp: when the browser got it, however long the page
+# kept it waiting) to the first frame after the box took the character in (its `input` event).
+RECORD_ECHO = """
+window.__keys = [];
+document.addEventListener("keydown", (event) => {
+  if (event.target.id !== "prompt" || event.key.length !== 1) return;
+  const key = {ready: document.body.dataset.ready === "true", pressed: event.timeStamp, echo: null};
+  window.__keys.push(key);
+  event.target.addEventListener("input", () => requestAnimationFrame(
+    () => { key.echo = performance.now() - key.pressed; }), {once: true});
+}, true);
+"""
+ECHO_MS = 100
+FOCUS_THE_BOX = """() => {
+  const box = document.querySelector("#prompt");
+  if (box && !box.disabled && document.activeElement !== box) box.focus();
+  return document.body?.dataset.ready;
+}"""
 
 # Test code, not the page's: every text the status line and the pending note are given, in order.
 RECORD_TEXTS = """
@@ -94,27 +115,34 @@ def test_status_line_names_each_phase_and_marks_them_for_the_bench(
     assert recorded.errors == []
 
 
-def test_a_message_sent_with_enter_during_boot_goes_out_once(
+def box_opened(recorded: RecordedPage, held: HeldRuntime) -> Any:
+    """Check the box is closed while no Python runs, let Python start, and return the box as soon as
+    it takes input (the first line of our Python): what the test types next meets the app loading,
+    or, on a fast machine, the app itself; either way it must go out once."""
+    page = recorded.page
+    box = page.get_by_role("textbox", name="Message")
+    expect(box).to_be_disabled()  # Pyodide's start would hold up every keystroke
+    expect(page.get_by_role("button", name="Send")).to_be_disabled()
+    assert_no_python_yet(page)
+    held.release()
+    expect(box).to_be_editable(timeout=PYTHON_READY_S * 1000)
+    return box
+
+
+def test_a_message_sent_with_enter_while_the_app_loads_goes_out_once(
     booting: tuple[RecordedPage, HeldRuntime], live_server: str
 ) -> None:
     recorded, held = booting
     page = recorded.page
-    box = page.get_by_role("textbox", name="Message")
-    expect(box).to_be_editable()  # from first paint
+    box = box_opened(recorded, held)
+    expect(box).to_be_focused()  # no click needed to start typing
     box.press_sequentially("Two lines,")
     box.press("Shift+Enter")
-    box.press_sequentially("sent before Python ran.")
+    box.press_sequentially("sent as the app loads.")
+    # Before the app binds the box, Enter can only type a newline; that final newline says "sent".
     box.press("Enter")
-    # Without Python, Enter can only type a newline; that final newline is what says "sent".
-    expect(box).to_have_value("Two lines,\nsent before Python ran.\n")
-    assert_no_python_yet(page)
-
-    held.release()
     wait_ready(page)
-    message = "Two lines,\nsent before Python ran."
-    assert_sent_once(recorded, message)
-    # Shown as pending from Python's first line until the app sent it.
-    assert boot.pending_note(message) in page.evaluate("window.__texts['typed-ahead-text']")
+    assert_sent_once(recorded, "Two lines,\nsent as the app loads.")
     expect(page.locator("#typed-ahead")).to_be_hidden()
 
     # Sent means sent: a reload finds the chat as it was, and sends nothing again.
@@ -127,41 +155,33 @@ def test_a_message_sent_with_enter_during_boot_goes_out_once(
     assert_only_loopback(recorded)
 
 
-def test_send_pressed_during_boot_shows_the_message_pending_and_sends_it(
+def test_send_pressed_while_the_app_loads_sends_the_message_once(
     booting: tuple[RecordedPage, HeldRuntime],
 ) -> None:
     recorded, held = booting
     page = recorded.page
-    box = page.get_by_role("textbox", name="Message")
+    box = box_opened(recorded, held)
     box.fill("Pressed Send early.")
     before = page.url
-    page.get_by_role("button", name="Send").click()
-    pending = page.locator("#typed-ahead")
-    expect(pending).to_be_visible()  # HTML alone: no Python has run
-    expect(pending).to_contain_text("when the app is ready")
-    assert page.url == before  # no form submission, no reload: the text is still there
-    expect(box).to_have_value("Pressed Send early.")
-    assert_no_python_yet(page)
-
-    held.release()
+    page.get_by_role("button", name="Send").click()  # before the app binds it: the popover, by HTML alone
     wait_ready(page)
+    assert page.url == before  # no form submission, no reload
     assert_sent_once(recorded, "Pressed Send early.")
-    expect(pending).to_be_hidden()
+    expect(page.locator("#typed-ahead")).to_be_hidden()
     assert recorded.errors == []
 
 
-def test_a_draft_typed_during_boot_stays_a_draft(booting: tuple[RecordedPage, HeldRuntime]) -> None:
+def test_a_draft_typed_while_the_app_loads_stays_a_draft(booting: tuple[RecordedPage, HeldRuntime]) -> None:
     recorded, held = booting
     page = recorded.page
-    box = page.get_by_role("textbox", name="Message")
+    box = box_opened(recorded, held)
     box.press_sequentially("not sent")
     box.press("Shift+Enter")
     box.press_sequentially("yet")
-    held.release()
     wait_ready(page)
     expect(box).to_have_value("not sent\nyet")
     expect(page.locator("li[data-role=user]")).to_have_count(0)
-    box.press("Enter")  # now Python's Enter
+    box.press("Enter")  # now the app's Enter
     assert_sent_once(recorded, "not sent\nyet")
 
 
@@ -182,3 +202,43 @@ def test_coming_back_does_not_turn_a_draft_ending_in_a_newline_into_a_sent_messa
     expect(box).to_have_value("")
     expect(page.locator("li[data-role=user]")).to_have_count(0)
     assert converse_posts(recorded_page) == []
+
+
+def echoes(page: Any, typed: int) -> list[float]:
+    """The echo times of the keys pressed in the box, once every one of `typed` has shown."""
+    page.wait_for_function("n => window.__keys.length === n && window.__keys.every((k) => k.echo !== null)", arg=typed)
+    return [float(key["echo"]) for key in page.evaluate("window.__keys")]
+
+
+def test_every_keystroke_during_a_cold_boot_is_echoed_within_100_ms(
+    recorded_page: RecordedPage, live_server: str
+) -> None:
+    """Keys are pressed one after another from the start of a cold load until the app is ready: the
+    box takes them from the first line of our Python on, and shows each within 100 ms. Once the
+    typing pauses, the Markdown renderer loads; keys pressed after that show as fast."""
+    page = recorded_page.page
+    page.add_init_script(RECORD_ECHO)
+    page.goto(live_server + "/", wait_until="commit")  # a fresh context: nothing cached
+    # As a user would, put the caret in the box as soon as it takes it, and type.
+    while page.evaluate(FOCUS_THE_BOX) != "true":
+        page.keyboard.press("x")
+    for _ in range(5):
+        page.keyboard.press("x")
+    box = page.get_by_role("textbox", name="Message")
+    keys = page.evaluate("window.__keys")
+    before_ready = sum(not key["ready"] for key in keys)
+    expect(box).to_have_value("x" * len(keys))
+    during_boot = echoes(page, len(keys))
+    print(f"{len(keys)} keys, {before_ready} before ready; echoed in ms: max {max(during_boot):.1f}")
+    assert before_ready >= 1  # typed while the app was still loading
+
+    assert max(during_boot) <= ECHO_MS, sorted(during_boot)[-5:]
+
+    page.wait_for_selector("body[data-markdown=ready]", timeout=PYTHON_READY_S * 1000)
+    for _ in range(10):
+        page.keyboard.press("y")
+    expect(box).to_have_value("x" * len(keys) + "y" * 10)
+    after = echoes(page, len(keys) + 10)[len(keys):]
+    print(f"after the Markdown renderer loaded: max {max(after):.1f} ms")
+    assert max(after) <= ECHO_MS, sorted(after)[-5:]
+    assert recorded_page.errors == []

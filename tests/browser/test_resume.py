@@ -75,12 +75,14 @@ def test_a_message_sent_while_the_page_loads_waits_in_the_box_while_the_answer_r
     expect(last_answer(page).locator("[data-part=bubble]")).to_contain_text(re.compile(r"\d+, \d+,"), timeout=ANSWER_S)
     expect(page.locator("body")).not_to_have_attribute("data-saving", "true")
 
-    held = HeldRuntime(page)  # Python cannot start until released: the message is surely typed ahead
+    held = HeldRuntime(page)  # Python cannot start until released
     page.reload(wait_until="domcontentloaded")
     box = page.get_by_role("textbox", name="Message")
-    box.fill("Typed while it loaded")
-    box.press("Enter")  # sent, as far as the page without Python can tell
+    expect(box).to_be_disabled()
     held.release()
+    expect(box).to_be_editable(timeout=ANSWER_S)  # at our first line: the app is still loading, or just ready
+    box.fill("Typed while it loaded")
+    box.press("Enter")
     expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=ANSWER_S)
     # The chat's answer is on its way again: the message cannot go now, so it is back in the box, not lost.
     expect(box).to_have_value("Typed while it loaded")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 
@@ -52,8 +55,59 @@ def test_what_was_sent_leaves_the_box_empty_so_a_reload_cannot_send_it_again() -
     assert take(first.box, clicked=False).message is None
 
 
-def test_the_pending_note_quotes_the_message() -> None:
-    assert "hi there" in boot.pending_note("hi there")
+# Start-up in slices, and work that waits for a pause in typing.
+
+
+def looks_until_done(names: tuple[str, ...], budget_s: float) -> int:
+    """How many times another task got to run before `import_sliced` was done."""
+
+    async def run() -> int:
+        looks = 0
+        task = asyncio.ensure_future(boot.import_sliced(names, budget_s))
+        while not task.done():
+            looks += 1
+            await asyncio.sleep(0)
+        await task
+        return looks
+
+    return asyncio.run(run())
+
+
+def test_import_sliced_imports_every_name_and_yields_once_a_slice_is_spent() -> None:
+    names = ("json", "html.parser", "client.nodes")
+    assert looks_until_done(names, 0.0) > len(names)  # it gave way after every import
+    assert all(name in sys.modules for name in names)
+    assert looks_until_done(names, 3600.0) == 1  # all in one go: done at the first look
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_pause_in_typing_comes_once_no_key_was_pressed_for_the_quiet_time() -> None:
+    clock = Clock()
+    typing = boot.Typing(clock)
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock.now += seconds
+
+    async def run() -> None:
+        await typing.pause(0.5)  # nothing pressed yet: at once
+        typing.pressed()
+        clock.now += 0.2
+        await typing.pause(0.5)  # waits out the rest of the quiet time
+
+    with patch("asyncio.sleep", fake_sleep):
+        asyncio.run(run())
+    assert waits[0] == 0  # even at once, a browser task of its own
+    assert waits[-1] == pytest.approx(0.3)
+    assert clock.now - typing.last >= 0.5
 
 
 # Phases: the names the bench reads, and the labels the user sees.
@@ -117,16 +171,16 @@ def test_the_status_line_names_the_first_phase_before_python(page: Elements) -> 
     assert boot.STATUS_ID in page.text and boot.LOADING_ID in page.text
 
 
-def test_the_box_takes_typing_from_first_paint_and_keeps_no_old_draft(page: Elements) -> None:
+def test_the_box_and_send_wait_for_python_and_the_box_keeps_no_old_draft(page: Elements) -> None:
+    """Closed until our first line (client.boot.open_box): Pyodide's start would hold up a keystroke."""
     box = page.attrs[boot.BOX_ID]
-    assert "disabled" not in box and "readonly" not in box
+    assert "disabled" in box and "readonly" not in box
+    assert "disabled" in page.attrs[boot.SEND_ID]
     assert box.get("autocomplete") == "off"
 
 
-def test_send_before_python_opens_the_pending_popover_without_submitting(page: Elements) -> None:
-    send = page.attrs["send"]
+def test_send_before_the_app_opens_the_pending_popover_without_submitting(page: Elements) -> None:
+    send = page.attrs[boot.SEND_ID]
     assert send.get("type") == "button"  # a submit button would reload the page, and never opens a popover
-    assert "disabled" not in send
     assert send.get("popovertarget") == boot.PENDING_ID and send.get("popovertargetaction") == "show"
     assert page.attrs[boot.PENDING_ID].get("popover") == "manual"  # no light dismiss: a click stays recorded
-    assert boot.PENDING_TEXT_ID in page.attrs
