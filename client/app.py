@@ -138,6 +138,8 @@ class App:
         self._edit_files: tuple[Pending, ...] = ()  # the files the message being edited brought along
         self._attaching = asyncio.Lock()
         self._counting = ""  # the draft text whose count was asked last
+        self._counted = ""  # the draft text whose count came back last (or could not be had)
+        self._known: draft.DraftCount | None = None  # the last count that came back: the model's limits
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.ensure_future(coro)
@@ -354,7 +356,8 @@ class App:
         prompt and answer budget), for the live count by the box; a draft that is blank, over the
         message's bound, or not countable now, has none."""
         self._counting = text
-        if not text.strip() or len(text) > MAX_TEXT:
+        if not text.strip() or len(text) > MAX_TEXT:  # nothing to count, or refused by its length at once
+            self._counted = text
             self.draft.set(None)
             return
         params = presets.params_for(self.current, self.params(), self.presets())
@@ -362,8 +365,18 @@ class App:
         count = await self.client.count_tokens(request)
         if self._counting != text:  # typed on, or sent, meanwhile: a newer count is due
             return
-        answer = 0 if isinstance(count, ErrorEvent) else params.max_tokens or count.max_tokens
-        self.draft.set(None if isinstance(count, ErrorEvent) else draft.DraftCount(text, count, answer))
+        self._counted = text
+        if isinstance(count, ErrorEvent):
+            self.draft.set(None)
+            return
+        self._known = draft.DraftCount(text, count, params.max_tokens or count.max_tokens)
+        self.draft.set(self._known)
+
+    def must_count(self, text: str) -> bool:
+        """Whether sending `text` waits for its count: it could be too long for the model, and
+        no count of it came back yet (client.draft.may_not_fit)."""
+        attached = sum(p.tokens for p in self.attached())
+        return text != self._counted and draft.may_not_fit(self._known, text, attached)
 
     async def _checked(self, picked: Picked, typed: str) -> Pending:
         """The file, read and counted; Refused if it is not text (nor a PDF with text, nor an image

@@ -17,6 +17,7 @@ NEAR = 0.75  # the count shows once the chat and the draft fill this much of the
 DEBOUNCE_S = 0.4  # the draft is counted once typing pauses this long, not at every key
 LONG_PASTE = 5_000  # characters: a paste longer than this is offered as a file instead
 WAIT = "Wait for the answer, or Stop it"  # Enter while an answer streams: the text stays in the box
+COUNTING = "Counting this message's tokens…"  # Enter on a long draft not counted yet: it goes once counted
 PASTE_NAME = "pasted.txt"
 
 
@@ -68,6 +69,15 @@ def refusal(draft: DraftCount | None, text: str, attached: int) -> str:
     except Refused as exc:
         return f"Too long to send: {exc}"
     return ""
+
+
+def may_not_fit(known: DraftCount | None, text: str, attached: int) -> bool:
+    """Whether `text` could be too long for the model by the limits of the last count (`known`):
+    a token covers at least a byte of UTF-8, so a text of fewer bytes than the room left fits
+    whatever its count. With no count known yet, the server is left to say."""
+    if known is None:
+        return False
+    return known.count.overhead + len(text.encode()) + attached + known.answer > known.count.n_ctx
 
 
 def long_paste(text: str) -> bool:

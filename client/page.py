@@ -67,10 +67,11 @@ def build(app: App) -> Components:
 
     get = document.getElementById
     # Built in this order (each listens on the page as it is made), then handed over as one.
+    counter = DraftCounter(app)
     type_area = TypeArea(
         get("type-area"), get("prompt"), get("send"), on_send=app.send, on_stop=app.stop_answer,
         has_files=lambda: bool(app.attached()), lines=(get("prompt-note"), get("draft-count")),
-        on_input=DraftCounter(app).typed,
+        on_input=counter.typed, count_first=counter.before_send,
     )
     paste = PastePrompt(
         get("prompt"), get("paste-ask"), get("paste-ask-text"), (get("paste-attach"), get("paste-anyway")),
@@ -130,6 +131,15 @@ class DraftCounter:
         if self._waiting is not None:
             self._waiting.cancel()
         self._waiting = self._app.spawn(self._count(text))
+
+    def before_send(self, text: str) -> asyncio.Task[None] | None:
+        """Enter on a draft that may not fit and is not counted yet: count it now, without the pause."""
+        if not self._app.must_count(text):
+            return None
+        if self._waiting is not None:
+            self._waiting.cancel()
+        self._waiting = self._app.spawn(self._app.count_draft(text))
+        return self._waiting
 
     async def _count(self, text: str) -> None:
         if text.strip():

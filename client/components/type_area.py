@@ -11,10 +11,11 @@ itself stays editable so the next message can be drafted. Every change of the te
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from client.draft import WAIT, CountLine
+from client.draft import COUNTING, WAIT, CountLine
 
 SEND_CLASS = (
     "h-11 shrink-0 rounded-xl bg-blue-600 px-5 font-medium text-white shadow-sm hover:bg-blue-700 "
@@ -52,9 +53,11 @@ class TypeArea:
         has_files: Callable[[], bool] = lambda: False,
         lines: tuple[Any, Any] | None = None,
         on_input: Callable[[str], None] = lambda _text: None,
+        count_first: Callable[[str], Awaitable[None] | None] = lambda _text: None,
     ) -> None:
         """`has_files()`: files are attached, so a message with no typed text may be sent;
-        `lines`: the polite note (Enter while busy) and the token count's line."""
+        `lines`: the polite note (Enter while busy) and the token count's line; `count_first(text)`:
+        the count to wait for before sending `text` (None: send now)."""
         from js import document
         from pyodide.ffi import create_proxy
 
@@ -67,6 +70,8 @@ class TypeArea:
         self._note: Any = lines[0] if lines is not None else None
         self._count: Any = lines[1] if lines is not None else None
         self._on_input = on_input
+        self._count_first = count_first
+        self._held: asyncio.Task[None] | None = None  # a send waiting for its count
         self._busy = False
         self._line = CountLine()
         # Proxies are kept on self: JS holds the listeners for the page's lifetime.
@@ -108,6 +113,15 @@ class TypeArea:
         if self._textarea.value:
             self._textarea.value = ""
             self._on_input("")
+
+    async def _send_counted(self, counting: Awaitable[None]) -> None:
+        """Send once the count is in (it may refuse the message); a key typed meanwhile cancels it."""
+        try:
+            await counting
+        except asyncio.CancelledError:
+            self._say("")
+            return
+        self._send()
 
     def _say(self, note: str) -> None:
         if self._note is not None and self._note.textContent != note:
@@ -156,6 +170,12 @@ class TypeArea:
         if self._busy:
             self._say(WAIT)
             return
+        counting = self._count_first(text)
+        if counting is not None:
+            self._say(COUNTING)
+            self._held = asyncio.ensure_future(self._send_counted(counting))
+            return
+        self._say("")
         self._textarea.value = ""
         self._textarea.focus()
         if not self._on_send(text):

@@ -121,6 +121,12 @@ def test_too_long_is_refused_with_its_numbers_and_a_long_paste_asks_once(
     prompt.press("Enter")
     expect(page.locator("#attach-note")).to_have_text(too_long)
     expect(prompt).to_have_value(text)
+    # Enter at once, before the pause that counts: a draft that may not fit is counted first, then refused.
+    prompt.fill(text + "word")
+    prompt.press("Enter")
+    expect(page.locator("#attach-note")).to_have_text(re.compile(r"^Too long to send: this message is 6,001 tokens"))
+    expect(prompt).to_have_value(text + "word")
+    expect(page.locator("#prompt-note")).to_have_text("")
     expect(page.locator("li[data-role=user]")).to_have_count(0)
     prompt.fill("")
     expect(page.locator("#draft-count")).to_be_hidden()

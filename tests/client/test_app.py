@@ -717,3 +717,20 @@ def test_a_long_paste_is_attached_as_a_text_file_checked_like_any() -> None:
         assert len(app.attached()) == 2 and app.attach_note().startswith("pasted-3.txt is too big: 100,001 characters")
 
     run_async(run())
+
+
+def test_sending_waits_for_a_count_only_where_the_text_may_not_fit() -> None:
+    async def run() -> None:
+        server = CountingServer(n_ctx=1000)
+        app = attach_app(server, max_tokens=100)
+        assert not app.must_count("x" * 2000)  # no count known yet: the server will say
+        await app.count_draft("hello")
+        assert not app.must_count("y" * 890)  # 10 + 890 bytes + 100: fits whatever its count
+        assert app.must_count("y" * 891)
+        assert app.must_count("é" * 446)  # 892 bytes of UTF-8
+        await app.count_draft("y" * 891)
+        assert not app.must_count("y" * 891)  # counted: app.send decides
+        await app.count_draft("y" * (MAX_TEXT + 1))
+        assert not app.must_count("y" * (MAX_TEXT + 1))  # refused by its length, with no count
+
+    run_async(run())

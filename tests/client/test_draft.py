@@ -5,7 +5,7 @@ which sent messages fold."""
 from __future__ import annotations
 
 from client.components.chat_area import FOLD_CHARS, FOLD_LINES, folds, view_of
-from client.draft import LONG_PASTE, CountLine, DraftCount, count_line, long_paste, paste_name, refusal
+from client.draft import LONG_PASTE, CountLine, DraftCount, count_line, long_paste, may_not_fit, paste_name, refusal
 from client.state import Turn
 from wire.types import TokenCount
 
@@ -61,3 +61,11 @@ def test_long_sent_messages_fold_and_keep_their_whole_text() -> None:
     view = view_of(Turn(user=True, text=text, status="done"))
     assert view.long and view.text == text
     assert not view_of(Turn(user=False, text=text, status="done")).long  # answers are read, not folded
+
+
+def test_a_text_of_fewer_bytes_than_the_room_fits_whatever_its_count() -> None:
+    known = counted("earlier", 5)  # 1000 tokens, 10 of overhead, 200 for the answer: 790 left
+    assert not may_not_fit(None, "z" * 5000, 0)
+    assert not may_not_fit(known, "z" * 790, 0)
+    assert may_not_fit(known, "z" * 791, 0)
+    assert may_not_fit(known, "z" * 700, 91)  # with the files attached
