@@ -77,6 +77,14 @@ def test_phone_and_desktop_box_count_and_folded_message(axe_page: RecordedPage, 
     expect(page.get_by_role("button", name="Show less")).to_have_attribute("aria-expanded", "true")
     assert (sent.bounding_box() or {})["height"] > 2 * folded
     expect(sent).to_have_text(LONG)
+    page.get_by_role("button", name="Edit message").click()  # an edit takes the whole text
+    expect(prompt).to_have_value(LONG)
+    page.keyboard.press("Escape")
+    expect(prompt).to_have_value("")
+
+    # A long paste asks first (left open: axe and the screenshots see it beside the count).
+    page.evaluate(PASTE_EVENT, PASTE)
+    expect(page.get_by_role("group", name=re.compile("This paste is 6,004 characters"))).to_be_visible()
 
     # Near the context's end, the box counts the draft (the server's count, after a pause in typing).
     prompt.fill("word " * 3_000)
