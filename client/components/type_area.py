@@ -180,3 +180,5 @@ class TypeArea:
         self._textarea.focus()
         if not self._on_send(text):
             self._textarea.value = text
+        else:
+            self._on_input("")  # the box is empty now: a count of the text sent, still to come, is not wanted
