@@ -3,7 +3,7 @@
 The first long paste of a visit asks, in a line above the box: "Attach as a file" (it joins the
 attachments, checked and counted as any file) or "Paste anyway" (it goes into the box where the
 cursor was). The answer holds for the rest of the visit, so later long pastes do the same without
-asking; a reload asks again.
+asking; a reload asks again. Escape drops that one paste, and leaves the question for the next.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class PastePrompt:
             listen(textarea, "paste", self._paste),
             listen(attach, "click", lambda _e: self._answer(ATTACH)),
             listen(paste, "click", lambda _e: self._answer(PASTE)),
+            listen(box, "keydown", self._key),
         ]
         self._attach = attach
 
@@ -59,6 +60,13 @@ class PastePrompt:
         self._box.hidden = True
         self._apply(choice, text)
         self._textarea.focus()
+
+    def _key(self, event: Any) -> None:
+        if event.key == "Escape":
+            event.preventDefault()  # only this question ends, not an edit or an answer (client.components.type_area)
+            self._waiting = ""
+            self._box.hidden = True
+            self._textarea.focus()
 
     def _apply(self, choice: str, text: str) -> None:
         if choice == ATTACH:
