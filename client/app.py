@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from reaktiv import Signal
 
-from client import attachments, image_codec, images, pdf, presets, reconnect, sandbox, settings, tools
+from client import attachments, draft, image_codec, images, pdf, presets, reconnect, sandbox, settings, tools
 from client import library as lib
 from client.attachments import Attachment, Pending, Picked, Refused
 from client.catalog import Catalog
@@ -109,6 +109,7 @@ class App:
         self.last_model: Signal[str] = Signal(str(store.get(LAST_MODEL) or ""))
         self.attached: Signal[tuple[Pending, ...]] = Signal(())  # files for the message being written
         self.attach_note: Signal[str] = Signal("")  # why the last files picked were refused, if any were
+        self.draft: Signal[draft.DraftCount | None] = Signal(None)  # the server's count of the message being written
         self.import_note: Signal[str] = Signal("")  # why the last file picked to import was not imported
         self.import_offer: Signal[ImportOffer | None] = Signal(None)  # an import waiting for Keep both / Replace
         self.tool_list: Signal[ToolList | None] = Signal(None)  # what GET /api/tools said last
@@ -136,6 +137,9 @@ class App:
         self.catalog = Catalog(client, self.spawn, self.refresh_models)  # the Models dialog's
         self._edit_files: tuple[Pending, ...] = ()  # the files the message being edited brought along
         self._attaching = asyncio.Lock()
+        self._counting = ""  # the draft text whose count was asked last
+        self._counted = ""  # the draft text whose count came back last (or could not be had)
+        self._known: draft.DraftCount | None = None  # the last count that came back: the model's limits
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.ensure_future(coro)
@@ -179,6 +183,9 @@ class App:
         if len(attachments.compose(text, files)) > MAX_TEXT:  # the server would refuse it: say so here
             self.attach_note.set(attachments.too_long(text, files) if files else TOO_LONG)
             return False
+        if why := draft.refusal(self.draft(), text, sum(p.tokens for p in self.attached())):
+            self.attach_note.set(why)
+            return False
         shown = self.current.turns if self.library().open_id else ()
         sent = pictures + tuple(i for t in shown[: self.editing()] for i in t.images)
         if sent and self.takes_images() is False:
@@ -200,6 +207,8 @@ class App:
         self._edit_files = ()
         self.attached.set(())
         self.attach_note.set("")
+        self.draft.set(None)
+        self._counting = ""  # a count still on its way is of the text just sent
         self.change(chat_id, lambda _c: after)
         self.start_answer(chat_id)
         return True
@@ -331,6 +340,43 @@ class App:
                 except Refused as exc:
                     refused.append(str(exc))
             self.attach_note.set("\n".join(refused))  # a line each: the note keeps line breaks
+
+    def attach_text(self, text: str, typed: str = "") -> None:
+        """Attach pasted `text` as a file, checked and counted as any file is."""
+        name = draft.paste_name({p.file.name for p in self.attached()})
+        data = text.encode()
+
+        async def read() -> bytes:
+            return data
+
+        self.spawn(self.attach([Picked(name, len(data), read, "text/plain")], typed))
+
+    async def count_draft(self, text: str) -> None:
+        """Count the message being written as the open chat would send it (its model, its system
+        prompt and answer budget), for the live count by the box; a draft that is blank, over the
+        message's bound, or not countable now, has none."""
+        self._counting = text
+        if not text.strip() or len(text) > MAX_TEXT:  # nothing to count, or refused by its length at once
+            self._counted = text
+            self.draft.set(None)
+            return
+        params = presets.params_for(self.current, self.params(), self.presets())
+        request = TokensRequest(text=text, model=self.chosen_model() or None, system=params.system)
+        count = await self.client.count_tokens(request)
+        if self._counting != text:  # typed on, or sent, meanwhile: a newer count is due
+            return
+        self._counted = text
+        if isinstance(count, ErrorEvent):
+            self.draft.set(None)
+            return
+        self._known = draft.DraftCount(text, count, params.max_tokens or count.max_tokens)
+        self.draft.set(self._known)
+
+    def must_count(self, text: str) -> bool:
+        """Whether sending `text` waits for its count: it could be too long for the model, and
+        no count of it came back yet (client.draft.may_not_fit)."""
+        attached = sum(p.tokens for p in self.attached())
+        return text != self._counted and draft.may_not_fit(self._known, text, attached)
 
     async def _checked(self, picked: Picked, typed: str) -> Pending:
         """The file, read and counted; Refused if it is not text (nor a PDF with text, nor an image

@@ -9,12 +9,13 @@ here touches the DOM at import.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from reaktiv import Effect
 
-from client import boot, browser, markdown, storage
+from client import boot, browser, draft, markdown, storage
 from client.app import App
 from client.components.api_key_dialog import ApiKeyDialog
 from client.components.attachments import Attachments
@@ -26,6 +27,7 @@ from client.components.import_dialog import ImportDialog
 from client.components.menu import Menu
 from client.components.model_picker import ModelPicker, options
 from client.components.models_panel import ModelsPanel
+from client.components.paste_prompt import PastePrompt
 from client.components.preset_list import PresetList
 from client.components.settings_panel import SettingsPanel
 from client.components.sidebar import Sidebar
@@ -57,6 +59,7 @@ class Components:
     importing: ImportDialog
     urls: BlobUrls
     viewer: ImageViewer
+    paste: PastePrompt
 
 
 def build(app: App) -> Components:
@@ -64,9 +67,15 @@ def build(app: App) -> Components:
 
     get = document.getElementById
     # Built in this order (each listens on the page as it is made), then handed over as one.
+    counter = DraftCounter(app)
     type_area = TypeArea(
         get("type-area"), get("prompt"), get("send"), on_send=app.send, on_stop=app.stop_answer,
-        has_files=lambda: bool(app.attached()),
+        has_files=lambda: bool(app.attached()), lines=(get("prompt-note"), get("draft-count")),
+        on_input=counter.typed, count_first=counter.before_send,
+    )
+    paste = PastePrompt(
+        get("prompt"), get("paste-ask"), get("paste-ask-text"), (get("paste-attach"), get("paste-anyway")),
+        on_attach=lambda text: app.attach_text(text, str(get("prompt").value)),
     )
     urls = BlobUrls(app.pictures.get)
     viewer = ImageViewer(get("image-view"), get("image-view-title"), get("image-view-img"), get("image-view-close"))
@@ -107,8 +116,36 @@ def build(app: App) -> Components:
     importing = ImportDialog(get("import-dialog"), get("import-text"), app.settle_import)
     return Components(
         type_area, chat_area, sidebar, panel, preset_list, chat_settings, tuple(openers), banner, key_dialog, picker,
-        attached, gauge, tools, models, importing, urls, viewer,
+        attached, gauge, tools, models, importing, urls, viewer, paste,
     )
+
+
+class DraftCounter:
+    """Counts the draft once typing pauses (client.draft.DEBOUNCE_S): a key only restarts a timer,
+    and the count goes over the network without holding the box."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+        self._waiting: asyncio.Task[None] | None = None
+
+    def typed(self, text: str) -> None:
+        if self._waiting is not None:
+            self._waiting.cancel()
+        self._waiting = self._app.spawn(self._count(text))
+
+    def before_send(self, text: str) -> asyncio.Task[None] | None:
+        """Enter on a draft that may not fit and is not counted yet: count it now, without the pause."""
+        if not self._app.must_count(text):
+            return None
+        if self._waiting is not None:
+            self._waiting.cancel()
+        self._waiting = self._app.spawn(self._app.count_draft(text))
+        return self._waiting
+
+    async def _count(self, text: str) -> None:
+        if text.strip():
+            await self._app.sleep(draft.DEBOUNCE_S)
+        await self._app.count_draft(text)
 
 
 def models_action(app: App, action: str, value: str) -> None:
@@ -198,8 +235,20 @@ def _effects(app: App, page: Components, saver: storage.Saver) -> list[Effect]:
         get("export-chat").disabled = not chat.turns
         page.sidebar.render(app.library())
 
+    was_editing = False
+
     def show_editing() -> None:
-        get("editing").hidden = app.editing() is None
+        nonlocal was_editing
+        editing = app.editing() is not None
+        get("editing").hidden = not editing
+        if was_editing and not editing:
+            page.type_area.clear()  # left unsent (Escape, Cancel edit, another chat): no duplicate on Enter
+        was_editing = editing
+
+    def show_count() -> None:
+        shown = gauge_of(app.current, app.models())
+        attached = sum(p.tokens for p in app.attached())
+        page.type_area.show_count(draft.count_line(app.draft(), shown.used if shown else 0, attached))
 
     def persist() -> None:
         chats = app.library().chats
@@ -209,6 +258,7 @@ def _effects(app: App, page: Components, saver: storage.Saver) -> list[Effect]:
         Effect(render),
         Effect(lambda: page.type_area.set_busy(app.current.busy)),
         Effect(show_editing),
+        Effect(show_count),
         Effect(persist),
         Effect(lambda: page.banner.render(app.banner())),
         Effect(lambda: page.key_dialog.render(app.key_request())),

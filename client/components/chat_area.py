@@ -94,6 +94,16 @@ SWITCH = (
 # When a message was written: shown while the pointer is over its row or something in it has focus.
 STAMP = "invisible self-center px-1 text-gray-600 group-focus-within:visible group-hover:visible dark:text-gray-400"
 ROW = "group"  # each row, so that its parts can show on hover and focus (STAMP)
+# A long message of the user's shows its first lines, faded out, until "Show all" unfolds it.
+FOLD_LINES = 20
+FOLD_CHARS = 2_000  # a long line wraps: this many characters fold too, whatever the lines
+FOLDED = "max-h-72 overflow-hidden [mask-image:linear-gradient(to_bottom,black_70%,transparent)]"
+SHOW_ALL, SHOW_LESS = "Show all", "Show less"
+FOLD_TOGGLE = (
+    "mt-1 rounded px-2 py-1 text-xs font-medium text-blue-700 hover:bg-gray-200 focus-visible:outline-2 "
+    "focus-visible:outline-blue-600 dark:text-blue-300 dark:hover:bg-gray-800"
+)
+
 # (data-action, visible label, accessible name)
 Action = tuple[str, str, str]
 COPY = ("copy", "Copy", "Copy message")
@@ -103,6 +113,11 @@ CONTINUE = ("continue", "Continue", "Continue this answer")  # after an answer t
 # The version switcher ("‹ 1/2 ›"); an action ending in "-off" is a disabled button, "version" the count.
 PREVIOUS = ("prev-version", "‹", "Previous version")
 NEXT = ("next-version", "›", "Next version")
+
+
+def folds(text: str) -> bool:
+    """Whether a sent message is long enough to show folded (its whole text is kept, edited and exported)."""
+    return len(text) > FOLD_CHARS or text.count("\n") >= FOLD_LINES
 
 
 def switcher(versions: tuple[int, int] | None, busy: bool = False) -> tuple[Action, ...]:
@@ -149,6 +164,7 @@ class BubbleView:
     calls: tuple[Call, ...] = ()  # tool calls after the text
     rich: bool = False  # Markdown is loaded (for the rounds' text, whatever the answer's status)
     written: float = 0.0  # when (client.state.Turn.written); 0: not known, no time shown
+    long: bool = False  # a user's message shown folded, with "Show all"
 
 
 def view_of(
@@ -181,7 +197,8 @@ def _view_of(turn: Turn, last: bool, busy: bool, rich: bool, versions: tuple[int
         actions += () if busy else (EDIT, COPY)
         look = f"{BUBBLE_BASE} {PLAIN} {BUBBLE_USER}"
         files = tuple(f.name for f in turn.files)
-        return BubbleView("user", turn.status, ROW_USER, COL_USER, look, turn.text, "", False, actions, files=files)
+        view = BubbleView("user", turn.status, ROW_USER, COL_USER, look, turn.text, "", False, actions, files=files)
+        return replace(view, long=folds(turn.text))
     pending = turn.status == "pending"
     if turn.status == "error":
         look = BUBBLE_ERROR
@@ -310,6 +327,9 @@ class ChatArea:
             return
         if action == "copy-code":
             self._spawn(copy_text(button, str(button.closest(".code-block").querySelector("code").textContent)))
+            return
+        if action == "show-all":
+            self._unfold(button, button.getAttribute("aria-expanded") != "true")
             return
         if action == "view-image":
             self._on_view(str(button.dataset.url), str(button.dataset.name))
@@ -523,6 +543,38 @@ class ChatArea:
         shown.replaceChildren(*items)
         shown.hidden = not images
 
+    @staticmethod
+    def _fold(document: Any, column: Any, bubble: Any, long: bool, index: int, fresh: bool) -> None:
+        """Fold a long message under its "Show all" toggle (made on first need), as the reader left
+        it; `fresh`: the row shows another text now, folded like any new one."""
+        toggle = column.querySelector(":scope > [data-part=show-all]")
+        if not toggle:  # JS null when there is none yet
+            if not long:
+                return
+            toggle = document.createElement("button")
+            toggle.type = "button"
+            toggle.className = FOLD_TOGGLE
+            toggle.dataset.part = toggle.dataset.action = "show-all"
+            toggle.setAttribute("aria-expanded", "false")
+            toggle.textContent = SHOW_ALL
+            bubble.after(toggle)
+        if fresh:
+            toggle.setAttribute("aria-expanded", "false")
+            toggle.textContent = SHOW_ALL
+        bubble.id = f"message-{index}"
+        toggle.setAttribute("aria-controls", bubble.id)
+        toggle.hidden = not long
+        if long and toggle.getAttribute("aria-expanded") != "true":
+            bubble.classList.add(*FOLDED.split())
+
+    @staticmethod
+    def _unfold(toggle: Any, open_: bool) -> None:
+        bubble = toggle.parentElement.querySelector(":scope > [data-part=bubble]")
+        toggle.setAttribute("aria-expanded", "true" if open_ else "false")
+        toggle.textContent = SHOW_LESS if open_ else SHOW_ALL
+        for name in FOLDED.split():
+            bubble.classList.toggle(name, not open_)
+
     def _near_bottom(self) -> bool:
         s = self._scroller
         return bool(s.scrollHeight - s.scrollTop - s.clientHeight < 80)
@@ -565,6 +617,7 @@ class ChatArea:
         row.dataset.index = str(index)
         column.className = view.column_class
         bubble.className = view.bubble_class
+        self._fold(document, column, bubble, view.long, index, old is None or old.text != view.text)
         if (old.files if old else ()) != view.files:
             self._show_files(document, column, view.files)
         if (old.images if old else ()) != view.images:

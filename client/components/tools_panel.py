@@ -66,7 +66,9 @@ class ToolsPanel:
         ]
 
     def mark(self, chat: Chat, listing: ToolList | None) -> None:
-        self._opener.textContent = label_for(chat, listing)
+        label = label_for(chat, listing)
+        self._opener.querySelector("[data-part=label]").textContent = label  # beside its icon
+        self._opener.setAttribute("aria-label", label)
 
     def open(self, chat: Chat, listing: ToolList | None) -> None:
         from js import document

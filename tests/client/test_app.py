@@ -643,3 +643,94 @@ def test_user_presets_are_kept_in_the_store_and_a_deleted_one_falls_back_to_the_
         assert App(FakeServer(), store).presets() == {"Cold": SamplingParams(temperature=1.5)} and store.syncs >= 2
 
     run_async(run())
+
+
+def test_the_draft_is_counted_as_the_chat_sends_it_and_a_message_that_cannot_fit_stays() -> None:
+    async def run() -> None:
+        server = CountingServer([TokenEvent(text="Fine."), DONE], n_ctx=1000)
+        app = attach_app(server, max_tokens=100)
+        app.choose_model("other.gguf")
+        text = "x" * 950  # 950 tokens here: with 10 of overhead and 100 kept for the answer, over 1000
+        await app.count_draft(text)
+        assert server.counted[-1] == TokensRequest(text=text, model="other.gguf")
+        count = app.draft()
+        assert count is not None and count.count.tokens == 950 and count.answer == 100
+        assert not app.send(text)
+        assert app.attach_note() == (
+            "Too long to send: this message is 950 tokens; this chat's model takes 1,000,"
+            " 100 of them kept for the answer"
+        )
+        assert server.calls == []
+        await app.count_draft("")  # blank: nothing to count, nothing asked
+        assert app.draft() is None and len(server.counted) == 1
+        await app.count_draft("Short.")
+        assert app.send("Short.")
+        assert app.draft() is None  # sent: the box is empty again
+        await settle(app)
+        assert server.calls[0][1].conversation.messages[-1].text == "Short."
+
+    run_async(run())
+
+
+class HeldCount(CountingServer):
+    """Holds the count of "first" until `gate` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(n_ctx=1000)
+        self.gate = asyncio.Event()
+
+    async def count_tokens(self, request: TokensRequest) -> TokenCount | ErrorEvent:
+        if request.text == "first":
+            await self.gate.wait()
+        return await super().count_tokens(request)
+
+
+def test_a_count_that_comes_back_late_does_not_overwrite_a_newer_one() -> None:
+    async def run() -> None:
+        server = HeldCount()
+        app = attach_app(server)
+        first = app.spawn(app.count_draft("first"))
+        await asyncio.sleep(0)  # asked, and held
+        await app.count_draft("second, typed on")
+        server.gate.set()
+        await first
+        draft = app.draft()
+        assert draft is not None and draft.text == "second, typed on"
+
+    run_async(run())
+
+
+def test_a_long_paste_is_attached_as_a_text_file_checked_like_any() -> None:
+    async def run() -> None:
+        server = CountingServer(n_ctx=100_000)
+        app = attach_app(server)
+        app.attach_text("pasted words\n", typed="About this:")
+        await settle(app)
+        app.attach_text("more words\n")
+        await settle(app)
+        assert [p.file for p in app.attached()] == [
+            Attachment("pasted.txt", "pasted words\n"),
+            Attachment("pasted-2.txt", "more words\n"),
+        ]
+        app.attach_text("y" * (MAX_TEXT + 1))  # too long for a message even as a file: refused, with its numbers
+        await settle(app)
+        assert len(app.attached()) == 2 and app.attach_note().startswith("pasted-3.txt is too big: 100,001 characters")
+
+    run_async(run())
+
+
+def test_sending_waits_for_a_count_only_where_the_text_may_not_fit() -> None:
+    async def run() -> None:
+        server = CountingServer(n_ctx=1000)
+        app = attach_app(server, max_tokens=100)
+        assert not app.must_count("x" * 2000)  # no count known yet: the server will say
+        await app.count_draft("hello")
+        assert not app.must_count("y" * 890)  # 10 + 890 bytes + 100: fits whatever its count
+        assert app.must_count("y" * 891)
+        assert app.must_count("é" * 446)  # 892 bytes of UTF-8
+        await app.count_draft("y" * 891)
+        assert not app.must_count("y" * 891)  # counted: app.send decides
+        await app.count_draft("y" * (MAX_TEXT + 1))
+        assert not app.must_count("y" * (MAX_TEXT + 1))  # refused by its length, with no count
+
+    run_async(run())
