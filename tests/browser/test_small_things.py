@@ -75,8 +75,10 @@ def test_a_streaming_answer_jumps_stops_with_its_numbers_and_shows_times_and_ver
     set_settings(page, LONG)
     jump = page.get_by_role("button", name="Jump to bottom")
     ask(page, TALL)
+    page.get_by_role("button", name="Show all").click()  # the long message unfolded: the chat outgrows the view
     page.wait_for_function(TALLER, timeout=ANSWER_S)
     expect(last_answer(page)).to_have_attribute("data-status", "streaming", timeout=ANSWER_S)
+    page.locator("#chat").evaluate("e => e.scrollTop = e.scrollHeight")  # back at the end it follows
     expect(jump).to_be_hidden()  # following the answer: nothing to jump to
 
     # Scrolled up while it streams: the button shows, and the view stays where the reader put it.

@@ -12,6 +12,7 @@ import pytest
 
 from client import boot
 from client.boot import TypeAhead, take
+from tests.harness import run_async
 
 INDEX = Path(__file__).resolve().parents[2] / "client" / "index.html"
 
@@ -70,7 +71,7 @@ def looks_until_done(names: tuple[str, ...], budget_s: float) -> int:
         await task
         return looks
 
-    return asyncio.run(run())
+    return run_async(run())
 
 
 def test_import_sliced_imports_every_name_and_yields_once_a_slice_is_spent() -> None:
@@ -104,7 +105,7 @@ def test_a_pause_in_typing_comes_once_no_key_was_pressed_for_the_quiet_time() ->
         await typing.pause(0.5)  # waits out the rest of the quiet time
 
     with patch("asyncio.sleep", fake_sleep):
-        asyncio.run(run())
+        run_async(run())
     assert waits[0] == 0  # even at once, a browser task of its own
     assert waits[-1] == pytest.approx(0.3)
     assert clock.now - typing.last >= 0.5

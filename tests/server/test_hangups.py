@@ -82,6 +82,8 @@ def test_a_hang_up_mid_body_is_one_info_line(served: Served, path: str) -> None:
             f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             "Content-Length: 1000\r\n\r\n".encode() + b'{"conversation": {"messages": ['
         )
+    # the hang-up is seen when the server next reads, which a stop at once could come before
+    served.records.wait_for(lambda r: "hung up during the request body" in r.getMessage())
     served.stop()
     text = served.records.text()
     assert f"INFO snake_llama client hung up during the request body: POST {path}" in text.splitlines()
