@@ -33,8 +33,17 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 SIZES = pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
 LONG = {"Temperature": "0", "Repeat penalty": "1.0", "Max tokens": "2000"}  # a count that goes on (test_resume)
-# Lines above the count, so that the chat is taller than the view while the answer is still young.
-TALL = "\n".join(f"Note {n}." for n in range(1, 41)) + "\n" + COUNT
+# A chat taller than the view before the count starts. Its one earlier answer counts too, so that
+# the model sees counting, not a pile of notes: the 270M model once greeted forty notes instead
+# of counting after them, and the answer ended before the test could scroll.
+TALL = Chat(
+    id="tall",
+    title="Counting",
+    turns=(
+        Turn(user=True, text="List the numbers from 1 to 40, one per line."),
+        Turn(user=False, text="\n".join(f"- {n}" for n in range(1, 41))),
+    ),
+)
 STATS = re.compile(r"\d+ tokens · [\d.]+ tok/s · first token [\d.]+ s · Stopped")
 TALLER = "() => { const c = document.getElementById('chat'); return c.scrollHeight > c.clientHeight + 200 }"
 NEAR = 80  # px from the bottom that count as at the bottom (client/components/chat_area.py)
@@ -74,8 +83,9 @@ def test_a_streaming_answer_jumps_stops_with_its_numbers_and_shows_times_and_ver
     open_chat(axe_page, live_server)
     set_settings(page, LONG)
     jump = page.get_by_role("button", name="Jump to bottom")
-    ask(page, TALL)
-    page.get_by_role("button", name="Show all").click()  # the long message unfolded: the chat outgrows the view
+    page.get_by_label("Import chat (JSON or Markdown)").set_input_files(file("tall.json", export_json(TALL)))
+    expect(page.locator("li[data-role=model]")).to_have_count(1)
+    ask(page, COUNT)
     page.wait_for_function(TALLER, timeout=ANSWER_S)
     expect(last_answer(page)).to_have_attribute("data-status", "streaming", timeout=ANSWER_S)
     page.locator("#chat").evaluate("e => e.scrollTop = e.scrollHeight")  # back at the end it follows
@@ -107,7 +117,7 @@ def test_a_streaming_answer_jumps_stops_with_its_numbers_and_shows_times_and_ver
     expect(last_answer(page).locator("[data-part=note]")).to_have_text(stopped_note)
 
     # Each message's time shows on hover and on focus (a phone has no hover: a tap focuses its buttons).
-    user = page.locator("li[data-role=user]").first
+    user = page.locator("li[data-role=user]").last  # the imported one has no time (the next test)
     stamp = user.locator("time[data-part=time]")
     expect(stamp).to_be_hidden()
     if size is DESKTOP:
