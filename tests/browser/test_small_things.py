@@ -34,8 +34,7 @@ PHONE = {"width": 390, "height": 844}
 SIZES = pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
 LONG = {"Temperature": "0", "Repeat penalty": "1.0", "Max tokens": "2000"}  # a count that goes on (test_resume)
 # A chat taller than the view before the count starts. Its one earlier answer counts too, so that
-# the model sees counting, not a pile of notes: the 270M model once greeted forty notes instead
-# of counting after them, and the answer ended before the test could scroll.
+# the model sees counting, not a pile of notes (after forty notes the 270M model once greeted).
 TALL = Chat(
     id="tall",
     title="Counting",
@@ -76,11 +75,11 @@ def size_of(locator: Any) -> tuple[float, float]:
 
 @SIZES
 def test_a_streaming_answer_jumps_stops_with_its_numbers_and_shows_times_and_versions(
-    axe_page: RecordedPage, live_server: str, size: dict[str, int]
+    axe_page: RecordedPage, fresh_server: str, size: dict[str, int]
 ) -> None:
     page = axe_page.page
     page.set_viewport_size(size)
-    open_chat(axe_page, live_server)
+    open_chat(axe_page, fresh_server)
     set_settings(page, LONG)
     jump = page.get_by_role("button", name="Jump to bottom")
     page.get_by_label("Import chat (JSON or Markdown)").set_input_files(file("tall.json", export_json(TALL)))

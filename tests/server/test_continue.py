@@ -16,7 +16,7 @@ import pytest
 from server.default_model import default_model_path
 from server.engines.llama_cpp_engine import LlamaCppEngine
 from server.sampling import Sampling
-from tests.harness import COUNT, answer_of, chat, converse, start_server, stop_server, text_pieces
+from tests.harness import COUNT, answer_of, chat, converse, text_pieces
 from wire.types import Message
 
 GREEDY = {"temperature": 0.0, "repeat_penalty": 1.0, "seed": 1}
@@ -40,16 +40,6 @@ def continued(so_far: str, **params: Any) -> dict[str, Any]:
     body = chat(COUNT, **params)
     body["conversation"]["messages"].append({"user": False, "text": so_far})
     return {**body, "continue": True}
-
-
-@pytest.fixture(scope="module")
-def fresh_server() -> Iterator[str]:
-    """The real app on the default model, with nothing cached: greedy decoding is exact only for
-    the same cache layout, and the shared server's slots hold whatever earlier tests left, which
-    can tip a near tie (seen: "10, 100, 101" against "10, 11, 12")."""
-    proc, url = start_server(env={"MODEL_PATH": "", "ENGINE": "auto"})
-    yield url
-    stop_server(proc)
 
 
 def test_a_continued_answer_starts_where_it_stopped(fresh_server: str) -> None:
