@@ -10,6 +10,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,21 +53,28 @@ def health_s(url: str) -> float:
     return time.perf_counter() - t0
 
 
-def test_a_flood_of_idle_connections_leaves_the_server_answering(confined: tuple[Popen, str]) -> None:
-    proc, url = confined
+@contextmanager
+def flood(url: str) -> Iterator[list[socket.socket]]:
+    """FLOOD idle connections to `url`, yielded once the server has taken them all in (they wait
+    in its listen backlog until then), and closed after."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * FLOOD)), hard))
     port = int(url.rsplit(":", 1)[1])
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(FLOOD)]
     try:
-        # the flood waits in the listen backlog: settled once the server has taken it all in
         wait_until(lambda: answers_fast(url), timeout=30)
-        worst = max(health_s(url) for _ in range(20))
-        status, events = converse(url, chat("Hi", max_tokens=4))
-        held = len(os.listdir(f"/proc/{proc.pid}/fd"))
+        yield idle
     finally:
         for s in idle:
             s.close()
+
+
+def test_a_flood_of_idle_connections_leaves_the_server_answering(confined: tuple[Popen, str]) -> None:
+    proc, url = confined
+    with flood(url):
+        worst = max(health_s(url) for _ in range(20))
+        status, events = converse(url, chat("Hi", max_tokens=4))
+        held = len(os.listdir(f"/proc/{proc.pid}/fd"))
     assert worst < 0.1, f"/health took {worst:.3f} s"
     assert status == 200 and events[-1][0] == "done"
     assert held < FILES - 64, f"the server holds {held} files"
@@ -94,25 +102,19 @@ def test_a_flood_reaching_its_header_deadline_at_once_is_closed_without_stalling
     """The idle flood held (no per-client cap below it) until its header deadline, which most of it
     reaches within one accept burst: closing it all must not hold up /health."""
     proc, url = start_confined({"HEADER_TIMEOUT_S": str(DEADLINE_S), "MAX_CONNECTIONS_PER_CLIENT": str(4 * FLOOD)})
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * FLOOD)), hard))
-    port = int(url.rsplit(":", 1)[1])
-    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(FLOOD)]
     try:
-        wait_until(lambda: answers_fast(url), timeout=30)
-        held = len(os.listdir(f"/proc/{proc.pid}/fd"))
-        # what the caps did not evict at once, oldest first: timed from its first close to its last
-        kept = [s for s in idle if not closed_by_server(s)]
-        wait_until(lambda: closed_by_server(kept[0]), timeout=DEADLINE_S + 30, interval=0.01)
-        times: list[float] = []
-        give_up = time.monotonic() + 30
-        while not all(closed_by_server(s) for s in kept):  # the deadline closes every one of them
-            assert time.monotonic() < give_up, "the header deadline did not close the flood"
-            times.append(health_s(url))
-        times += [health_s(url) for _ in range(20)]
+        with flood(url) as idle:
+            held = len(os.listdir(f"/proc/{proc.pid}/fd"))
+            # what the caps did not evict at once, oldest first: timed from its first close to its last
+            kept = [s for s in idle if not closed_by_server(s)]
+            wait_until(lambda: closed_by_server(kept[0]), timeout=DEADLINE_S + 30, interval=0.01)
+            times: list[float] = []
+            give_up = time.monotonic() + 30
+            while not all(closed_by_server(s) for s in kept):  # the deadline closes every one of them
+                assert time.monotonic() < give_up, "the header deadline did not close the flood"
+                times.append(health_s(url))
+            times += [health_s(url) for _ in range(20)]
     finally:
-        for s in idle:
-            s.close()
         stop_server(proc)
     assert held > FILES // 2, f"the server held only {held} files: the flood was not held to its deadline"
     assert max(times) < 0.1, f"/health took {max(times):.3f} s while the flood was closed ({len(times)} probes)"
