@@ -34,7 +34,7 @@ from typing import Any
 
 from msgspec import structs
 
-from server.engines.base import Engine, ModelLoadError
+from server.engines.base import Engine, ModelLoadError, ProcessEngine
 from server.engines.gguf import FILE_TYPES, SPLIT, later_part
 from server.engines.loader import EngineLoader, plan_embedder, plan_engine, resolve_model_path
 from server.engines.projector import check_projector, is_projector, pair
@@ -353,8 +353,14 @@ class Models:
     # -- loading ---------------------------------------------------------------------------------
 
     def touch(self, name: str) -> Scheduler | None:
-        """The model's scheduler if it is loaded, now the most recently used."""
+        """The model's scheduler if it is loaded, now the most recently used. A model whose
+        process has ended is let go instead, so that the next load starts it again."""
         scheduler = self._loaded.get(name)
+        if scheduler is not None and isinstance(scheduler.engine, ProcessEngine) and (why := scheduler.engine.ended()):
+            log.warning("%s: %s; it loads again for the next request", name, why)
+            self._users.get(scheduler, set()).discard(asyncio.current_task())  # its load must not wait for itself
+            self._retire(name)
+            return None
         if scheduler is not None:
             self._loaded[name] = self._loaded.pop(name)  # now the most recently used
             self._hand_over(scheduler)

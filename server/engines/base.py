@@ -198,6 +198,16 @@ class ContinuingEngine(Protocol):
 
 
 @runtime_checkable
+class ProcessEngine(Protocol):
+    """An engine whose model lives in a process of its own, which can end under it (killed for
+    memory, a crash in native code)."""
+
+    def ended(self) -> str:
+        """Why its process is gone ("" while it runs); such an engine answers nothing more."""
+        ...
+
+
+@runtime_checkable
 class VisionEngine(Protocol):
     """An engine that may take images in messages (`Message.images`)."""
 

@@ -100,7 +100,7 @@ class LlamaCppEmbedder:
         try:
             result: dict[str, Any] = self._http.post(ROUTE, json={"input": [defuse(t) for t in texts]}).json()
         except (httpx.HTTPError, ValueError) as exc:
-            raise EngineError(f"llama.cpp embeddings: {exc}") from exc
+            raise EngineError(self._process.ended() or f"llama.cpp embeddings: {exc}") from exc
         error = result.get("error")
         if error is not None:
             message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
@@ -115,6 +115,9 @@ class LlamaCppEmbedder:
 
     def stream(self, prompt: Prompt, sampling: Sampling) -> Generation:
         raise EngineError("an embedding instance writes no answers")
+
+    def ended(self) -> str:
+        return self._process.ended()
 
     def close(self) -> None:
         if self._closed.is_set():

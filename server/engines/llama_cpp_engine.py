@@ -595,7 +595,7 @@ class LlamaCppEngine:
                 else:  # the OpenAI completions path takes no token ids with a projector
                     stream_completion(self._http, request, on_chunk, NATIVE if self.vision else COMPLETIONS)
             except Exception as exc:  # a fault (llama.cpp's process gone, say) ends this answer only
-                chunks.put({"error": {"message": str(exc)}})
+                chunks.put({"error": {"message": self.ended() or str(exc)}})
             finally:
                 self._slots.give_back(slot)
                 chunks.put(None)
@@ -651,6 +651,9 @@ class LlamaCppEngine:
         if isinstance(timings, dict) and "draft_n" in timings:  # only where speculative decoding drafted
             usage.draft_tokens = int(timings["draft_n"])
             usage.draft_accepted = int(timings.get("draft_n_accepted", 0))
+
+    def ended(self) -> str:
+        return self._process.ended()
 
     def close(self) -> None:
         """Cancel running answers and free the model: its process ends (killed if it has not within

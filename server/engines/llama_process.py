@@ -82,6 +82,14 @@ class LlamaProcess:
     def pid(self) -> int:
         return self._proc.pid
 
+    def ended(self) -> str:
+        """Why the child is gone, or "" while it runs."""
+        status = self._proc.poll()
+        if status is None:
+            return ""
+        how = f"killed by signal {-status}" if status < 0 else f"exit status {status}"
+        return f"the model's process ended ({how})"
+
     def close(self, timeout: float) -> bool:
         """End the child: it exits when its stdin closes; killed if it has not within `timeout`
         seconds. Returns once it is gone (its memory with it); False if it had to be killed."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import signal
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -22,12 +24,14 @@ from server.models import Models, UnknownModel, describe, models_folder
 from server.settings import Settings
 from tests import tinymodels as tm
 from tests.harness import (
+    COUNT,
     Popen,
     aiter_sse,
     answer_of,
     chat,
     children,
     converse,
+    iter_sse,
     run_async,
     start_server,
     stop_server,
@@ -406,3 +410,37 @@ def test_a_server_offers_its_data_folders_models_with_no_setting(tmp_path: Path)
         assert status == 404 and events[0][1]["error"]["type"] == "model_not_found"
     finally:
         stop_server(proc)
+
+
+# -- a model's process that ends under it ---------------------------------------------------------
+
+
+def model_process(server: int) -> int:
+    """The one process of the server's that has a model mapped."""
+    (pid,) = [one for one in children(server) if mapped_models(one) and one != server]
+    return pid
+
+
+def test_a_model_whose_process_is_killed_mid_answer_says_so_and_loads_again() -> None:
+    """The model's process killed while it answers (as the kernel's out-of-memory killer would):
+    that answer ends with an error that says what happened, and the next request loads the model
+    again and is answered, with nothing in the log but one line about it."""
+    proc, url = start_server(env={"MODEL_PATH": "", "ENGINE": "auto"})
+    try:
+        first = model_process(proc.pid)
+        body = chat(COUNT, max_tokens=400, temperature=0.0, repeat_penalty=1.0)
+        with httpx.stream("POST", f"{url}/api/converse", json=body, timeout=120) as response:
+            events = iter_sse(response)
+            next(e for e in events if e[0] == "token")
+            os.kill(first, signal.SIGKILL)
+            rest = [(name, json.loads(data)) for name, data in events]
+        assert rest[-1][0] == "error", rest[-3:]
+        assert "the model's process ended (killed by signal 9)" in rest[-1][1]["message"]
+
+        status, again = converse(url, chat("Hi", max_tokens=8))
+        assert status == 200 and again[-1][0] == "done" and answer_of(again)
+        assert model_process(proc.pid) != first
+    finally:
+        stop_server(proc)
+    log = Path(proc.log_path).read_text()
+    assert log.count("it loads again for the next request") == 1 and "Traceback" not in log, log[-2000:]
