@@ -291,7 +291,7 @@ def grammar_section(g: dict[str, Any]) -> list[str]:
     ran = ", ".join(f"{k}: {sum(side['neighbour_ran_throughout'].values())} of"
                     f" {g['reps'] * len(side['neighbour_ran_throughout'])}" for k, side in servers.items())
     lines += ["", f"{g['reps']} reps. The other chat asks for {g['neighbour_tokens']} tokens; it was still"
-              f" streaming when the victim ended in {ran} pairs (one that drafts finishes first).", ""]
+              f" streaming when the victim ended in {ran} pairs (the others had ended their answer first).", ""]
     return lines
 
 
@@ -345,7 +345,8 @@ def speculative_section(sp: dict[str, Any]) -> list[str]:
     """Ours (SPECULATIVE=auto) against llama.cpp's own server with its defaults, and against ours off."""
     rw, od, ei = sp["rewrite"], sp["ordinary"], sp["eight"]
     lines = [
-        "## 8. Speculative decoding (SPECULATIVE=auto: n-gram drafting)", "",
+        "## 8. Speculative decoding (SPECULATIVE=auto: n-gram drafting"
+        + (f", SPECULATIVE_DRAFT={sp['draft']}" if "draft" in sp else "") + ")", "",
         "Tokens per second of the whole request, greedy; ours against llama.cpp's own server with its defaults"
         " (plain decoding), each rep back to back; ratios are medians of the paired ratios."
         + _ran_alone(sp), "",

@@ -21,6 +21,7 @@ import httpx
 
 from bench.common import DECODE_PARAMS, Run, Stacks, ours_body, ratio, start_ours, summary
 from bench.concurrency import level
+from server.settings import Settings
 from wire.types import Message
 
 COUNTED = ", ".join(str(i) for i in range(1, 101))
@@ -93,7 +94,8 @@ def eight_at_once(stacks: Stacks, reps: int, max_tokens: int) -> dict[str, Any]:
 
 def run(stacks: Stacks, reps: int = 12, rewrite_tokens: int = 160, chat_tokens: int = 96,
         agg_tokens: int = 48, agg_reps: int = 12) -> dict[str, Any]:
-    out: dict[str, Any] = {"reps": reps, "agg_reps": agg_reps, "params": DECODE_PARAMS, "targets": TARGETS}
+    out: dict[str, Any] = {"reps": reps, "agg_reps": agg_reps, "params": DECODE_PARAMS, "targets": TARGETS,
+                           "draft": Settings.speculative_draft}
     out["rewrite"] = paired(stacks, REWRITE, reps, rewrite_tokens)
     out["ordinary"] = paired(stacks, ORDINARY, reps, chat_tokens)
     out["eight"] = eight_at_once(stacks, agg_reps, agg_tokens)

@@ -144,7 +144,7 @@ def socket_in(folder: str) -> str:
 
 def chat_params(
     *, model: str, kv_pool: int, parallel: int, threads: int, n_gpu_layers: int, cache_ram_mib: int,
-    chat_template: str, mmproj: str, speculative: str, folder: str, key: str,
+    chat_template: str, mmproj: str, speculative: str, speculative_draft: int, folder: str, key: str,
 ) -> Any:
     """llama.cpp's parameters for a chat engine; called in the child process that loads it."""
     import xllamacpp
@@ -167,7 +167,7 @@ def chat_params(
         params.mmproj.path = mmproj
         params.mmproj_use_gpu = params.n_gpu_layers != 0
     serve_privately(params, folder, key, threads)
-    LlamaCppEngine._speculate(params, speculative)
+    LlamaCppEngine._speculate(params, speculative, speculative_draft)
     return params
 
 
@@ -248,6 +248,7 @@ class LlamaCppEngine:
         cache_ram_mib: int,
         prompt_template: str,
         speculative: str,
+        speculative_draft: int,
         mmproj: Path | None = None,
     ) -> None:
         """`mmproj`: the vision projector that lets the model take images. The model loads in a
@@ -274,7 +275,8 @@ class LlamaCppEngine:
         self._process = LlamaProcess(
             chat_params, model=str(path), kv_pool=kv_pool, parallel=parallel, threads=threads,
             n_gpu_layers=n_gpu_layers, cache_ram_mib=cache_ram_mib, chat_template=jinja or "",
-            mmproj=str(mmproj or ""), speculative=speculative, folder=self._dir, key=key,
+            mmproj=str(mmproj or ""), speculative=speculative, speculative_draft=speculative_draft,
+            folder=self._dir, key=key,
         )
         if not self._process.ok:
             shutil.rmtree(self._dir, ignore_errors=True)
@@ -315,8 +317,9 @@ class LlamaCppEngine:
         return knows or len(self.tokenize(OPEN, special=True)) == 1
 
     @staticmethod
-    def _speculate(params: Any, choice: str) -> Path | None:
-        """Set up speculative decoding as SPECULATIVE says; the draft model's path, if one is used."""
+    def _speculate(params: Any, choice: str, draft_max: int) -> Path | None:
+        """Set up speculative decoding as SPECULATIVE and SPECULATIVE_DRAFT say; the draft model's
+        path, if one is used."""
         import xllamacpp
 
         spec = params.speculative
@@ -326,9 +329,16 @@ class LlamaCppEngine:
         if not choice.startswith(DRAFT_PREFIX):
             drafter = AUTO_DRAFTER if choice == "auto" else choice
             spec.types = [getattr(kinds, f"COMMON_SPECULATIVE_TYPE_{drafter.upper()}")]
+            if drafter == "ngram_mod":
+                spec.ngram_mod.n_max = draft_max
+                spec.ngram_mod.n_min = min(spec.ngram_mod.n_min, draft_max)
+            else:
+                getattr(spec, drafter).size_m = draft_max  # the drafted continuation's length
             return None
         draft = Path(choice.removeprefix(DRAFT_PREFIX)).expanduser()
         spec.types = [kinds.COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE]
+        spec.draft.n_max = draft_max
+        spec.draft.n_min = min(spec.draft.n_min, draft_max)
         spec.draft.mparams.path = str(draft)
         spec.draft.n_gpu_layers = params.n_gpu_layers
         spec.draft.cpuparams.n_threads = spec.draft.cpuparams_batch.n_threads = params.cpuparams.n_threads

@@ -54,7 +54,8 @@ def plan_engine(settings: Settings) -> EngineLoader:
     return partial(
         LlamaCppEngine, path, n_ctx=settings.n_ctx, kv_pool=settings.kv_pool, parallel=settings.parallel,
         threads=settings.threads, n_gpu_layers=settings.n_gpu_layers, cache_ram_mib=settings.cache_ram_mib,
-        prompt_template=settings.prompt_template, speculative=settings.speculative, mmproj=mmproj,
+        prompt_template=settings.prompt_template, speculative=settings.speculative,
+        speculative_draft=settings.speculative_draft, mmproj=mmproj,
     )
 
 

@@ -16,6 +16,7 @@ import pytest
 from server.default_model import default_model_path
 from server.engines.llama_cpp_engine import LlamaCppEngine
 from server.sampling import Sampling
+from server.settings import Settings
 from tests.harness import COUNT, answer_of, chat, converse, text_pieces
 from wire.types import Message
 
@@ -77,7 +78,7 @@ def gemma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppEngine]:
     file.write_text(GEMMA)
     engine = LlamaCppEngine(
         default_model_path(), n_ctx=2048, kv_pool=4096, parallel=1, threads=1, n_gpu_layers=0,
-        cache_ram_mib=0, prompt_template=str(file), speculative="off",
+        cache_ram_mib=0, prompt_template=str(file), speculative="off", speculative_draft=Settings.speculative_draft,
     )
     yield engine
     engine.close()

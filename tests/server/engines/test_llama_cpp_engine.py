@@ -23,14 +23,17 @@ from msgspec.structs import replace
 from server.default_model import default_model_path
 from server.engines.base import ModelLoadError, Progress, Prompt, TemplateError, Text, Usage
 from server.engines.llama_cpp_engine import (
+    AUTO_DRAFTER,
     LISTENER,
     OWNER_FILE,
     SOCKET_DIR_PREFIX,
     LlamaCppEngine,
     add_tool_call,
+    chat_params,
 )
 from server.prompt import SEED, defuse
 from server.sampling import Sampling
+from server.settings import NGRAM_KINDS, Settings
 from tests import tinymodels as tm
 from tests.harness import (
     answer_of,
@@ -53,7 +56,7 @@ def load(path: Path, **kw: Any) -> LlamaCppEngine:
     options: dict[str, Any] = {
         "n_ctx": 2048, "kv_pool": 4096, "parallel": 2, "threads": 1, "n_gpu_layers": 0,
         "cache_ram_mib": 0, "prompt_template": "auto",
-        "speculative": "auto",
+        "speculative": "auto", "speculative_draft": Settings.speculative_draft,
     }
     return LlamaCppEngine(path, **{**options, **kw})
 
@@ -473,3 +476,21 @@ def test_n_gram_drafting_writes_the_same_repeat_faster_and_reports_its_drafts() 
     assert off.draft_tokens == 0 and off.draft_acceptance is None
     assert auto.draft_tokens > 0 and auto.draft_accepted > 0
     assert auto.draft_acceptance is not None and auto.draft_acceptance > 0.5
+    # each step drafts at most SPECULATIVE_DRAFT tokens, and a step writes one token of its own
+    d = Settings.speculative_draft
+    assert auto.draft_accepted * (d + 1) <= auto.completion_tokens * d
+
+
+@pytest.mark.parametrize("drafter", ["auto", *NGRAM_KINDS])
+def test_n_gram_drafts_are_at_most_speculative_draft_tokens_long(drafter: str, tmp_path: Path) -> None:
+    params = chat_params(
+        model="m.gguf", kv_pool=512, parallel=1, threads=1, n_gpu_layers=0, cache_ram_mib=0, chat_template="",
+        mmproj="", speculative=drafter, speculative_draft=5, folder=str(tmp_path), key="k",
+    )
+    kind = AUTO_DRAFTER if drafter == "auto" else drafter
+    spec = params.speculative
+    if kind == "ngram_mod":
+        assert (spec.ngram_mod.n_min, spec.ngram_mod.n_max) == (5, 5)
+    else:
+        assert getattr(spec, kind).size_m == 5
+    assert [t.name for t in spec.types] == [f"COMMON_SPECULATIVE_TYPE_{kind.upper()}"]

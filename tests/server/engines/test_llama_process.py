@@ -11,6 +11,7 @@ from typing import Any
 
 from server.engines.llama_cpp_engine import LlamaCppEngine
 from server.engines.llama_process import LlamaProcess
+from server.settings import Settings
 from tests import tinymodels as tm
 
 
@@ -31,7 +32,7 @@ def test_the_engines_process_holds_the_model_and_ends_with_the_engine(tmp_path: 
     path = tmp_path / "tiny.gguf"
     tm.write_gguf(path, "f32")
     engine = LlamaCppEngine(path, n_ctx=512, kv_pool=512, parallel=1, threads=1, n_gpu_layers=0, cache_ram_mib=0,
-                            prompt_template="auto", speculative="off")
+                            prompt_template="auto", speculative="off", speculative_draft=Settings.speculative_draft)
     pid = engine._process.pid
     assert pid != os.getpid()
     assert str(path) in Path(f"/proc/{pid}/maps").read_text()  # the model is mapped there, not here
