@@ -29,7 +29,7 @@ from server.engines.llama_cpp_engine import (
     serve_privately,
     socket_in,
 )
-from server.engines.llama_process import LlamaProcess
+from server.engines.llama_process import DYING_S, LlamaProcess
 from server.prompt import defuse
 from server.sampling import Sampling
 from wire.types import Message
@@ -100,7 +100,7 @@ class LlamaCppEmbedder:
         try:
             result: dict[str, Any] = self._http.post(ROUTE, json={"input": [defuse(t) for t in texts]}).json()
         except (httpx.HTTPError, ValueError) as exc:
-            raise EngineError(self._process.ended() or f"llama.cpp embeddings: {exc}") from exc
+            raise EngineError(self._process.ended(DYING_S) or f"llama.cpp embeddings: {exc}") from exc
         error = result.get("error")
         if error is not None:
             message = str(error.get("message", error)) if isinstance(error, dict) else str(error)

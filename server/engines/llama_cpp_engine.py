@@ -54,7 +54,7 @@ from server.engines.base import (
 from server.engines.gguf import read_header
 from server.engines.grammar_tools import GrammarTools, ToolTurn, as_chat
 from server.engines.listener_completion import CHAT, COMPLETIONS, NATIVE, stream_completion
-from server.engines.llama_process import LlamaProcess
+from server.engines.llama_process import DYING_S, LlamaProcess
 from server.engines.projector import check_projector
 from server.images import ImageError, base64_of
 from server.prompt import (
@@ -605,7 +605,7 @@ class LlamaCppEngine:
                 else:  # the OpenAI completions path takes no token ids with a projector
                     stream_completion(self._http, request, on_chunk, NATIVE if self.vision else COMPLETIONS)
             except Exception as exc:  # a fault (llama.cpp's process gone, say) ends this answer only
-                chunks.put({"error": {"message": self.ended() or str(exc)}})
+                chunks.put({"error": {"message": self._process.ended(DYING_S) or str(exc)}})
             finally:
                 self._slots.give_back(slot)
                 chunks.put(None)

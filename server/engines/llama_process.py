@@ -30,6 +30,8 @@ import msgspec
 ROOT = Path(__file__).resolve().parents[2]  # where `server` is imported from, for the child
 # the child's whole program: our package's folder first on its path, whatever folder we run in
 CHILD = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from server.engines.llama_process import main; main()"
+# a broken stream from a child that is being killed: how long to wait for it to be gone
+DYING_S = 1.0
 
 
 class Order(msgspec.Struct, frozen=True):
@@ -82,9 +84,13 @@ class LlamaProcess:
     def pid(self) -> int:
         return self._proc.pid
 
-    def ended(self) -> str:
-        """Why the child is gone, or "" while it runs."""
-        status = self._proc.poll()
+    def ended(self, wait: float = 0.0) -> str:
+        """Why the child is gone, or "" while it runs. `wait`: seconds to give a child that may be
+        dying: a killed one closes its sockets before its exit status can be read."""
+        try:
+            status = self._proc.wait(wait) if wait else self._proc.poll()
+        except subprocess.TimeoutExpired:
+            status = None
         if status is None:
             return ""
         how = f"killed by signal {-status}" if status < 0 else f"exit status {status}"

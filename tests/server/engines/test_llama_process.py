@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 from pathlib import Path
 from typing import Any
 
 from server.engines.llama_cpp_engine import LlamaCppEngine
-from server.engines.llama_process import LlamaProcess
+from server.engines.llama_process import DYING_S, LlamaProcess
 from server.settings import Settings
 from tests import tinymodels as tm
 
@@ -40,3 +41,19 @@ def test_the_engines_process_holds_the_model_and_ends_with_the_engine(tmp_path: 
     engine.close()
     assert not Path(f"/proc/{pid}").exists()
 
+
+
+def test_a_killed_process_says_so_as_soon_as_it_is_killed(tmp_path: Path) -> None:
+    """Its sockets close before its exit status can be read: the error written at that moment
+    must still name the kill."""
+    path = tmp_path / "tiny.gguf"
+    tm.write_gguf(path, "f32")
+    engine = LlamaCppEngine(path, n_ctx=512, kv_pool=512, parallel=1, threads=1, n_gpu_layers=0, cache_ram_mib=0,
+                            prompt_template="auto", speculative="off", speculative_draft=Settings.speculative_draft)
+    try:
+        assert engine.ended() == ""
+        os.kill(engine._process.pid, signal.SIGKILL)
+        assert engine._process.ended(DYING_S) == "the model's process ended (killed by signal 9)"
+        assert engine.ended() == "the model's process ended (killed by signal 9)"
+    finally:
+        engine.close()
