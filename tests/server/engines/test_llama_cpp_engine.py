@@ -33,7 +33,7 @@ from server.engines.llama_cpp_engine import (
 )
 from server.prompt import SEED, defuse
 from server.sampling import Sampling
-from server.settings import NGRAM_KINDS, Settings
+from server.settings import DRAFT_PREFIX, NGRAM_KINDS, Settings
 from tests import tinymodels as tm
 from tests.harness import (
     answer_of,
@@ -494,3 +494,12 @@ def test_n_gram_drafts_are_at_most_speculative_draft_tokens_long(drafter: str, t
     else:
         assert getattr(spec, kind).size_m == 5
     assert [t.name for t in spec.types] == [f"COMMON_SPECULATIVE_TYPE_{kind.upper()}"]
+
+
+def test_a_draft_model_drafts_at_most_speculative_draft_tokens(tmp_path: Path) -> None:
+    params = chat_params(
+        model="m.gguf", kv_pool=512, parallel=1, threads=1, n_gpu_layers=0, cache_ram_mib=0, chat_template="",
+        mmproj="", speculative=f"{DRAFT_PREFIX}small.gguf", speculative_draft=2, folder=str(tmp_path), key="k",
+    )
+    draft = params.speculative.draft
+    assert (draft.n_min, draft.n_max) == (0, 2) and draft.mparams.path == "small.gguf"
